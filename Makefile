@@ -1,0 +1,34 @@
+# torfs — build, demo, and the full check CI runs.
+GO      ?= go
+FUZZTIME ?= 5s
+
+.PHONY: all build demo check deps vet test fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/torfs ./cmd/torfs
+
+# The main job: build torfs and run its offline demo.
+demo: build
+	./bin/torfs demo
+
+# Everything CI runs: installs missing Debian test dependencies, then
+# formatting, vet, the race-enabled test suite and short fuzz runs.
+check: deps vet test fuzz
+
+deps:
+	bash scripts/deps.sh
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test:
+	$(GO) test -race -timeout 14m ./...
+
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin
