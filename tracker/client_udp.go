@@ -1,0 +1,192 @@
+package tracker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"time"
+)
+
+// BEP 15 timing: a connection id is good for a minute on the client side
+// (the server accepts it for two); a lost packet is resent after
+// udpRetransmit, doubling each time, until the attempt's deadline.
+const (
+	udpConnIDLifetime = time.Minute
+	udpRetransmit     = 2 * time.Second
+	udpMaxPacket      = 2048
+)
+
+// udpConn is one exchange with a UDP tracker over a connected socket.
+type udpConn struct {
+	conn *net.UDPConn
+	buf  []byte
+}
+
+func dialUDP(ctx context.Context, u *url.URL) (*udpConn, error) {
+	if u.Port() == "" {
+		return nil, permanent(fmt.Errorf("udp tracker URL %s has no port", u.Redacted()))
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("udp tracker %s: %w", u.Host, err)
+	}
+	return &udpConn{conn: c.(*net.UDPConn), buf: make([]byte, udpMaxPacket)}, nil
+}
+
+// roundTrip sends req and waits for the answer with the same transaction
+// id and action, resending on silence. A UDP tracker's error answer
+// becomes a *FailureError.
+func (uc *udpConn) roundTrip(ctx context.Context, host string, req []byte, action, tx uint32) ([]byte, error) {
+	stop := context.AfterFunc(ctx, func() { uc.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	wait := udpRetransmit
+	for {
+		if _, err := uc.conn.Write(req); err != nil {
+			return nil, fmt.Errorf("udp tracker %s: %w", host, err)
+		}
+		uc.conn.SetReadDeadline(time.Now().Add(wait))
+		for {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("udp tracker %s did not answer: %w", host, ctx.Err())
+			}
+			n, err := uc.conn.Read(uc.buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					break // resend
+				}
+				return nil, fmt.Errorf("udp tracker %s: %w", host, err)
+			}
+			p := uc.buf[:n]
+			if n < 8 || binary.BigEndian.Uint32(p[4:]) != tx {
+				continue // stray or stale packet
+			}
+			switch binary.BigEndian.Uint32(p) {
+			case action:
+				return p, nil
+			case udpActionError:
+				return nil, &FailureError{URL: "udp://" + host, Reason: string(p[8:])}
+			default:
+				return nil, fmt.Errorf("udp tracker %s answered with an unexpected action", host)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("udp tracker %s did not answer: %w", host, ctx.Err())
+		}
+		wait *= 2
+	}
+}
+
+// connect obtains a connection id, from the client's cache when fresh.
+func (c *Client) connect(ctx context.Context, uc *udpConn, host string) (uint64, error) {
+	if id, ok := c.cachedConnID(host); ok {
+		return id, nil
+	}
+	tx := rand.Uint32()
+	req := binary.BigEndian.AppendUint64(make([]byte, 0, udpConnectLen), udpProtocolID)
+	req = binary.BigEndian.AppendUint32(req, udpActionConnect)
+	req = binary.BigEndian.AppendUint32(req, tx)
+	p, err := uc.roundTrip(ctx, host, req, udpActionConnect, tx)
+	if err != nil {
+		return 0, err
+	}
+	if len(p) < 16 {
+		return 0, fmt.Errorf("udp tracker %s sent a short connect answer", host)
+	}
+	id := binary.BigEndian.Uint64(p[8:])
+	c.storeConnID(host, id)
+	return id, nil
+}
+
+func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceRequest) (*AnnounceResponse, error) {
+	uc, err := dialUDP(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer uc.conn.Close()
+	for try := 0; ; try++ {
+		id, err := c.connect(ctx, uc, u.Host)
+		if err != nil {
+			return nil, err
+		}
+		tx := rand.Uint32()
+		p, err := uc.roundTrip(ctx, u.Host, appendUDPAnnounce(nil, id, tx, req), udpActionAnnounce, tx)
+		if err != nil {
+			// A cached id the tracker no longer accepts: reconnect once.
+			if errors.Is(err, ErrFailure) && try == 0 && c.dropConnID(u.Host, id) {
+				continue
+			}
+			return nil, err
+		}
+		return parseUDPAnnounceResponse(p, uc.conn.RemoteAddr().(*net.UDPAddr).IP.To4() == nil)
+	}
+}
+
+// parseUDPAnnounceResponse decodes an announce answer; ipv6 tells the
+// peer record size, which follows the transport's address family.
+func parseUDPAnnounceResponse(p []byte, ipv6 bool) (*AnnounceResponse, error) {
+	if len(p) < 20 {
+		return nil, errors.New("udp tracker sent a short announce answer")
+	}
+	size := 4
+	if ipv6 {
+		size = 16
+	}
+	peers := p[20:]
+	if len(peers)%(size+2) != 0 {
+		return nil, fmt.Errorf("udp tracker sent %d bytes of peers, not a multiple of %d", len(peers), size+2)
+	}
+	return &AnnounceResponse{
+		Interval:   seconds(int64(binary.BigEndian.Uint32(p[8:]))),
+		Incomplete: clampCount(int64(binary.BigEndian.Uint32(p[12:]))),
+		Complete:   clampCount(int64(binary.BigEndian.Uint32(p[16:]))),
+		Peers:      appendCompact(nil, peers, size),
+	}, nil
+}
+
+func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (map[[20]byte]ScrapeStats, error) {
+	uc, err := dialUDP(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer uc.conn.Close()
+	out := make(map[[20]byte]ScrapeStats, len(hashes))
+	for len(hashes) > 0 {
+		batch := hashes[:min(len(hashes), udpMaxScrapeCount)]
+		hashes = hashes[len(batch):]
+		id, err := c.connect(ctx, uc, u.Host)
+		if err != nil {
+			return nil, err
+		}
+		tx := rand.Uint32()
+		req := binary.BigEndian.AppendUint64(nil, id)
+		req = binary.BigEndian.AppendUint32(req, udpActionScrape)
+		req = binary.BigEndian.AppendUint32(req, tx)
+		for _, h := range batch {
+			req = append(req, h[:]...)
+		}
+		p, err := uc.roundTrip(ctx, u.Host, req, udpActionScrape, tx)
+		if err != nil {
+			c.dropConnID(u.Host, id)
+			return nil, err
+		}
+		p = p[8:]
+		if len(p) < 12*len(batch) {
+			return nil, fmt.Errorf("udp tracker %s sent a short scrape answer", u.Host)
+		}
+		for i, h := range batch {
+			r := p[12*i:]
+			out[h] = ScrapeStats{
+				Complete:   clampCount(int64(binary.BigEndian.Uint32(r))),
+				Downloaded: clampCount(int64(binary.BigEndian.Uint32(r[4:]))),
+				Incomplete: clampCount(int64(binary.BigEndian.Uint32(r[8:]))),
+			}
+		}
+	}
+	return out, nil
+}

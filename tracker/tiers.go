@@ -1,0 +1,94 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+)
+
+// Tiers is a torrent's tracker list in BEP 12 order: tiers are tried in
+// order, the URLs within a tier in an order shuffled once, and a URL that
+// answers moves to the front of its tier so that it is asked first next
+// time. A Tiers is safe for concurrent use.
+type Tiers struct {
+	mu    sync.Mutex
+	tiers [][]string
+}
+
+// NewTiers copies tiers (as from metainfo's Trackers), drops empty URLs
+// and tiers, and shuffles each tier.
+func NewTiers(tiers [][]string) *Tiers {
+	t := &Tiers{}
+	for _, tier := range tiers {
+		var urls []string
+		for _, u := range tier {
+			if u != "" {
+				urls = append(urls, u)
+			}
+		}
+		if len(urls) == 0 {
+			continue
+		}
+		rand.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+		t.tiers = append(t.tiers, urls)
+	}
+	return t
+}
+
+// URLs returns the tiers in their current order.
+func (t *Tiers) URLs() [][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([][]string, len(t.tiers))
+	for i, tier := range t.tiers {
+		out[i] = append([]string(nil), tier...)
+	}
+	return out
+}
+
+// promote moves url to the front of its tier.
+func (t *Tiers) promote(url string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tier := range t.tiers {
+		for j, u := range tier {
+			if u == url {
+				copy(tier[1:j+1], tier[:j])
+				tier[0] = url
+				return
+			}
+		}
+	}
+}
+
+// ErrNoTrackers is returned by AnnounceTiers when the list is empty.
+var ErrNoTrackers = errors.New("the torrent lists no trackers")
+
+// AnnounceTiers announces to the first tracker of t that answers, in BEP 12
+// order, and returns its answer and URL. Each tracker gets one attempt
+// (bounded by ctx and a per-request timeout) rather than retries: the
+// next tracker is the better retry. When none answers the errors of all
+// are returned together, and the caller retries later.
+func (c *Client) AnnounceTiers(ctx context.Context, t *Tiers, req AnnounceRequest) (*AnnounceResponse, string, error) {
+	var errs []error
+	for _, tier := range t.URLs() {
+		for _, url := range tier {
+			if err := ctx.Err(); err != nil {
+				return nil, "", err
+			}
+			resp, err := c.announceOnce(ctx, url, req)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			t.promote(url)
+			return resp, url, nil
+		}
+	}
+	if len(errs) == 0 {
+		return nil, "", ErrNoTrackers
+	}
+	return nil, "", fmt.Errorf("no tracker answered: %w", errors.Join(errs...))
+}
