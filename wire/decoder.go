@@ -1,0 +1,137 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Decoder reads messages from a stream. It buffers its input and keeps one
+// growing payload buffer, so after warm-up decoding allocates nothing.
+type Decoder struct {
+	r *bufio.Reader
+	// MaxLength bounds a message's length prefix; zero means
+	// DefaultMaxMessage. Set it before the first Decode.
+	MaxLength uint32
+	buf       []byte
+	scratch   [8]byte // headers, here so that reading them does not allocate
+}
+
+// NewDecoder returns a Decoder reading from r through a buffer of size
+// bytes (at least 4 KiB; a larger buffer means fewer system calls on a
+// fast connection).
+func NewDecoder(r io.Reader, size int) *Decoder {
+	return &Decoder{r: bufio.NewReaderSize(r, max(size, 4096))}
+}
+
+// Buffered returns the number of bytes read from the stream but not yet
+// decoded.
+func (d *Decoder) Buffered() int { return d.r.Buffered() }
+
+// Decode reads the next message into m, overwriting all its fields. A
+// keep-alive is reported as ID KeepAlive. Unknown message IDs are returned
+// with their payload in m.Payload so the caller can ignore them.
+func (d *Decoder) Decode(m *Message) error {
+	hdr := d.scratch[:4]
+	if _, err := io.ReadFull(d.r, hdr); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	*m = Message{}
+	if n == 0 {
+		m.ID = KeepAlive
+		return nil
+	}
+	limit := d.MaxLength
+	if limit == 0 {
+		limit = DefaultMaxMessage
+	}
+	if n > limit {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLong, n, limit)
+	}
+	id, err := d.r.ReadByte()
+	if err != nil {
+		return noEOF(err)
+	}
+	m.ID = ID(id)
+	n-- // payload length
+	if want, ok := fixedLen(m.ID); ok && n != want {
+		return fmt.Errorf("%w: %v with %d payload bytes", ErrMalformed, m.ID, n)
+	}
+	switch m.ID {
+	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
+		return nil
+	case Piece:
+		if n < 8 || n-8 > MaxBlockSize {
+			return fmt.Errorf("%w: piece with %d payload bytes", ErrMalformed, n)
+		}
+		h := d.scratch[:8]
+		if _, err := io.ReadFull(d.r, h); err != nil {
+			return noEOF(err)
+		}
+		m.Index = binary.BigEndian.Uint32(h[0:])
+		m.Begin = binary.BigEndian.Uint32(h[4:])
+		m.Block, err = d.read(int(n - 8))
+		return err
+	}
+	p, err := d.read(int(n))
+	if err != nil {
+		return err
+	}
+	switch m.ID {
+	case Have, Suggest, AllowedFast:
+		m.Index = binary.BigEndian.Uint32(p)
+	case Request, Cancel, Reject:
+		m.Index = binary.BigEndian.Uint32(p[0:])
+		m.Begin = binary.BigEndian.Uint32(p[4:])
+		m.Length = binary.BigEndian.Uint32(p[8:])
+	case Port:
+		m.Port = binary.BigEndian.Uint16(p)
+	case Extended:
+		if len(p) < 1 {
+			return fmt.Errorf("%w: empty extended message", ErrMalformed)
+		}
+		m.ExtID = p[0]
+		m.Payload = p[1:]
+	default: // Bitfield and unknown IDs
+		m.Payload = p
+	}
+	return nil
+}
+
+// read returns the next n bytes in the reused buffer.
+func (d *Decoder) read(n int) ([]byte, error) {
+	if cap(d.buf) < n {
+		d.buf = make([]byte, n)
+	}
+	b := d.buf[:n]
+	if _, err := io.ReadFull(d.r, b); err != nil {
+		return nil, noEOF(err)
+	}
+	return b, nil
+}
+
+// fixedLen returns the payload length a message type must have.
+func fixedLen(id ID) (uint32, bool) {
+	switch id {
+	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
+		return 0, true
+	case Have, Suggest, AllowedFast:
+		return 4, true
+	case Request, Cancel, Reject:
+		return 12, true
+	case Port:
+		return 2, true
+	}
+	return 0, false
+}
+
+// noEOF turns an EOF in the middle of a message into ErrUnexpectedEOF: only
+// a clean end between messages is io.EOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
