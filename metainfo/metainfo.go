@@ -2,6 +2,24 @@
 // (.torrent files, BEP 3) and magnet links (BEP 9), and answers the
 // geometry questions every other package asks: which bytes a piece covers,
 // which files a piece touches, which pieces a file range needs.
+//
+// Path policy: reject, never rewrite. A file path (or the name, or a BEP 47
+// symlink target) with an empty, "." or ".." component, a component holding
+// '/', '\\' or NUL, or a path used twice (or used both as a file and as a
+// directory) makes Parse fail with an error naming the field. So every
+// accepted path stays below the torrent's root and names one file only.
+// The one rewrite is harmless: a component longer than 255 bytes is
+// shortened (keeping its extension) so the kernel never sees
+// ENAMETOOLONG. Pad files (BEP 47 attribute "p", or a name starting with
+// "_____padding_file_") take part in the geometry under the path
+// [".pad", size] and are never shown or stored.
+//
+// Parse never trusts a size from the file for allocation: string lengths
+// are checked against the input before decoding, nesting is bounded,
+// and piece counts are compared arithmetically. Bytes after the top-level
+// dictionary are ignored. BitTorrent v2-only torrents fail with ErrV2Only;
+// hybrid torrents load through their v1 fields after a check that the v1
+// and v2 file lists agree.
 package metainfo
 
 import (

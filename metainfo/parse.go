@@ -1,0 +1,186 @@
+package metainfo
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zeebo/bencode"
+)
+
+// maxTorrentFile bounds what Load reads: the largest real torrents (many
+// thousands of files, tens of thousands of pieces) are a few MiB.
+const maxTorrentFile = 64 << 20
+
+// Load reads and parses the .torrent file at path.
+func Load(path string) (*MetaInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open torrent: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open torrent: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a .torrent file", path)
+	}
+	if st.Size() > maxTorrentFile {
+		return nil, fmt.Errorf("%s is %d bytes, too large for a .torrent file (limit %d)", path, st.Size(), maxTorrentFile)
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("read torrent %s: %w", path, err)
+	}
+	mi, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return mi, nil
+}
+
+// rawTorrent is the top-level dictionary with every field kept raw so
+// each can be checked on its own.
+type rawTorrent struct {
+	Info         bencode.RawMessage `bencode:"info"`
+	Announce     bencode.RawMessage `bencode:"announce"`
+	AnnounceList bencode.RawMessage `bencode:"announce-list"`
+	URLList      bencode.RawMessage `bencode:"url-list"`
+	HTTPSeeds    bencode.RawMessage `bencode:"httpseeds"`
+	Nodes        bencode.RawMessage `bencode:"nodes"`
+	Comment      bencode.RawMessage `bencode:"comment"`
+	CommentUTF8  bencode.RawMessage `bencode:"comment.utf-8"`
+	CreatedBy    bencode.RawMessage `bencode:"created by"`
+	CreationDate bencode.RawMessage `bencode:"creation date"`
+}
+
+// Parse parses the bytes of a .torrent file. Bytes after the top-level
+// dictionary are ignored. Optional fields of the wrong type are ignored;
+// problems with the info dictionary are errors naming the field.
+func Parse(data []byte) (*MetaInfo, error) {
+	n, err := checkBounds(data)
+	if err != nil {
+		return nil, err
+	}
+	data = data[:n]
+	var rt rawTorrent
+	if err := bencode.DecodeBytes(data, &rt); err != nil {
+		return nil, fmt.Errorf("invalid torrent file: %w", err)
+	}
+	if len(rt.Info) == 0 || rt.Info[0] != 'd' {
+		return nil, fmt.Errorf("invalid torrent file: missing or invalid 'info' dictionary")
+	}
+	mi := &MetaInfo{InfoBytes: []byte(rt.Info)}
+	mi.InfoHash = sha1.Sum(mi.InfoBytes)
+	if err := parseInfo(mi.InfoBytes, &mi.Info); err != nil {
+		return nil, err
+	}
+	if s, ok := asString(rt.Announce); ok {
+		mi.Announce = strings.TrimSpace(s)
+	}
+	mi.AnnounceList = parseTiers(rt.AnnounceList)
+	mi.URLList = parseURLs(rt.URLList)
+	mi.HTTPSeeds = parseURLs(rt.HTTPSeeds)
+	mi.Nodes = parseNodes(rt.Nodes)
+	if s, ok := asString(rt.CommentUTF8); ok {
+		mi.Comment = s
+	} else if s, ok := asString(rt.Comment); ok {
+		mi.Comment = s
+	}
+	mi.CreatedBy, _ = asString(rt.CreatedBy)
+	if sec, ok := asInt(rt.CreationDate); ok && sec > 0 && sec < 1<<40 {
+		mi.CreationDate = time.Unix(sec, 0).UTC()
+	}
+	return mi, nil
+}
+
+// parseTiers reads a BEP 12 announce-list, dropping entries that are not
+// strings, blank URLs, duplicates and tiers left empty.
+func parseTiers(raw bencode.RawMessage) [][]string {
+	l, ok := asList(raw)
+	if !ok {
+		return nil
+	}
+	seen := make(map[string]bool)
+	var tiers [][]string
+	for _, t := range l {
+		urls, ok := asList(t)
+		if !ok {
+			continue
+		}
+		var tier []string
+		for _, u := range urls {
+			s, ok := asString(u)
+			s = strings.TrimSpace(s)
+			if !ok || s == "" || seen[s] {
+				continue
+			}
+			seen[s] = true
+			tier = append(tier, s)
+		}
+		if len(tier) > 0 {
+			tiers = append(tiers, tier)
+		}
+	}
+	return tiers
+}
+
+// parseURLs reads a url-list or httpseeds value: one string or a list;
+// entries that are not non-blank strings are skipped, duplicates dropped.
+func parseURLs(raw bencode.RawMessage) []string {
+	var cands []string
+	if s, ok := asString(raw); ok {
+		cands = []string{s}
+	} else if l, ok := asList(raw); ok {
+		for _, e := range l {
+			if s, ok := asString(e); ok {
+				cands = append(cands, s)
+			}
+		}
+	}
+	var out []string
+	for _, s := range cands {
+		s = strings.TrimSpace(s)
+		if s == "" || contains(out, s) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// parseNodes reads BEP 5 nodes, a list of [host, port] pairs.
+func parseNodes(raw bencode.RawMessage) []string {
+	l, ok := asList(raw)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range l {
+		pair, ok := asList(e)
+		if !ok || len(pair) != 2 {
+			continue
+		}
+		host, ok1 := asString(pair[0])
+		port, ok2 := asInt(pair[1])
+		if !ok1 || !ok2 || host == "" || port <= 0 || port > 65535 {
+			continue
+		}
+		out = append(out, net.JoinHostPort(host, strconv.FormatInt(port, 10)))
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
