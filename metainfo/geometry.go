@@ -74,9 +74,10 @@ func (i *Info) PieceSpans(p int) []Span {
 }
 
 // PieceRange returns the pieces [first, last] covering the torrent byte
-// range [off, off+n). It returns first > last when the range is empty.
+// range [off, off+n). It returns first > last when the range is empty or
+// starts outside the torrent.
 func (i *Info) PieceRange(off, n int64) (first, last int) {
-	if n <= 0 || off >= i.Length {
+	if n <= 0 || off < 0 || off >= i.Length {
 		return 0, -1
 	}
 	end := min(off+n, i.Length)
