@@ -1,0 +1,197 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/torfs/torfs/metainfo"
+	"golang.org/x/sys/unix"
+)
+
+// hole is a block-aligned range of one backing file to free.
+type hole struct {
+	file   int
+	off, n int64
+}
+
+// reserve charges piece p to the budget, evicting least recently used
+// pieces as needed, and marks it as being written. It does nothing if p
+// is no longer missing by the time it gets the locks.
+func (c *Cache) reserve(p int) error {
+	c.allocMu.Lock()
+	defer c.allocMu.Unlock()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.pieces[p].state != stateMissing {
+		c.mu.Unlock()
+		return nil
+	}
+	evicted, err := c.makeRoomLocked(c.footprint[p])
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("cache: piece %d: %w", p, err)
+	}
+	c.pieces[p].state = stateWriting
+	c.used += c.footprint[p]
+	holes := c.holesLocked(evicted)
+	c.mu.Unlock()
+	c.punch(holes)
+	return nil
+}
+
+// makeRoomLocked evicts least recently used pieces until need more bytes
+// fit in the budget, and returns them; their holes are still to punch.
+// Called with allocMu and mu held.
+func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
+	if c.opts.Budget == 0 {
+		return nil, nil
+	}
+	var evicted []int
+	for c.used+need > c.opts.Budget {
+		q, _, ok := c.lru.RemoveOldest()
+		if !ok {
+			return evicted, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
+				ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(c.used))
+		}
+		c.forgetLocked(q)
+		c.evictions++
+		evicted = append(evicted, q)
+	}
+	return evicted, nil
+}
+
+// forgetLocked makes piece q missing and releases its charge.
+func (c *Cache) forgetLocked(q int) {
+	switch c.pieces[q].state {
+	case stateVerified:
+		c.verified--
+		c.lru.Remove(q)
+	case stateUnproven:
+		c.unproven--
+		c.lru.Remove(q)
+	case stateMissing:
+		return
+	}
+	c.pieces[q].state = stateMissing
+	c.used -= c.footprint[q]
+	c.dirty = true
+}
+
+// trim evicts pieces until the charged bytes fit the budget (a budget
+// lowered since the last run, or existing data found on disk).
+func (c *Cache) trim() error {
+	c.allocMu.Lock()
+	defer c.allocMu.Unlock()
+	c.mu.Lock()
+	evicted, err := c.makeRoomLocked(0)
+	holes := c.holesLocked(evicted)
+	c.mu.Unlock()
+	c.punch(holes)
+	return err
+}
+
+// drop abandons piece p if it is being written, verified or proven: its
+// charge is released and its blocks freed. It waits for writes to p in
+// flight so none lands after the hole is punched.
+func (c *Cache) drop(p int) {
+	c.allocMu.Lock()
+	defer c.allocMu.Unlock()
+	c.mu.Lock()
+	switch c.pieces[p].state {
+	case stateWriting, stateVerifying, stateProving:
+	default:
+		c.mu.Unlock()
+		return
+	}
+	c.pieces[p].state = stateDropping
+	for c.pieces[p].writers > 0 {
+		c.changed.Wait()
+	}
+	c.forgetLocked(p)
+	holes := c.holesLocked([]int{p})
+	c.changed.Broadcast()
+	c.mu.Unlock()
+	c.punch(holes)
+}
+
+// holesLocked returns the blocks to free for pieces that just became
+// missing: each stored range rounded out to blocks, minus edge blocks
+// still shared with a piece that is present. Called with mu held.
+func (c *Cache) holesLocked(pieces []int) []hole {
+	if c.opts.Budget == 0 || len(pieces) == 0 {
+		return nil
+	}
+	var holes []hole
+	bs := c.blockSize
+	for _, p := range pieces {
+		c.info.EachSpan(c.info.PieceOffset(p), c.info.PieceSize(p), func(s metainfo.Span) bool {
+			if !stored(c.info, s.File) {
+				return true
+			}
+			base := c.info.Files[s.File].Offset
+			flen := c.info.Files[s.File].Length
+			start, end := roundDown(s.Offset, bs), roundUp(s.Offset+s.Length, bs)
+			if start < s.Offset && c.anyPresentLocked(base+start, s.Offset-start) {
+				start += bs
+			}
+			if tail := min(end, flen); tail > s.Offset+s.Length && c.anyPresentLocked(base+s.Offset+s.Length, tail-s.Offset-s.Length) {
+				end -= bs
+			}
+			if start < end {
+				holes = append(holes, hole{file: s.File, off: start, n: end - start})
+			}
+			return true
+		})
+	}
+	return holes
+}
+
+// anyPresentLocked reports whether a piece covering the torrent byte range
+// [off, off+n) holds data on disk.
+func (c *Cache) anyPresentLocked(off, n int64) bool {
+	first, last := c.info.PieceRange(off, n)
+	for q := first; q <= last; q++ {
+		if c.pieces[q].state.present() {
+			return true
+		}
+	}
+	return false
+}
+
+// punch frees the given ranges. A filesystem without hole punching keeps
+// the blocks; that is logged once per call, the cache stays correct.
+func (c *Cache) punch(holes []hole) {
+	for _, h := range holes {
+		fh, err := c.files.acquire(h.file)
+		if err != nil {
+			if !errors.Is(err, ErrClosed) {
+				c.log.Warn("cache: cannot free evicted piece data", "err", err)
+			}
+			return
+		}
+		err = unix.Fallocate(int(fh.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h.off, h.n)
+		c.files.release(fh)
+		if err != nil {
+			c.log.Warn("cache: cannot free evicted piece data; disk use may exceed the budget",
+				"file", c.files.paths[h.file], "err", err)
+			return
+		}
+	}
+}
+
+// formatBytes renders a byte count for messages people read.
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,253 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// Errors a caller can test with errors.Is.
+var (
+	// ErrNotVerified means a read touched a piece that is not verified.
+	ErrNotVerified = errors.New("cache: piece not verified")
+	// ErrBudget means the pieces in use (written, verified or read right
+	// now) leave no room for another piece within the budget.
+	ErrBudget = errors.New("cache: budget smaller than the working set")
+	// ErrClosed means the cache was used after Close.
+	ErrClosed = errors.New("cache: closed")
+)
+
+// DefaultMaxOpenFiles is the number of backing files kept open when
+// Options.MaxOpenFiles is 0.
+const DefaultMaxOpenFiles = 64
+
+// DefaultSaveInterval is how often a changed state is saved when
+// Options.SaveInterval is 0.
+const DefaultSaveInterval = 30 * time.Second
+
+// Options configures a Cache.
+type Options struct {
+	// Dir holds the torrent's files: a single-file torrent is Dir/<Name>,
+	// a multi-file torrent Dir/<Name>/<Path...>.
+	Dir string
+	// StateFile is where the resume state is written atomically; "" means
+	// no persistence.
+	StateFile string
+	// Budget is the maximum number of bytes of piece data on disk, counted
+	// in filesystem blocks. 0 means unlimited: files are preallocated and
+	// everything is kept.
+	Budget int64
+	// MaxOpenFiles bounds the descriptors kept open (plus those in use by
+	// I/O in flight); 0 means DefaultMaxOpenFiles.
+	MaxOpenFiles int
+	// Logger receives warnings about dropped pieces and failed saves;
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// SaveInterval is how often a changed state is saved; 0 means
+	// DefaultSaveInterval.
+	SaveInterval time.Duration
+}
+
+// Stats is a snapshot of a cache's occupancy.
+type Stats struct {
+	Budget    int64 // Options.Budget; 0 = unlimited
+	Used      int64 // bytes charged to pieces held on disk (whole blocks)
+	Verified  int   // pieces verified and readable
+	Unproven  int   // pieces on disk waiting for Prove
+	Evictions int64 // pieces evicted to make room since Open
+	OpenFiles int   // backing file descriptors open right now
+}
+
+// Cache holds one torrent's pieces on disk. All methods are safe for
+// concurrent use; operations on different pieces do not wait for each
+// other's I/O.
+type Cache struct {
+	info      *metainfo.Info
+	opts      Options
+	log       *slog.Logger
+	files     *fileSet
+	blockSize int64
+	// footprint[p] is what piece p is charged: its byte ranges in the
+	// backing files rounded out to whole blocks.
+	footprint []int64
+	hashers   sync.Pool
+
+	// allocMu orders every change of which pieces occupy disk space
+	// (reservations, evictions, drops) with the hole punching that
+	// follows, so a hole is never punched under a piece that became
+	// present meanwhile. It is taken before mu and never on the read path.
+	allocMu sync.Mutex
+
+	mu        sync.Mutex
+	changed   *sync.Cond // on mu: a piece left a transient state
+	pieces    []piece
+	lru       *simplelru.LRU[int, struct{}] // evictable pieces: verified or unproven, not pinned
+	used      int64
+	verified  int
+	unproven  int
+	evictions int64
+	dirty     bool
+	closed    bool
+
+	saveMu    sync.Mutex
+	stopSaver context.CancelFunc
+	saverDone chan struct{}
+}
+
+// Open prepares the backing files for info under opts.Dir, loads the resume
+// state and returns the cache. Close must be called to release it.
+func Open(info *metainfo.Info, opts Options) (*Cache, error) {
+	if info == nil || info.PieceLength <= 0 || info.NumPieces() == 0 {
+		return nil, errors.New("cache: torrent has no pieces")
+	}
+	if opts.Budget < 0 {
+		return nil, fmt.Errorf("cache: negative budget %d", opts.Budget)
+	}
+	if opts.MaxOpenFiles <= 0 {
+		opts.MaxOpenFiles = DefaultMaxOpenFiles
+	}
+	if opts.SaveInterval <= 0 {
+		opts.SaveInterval = DefaultSaveInterval
+	}
+	c := &Cache{info: info, opts: opts, log: opts.Logger}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.changed = sync.NewCond(&c.mu)
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache: creating data directory: %w", err)
+	}
+	c.blockSize = blockSize(opts.Dir)
+	paths := backingPaths(info, opts.Dir)
+	pre, err := prepareFiles(info, paths, opts.Budget == 0)
+	if err != nil {
+		return nil, err
+	}
+	files, err := newFileSet(paths, opts.MaxOpenFiles)
+	if err != nil {
+		return nil, err
+	}
+	c.files = files
+	c.footprint = footprints(info, c.blockSize)
+	n := info.NumPieces()
+	c.pieces = make([]piece, n)
+	c.lru, err = simplelru.NewLRU[int, struct{}](n+1, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	st := c.loadState(pre)
+	c.restore(st, pre)
+	if err := c.trim(); err != nil {
+		c.files.close()
+		return nil, err
+	}
+	if opts.StateFile != "" {
+		// Mark the state unclean right away: if the process dies from now
+		// on, the next Open must not trust what it finds.
+		if err := c.save(false); err != nil {
+			c.files.close()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopSaver = cancel
+	c.saverDone = make(chan struct{})
+	go c.saver(ctx)
+	return c, nil
+}
+
+// Close saves the state as clean and closes the backing files. Calls made
+// after Close fail with ErrClosed.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.stopSaver()
+	<-c.saverDone
+	var err error
+	if c.opts.StateFile != "" {
+		err = c.save(true)
+	}
+	return errors.Join(err, c.files.close())
+}
+
+// Info returns the torrent geometry the cache was opened with.
+func (c *Cache) Info() *metainfo.Info { return c.info }
+
+// Have reports whether piece p is verified and readable right now.
+func (c *Cache) Have(p int) bool {
+	if p < 0 || p >= len(c.pieces) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pieces[p].state == stateVerified
+}
+
+// Unproven reports whether piece p has data on disk from before (a crash,
+// files changed or found without a clean state) that has not been hashed
+// again yet. Such a piece is not readable until Prove succeeds.
+func (c *Cache) Unproven(p int) bool {
+	if p < 0 || p >= len(c.pieces) {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pieces[p].state == stateUnproven
+}
+
+// VerifiedBytes returns how many bytes of the torrent byte range
+// [off, off+n) lie in verified pieces.
+func (c *Cache) VerifiedBytes(off, n int64) int64 {
+	if off < 0 {
+		n += off
+		off = 0
+	}
+	first, last := c.info.PieceRange(off, n)
+	end := min(off+n, c.info.Length)
+	var total int64
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := first; p <= last; p++ {
+		if c.pieces[p].state != stateVerified {
+			continue
+		}
+		ps := c.info.PieceOffset(p)
+		pe := ps + c.info.PieceSize(p)
+		total += min(pe, end) - max(ps, off)
+	}
+	return total
+}
+
+// Stats returns a snapshot of the cache's occupancy.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	s := Stats{
+		Budget:    c.opts.Budget,
+		Used:      c.used,
+		Verified:  c.verified,
+		Unproven:  c.unproven,
+		Evictions: c.evictions,
+	}
+	c.mu.Unlock()
+	s.OpenFiles = c.files.openCount()
+	return s
+}
+
+// BlockSize returns the filesystem block size budget charges are rounded to.
+func (c *Cache) BlockSize() int64 { return c.blockSize }
+
+// Path returns the backing file of torrent file f, or "" for a pad file or
+// symlink, which have no backing file.
+func (c *Cache) Path(f int) string { return c.files.paths[f] }

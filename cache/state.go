@@ -1,0 +1,243 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+const stateVersion = 1
+
+// state is the resume file's content.
+type state struct {
+	Version int `json:"version"`
+	// Torrent identifies the torrent: hex SHA-1 of its piece hashes.
+	Torrent string `json:"torrent"`
+	// Clean is set only by Close; a state saved while running is unclean.
+	Clean bool `json:"clean"`
+	// Bitfields over pieces, most significant bit first.
+	Verified []byte `json:"verified"`
+	Unproven []byte `json:"unproven"`
+	// Partial marks pieces being written at save time: their blocks are
+	// freed at the next Open.
+	Partial []byte       `json:"partial"`
+	Files   []fileRecord `json:"files"`
+}
+
+// fileRecord is a backing file as it was when the state was saved.
+type fileRecord struct {
+	Size  int64 `json:"size"`
+	MTime int64 `json:"mtime"` // Unix nanoseconds
+}
+
+func torrentID(pieces []byte) string {
+	sum := sha1.Sum(pieces)
+	return hex.EncodeToString(sum[:])
+}
+
+func bitSet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(0x80>>(i%8)) != 0 }
+func setBit(b []byte, i int)      { b[i/8] |= 0x80 >> (i % 8) }
+
+// loadState reads the state file; a missing, unreadable or foreign state
+// is nil (existing data is then treated as unproven).
+func (c *Cache) loadState(pre []fileStat) *state {
+	if c.opts.StateFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.opts.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var st state
+	if err == nil {
+		err = json.Unmarshal(data, &st)
+	}
+	nbytes := (len(c.pieces) + 7) / 8
+	switch {
+	case err != nil:
+		c.log.Warn("cache: ignoring unreadable state file; existing data will be checked again", "file", c.opts.StateFile, "err", err)
+		return nil
+	case st.Version != stateVersion || st.Torrent != torrentID(c.info.Pieces) ||
+		len(st.Files) != len(pre) || len(st.Verified) != nbytes || len(st.Unproven) != nbytes || len(st.Partial) != nbytes:
+		c.log.Warn("cache: state file belongs to another torrent or version; existing data will be checked again", "file", c.opts.StateFile)
+		return nil
+	}
+	return &st
+}
+
+// restore sets every piece's initial state from the saved state (nil:
+// none) and what the backing files looked like before Open.
+func (c *Cache) restore(st *state, pre []fileStat) {
+	changed := make([]bool, len(pre))
+	for k, fs := range pre {
+		if st != nil {
+			r := st.Files[k]
+			changed[k] = !fs.exists || fs.size != r.Size || fs.mtime != r.MTime
+		}
+	}
+	// Blocks of pieces nobody vouches for (written before a crash, or
+	// being written at the last Close) are not charged: free them so that
+	// disk use stays within the budget accounting.
+	var free []int
+	for p := range c.pieces {
+		onDisk, touched := c.pieceFiles(p, pre, changed)
+		next := stateMissing
+		switch {
+		case !onDisk:
+		case st == nil:
+			next = stateUnproven
+		case bitSet(st.Verified, p) && st.Clean && !touched:
+			next = stateVerified
+		case bitSet(st.Verified, p) || bitSet(st.Unproven, p):
+			next = stateUnproven
+		}
+		c.pieces[p].state = next
+		switch next {
+		case stateVerified:
+			c.verified++
+		case stateUnproven:
+			c.unproven++
+		}
+		if next != stateMissing {
+			c.used += c.footprint[p]
+			c.lru.Add(p, struct{}{})
+		} else if onDisk && st != nil && (!st.Clean || bitSet(st.Partial, p)) {
+			free = append(free, p)
+		}
+	}
+	// Open is not concurrent with anything yet, so mu need not be held.
+	c.punch(c.holesLocked(free))
+}
+
+// pieceFiles reports whether all of piece p's stored ranges existed
+// before Open, and whether any of its files changed since the state.
+func (c *Cache) pieceFiles(p int, pre []fileStat, changed []bool) (onDisk, touched bool) {
+	onDisk = true
+	for _, s := range c.info.PieceSpans(p) {
+		if !stored(c.info, s.File) {
+			continue
+		}
+		if !pre[s.File].exists || pre[s.File].size < s.Offset+s.Length {
+			onDisk = false
+		}
+		touched = touched || changed[s.File]
+	}
+	return onDisk, touched
+}
+
+// snapshot captures the piece states for saving.
+func (c *Cache) snapshot(clean bool) *state {
+	nbytes := (len(c.pieces) + 7) / 8
+	st := &state{
+		Version:  stateVersion,
+		Torrent:  torrentID(c.info.Pieces),
+		Clean:    clean,
+		Verified: make([]byte, nbytes),
+		Unproven: make([]byte, nbytes),
+		Partial:  make([]byte, nbytes),
+	}
+	c.mu.Lock()
+	for p := range c.pieces {
+		switch c.pieces[p].state {
+		case stateVerified:
+			setBit(st.Verified, p)
+		case stateUnproven, stateProving:
+			setBit(st.Unproven, p)
+		case stateWriting, stateVerifying, stateDropping:
+			setBit(st.Partial, p)
+		}
+	}
+	c.dirty = false
+	c.mu.Unlock()
+	return st
+}
+
+// save writes the state file atomically: a temp file in the same
+// directory, fsynced, renamed over the old one, and the directory synced.
+func (c *Cache) save(clean bool) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	st := c.snapshot(clean)
+	st.Files = make([]fileRecord, len(c.files.paths))
+	for k, path := range c.files.paths {
+		if path == "" {
+			continue
+		}
+		if fi, err := os.Stat(path); err == nil {
+			st.Files[k] = fileRecord{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+		}
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("cache: encoding state: %w", err)
+	}
+	if err := writeAtomic(c.opts.StateFile, data); err != nil {
+		c.mu.Lock()
+		c.dirty = true
+		c.mu.Unlock()
+		return fmt.Errorf("cache: saving state to %s: %w", c.opts.StateFile, err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// saver saves a changed state every SaveInterval until ctx is cancelled.
+func (c *Cache) saver(ctx context.Context) {
+	defer close(c.saverDone)
+	if c.opts.StateFile == "" {
+		return
+	}
+	t := time.NewTicker(c.opts.SaveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.mu.Lock()
+			dirty := c.dirty
+			c.mu.Unlock()
+			if dirty {
+				if err := c.save(false); err != nil {
+					c.log.Warn("cache: cannot save resume state", "err", err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+func openFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestManyFilesBoundedDescriptors downloads and reads a 10,000-file torrent
+// with at most 16 backing files open.
+func TestManyFilesBoundedDescriptors(t *testing.T) {
+	files := make([]testFile, 10_000)
+	for i := range files {
+		files[i] = testFile{name: fmt.Sprintf("f%05d", i), length: int64(50 + i%200)}
+	}
+	tt := newTorrent(t, 30, 16<<10, files...)
+	const maxOpen = 16
+	base := openFDs(t)
+	c := open(t, tt, Options{Dir: t.TempDir(), MaxOpenFiles: maxOpen})
+	for p := range tt.info.NumPieces() {
+		download(t, c, tt, p)
+		if got := openFDs(t) - base; got > maxOpen {
+			t.Fatalf("%d descriptors open after piece %d, want <= %d", got, p, maxOpen)
+		}
+	}
+	checkRead(t, c, tt, 0, tt.info.Length)
+	if st := c.Stats(); st.OpenFiles > maxOpen {
+		t.Fatalf("OpenFiles = %d, want <= %d", st.OpenFiles, maxOpen)
+	}
+	if got := openFDs(t) - base; got > maxOpen {
+		t.Fatalf("%d descriptors open, want <= %d", got, maxOpen)
+	}
+}
+
+// TestDiskFull fills a 1 MiB tmpfs: the failing piece is dropped with an
+// error that still says ENOSPC, and verified pieces stay readable.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	tt := newTorrent(t, 31, 64<<10, testFile{name: "x", length: 2 << 20})
+
+	// Unlimited budget preallocates: a torrent larger than the disk is
+	// refused up front.
+	if _, err := Open(tt.info, Options{Dir: filepath.Join(dir, "prealloc")}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Open with preallocation on a full disk: %v, want ENOSPC", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "prealloc"))
+
+	c := open(t, tt, Options{Dir: filepath.Join(dir, "sparse"), Budget: 4 << 20})
+	var failed = -1
+	for p := range tt.info.NumPieces() {
+		err := writePiece(c, p, tt.piece(p), 16<<10)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("piece %d: %v, want an ENOSPC error", p, err)
+			}
+			failed = p
+			break
+		}
+		if ok, err := c.Verify(p); !ok || err != nil {
+			t.Fatalf("Verify(%d) = %v, %v", p, ok, err)
+		}
+	}
+	if failed < 0 {
+		t.Fatal("a 2 MiB torrent fit on a 1 MiB tmpfs")
+	}
+	if c.Have(failed) {
+		t.Fatalf("piece %d is readable after its write failed", failed)
+	}
+	if _, err := c.Verify(failed); err == nil {
+		t.Fatalf("Verify of dropped piece %d succeeded", failed)
+	}
+	for p := range failed {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+	if st := c.Stats(); st.Verified != failed {
+		t.Fatalf("Verified = %d, want %d", st.Verified, failed)
+	}
+}
+
+// TestConcurrentUse runs writers, readers and provers of different pieces
+// at once under eviction pressure; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	tt := newTorrent(t, 32, 16<<10, testFile{name: "a", length: 700_000}, testFile{name: "b", length: 300_001})
+	dir := t.TempDir()
+	const budget = 24 * 16 << 10
+	c := open(t, tt, Options{Dir: dir, Budget: budget, MaxOpenFiles: 1})
+	n := tt.info.NumPieces()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 4 {
+		wg.Go(func() {
+			// Each writer owns the pieces p ≡ w (mod 4), so no two write
+			// the same piece, as the engine guarantees.
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range 150 {
+				p := rng.IntN(n/4)*4 + w
+				if p >= n {
+					continue
+				}
+				err := writePiece(c, p, tt.piece(p), 4096)
+				if errors.Is(err, ErrBudget) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if ok, err := c.Verify(p); !ok || err != nil {
+					errs <- fmt.Errorf("Verify(%d) = %v, %v", p, ok, err)
+					return
+				}
+			}
+		})
+	}
+	for r := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			b := make([]byte, 40_000)
+			for range 400 {
+				off := rng.Int64N(tt.info.Length - int64(len(b)))
+				nr, err := c.ReadAt(b, off)
+				if isNotVerified(err) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b[:nr], tt.data[off:off+int64(nr)]) {
+					errs <- fmt.Errorf("ReadAt(%d) returned wrong bytes", off)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 200 {
+			c.VerifiedBytes(0, tt.info.Length)
+			c.Stats()
+			c.Prove(rand.IntN(n))
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := c.Stats(); st.Used > budget || diskUsage(t, dir) > budget {
+		t.Fatalf("over budget after concurrent use: %+v, disk %d", st, diskUsage(t, dir))
+	}
+}

@@ -1,0 +1,149 @@
+package cache
+
+import (
+	"fmt"
+)
+
+// WriteBlock writes data at offset off within piece p. The data is not
+// readable until Verify(p) succeeds. The first write of a piece reserves
+// room for it, evicting least recently used verified pieces that are not
+// being read; when the pieces in use leave no room it returns an error
+// wrapping ErrBudget. A block for a piece that is already verified is
+// ignored. On a write error (errors.Is(err, syscall.ENOSPC) works) the
+// piece is dropped and must be downloaded again.
+func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
+	if p < 0 || p >= len(c.pieces) {
+		return fmt.Errorf("cache: piece %d out of range (torrent has %d pieces)", p, len(c.pieces))
+	}
+	if off < 0 || off+int64(len(data)) > c.info.PieceSize(p) {
+		return fmt.Errorf("cache: block [%d, %d) outside piece %d of %d bytes", off, off+int64(len(data)), p, c.info.PieceSize(p))
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if ok, err := c.startWrite(p); !ok || err != nil {
+		return err
+	}
+	err := c.writeAt(data, c.info.PieceOffset(p)+off)
+	c.mu.Lock()
+	c.pieces[p].writers--
+	if c.pieces[p].writers == 0 {
+		c.changed.Broadcast()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.log.Warn("cache: dropping piece after a write error", "piece", p, "err", err)
+		c.drop(p)
+		return fmt.Errorf("cache: writing piece %d: %w", p, err)
+	}
+	return nil
+}
+
+// startWrite registers a write in flight on p, reserving p first if it is
+// missing. It returns false when the block is to be ignored.
+func (c *Cache) startWrite(p int) (bool, error) {
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return false, ErrClosed
+		}
+		pc := &c.pieces[p]
+		switch pc.state {
+		case stateWriting:
+			pc.writers++
+			c.mu.Unlock()
+			return true, nil
+		case stateVerified:
+			c.mu.Unlock()
+			return false, nil
+		case stateUnproven:
+			// New data replaces what was there; the charge carries over.
+			c.unproven--
+			c.lru.Remove(p)
+			pc.state = stateWriting
+			c.dirty = true
+		case stateVerifying, stateProving:
+			c.changed.Wait()
+		case stateMissing, stateDropping:
+			c.mu.Unlock()
+			if err := c.reserve(p); err != nil {
+				return false, err
+			}
+			c.mu.Lock()
+		}
+	}
+}
+
+// Verify checks piece p against its SHA-1 once all its blocks are
+// written. On success the piece becomes readable; on a mismatch the data
+// is discarded, the reservation released, and Verify returns false.
+func (c *Cache) Verify(p int) (bool, error) {
+	if p < 0 || p >= len(c.pieces) {
+		return false, fmt.Errorf("cache: piece %d out of range (torrent has %d pieces)", p, len(c.pieces))
+	}
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return false, ErrClosed
+		}
+		pc := &c.pieces[p]
+		switch pc.state {
+		case stateWriting:
+			if pc.writers > 0 {
+				c.changed.Wait()
+				continue
+			}
+			pc.state = stateVerifying
+			c.mu.Unlock()
+			return c.check(p)
+		case stateVerified:
+			c.mu.Unlock()
+			return true, nil
+		case stateUnproven:
+			c.mu.Unlock()
+			return c.Prove(p)
+		case stateVerifying, stateProving, stateDropping:
+			c.changed.Wait()
+		case stateMissing:
+			c.mu.Unlock()
+			return false, fmt.Errorf("cache: piece %d has no data to verify", p)
+		}
+	}
+}
+
+// check hashes piece p, which the caller has put in a transient state,
+// and makes it verified or drops it.
+func (c *Cache) check(p int) (bool, error) {
+	ok, err := c.hashPiece(p)
+	if err != nil || !ok {
+		if err != nil {
+			c.log.Warn("cache: dropping piece after a read error", "piece", p, "err", err)
+		}
+		c.drop(p)
+		return false, err
+	}
+	c.mu.Lock()
+	c.pieces[p].state = stateVerified
+	c.verified++
+	c.lru.Add(p, struct{}{})
+	c.dirty = true
+	c.changed.Broadcast()
+	c.mu.Unlock()
+	return true, nil
+}
+
+// Discard abandons a partially written piece p, releasing its reservation.
+// It does nothing if p is not being written.
+func (c *Cache) Discard(p int) {
+	if p < 0 || p >= len(c.pieces) {
+		return
+	}
+	c.mu.Lock()
+	writing := c.pieces[p].state == stateWriting
+	c.mu.Unlock()
+	if writing {
+		c.drop(p)
+	}
+}
