@@ -14,13 +14,13 @@ import (
 // files, in the same order and with the same sizes, as its v1 'files'
 // (pad files aside). A hybrid whose two halves disagree would make v1 and
 // v2 peers download different content under one torrent (BEP 52).
-func checkHybrid(raw bencode.RawMessage, info *Info) error {
-	tree, ok := asDict(raw)
+func (d *decoder) checkHybrid(raw bencode.RawMessage, info *Info) error {
+	tree, ok := d.asDict(raw)
 	if !ok {
 		return errors.New("info: hybrid torrent without a valid 'file tree'")
 	}
 	var leaves []File
-	if err := walkTree(tree, nil, &leaves); err != nil {
+	if err := d.walkTree(tree, nil, &leaves); err != nil {
 		return fmt.Errorf("info.file tree: %w", err)
 	}
 	i := 0
@@ -47,7 +47,7 @@ func checkHybrid(raw bencode.RawMessage, info *Info) error {
 // walkTree appends the files of a v2 file tree in key order. A file is a
 // dictionary with the single key "" holding its length; anything else is
 // a directory.
-func walkTree(dir map[string]bencode.RawMessage, prefix []string, out *[]File) error {
+func (d *decoder) walkTree(dir map[string]bencode.RawMessage, prefix []string, out *[]File) error {
 	keys := make([]string, 0, len(dir))
 	for k := range dir {
 		keys = append(keys, k)
@@ -55,7 +55,7 @@ func walkTree(dir map[string]bencode.RawMessage, prefix []string, out *[]File) e
 	sort.Strings(keys)
 	for _, k := range keys {
 		path := append(slices.Clip(prefix), k)
-		node, ok := asDict(dir[k])
+		node, ok := d.asDict(dir[k])
 		if !ok || len(node) == 0 {
 			return fmt.Errorf("%q is neither a file nor a directory", strings.Join(path, "/"))
 		}
@@ -63,20 +63,20 @@ func walkTree(dir map[string]bencode.RawMessage, prefix []string, out *[]File) e
 			if len(node) != 1 {
 				return fmt.Errorf("%q mixes a file entry with other keys", strings.Join(path, "/"))
 			}
-			m, ok := asDict(leaf)
+			m, ok := d.asDict(leaf)
 			if !ok {
 				return fmt.Errorf("%q: file entry is not a dictionary", strings.Join(path, "/"))
 			}
 			var n int64
-			if attr, _ := asString(m["attr"]); !strings.Contains(attr, "l") {
-				if n, ok = asInt(m["length"]); !ok || n < 0 {
+			if attr, _ := d.asString(m["attr"]); !strings.Contains(attr, "l") {
+				if n, ok = d.asInt(m["length"]); !ok || n < 0 {
 					return fmt.Errorf("%q: missing or invalid 'length'", strings.Join(path, "/"))
 				}
 			}
 			*out = append(*out, File{Path: path, Length: n})
 			continue
 		}
-		if err := walkTree(node, path, out); err != nil {
+		if err := d.walkTree(node, path, out); err != nil {
 			return err
 		}
 	}

@@ -50,18 +50,18 @@ type rawFile struct {
 }
 
 // parseInfo decodes and validates an info dictionary into info.
-func parseInfo(data []byte, info *Info) error {
+func (d *decoder) parseInfo(data []byte, info *Info) error {
 	var ri rawInfo
-	if err := bencode.DecodeBytes(data, &ri); err != nil {
+	if err := d.decode(data, &ri); err != nil {
 		return fmt.Errorf("invalid 'info' dictionary: %w", err)
 	}
-	v, _ := asInt(ri.MetaVersion)
+	v, _ := d.asInt(ri.MetaVersion)
 	if v == 2 && !present(ri.Pieces) {
 		return ErrV2Only
 	}
-	name, ok := asString(ri.NameUTF8)
+	name, ok := d.asString(ri.NameUTF8)
 	if !ok {
-		name, ok = asString(ri.Name)
+		name, ok = d.asString(ri.Name)
 	}
 	if !ok {
 		return errors.New("info: missing 'name' (or it is not a string)")
@@ -71,7 +71,7 @@ func parseInfo(data []byte, info *Info) error {
 	}
 	info.Name = fitComponent(name)
 
-	pl, ok := asInt(ri.PieceLength)
+	pl, ok := d.asInt(ri.PieceLength)
 	switch {
 	case !ok:
 		return errors.New("info: missing 'piece length' (or it is not an integer)")
@@ -82,7 +82,7 @@ func parseInfo(data []byte, info *Info) error {
 	}
 	info.PieceLength = pl
 
-	pieces, ok := asString(ri.Pieces)
+	pieces, ok := d.asString(ri.Pieces)
 	if !ok {
 		return errors.New("info: missing 'pieces' (or it is not a string)")
 	}
@@ -90,23 +90,23 @@ func parseInfo(data []byte, info *Info) error {
 		return fmt.Errorf("info: 'pieces' is %d bytes, not a multiple of %d", len(pieces), HashSize)
 	}
 	info.Pieces = []byte(pieces)
-	if p, ok := asInt(ri.Private); ok && p == 1 {
+	if p, ok := d.asInt(ri.Private); ok && p == 1 {
 		info.Private = true
 	}
 
 	if present(ri.Files) {
-		if err := parseFiles(ri.Files, info); err != nil {
+		if err := d.parseFiles(ri.Files, info); err != nil {
 			return err
 		}
 	} else {
-		n, ok := asInt(ri.Length)
+		n, ok := d.asInt(ri.Length)
 		if !ok {
 			return errors.New("info: neither 'files' nor 'length' (a single file's size) is present")
 		}
 		if err := checkLength("info: 'length'", n); err != nil {
 			return err
 		}
-		attr, _ := asString(ri.Attr)
+		attr, _ := d.asString(ri.Attr)
 		info.Files = []File{{
 			Path: []string{info.Name}, Length: n,
 			Executable: strings.Contains(attr, "x"), Hidden: strings.Contains(attr, "h"),
@@ -124,7 +124,7 @@ func parseInfo(data []byte, info *Info) error {
 		return err
 	}
 	if v == 2 {
-		if err := checkHybrid(ri.FileTree, info); err != nil {
+		if err := d.checkHybrid(ri.FileTree, info); err != nil {
 			return err
 		}
 	}
@@ -144,10 +144,24 @@ func checkLength(field string, n int64) error {
 
 // parseFiles decodes a multi-file 'files' list into info.Files and sets
 // info.Length.
-func parseFiles(raw bencode.RawMessage, info *Info) error {
-	list, ok := asList(raw)
-	if !ok {
-		return errors.New("info: 'files' is not a list")
+func (d *decoder) parseFiles(raw bencode.RawMessage, info *Info) error {
+	// One decode of the whole list is much cheaper than one per entry;
+	// only if it fails is each entry decoded alone, to say which is bad.
+	var list []rawFile
+	if err := d.decode(raw, &list); err != nil {
+		raws, ok := d.asList(raw)
+		if !ok {
+			return errors.New("info: 'files' is not a list")
+		}
+		list = make([]rawFile, len(raws))
+		for i, e := range raws {
+			if len(e) == 0 || e[0] != 'd' {
+				return fmt.Errorf("info.files[%d]: not a dictionary", i)
+			}
+			if err := d.decode(e, &list[i]); err != nil {
+				return fmt.Errorf("info.files[%d]: invalid file entry: %w", i, err)
+			}
+		}
 	}
 	if len(list) == 0 {
 		return errors.New("info: 'files' is empty: the torrent has no files")
@@ -155,8 +169,8 @@ func parseFiles(raw bencode.RawMessage, info *Info) error {
 	info.MultiFile = true
 	info.Files = make([]File, 0, len(list))
 	var off int64
-	for i, e := range list {
-		f, err := parseFile(e)
+	for i := range list {
+		f, err := d.parseFile(&list[i])
 		if err != nil {
 			return fmt.Errorf("info.files[%d]: %w", i, err)
 		}
@@ -171,22 +185,15 @@ func parseFiles(raw bencode.RawMessage, info *Info) error {
 	return nil
 }
 
-func parseFile(raw bencode.RawMessage) (File, error) {
-	var rf rawFile
-	if len(raw) == 0 || raw[0] != 'd' {
-		return File{}, errors.New("not a dictionary")
-	}
-	if err := bencode.DecodeBytes(raw, &rf); err != nil {
-		return File{}, fmt.Errorf("invalid file entry: %w", err)
-	}
-	attr, _ := asString(rf.Attr)
+func (d *decoder) parseFile(rf *rawFile) (File, error) {
+	attr, _ := d.asString(rf.Attr)
 	f := File{
 		Executable: strings.Contains(attr, "x"),
 		Hidden:     strings.Contains(attr, "h"),
 	}
 	symlink := strings.Contains(attr, "l")
 	if !symlink {
-		n, ok := asInt(rf.Length)
+		n, ok := d.asInt(rf.Length)
 		if !ok {
 			return File{}, errors.New("missing 'length' (or it is not an integer)")
 		}
@@ -195,9 +202,9 @@ func parseFile(raw bencode.RawMessage) (File, error) {
 		}
 		f.Length = n
 	}
-	parts, ok := asStrings(rf.PathUTF8)
+	parts, ok := d.asStrings(rf.PathUTF8)
 	if !ok {
-		parts, ok = asStrings(rf.Path)
+		parts, ok = d.asStrings(rf.Path)
 		if present(rf.Path) && !ok {
 			return File{}, errors.New("'path' is not a list of strings")
 		}
@@ -218,7 +225,7 @@ func parseFile(raw bencode.RawMessage) (File, error) {
 	}
 	f.Path = path
 	if symlink {
-		target, ok := asStrings(rf.SymlinkPath)
+		target, ok := d.asStrings(rf.SymlinkPath)
 		if !ok {
 			return File{}, errors.New("symlink without a valid 'symlink path' list of strings")
 		}

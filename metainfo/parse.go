@@ -68,8 +68,9 @@ func Parse(data []byte) (*MetaInfo, error) {
 		return nil, err
 	}
 	data = data[:n]
+	d := newDecoder()
 	var rt rawTorrent
-	if err := bencode.DecodeBytes(data, &rt); err != nil {
+	if err := d.decode(data, &rt); err != nil {
 		return nil, fmt.Errorf("invalid torrent file: %w", err)
 	}
 	if len(rt.Info) == 0 || rt.Info[0] != 'd' {
@@ -77,23 +78,23 @@ func Parse(data []byte) (*MetaInfo, error) {
 	}
 	mi := &MetaInfo{InfoBytes: []byte(rt.Info)}
 	mi.InfoHash = sha1.Sum(mi.InfoBytes)
-	if err := parseInfo(mi.InfoBytes, &mi.Info); err != nil {
+	if err := d.parseInfo(mi.InfoBytes, &mi.Info); err != nil {
 		return nil, err
 	}
-	if s, ok := asString(rt.Announce); ok {
+	if s, ok := d.asString(rt.Announce); ok {
 		mi.Announce = strings.TrimSpace(s)
 	}
-	mi.AnnounceList = parseTiers(rt.AnnounceList)
-	mi.URLList = parseURLs(rt.URLList)
-	mi.HTTPSeeds = parseURLs(rt.HTTPSeeds)
-	mi.Nodes = parseNodes(rt.Nodes)
-	if s, ok := asString(rt.CommentUTF8); ok {
+	mi.AnnounceList = d.parseTiers(rt.AnnounceList)
+	mi.URLList = d.parseURLs(rt.URLList)
+	mi.HTTPSeeds = d.parseURLs(rt.HTTPSeeds)
+	mi.Nodes = d.parseNodes(rt.Nodes)
+	if s, ok := d.asString(rt.CommentUTF8); ok {
 		mi.Comment = s
-	} else if s, ok := asString(rt.Comment); ok {
+	} else if s, ok := d.asString(rt.Comment); ok {
 		mi.Comment = s
 	}
-	mi.CreatedBy, _ = asString(rt.CreatedBy)
-	if sec, ok := asInt(rt.CreationDate); ok && sec > 0 && sec < 1<<40 {
+	mi.CreatedBy, _ = d.asString(rt.CreatedBy)
+	if sec, ok := d.asInt(rt.CreationDate); ok && sec > 0 && sec < 1<<40 {
 		mi.CreationDate = time.Unix(sec, 0).UTC()
 	}
 	return mi, nil
@@ -101,21 +102,21 @@ func Parse(data []byte) (*MetaInfo, error) {
 
 // parseTiers reads a BEP 12 announce-list, dropping entries that are not
 // strings, blank URLs, duplicates and tiers left empty.
-func parseTiers(raw bencode.RawMessage) [][]string {
-	l, ok := asList(raw)
+func (d *decoder) parseTiers(raw bencode.RawMessage) [][]string {
+	l, ok := d.asList(raw)
 	if !ok {
 		return nil
 	}
 	seen := make(map[string]bool)
 	var tiers [][]string
 	for _, t := range l {
-		urls, ok := asList(t)
+		urls, ok := d.asList(t)
 		if !ok {
 			continue
 		}
 		var tier []string
 		for _, u := range urls {
-			s, ok := asString(u)
+			s, ok := d.asString(u)
 			s = strings.TrimSpace(s)
 			if !ok || s == "" || seen[s] {
 				continue
@@ -132,13 +133,13 @@ func parseTiers(raw bencode.RawMessage) [][]string {
 
 // parseURLs reads a url-list or httpseeds value: one string or a list;
 // entries that are not non-blank strings are skipped, duplicates dropped.
-func parseURLs(raw bencode.RawMessage) []string {
+func (d *decoder) parseURLs(raw bencode.RawMessage) []string {
 	var cands []string
-	if s, ok := asString(raw); ok {
+	if s, ok := d.asString(raw); ok {
 		cands = []string{s}
-	} else if l, ok := asList(raw); ok {
+	} else if l, ok := d.asList(raw); ok {
 		for _, e := range l {
-			if s, ok := asString(e); ok {
+			if s, ok := d.asString(e); ok {
 				cands = append(cands, s)
 			}
 		}
@@ -155,19 +156,19 @@ func parseURLs(raw bencode.RawMessage) []string {
 }
 
 // parseNodes reads BEP 5 nodes, a list of [host, port] pairs.
-func parseNodes(raw bencode.RawMessage) []string {
-	l, ok := asList(raw)
+func (d *decoder) parseNodes(raw bencode.RawMessage) []string {
+	l, ok := d.asList(raw)
 	if !ok {
 		return nil
 	}
 	var out []string
 	for _, e := range l {
-		pair, ok := asList(e)
+		pair, ok := d.asList(e)
 		if !ok || len(pair) != 2 {
 			continue
 		}
-		host, ok1 := asString(pair[0])
-		port, ok2 := asInt(pair[1])
+		host, ok1 := d.asString(pair[0])
+		port, ok2 := d.asInt(pair[1])
 		if !ok1 || !ok2 || host == "" || port <= 0 || port > 65535 {
 			continue
 		}

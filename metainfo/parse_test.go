@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,32 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 	if _, err := (&MetaInfo{}).Encode(); err == nil {
 		t.Error("Encode without info bytes succeeded")
+	}
+}
+
+// bigTorrent is a 10,000-file torrent, the size of a large dataset.
+func bigTorrent(b testing.TB) []byte {
+	files := make([]dict, 10000)
+	for i := range files {
+		files[i] = file(1000+i, "dir"+strconv.Itoa(i%100), "file"+strconv.Itoa(i)+".dat")
+	}
+	info := multiInfo(files...)
+	info["piece length"] = 1 << 20
+	var total int64
+	for i := range files {
+		total += int64(1000 + i)
+	}
+	info["pieces"] = pieces(int((total + 1<<20 - 1) >> 20))
+	return torrentBytes(b, dict{"announce": "http://t/"}, info)
+}
+
+func BenchmarkParse10kFiles(b *testing.B) {
+	data := bigTorrent(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

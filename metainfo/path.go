@@ -68,32 +68,37 @@ func checkPath(parts []string) ([]string, error) {
 }
 
 // checkUnique rejects two files with one path, and a path that is both a
-// file and a directory (["a"] and ["a", "b"]).
+// file and a directory (["a"] and ["a", "b"]). Paths are entered in a
+// tree of numbered nodes, so the cost stays linear in the number of
+// components however deep the paths are.
 func checkUnique(files []File) error {
-	kind := make(map[string]byte) // 'f' file, 'd' directory
+	type edge struct {
+		parent int
+		name   string
+	}
+	const root = 0
+	nodes := make(map[edge]int)
+	isFile := []bool{false} // by node number; node 0 is the root
 	for i := range files {
 		f := &files[i]
 		if f.Pad {
 			continue
 		}
-		var b strings.Builder
+		at := root
 		for j, c := range f.Path {
-			if j > 0 {
-				b.WriteByte('/')
-			}
-			b.WriteString(c)
-			key := b.String()
-			isLast := j == len(f.Path)-1
-			switch k := kind[key]; {
-			case k == 'f':
+			last := j == len(f.Path)-1
+			next, ok := nodes[edge{at, c}]
+			switch {
+			case ok && isFile[next]:
 				return fmt.Errorf("info.files[%d]: path %q is already used by another file", i, strings.Join(f.Path, "/"))
-			case k == 'd' && isLast:
+			case ok && last:
 				return fmt.Errorf("info.files[%d]: path %q is also a directory of another file", i, strings.Join(f.Path, "/"))
-			case isLast:
-				kind[key] = 'f'
-			default:
-				kind[key] = 'd'
+			case !ok:
+				next = len(isFile)
+				nodes[edge{at, c}] = next
+				isFile = append(isFile, last)
 			}
+			at = next
 		}
 	}
 	return nil

@@ -1,0 +1,66 @@
+package metainfo
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "libtorrent", "*.torrent"))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("d4:infod6:lengthi1e4:name1:a12:piece lengthi1e6:pieces20:aaaaaaaaaaaaaaaaaaaaee"))
+	f.Add([]byte("d4:info2147483647:"))
+	f.Add([]byte("de"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mi, err := Parse(data)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		checkSafe(t, mi)
+		for p := range mi.Info.NumPieces() {
+			mi.Info.PieceSpans(p)
+		}
+		out, err := mi.Encode()
+		if err != nil {
+			t.Fatalf("Encode of a parsed torrent: %v", err)
+		}
+		again, err := Parse(out)
+		if err != nil {
+			t.Fatalf("re-parsing the encoded torrent: %v", err)
+		}
+		if again.InfoHash != mi.InfoHash {
+			t.Fatalf("info-hash changed by Encode: %s -> %s", mi.InfoHash, again.InfoHash)
+		}
+	})
+}
+
+func FuzzParseMagnet(f *testing.F) {
+	f.Add("magnet:?xt=urn:btih:" + hexHash + "&dn=a+b&tr=http://t/a&x.pe=127.0.0.1:1&ws=http://w/")
+	f.Add("magnet:?xt=urn:btih:yd62d3np3pn3szcdijhawoezv5yvtuio")
+	f.Add("magnet:?xt=urn:btmh:1220abcd")
+	f.Add("magnet:?xt=%zz&tr=")
+	f.Add("http://example.com/")
+	f.Fuzz(func(t *testing.T, uri string) {
+		m, err := ParseMagnet(uri)
+		if err != nil {
+			return
+		}
+		again, err := ParseMagnet(m.String())
+		if err != nil {
+			t.Fatalf("String() of a parsed magnet does not parse: %q: %v", m.String(), err)
+		}
+		if again.InfoHash != m.InfoHash || again.DisplayName != m.DisplayName || len(again.Trackers) != len(m.Trackers) {
+			t.Fatalf("round trip changed the magnet: %+v -> %+v", m, again)
+		}
+	})
+}

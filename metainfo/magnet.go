@@ -1,0 +1,141 @@
+package metainfo
+
+import (
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Magnet is a parsed magnet link (BEP 9).
+type Magnet struct {
+	InfoHash    Hash
+	DisplayName string   // dn; "" when absent
+	Trackers    []string // tr, in order, duplicates removed
+	Peers       []string // x.pe as "host:port"
+	WebSeeds    []string // ws (BEP 19)
+}
+
+// ParseMagnet parses a magnet URI with a v1 info-hash:
+// xt=urn:btih: in 40 hex digits or 32 base32 characters. Parameters
+// other than xt, dn, tr, x.pe and ws are ignored.
+func ParseMagnet(uri string) (*Magnet, error) {
+	u, err := url.Parse(strings.TrimSpace(uri))
+	if err != nil {
+		return nil, fmt.Errorf("invalid magnet link: %w", err)
+	}
+	if !strings.EqualFold(u.Scheme, "magnet") {
+		return nil, fmt.Errorf("not a magnet link: %q does not start with \"magnet:?\"", short(uri))
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("invalid magnet link: %w", err)
+	}
+	m := &Magnet{DisplayName: q.Get("dn")}
+	found, v2 := false, false
+	for _, xt := range q["xt"] {
+		lower := strings.ToLower(xt)
+		switch {
+		case strings.HasPrefix(lower, "urn:btih:"):
+			h, err := parseBTIH(xt[len("urn:btih:"):])
+			if err != nil {
+				return nil, err
+			}
+			if found && h != m.InfoHash {
+				return nil, errors.New("invalid magnet link: two different urn:btih info-hashes")
+			}
+			m.InfoHash, found = h, true
+		case strings.HasPrefix(lower, "urn:btmh:"):
+			v2 = true
+		}
+	}
+	if !found {
+		if v2 {
+			return nil, errors.New("unsupported: v2-only magnet link (urn:btmh without urn:btih)")
+		}
+		return nil, errors.New("invalid magnet link: no xt=urn:btih: info-hash")
+	}
+	m.Trackers = uniqueNonBlank(q["tr"])
+	m.WebSeeds = uniqueNonBlank(q["ws"])
+	for _, pe := range uniqueNonBlank(q["x.pe"]) {
+		host, port, err := net.SplitHostPort(pe)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("invalid magnet link: peer address x.pe=%q is not host:port", pe)
+		}
+		m.Peers = append(m.Peers, pe)
+	}
+	return m, nil
+}
+
+// parseBTIH decodes a v1 info-hash written in hex or base32.
+func parseBTIH(s string) (Hash, error) {
+	var h Hash
+	switch len(s) {
+	case 40:
+		if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+			return h, fmt.Errorf("invalid magnet link: info-hash %q is not hexadecimal", s)
+		}
+	case 32:
+		b, err := base32.StdEncoding.DecodeString(strings.ToUpper(s))
+		if err != nil || len(b) != HashSize {
+			return h, fmt.Errorf("invalid magnet link: info-hash %q is not base32", s)
+		}
+		copy(h[:], b)
+	default:
+		return h, fmt.Errorf("invalid magnet link: info-hash %q has %d characters; want 40 hex or 32 base32", short(s), len(s))
+	}
+	return h, nil
+}
+
+// String returns the magnet URI, with the info-hash in hex.
+func (m *Magnet) String() string {
+	var b strings.Builder
+	b.WriteString("magnet:?xt=urn:btih:")
+	b.WriteString(m.InfoHash.String())
+	if m.DisplayName != "" {
+		b.WriteString("&dn=" + url.QueryEscape(m.DisplayName))
+	}
+	for _, t := range m.Trackers {
+		b.WriteString("&tr=" + url.QueryEscape(t))
+	}
+	for _, w := range m.WebSeeds {
+		b.WriteString("&ws=" + url.QueryEscape(w))
+	}
+	for _, p := range m.Peers {
+		b.WriteString("&x.pe=" + url.QueryEscape(p))
+	}
+	return b.String()
+}
+
+// Magnet returns a magnet link for the torrent: its info-hash, name,
+// trackers (all tiers, flattened) and web seeds.
+func (m *MetaInfo) Magnet() *Magnet {
+	mg := &Magnet{InfoHash: m.InfoHash, DisplayName: m.Info.Name, WebSeeds: m.URLList}
+	for _, tier := range m.Trackers() {
+		mg.Trackers = append(mg.Trackers, tier...)
+	}
+	return mg
+}
+
+func uniqueNonBlank(in []string) []string {
+	var out []string
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if s != "" && !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// short trims s for an error message.
+func short(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
