@@ -1,0 +1,64 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// LaunchSeeders starts n libtorrent seeders of torrent whose data is in
+// save (libtorrent's save_path), in seed mode (data trusted, not checked:
+// benchmarks create it themselves). The caller closes them.
+func LaunchSeeders(ctx context.Context, torrent, save string, n int) ([]*Libtorrent, error) {
+	var seeds []*Libtorrent
+	for range n {
+		s, err := LaunchLibtorrent(ctx, LibtorrentOptions{
+			Mode: Seed, Torrent: torrent, Save: save, SeedMode: true, NoBlockLog: true, Interval: time.Second,
+		})
+		if err != nil {
+			for _, s := range seeds {
+				_ = s.Close()
+			}
+			return nil, err
+		}
+		seeds = append(seeds, s)
+	}
+	return seeds, nil
+}
+
+// MeasureLibtorrentDownload is the reference the swarm benchmarks compare
+// torfs with: a fresh libtorrent leecher downloads torrent (size bytes)
+// from seeders (HOST:PORT each) into a temp dir, and the result is MB/s
+// (10^6 bytes per second) from adding the torrent to having verified all of
+// it, as libtorrent itself timed it (the interpreter's start-up is not
+// counted). The downloaded data is removed afterwards.
+func MeasureLibtorrentDownload(ctx context.Context, torrent string, seeders []string, size int64) (float64, error) {
+	if len(seeders) == 0 {
+		return 0, fmt.Errorf("measure libtorrent download: no seeders")
+	}
+	save, err := os.MkdirTemp("", "torfs-lt-leech-")
+	if err != nil {
+		return 0, fmt.Errorf("measure libtorrent download: %w", err)
+	}
+	defer os.RemoveAll(save)
+	leech, err := LaunchLibtorrent(ctx, LibtorrentOptions{
+		Mode: Leech, Torrent: torrent, Save: save, Peers: seeders,
+		ExitOnComplete: true, Interval: time.Second, NoBlockLog: true,
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer leech.Close()
+	if err := leech.WaitFinished(ctx); err != nil {
+		return 0, err
+	}
+	if got := leech.Status().TotalDone; got != size {
+		return 0, fmt.Errorf("libtorrent leecher finished with %d bytes, want %d", got, size)
+	}
+	elapsed := leech.Elapsed()
+	if elapsed <= 0 {
+		return 0, fmt.Errorf("libtorrent leecher reported no download time")
+	}
+	return float64(size) / elapsed.Seconds() / 1e6, nil
+}

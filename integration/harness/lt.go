@@ -1,0 +1,423 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ltScript drives Debian's python3-libtorrent; see lt.py for its events.
+//
+//go:embed lt.py
+var ltScript []byte
+
+// Python is the interpreter that has python3-libtorrent. The python3 on
+// PATH may be another one without it.
+const Python = "/usr/bin/python3"
+
+// startTimeout bounds how long a helper waits for a program to come up.
+const startTimeout = 30 * time.Second
+
+// Mode says whether a libtorrent peer seeds or leeches.
+type Mode string
+
+// The libtorrent modes.
+const (
+	Seed  Mode = "seed"
+	Leech Mode = "leech"
+)
+
+// LibtorrentOptions configures a libtorrent peer. Zero values are the
+// loopback defaults: listen on 127.0.0.1 at a free port, no limits.
+type LibtorrentOptions struct {
+	Mode    Mode
+	Torrent string // path of the .torrent
+	// Save is libtorrent's save_path: the directory that holds (seed) or
+	// receives (leech) the torrent's Info.Name. "" = a new temp dir.
+	Save string
+	// Listen is HOST:PORT; "" = 127.0.0.1:0 (libtorrent picks the port).
+	Listen string
+	// IPv6 also listens on [::1] (at the same port when Listen has one).
+	IPv6 bool
+	// Peers are HOST:PORT addresses libtorrent connects to at start.
+	Peers []string
+	// Trackers are announce URLs added to the torrent's own;
+	// ReplaceTrackers drops the torrent's own.
+	Trackers        []string
+	ReplaceTrackers bool
+	// SeedMode trusts the seed's data without checking it first (fast start
+	// for big benchmark files); otherwise libtorrent checks every piece.
+	SeedMode bool
+	// UploadLimit and DownloadLimit are bytes per second; 0 = unlimited.
+	UploadLimit, DownloadLimit int64
+	// MaxConnections caps libtorrent's connections; 0 = 500.
+	MaxConnections int
+	// ExitOnComplete makes a leecher exit once it has everything.
+	ExitOnComplete bool
+	// Interval between status events; 0 = 200 ms.
+	Interval time.Duration
+	// NoBlockLog stops counting blocks per peer (LibtorrentPeer's
+	// BytesReceived/BytesSent stay 0): benchmarks, where every alert costs.
+	NoBlockLog bool
+}
+
+// LibtorrentPeer is what libtorrent knows about one peer it is (or was)
+// connected to. BytesReceived and BytesSent count every block exchanged
+// with the peer (exact, unless NoBlockLog); the Total and Rate fields are
+// libtorrent's own figures as of its last report, which may miss the end of
+// a short connection.
+type LibtorrentPeer struct {
+	BytesReceived int64 `json:"bytes_received"` // blocks it sent us
+	BytesSent     int64 `json:"bytes_sent"`     // blocks we sent it
+
+	Addr          string  `json:"addr"`
+	Client        string  `json:"client"`
+	PeerID        string  `json:"peer_id"` // hex
+	Seed          bool    `json:"seed"`
+	Outgoing      bool    `json:"outgoing"`
+	TotalDownload int64   `json:"total_download"` // we got from it
+	TotalUpload   int64   `json:"total_upload"`   // we sent to it
+	DownloadRate  int64   `json:"download_rate"`
+	UploadRate    int64   `json:"upload_rate"`
+	Progress      float64 `json:"progress"`
+}
+
+// LibtorrentStatus is one status report of a libtorrent peer.
+type LibtorrentStatus struct {
+	State         string  `json:"state"`
+	Progress      float64 `json:"progress"`
+	NumPieces     int     `json:"num_pieces"`
+	TotalDone     int64   `json:"total_done"`
+	TotalWanted   int64   `json:"total_wanted"`
+	DownloadRate  int64   `json:"download_rate"`
+	UploadRate    int64   `json:"upload_rate"`
+	TotalDownload int64   `json:"total_download"`
+	TotalUpload   int64   `json:"total_upload"`
+	NumPeers      int     `json:"num_peers"`
+	NumSeeds      int     `json:"num_seeds"`
+	Finished      bool    `json:"finished"`
+	Error         string  `json:"error"`
+	// Peers are connected now; PeersSeen are all peers met so far.
+	Peers     []LibtorrentPeer `json:"peers"`
+	PeersSeen []LibtorrentPeer `json:"peers_seen"`
+}
+
+// ltEvent is one JSON line of lt.py.
+type ltEvent struct {
+	Event   string  `json:"event"`
+	T       float64 `json:"t"`
+	Port    int     `json:"port"`
+	Message string  `json:"message"`
+	Elapsed float64 `json:"elapsed"`
+	LibtorrentStatus
+}
+
+// Libtorrent is a running libtorrent peer (lt.py under /usr/bin/python3).
+type Libtorrent struct {
+	proc *Process
+	opts LibtorrentOptions
+	dir  string // temp dir owned by this peer: the script, maybe Save
+
+	listening chan struct{} // closed at the "listening" event
+	finished  chan struct{} // closed at the "finished" event
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every status event
+	port    int
+	status  LibtorrentStatus
+	elapsed time.Duration // from adding the torrent to finishing
+	errors  []string
+	partial []byte // stdout bytes after the last newline
+}
+
+// StartLibtorrent starts a libtorrent peer and waits until it listens. The
+// peer is stopped, and its temp files removed, when the test ends; a
+// failed test logs the peer's output.
+func StartLibtorrent(tb testing.TB, opts LibtorrentOptions) *Libtorrent {
+	tb.Helper()
+	Require(tb, "python3-libtorrent")
+	if opts.Save == "" {
+		opts.Save = tb.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	lt, err := LaunchLibtorrent(ctx, opts)
+	if err != nil {
+		tb.Fatalf("start libtorrent %s: %v", opts.Mode, err)
+	}
+	cleanupProcess(tb, lt.proc)
+	tb.Cleanup(func() { _ = os.RemoveAll(lt.dir) })
+	return lt
+}
+
+// LaunchLibtorrent is StartLibtorrent for programs without a testing.TB
+// (benchmarks): the caller must call Close.
+func LaunchLibtorrent(ctx context.Context, opts LibtorrentOptions) (*Libtorrent, error) {
+	if opts.Mode != Seed && opts.Mode != Leech {
+		return nil, fmt.Errorf("libtorrent mode %q: want %q or %q", opts.Mode, Seed, Leech)
+	}
+	if opts.Torrent == "" {
+		return nil, errors.New("libtorrent needs a .torrent file (LibtorrentOptions.Torrent)")
+	}
+	dir, err := os.MkdirTemp("", "torfs-lt-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir for libtorrent: %w", err)
+	}
+	script := filepath.Join(dir, "lt.py")
+	if err := os.WriteFile(script, ltScript, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("write libtorrent driver: %w", err)
+	}
+	if opts.Save == "" {
+		opts.Save = filepath.Join(dir, "save")
+		if err := os.Mkdir(opts.Save, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("libtorrent save dir: %w", err)
+		}
+	}
+	lt := &Libtorrent{
+		opts:      opts,
+		dir:       dir,
+		listening: make(chan struct{}),
+		finished:  make(chan struct{}),
+		changed:   make(chan struct{}),
+	}
+	lt.proc, err = startProcess(procSpec{
+		name:   "libtorrent " + string(opts.Mode),
+		path:   Python,
+		args:   append([]string{script}, ltArgs(opts)...),
+		stdout: lt,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	select {
+	case <-lt.listening:
+		return lt, nil
+	case <-lt.proc.Done():
+		err = fmt.Errorf("libtorrent exited before listening\n%s", lt.proc.Output())
+	case <-ctx.Done():
+		err = fmt.Errorf("libtorrent did not listen: %w\n%s", ctx.Err(), lt.proc.Output())
+	}
+	_ = lt.Close()
+	return nil, err
+}
+
+func ltArgs(o LibtorrentOptions) []string {
+	args := []string{string(o.Mode), "--torrent", o.Torrent, "--save", o.Save}
+	if o.Listen != "" {
+		args = append(args, "--listen", o.Listen)
+	}
+	if o.IPv6 {
+		args = append(args, "--ipv6")
+	}
+	for _, p := range o.Peers {
+		args = append(args, "--peer", p)
+	}
+	for _, t := range o.Trackers {
+		args = append(args, "--tracker", t)
+	}
+	if o.ReplaceTrackers {
+		args = append(args, "--replace-trackers")
+	}
+	if o.SeedMode {
+		args = append(args, "--seed-mode")
+	}
+	if o.UploadLimit > 0 {
+		args = append(args, "--upload-limit", strconv.FormatInt(o.UploadLimit, 10))
+	}
+	if o.DownloadLimit > 0 {
+		args = append(args, "--download-limit", strconv.FormatInt(o.DownloadLimit, 10))
+	}
+	if o.MaxConnections > 0 {
+		args = append(args, "--max-connections", strconv.Itoa(o.MaxConnections))
+	}
+	if o.ExitOnComplete {
+		args = append(args, "--exit-on-complete")
+	}
+	if o.NoBlockLog {
+		args = append(args, "--no-block-log")
+	}
+	interval := o.Interval
+	if interval <= 0 {
+		interval = 200 * time.Millisecond
+	}
+	return append(args, "--interval", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64))
+}
+
+// Write receives lt.py's stdout (the Process keeps the text for failure
+// messages) and applies every complete JSON line.
+func (lt *Libtorrent) Write(b []byte) (int, error) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.partial = append(lt.partial, b...)
+	for {
+		i := bytes.IndexByte(lt.partial, '\n')
+		if i < 0 {
+			break
+		}
+		lt.apply(lt.partial[:i])
+		lt.partial = lt.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+// apply handles one event line; lt.mu is held.
+func (lt *Libtorrent) apply(line []byte) {
+	var ev ltEvent
+	if err := json.Unmarshal(line, &ev); err != nil {
+		lt.errors = append(lt.errors, fmt.Sprintf("unreadable event %q: %v", line, err))
+		return
+	}
+	switch ev.Event {
+	case "listening":
+		lt.port = ev.Port
+		close(lt.listening)
+	case "status", "stopped":
+		lt.setStatus(ev.LibtorrentStatus)
+	case "finished":
+		lt.setStatus(ev.LibtorrentStatus)
+		lt.elapsed = time.Duration(ev.Elapsed * float64(time.Second))
+		close(lt.finished)
+	case "error":
+		lt.errors = append(lt.errors, ev.Message)
+	}
+}
+
+// setStatus records a status and wakes WaitStatus; lt.mu is held.
+func (lt *Libtorrent) setStatus(st LibtorrentStatus) {
+	lt.status = st
+	close(lt.changed)
+	lt.changed = make(chan struct{})
+}
+
+// WaitStatus waits until a status report satisfies cond (checked against
+// the latest report first, then at every new one, about every Interval).
+// It fails with the last status when the process exits first or ctx ends.
+func (lt *Libtorrent) WaitStatus(ctx context.Context, cond func(LibtorrentStatus) bool) error {
+	for {
+		lt.mu.Lock()
+		st, changed := lt.status, lt.changed
+		lt.mu.Unlock()
+		if cond(st) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-lt.proc.Done():
+			if cond(lt.Status()) {
+				return nil
+			}
+			return fmt.Errorf("libtorrent %s exited before the awaited status (%s)\n%s", lt.opts.Mode, lt.describe(), lt.proc.Output())
+		case <-ctx.Done():
+			return fmt.Errorf("libtorrent %s never reached the awaited status: %w (%s)\n%s", lt.opts.Mode, ctx.Err(), lt.describe(), lt.proc.Output())
+		}
+	}
+}
+
+// Port is the TCP port libtorrent listens on.
+func (lt *Libtorrent) Port() int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.port
+}
+
+// Addr is "127.0.0.1:PORT", what other peers dial (--peer).
+func (lt *Libtorrent) Addr() string { return "127.0.0.1:" + strconv.Itoa(lt.Port()) }
+
+// Save is the save_path: the directory holding the torrent's Info.Name.
+func (lt *Libtorrent) Save() string { return lt.opts.Save }
+
+// Status is the latest status report.
+func (lt *Libtorrent) Status() LibtorrentStatus {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.status
+}
+
+// Progress is the fraction of wanted bytes libtorrent has verified, 0..1.
+func (lt *Libtorrent) Progress() float64 { return lt.Status().Progress }
+
+// Peers are all peers libtorrent has been connected to, with their client
+// names, ids and the payload bytes exchanged with each.
+func (lt *Libtorrent) Peers() []LibtorrentPeer { return lt.Status().PeersSeen }
+
+// Errors are the errors libtorrent reported (hash failures, file errors).
+func (lt *Libtorrent) Errors() []string {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return append([]string(nil), lt.errors...)
+}
+
+// Elapsed is how long libtorrent took from adding the torrent to finishing
+// it; 0 before it finished.
+func (lt *Libtorrent) Elapsed() time.Duration {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.elapsed
+}
+
+// Finished is closed when libtorrent has every wanted piece.
+func (lt *Libtorrent) Finished() <-chan struct{} { return lt.finished }
+
+// WaitFinished waits until libtorrent has every wanted piece (a seed: has
+// checked its data). It fails with libtorrent's last status and output when
+// the process exits first or ctx ends.
+func (lt *Libtorrent) WaitFinished(ctx context.Context) error {
+	select {
+	case <-lt.finished:
+		return nil
+	default:
+	}
+	select {
+	case <-lt.finished:
+		return nil
+	case <-lt.proc.Done():
+		select {
+		case <-lt.finished:
+			return nil
+		default:
+		}
+		return fmt.Errorf("libtorrent %s exited before finishing (%s)\n%s", lt.opts.Mode, lt.describe(), lt.proc.Output())
+	case <-ctx.Done():
+		return fmt.Errorf("libtorrent %s did not finish: %w (%s)\n%s", lt.opts.Mode, ctx.Err(), lt.describe(), lt.proc.Output())
+	}
+}
+
+// describe summarizes the last status for error messages.
+func (lt *Libtorrent) describe() string {
+	st := lt.Status()
+	var peers []string
+	for _, p := range st.Peers {
+		peers = append(peers, fmt.Sprintf("%s %q got %d sent %d", p.Addr, p.Client, p.TotalDownload, p.TotalUpload))
+	}
+	return fmt.Sprintf("state %s, progress %.1f%%, %d pieces, %d peers [%s], errors %q",
+		st.State, 100*st.Progress, st.NumPieces, st.NumPeers, strings.Join(peers, "; "), lt.Errors())
+}
+
+// Process is the underlying process (output, exit, signals).
+func (lt *Libtorrent) Process() *Process { return lt.proc }
+
+// Stop ends libtorrent (SIGTERM, then SIGKILL after a grace period).
+func (lt *Libtorrent) Stop() error { return lt.proc.Stop() }
+
+// Close stops libtorrent and removes its temp files (for LaunchLibtorrent
+// callers; StartLibtorrent does it at cleanup).
+func (lt *Libtorrent) Close() error {
+	err := lt.proc.Stop()
+	if rmErr := os.RemoveAll(lt.dir); rmErr != nil && err == nil {
+		err = fmt.Errorf("remove libtorrent temp dir: %w", rmErr)
+	}
+	return err
+}
