@@ -98,6 +98,9 @@ func readChunks(ctx context.Context, files []srcFile, chunkLen, perChunk int64, 
 		if sf.size == 0 {
 			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("create torrent: %w", err)
+		}
 		f, err := os.Open(sf.abs)
 		if err != nil {
 			return fmt.Errorf("create torrent: %w", err)
