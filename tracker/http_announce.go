@@ -1,0 +1,214 @@
+package tracker
+
+import (
+	"bytes"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/zeebo/bencode"
+)
+
+// httpState is the per-request scratch space of an announce or scrape,
+// pooled so that the steady state allocates little.
+type httpState struct {
+	q      announceQuery
+	pa     PeerAnnounce
+	res    AnnounceResult
+	buf    bytes.Buffer
+	peers4 []byte
+	peers6 []byte
+	dict   []dictPeerReply
+	hashes [][20]byte
+	counts []ScrapeStats
+}
+
+// compactReply is an announce answer with BEP 23 compact peers and BEP 7
+// peers6.
+type compactReply struct {
+	Complete    int    `bencode:"complete"`
+	Incomplete  int    `bencode:"incomplete"`
+	Downloaded  int    `bencode:"downloaded"`
+	Interval    int64  `bencode:"interval"`
+	MinInterval int64  `bencode:"min interval"`
+	Peers       []byte `bencode:"peers"`
+	Peers6      []byte `bencode:"peers6,omitempty"`
+}
+
+// dictReply is an announce answer with BEP 3 dictionary peers.
+type dictReply struct {
+	Complete    int             `bencode:"complete"`
+	Incomplete  int             `bencode:"incomplete"`
+	Downloaded  int             `bencode:"downloaded"`
+	Interval    int64           `bencode:"interval"`
+	MinInterval int64           `bencode:"min interval"`
+	Peers       []dictPeerReply `bencode:"peers"`
+}
+
+type dictPeerReply struct {
+	PeerID []byte `bencode:"peer id,omitempty"`
+	IP     string `bencode:"ip"`
+	Port   uint16 `bencode:"port"`
+}
+
+type failureReply struct {
+	FailureReason string `bencode:"failure reason"`
+}
+
+func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := s.pool.Get().(*httpState)
+	defer s.pool.Put(st)
+	outcome := s.announceHTTP(w, r, st)
+	s.metrics.observe(kindAnnounceHTTP, outcome, time.Since(start))
+}
+
+func (s *Server) announceHTTP(w http.ResponseWriter, r *http.Request, st *httpState) outcome {
+	q := &st.q
+	if err := parseAnnounceQuery(r.URL.RawQuery, q); err != nil {
+		s.writeFailure(w, st, err.Error())
+		return outcomeFailure
+	}
+	if s.cfg.Allow != nil && !s.cfg.Allow.Allowed(q.infoHash) {
+		s.writeFailure(w, st, "info_hash: this tracker does not serve that torrent")
+		return outcomeFailure
+	}
+	addr, err := s.peerAddr(r, q)
+	if err != nil {
+		s.writeFailure(w, st, err.Error())
+		return outcomeFailure
+	}
+	numWant := s.cfg.DefaultNumWant
+	if q.numWant >= 0 {
+		numWant = min(q.numWant, s.cfg.MaxNumWant)
+	}
+	st.pa = PeerAnnounce{
+		InfoHash: q.infoHash,
+		PeerID:   q.peerID,
+		Event:    q.event,
+		Seeder:   q.haveLeft && q.left == 0,
+		NumWant:  numWant,
+	}
+	st.pa.Addr = netip.AddrPortFrom(addr, q.port)
+	st.res.Peers = st.res.Peers[:0]
+	if err := s.store.Announce(r.Context(), &st.pa, &st.res); err != nil {
+		s.log.Error("tracker store failed", "err", err)
+		s.writeFailure(w, st, "the tracker's swarm store is unavailable; try again later")
+		return outcomeError
+	}
+	res := &st.res
+	st.buf.Reset()
+	enc := bencode.NewEncoder(&st.buf)
+	if q.compact {
+		st.peers4, st.peers6 = st.peers4[:0], st.peers6[:0]
+		for _, p := range res.Peers {
+			a := p.Addr.Addr()
+			if a.Is4() {
+				st.peers4 = appendAddrPort(st.peers4, a.AsSlice(), p.Addr.Port())
+			} else {
+				st.peers6 = appendAddrPort(st.peers6, a.AsSlice(), p.Addr.Port())
+			}
+		}
+		err = enc.Encode(compactReply{
+			Complete: res.Complete, Incomplete: res.Incomplete, Downloaded: res.Downloaded,
+			Interval: s.interval, MinInterval: s.minIntvl,
+			Peers: st.peers4, Peers6: st.peers6,
+		})
+	} else {
+		st.dict = st.dict[:0]
+		for i := range res.Peers {
+			p := &res.Peers[i]
+			d := dictPeerReply{IP: p.Addr.Addr().String(), Port: p.Addr.Port()}
+			if !q.noPeerID {
+				d.PeerID = p.ID[:]
+			}
+			st.dict = append(st.dict, d)
+		}
+		err = enc.Encode(dictReply{
+			Complete: res.Complete, Incomplete: res.Incomplete, Downloaded: res.Downloaded,
+			Interval: s.interval, MinInterval: s.minIntvl,
+			Peers: st.dict,
+		})
+	}
+	if err != nil {
+		s.log.Error("tracker cannot encode an answer", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return outcomeError
+	}
+	writeBencoded(w, st.buf.Bytes())
+	return outcomeOK
+}
+
+func appendAddrPort(b []byte, ip []byte, port uint16) []byte {
+	return append(append(b, ip...), byte(port>>8), byte(port))
+}
+
+// writeBencoded sends a bencoded answer. Trackers answer 200 even for a
+// failure reason: clients only read the body of a 200.
+func writeBencoded(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+// textPlain is shared by every answer; net/http does not modify it.
+var textPlain = []string{"text/plain"}
+
+func (s *Server) writeFailure(w http.ResponseWriter, st *httpState, reason string) {
+	st.buf.Reset()
+	if err := bencode.NewEncoder(&st.buf).Encode(failureReply{reason}); err != nil {
+		http.Error(w, reason, http.StatusBadRequest)
+		return
+	}
+	writeBencoded(w, st.buf.Bytes())
+}
+
+type scrapeReply struct {
+	Files map[string]httpScrapeFileCounts `bencode:"files"`
+}
+
+func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := s.pool.Get().(*httpState)
+	defer s.pool.Put(st)
+	outcome := s.scrapeHTTP(w, r, st)
+	s.metrics.observe(kindScrapeHTTP, outcome, time.Since(start))
+}
+
+func (s *Server) scrapeHTTP(w http.ResponseWriter, r *http.Request, st *httpState) outcome {
+	var err error
+	st.hashes, err = parseScrapeQuery(r.URL.RawQuery, st.hashes[:0], s.cfg.MaxScrape)
+	if err != nil {
+		s.writeFailure(w, st, err.Error())
+		return outcomeFailure
+	}
+	st.counts = slices.Grow(st.counts[:0], len(st.hashes))[:len(st.hashes)]
+	if err := s.store.Scrape(r.Context(), st.hashes, st.counts); err != nil {
+		s.log.Error("tracker store failed", "err", err)
+		s.writeFailure(w, st, "the tracker's swarm store is unavailable; try again later")
+		return outcomeError
+	}
+	files := make(map[string]httpScrapeFileCounts, len(st.hashes))
+	for i, h := range st.hashes {
+		if s.cfg.Allow != nil && !s.cfg.Allow.Allowed(h) {
+			continue
+		}
+		c := st.counts[i]
+		files[string(h[:])] = httpScrapeFileCounts{
+			Complete: int64(c.Complete), Downloaded: int64(c.Downloaded), Incomplete: int64(c.Incomplete),
+		}
+	}
+	st.buf.Reset()
+	if err := bencode.NewEncoder(&st.buf).Encode(scrapeReply{files}); err != nil {
+		s.log.Error("tracker cannot encode an answer", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return outcomeError
+	}
+	writeBencoded(w, st.buf.Bytes())
+	return outcomeOK
+}
+

@@ -1,0 +1,167 @@
+package tracker
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// memShards spreads swarms over independently locked maps so announces
+// to different swarms rarely contend. Info-hashes are SHA-1 output, so
+// their first bytes spread evenly.
+const memShards = 256
+
+// MemoryStore is the default Store: swarms in sharded maps, each peer a
+// fixed-size record (32 bytes for IPv4, 44 for IPv6) in a slice, so a
+// million peers take tens of megabytes, not hundreds.
+type MemoryStore struct {
+	timeout time.Duration
+	epoch   time.Time
+	shards  [memShards]memShard
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type memShard struct {
+	mu     sync.Mutex
+	swarms map[[20]byte]*swarm
+	// Totals of this shard, kept under mu so Stats needs no global lock.
+	seeders, leechers int
+}
+
+// NewMemoryStore returns a MemoryStore that forgets a peer peerTimeout
+// after its last announce (a sweep runs every peerTimeout/4). Close stops
+// the sweeper.
+func NewMemoryStore(peerTimeout time.Duration) *MemoryStore {
+	s := &MemoryStore{
+		timeout: peerTimeout,
+		epoch:   time.Now(),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	for i := range s.shards {
+		s.shards[i].swarms = make(map[[20]byte]*swarm)
+	}
+	go s.sweepLoop(max(peerTimeout/4, 10*time.Millisecond))
+	return s
+}
+
+// now is the store's clock in whole seconds since it started, which fits
+// a peer record's uint32 for a century.
+func (s *MemoryStore) now() uint32 {
+	return uint32(time.Since(s.epoch) / time.Second)
+}
+
+func (s *MemoryStore) shard(h *[20]byte) *memShard {
+	return &s.shards[binary.BigEndian.Uint16(h[:2])%memShards]
+}
+
+// Announce implements Store.
+func (s *MemoryStore) Announce(_ context.Context, a *PeerAnnounce, res *AnnounceResult) error {
+	sh := s.shard(&a.InfoHash)
+	now := s.now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sw := sh.swarms[a.InfoHash]
+	if sw == nil {
+		if a.Event == EventStopped {
+			res.Complete, res.Incomplete, res.Downloaded = 0, 0, 0
+			return nil
+		}
+		sw = &swarm{}
+		sh.swarms[a.InfoHash] = sw
+	}
+	ds, dl := sw.update(a, now)
+	sh.seeders += ds
+	sh.leechers += dl
+	res.Complete, res.Incomplete, res.Downloaded = int(sw.seeders), int(sw.leechers), int(sw.downloaded)
+	res.Peers = sw.pick(res.Peers, a)
+	if sw.empty() {
+		delete(sh.swarms, a.InfoHash)
+	}
+	return nil
+}
+
+// Scrape implements Store.
+func (s *MemoryStore) Scrape(_ context.Context, hashes [][20]byte, out []ScrapeStats) error {
+	for i := range hashes {
+		sh := s.shard(&hashes[i])
+		sh.mu.Lock()
+		if sw := sh.swarms[hashes[i]]; sw != nil {
+			out[i] = ScrapeStats{Complete: int(sw.seeders), Incomplete: int(sw.leechers), Downloaded: int(sw.downloaded)}
+		} else {
+			out[i] = ScrapeStats{}
+		}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// Stats implements Store.
+func (s *MemoryStore) Stats(context.Context) (StoreStats, error) {
+	var st StoreStats
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.Swarms += len(sh.swarms)
+		st.Seeders += sh.seeders
+		st.Leechers += sh.leechers
+		sh.mu.Unlock()
+	}
+	return st, nil
+}
+
+// Close implements Store: it stops the sweeper.
+func (s *MemoryStore) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	return nil
+}
+
+func (s *MemoryStore) sweepLoop(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+// sweep drops peers not heard from within the timeout, one shard at a
+// time so announces elsewhere proceed, and swarms left empty.
+func (s *MemoryStore) sweep() {
+	now := s.now()
+	limit := uint32(s.timeout / time.Second)
+	if limit == 0 {
+		limit = 1
+	}
+	var cutoff uint32
+	if now > limit {
+		cutoff = now - limit
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for h, sw := range sh.swarms {
+			ds, dl := sw.expire(cutoff)
+			sh.seeders += ds
+			sh.leechers += dl
+			if sw.empty() {
+				// The swarm's memory goes with its last peer; its
+				// download count goes too, as in opentracker.
+				delete(sh.swarms, h)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
