@@ -211,4 +211,3 @@ func (s *Server) scrapeHTTP(w http.ResponseWriter, r *http.Request, st *httpStat
 	writeBencoded(w, st.buf.Bytes())
 	return outcomeOK
 }
-

@@ -2,8 +2,8 @@ package tracker
 
 import (
 	"context"
-	"sync/atomic"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

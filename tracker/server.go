@@ -50,16 +50,16 @@ type Config struct {
 // Server is a BitTorrent tracker: an http.Handler for /announce, /scrape,
 // /metrics and /stats, and a BEP 15 UDP server (ServeUDP).
 type Server struct {
-	cfg       Config
-	store     Store
-	ownStore  bool
-	log       *slog.Logger
-	metrics   *metrics
-	connIDs   *connIDMAC
-	started   time.Time
-	pool      sync.Pool // *httpState
-	interval  int64     // seconds, as sent
-	minIntvl  int64
+	cfg      Config
+	store    Store
+	ownStore bool
+	log      *slog.Logger
+	metrics  *metrics
+	connIDs  *connIDMAC
+	started  time.Time
+	pool     sync.Pool // *httpState
+	interval int64     // seconds, as sent
+	minIntvl int64
 }
 
 // NewServer returns a Server for cfg, with defaults filled in.
