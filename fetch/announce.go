@@ -1,0 +1,101 @@
+package fetch
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/torfs/torfs/tracker"
+)
+
+const (
+	// defaultInterval applies when a tracker gives none.
+	defaultInterval = 30 * time.Minute
+	// minInterval protects trackers from a bogus tiny interval.
+	minInterval = 10 * time.Second
+	// stoppedTimeout bounds the "stopped" announce on Close.
+	stoppedTimeout = 5 * time.Second
+)
+
+// announceLoop announces "started", then periodically at the tracker's
+// interval, and "completed" as soon as the download completes.
+func (t *Torrent) announceLoop() {
+	defer t.wg.Done()
+	cl := &tracker.Client{Logger: t.log}
+	key := rand.Uint32()
+	event := tracker.EventStarted
+	completeCh := t.complete
+	select {
+	case <-completeCh:
+		completeCh = nil // complete from the start: no "completed" to send
+	default:
+	}
+	fails := 0
+	for {
+		resp, url, err := cl.AnnounceTiers(t.ctx, t.trackers, t.announceRequest(event, key))
+		wait := defaultInterval
+		switch {
+		case t.ctx.Err() != nil:
+			return
+		case err != nil:
+			fails++
+			wait = backoff(fails)
+			t.mu.Lock()
+			t.lastError = "tracker: " + err.Error()
+			t.mu.Unlock()
+			t.log.Warn("tracker announce failed", "err", err, "retry in", wait)
+		default:
+			fails = 0
+			event = tracker.EventNone
+			if resp.Warning != "" {
+				t.log.Warn("tracker warning", "tracker", url, "warning", resp.Warning)
+			}
+			if resp.Interval > 0 {
+				wait = max(resp.Interval, minInterval)
+			}
+			addrs := make([]string, 0, len(resp.Peers))
+			for _, a := range resp.Peers {
+				addrs = append(addrs, a.String())
+			}
+			t.log.Debug("tracker answered", "tracker", url, "peers", len(addrs), "interval", wait)
+			t.AddPeers(addrs...)
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case <-t.ctx.Done():
+			tm.Stop()
+			return
+		case <-tm.C:
+		case <-completeCh:
+			tm.Stop()
+			completeCh = nil
+			if event == tracker.EventNone {
+				event = tracker.EventCompleted
+			}
+		}
+	}
+}
+
+func (t *Torrent) announceRequest(ev tracker.Event, key uint32) tracker.AnnounceRequest {
+	return tracker.AnnounceRequest{
+		InfoHash:   t.mi.InfoHash,
+		PeerID:     t.c.cfg.PeerID,
+		Port:       t.c.listenPort(),
+		Uploaded:   t.uploaded.Load(),
+		Downloaded: t.downloaded.Load(),
+		Left:       t.left(),
+		Event:      ev,
+		NumWant:    50,
+		Key:        key,
+	}
+}
+
+// announceStopped tells the trackers we leave, bounded in time.
+func (t *Torrent) announceStopped(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, stoppedTimeout)
+	defer cancel()
+	cl := &tracker.Client{Logger: t.log}
+	if _, _, err := cl.AnnounceTiers(ctx, t.trackers, t.announceRequest(tracker.EventStopped, 0)); err != nil {
+		t.log.Debug("stopped announce failed", "err", err)
+	}
+}

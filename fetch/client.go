@@ -1,0 +1,231 @@
+// Package fetch is the swarm engine: it downloads torrents from peers and
+// uploads to them. A Client owns the listening socket, the peer id and the
+// sessions; each Torrent owns one swarm (peer connections, piece picker,
+// choker, request pipelines, hash checks, bans and tracker announces) and
+// stores pieces in a Storage. Readers turn reads of the torrent's byte
+// space into prioritized demands and wait for verified data.
+package fetch
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/wire"
+)
+
+// Config configures a Client. The zero value listens on a random port of
+// all addresses with default limits.
+type Config struct {
+	// ListenAddr is the TCP address to accept peers on, e.g. ":6881" or
+	// "127.0.0.1:0"; "" means ":0" (all addresses, IPv4 and IPv6, a port
+	// the system picks).
+	ListenAddr string
+	// PeerID is sent in handshakes; zero means "-TF0001-" + 12 random bytes.
+	PeerID [20]byte
+	// MaxConns limits connections over all torrents (default 200).
+	MaxConns int
+	// MaxConnsPerTorrent limits connections per torrent (default 50).
+	MaxConnsPerTorrent int
+	// MaxHalfOpen limits outgoing connection attempts in progress (default 20).
+	MaxHalfOpen int
+	// UploadRate and DownloadRate cap payload rates in bytes per second
+	// over all torrents; 0 means unlimited.
+	UploadRate, DownloadRate int64
+	// NoUpload refuses every request from peers (a pure leecher).
+	NoUpload bool
+	// Logger receives connection-level events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Timeouts of the connection life cycle.
+const (
+	dialTimeout      = 10 * time.Second
+	handshakeTimeout = 10 * time.Second
+	// idleTimeout drops a peer that sent nothing, not even a keep-alive.
+	idleTimeout = 3 * time.Minute
+	// keepAliveEvery is how long we stay silent before sending a keep-alive.
+	keepAliveEvery = 90 * time.Second
+)
+
+// Client is a BitTorrent client: a listener and the torrents it serves.
+type Client struct {
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	up, down *rateLimiter
+	halfOpen chan struct{}
+
+	mu       sync.Mutex
+	torrents map[metainfo.Hash]*Torrent
+	conns    int // established connections over all torrents
+	closed   bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewClient starts listening and returns the Client. Close it to stop.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.PeerID == ([20]byte{}) {
+		copy(cfg.PeerID[:], "-TF0001-")
+		if _, err := rand.Read(cfg.PeerID[8:]); err != nil {
+			return nil, fmt.Errorf("generating a peer id: %w", err)
+		}
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 200
+	}
+	if cfg.MaxConnsPerTorrent <= 0 {
+		cfg.MaxConnsPerTorrent = 50
+	}
+	if cfg.MaxHalfOpen <= 0 {
+		cfg.MaxHalfOpen = 20
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = ":0"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// "tcp" on an address without a host listens on IPv4 and IPv6.
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listening for peers on %s: %w", cfg.ListenAddr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg: cfg, log: log, ln: ln,
+		up:       newRateLimiter(cfg.UploadRate),
+		down:     newRateLimiter(cfg.DownloadRate),
+		halfOpen: make(chan struct{}, cfg.MaxHalfOpen),
+		torrents: map[metainfo.Hash]*Torrent{},
+		ctx:      ctx, cancel: cancel,
+	}
+	c.wg.Add(1)
+	go c.acceptLoop()
+	return c, nil
+}
+
+// Addr returns the address peers can connect to.
+func (c *Client) Addr() net.Addr { return c.ln.Addr() }
+
+// PeerID returns the id this client sends in handshakes.
+func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
+
+// Close stops listening and closes every torrent without waiting for
+// trackers (use Torrent.Close first to announce "stopped").
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // already cancelled: skip the stopped announce
+	for _, t := range ts {
+		t.Close(ctx)
+	}
+	c.cancel()
+	err := c.ln.Close()
+	c.wg.Wait()
+	return err
+}
+
+func (c *Client) acceptLoop() {
+	defer c.wg.Done()
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			c.log.Warn("accepting a peer connection failed", "err", err)
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-c.ctx.Done():
+				return
+			}
+			continue
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.handleIncoming(conn)
+		}()
+	}
+}
+
+// handleIncoming reads the remote handshake, routes the connection to the
+// torrent named by its info-hash and answers.
+func (c *Client) handleIncoming(conn net.Conn) {
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	hs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		c.log.Debug("bad incoming handshake", "peer", conn.RemoteAddr(), "err", err)
+		conn.Close()
+		return
+	}
+	c.mu.Lock()
+	t := c.torrents[metainfo.Hash(hs.InfoHash)]
+	c.mu.Unlock()
+	if t == nil {
+		c.log.Debug("incoming peer for an unknown torrent", "peer", conn.RemoteAddr(), "infohash", metainfo.Hash(hs.InfoHash))
+		conn.Close()
+		return
+	}
+	if err := wire.WriteHandshake(conn, c.handshake(t)); err != nil {
+		conn.Close()
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	t.attach(conn, hs, "")
+}
+
+// handshake is what we send for torrent t.
+func (c *Client) handshake(t *Torrent) wire.Handshake {
+	h := wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: c.cfg.PeerID}
+	h.Reserved.SetFast(true)
+	h.Reserved.SetExtended(true)
+	return h
+}
+
+// reserveConn takes one slot of the global connection limit.
+func (c *Client) reserveConn() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.conns >= c.cfg.MaxConns {
+		return false
+	}
+	c.conns++
+	return true
+}
+
+func (c *Client) releaseConn() {
+	c.mu.Lock()
+	c.conns--
+	c.mu.Unlock()
+}
+
+// listenPort is the port we accept peers on (for trackers and the
+// extended handshake).
+func (c *Client) listenPort() uint16 {
+	if a, ok := c.ln.Addr().(*net.TCPAddr); ok {
+		return uint16(a.Port)
+	}
+	return 0
+}

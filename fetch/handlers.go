@@ -1,0 +1,139 @@
+package fetch
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// handle acts on one message from the peer. An error drops the peer.
+func (p *peer) handle(m *wire.Message) error {
+	t := p.t
+	switch m.ID {
+	case wire.Piece:
+		return p.onPiece(m)
+	case wire.KeepAlive, wire.Port, wire.Suggest, wire.AllowedFast:
+		return nil
+	case wire.Cancel:
+		p.onCancel(m)
+		return nil
+	case wire.Extended:
+		return p.onExtended(m)
+	}
+	n := len(t.state)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch m.ID {
+	case wire.Choke:
+		p.peerChoking = true
+		if !p.fast {
+			// BEP 3: a choke discards our requests. With the fast
+			// extension each one is rejected explicitly instead.
+			t.returnRequests(p)
+		}
+	case wire.Unchoke:
+		p.peerChoking = false
+		t.fill(p)
+	case wire.Interested:
+		p.peerInterested = true
+		t.maybeUnchoke(p)
+	case wire.NotInterested:
+		p.peerInterested = false
+		if !p.amChoking {
+			t.choke(p)
+			t.rechoke(false)
+		}
+	case wire.Have:
+		i := int(m.Index)
+		if i >= n {
+			return fmt.Errorf("have for piece %d of %d", i, n)
+		}
+		if !p.seed && !p.bits.Has(i) {
+			p.bits.Set(i)
+			p.numHave++
+			t.avail[i]++
+			if p.numHave == n {
+				t.becomeSeed(p)
+			}
+		}
+		if t.state[i] != pieceHave && t.prio(i) > prioNone {
+			t.setInterested(p, true)
+		}
+		t.fill(p)
+	case wire.Bitfield:
+		if !wire.Bits(m.Payload).Valid(n) {
+			return fmt.Errorf("bitfield of %d bytes for %d pieces", len(m.Payload), n)
+		}
+		if p.seed || p.numHave > 0 {
+			return fmt.Errorf("bitfield after have messages")
+		}
+		copy(p.bits, m.Payload)
+		for i := range n {
+			if p.bits.Has(i) {
+				p.numHave++
+				t.avail[i]++
+			}
+		}
+		if p.numHave == n {
+			t.becomeSeed(p)
+		}
+		t.updateInterest(p)
+	case wire.HaveAll:
+		if p.numHave > 0 {
+			return fmt.Errorf("have all after have messages")
+		}
+		t.becomeSeed(p)
+		t.updateInterest(p)
+	case wire.HaveNone:
+	case wire.Request:
+		return p.onRequest(m)
+	case wire.Reject:
+		t.onReject(p, m)
+	}
+	return nil
+}
+
+// has reports whether the peer has piece i. Called with t.mu held.
+func (p *peer) has(i int) bool { return p.seed || p.bits.Has(i) }
+
+// becomeSeed moves a peer that has everything out of the per-piece
+// availability counts: seeds make every piece equally available.
+func (t *Torrent) becomeSeed(p *peer) {
+	if p.seed {
+		return
+	}
+	for i := range t.avail {
+		if p.bits.Has(i) {
+			t.avail[i]--
+		}
+	}
+	p.seed = true
+	t.seeds++
+}
+
+func (p *peer) onExtended(m *wire.Message) error {
+	if m.ExtID != 0 {
+		return nil // we announce no extension messages, so none should come
+	}
+	h, err := wire.ParseExtendedHandshake(m.Payload)
+	if err != nil {
+		return err
+	}
+	t := p.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if h.Reqq > 0 {
+		p.reqq = min(h.Reqq, maxPipeline)
+	}
+	if h.P > 0 && p.dialed == "" {
+		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
+			p.listenAddr = net.JoinHostPort(a.IP.String(), strconv.Itoa(h.P))
+			if cand := t.candidates[p.listenAddr]; cand != nil {
+				cand.connected = true
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package fetch
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// candidate is an address we may connect to.
+type candidate struct {
+	connected, dialing, self bool
+	fails                    int
+	next                     time.Time // no attempt before this
+}
+
+// snubAfter is how long a peer may leave our requests unanswered before we
+// give them to others.
+const snubAfter = 30 * time.Second
+
+// AddPeers adds "host:port" addresses to connect to.
+func (t *Torrent) AddPeers(addrs ...string) {
+	t.mu.Lock()
+	for _, a := range addrs {
+		if _, ok := t.candidates[a]; !ok {
+			t.candidates[a] = &candidate{}
+		}
+	}
+	t.mu.Unlock()
+	t.kickDial()
+}
+
+// loop is the session's clock: rates, pipelines, snubs, the choker and
+// dialing.
+func (t *Torrent) loop() {
+	defer t.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var n int
+	t.dialMore()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.kick:
+		case <-tick.C:
+			n++
+			t.tick(n)
+		}
+		t.dialMore()
+	}
+}
+
+func (t *Torrent) tick(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	seeding := t.seeding()
+	for p := range t.peers {
+		down, up := p.downBytes.Load(), p.upBytes.Load()
+		// Smoothed over a few seconds: quick to rise, not too jumpy.
+		p.downRate = 0.6*p.downRate + 0.4*float64(down-p.lastDown)
+		p.upRate = 0.6*p.upRate + 0.4*float64(up-p.lastUp)
+		p.lastDown, p.lastUp = down, up
+		// A few seconds of data in flight, like libtorrent.
+		if d := int(p.downRate * pipelineSeconds / wire.BlockSize); d > initialPipeline {
+			p.desired = min(d, maxPipeline)
+		} else {
+			p.desired = initialPipeline
+		}
+		if len(p.reqs) > 0 && now.Sub(p.lastBlock) > snubAfter {
+			t.log.Debug("peer is not answering requests", "peer", p.addr)
+			t.returnRequests(p)
+			p.lastBlock = now
+			p.desired = 4
+		}
+		if seeding && p.seed {
+			p.close(nil) // two seeds have nothing to say to each other
+			continue
+		}
+		t.fill(p)
+	}
+	if n%int(chokeEvery/time.Second) == 0 {
+		t.rechoke(n%int(optimisticEvery/time.Second) == 0)
+	}
+}
+
+// dialMore starts connections to candidates while limits allow.
+func (t *Torrent) dialMore() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	room := t.c.cfg.MaxConnsPerTorrent - len(t.peers) - t.dialing
+	now := time.Now()
+	for addr, c := range t.candidates {
+		if room <= 0 {
+			return
+		}
+		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(addr) {
+			continue
+		}
+		select {
+		case t.c.halfOpen <- struct{}{}:
+		default:
+			return // too many connection attempts in progress
+		}
+		c.dialing = true
+		t.dialing++
+		room--
+		t.wg.Add(1)
+		go t.dial(addr, c)
+	}
+}
+
+// dial connects to one candidate and does the handshake.
+func (t *Torrent) dial(addr string, c *candidate) {
+	defer t.wg.Done()
+	conn, hs, err := t.connect(addr)
+	<-t.c.halfOpen
+	t.mu.Lock()
+	c.dialing = false
+	t.dialing--
+	if err != nil {
+		c.fails++
+		c.next = time.Now().Add(backoff(c.fails))
+		t.lastError = err.Error()
+		t.mu.Unlock()
+		t.log.Debug("cannot connect to peer", "peer", addr, "err", err)
+		return
+	}
+	t.mu.Unlock()
+	t.attach(conn, hs, addr)
+}
+
+func (t *Torrent) connect(addr string) (net.Conn, wire.Handshake, error) {
+	var hs wire.Handshake
+	ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, hs, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := wire.WriteHandshake(conn, t.c.handshake(t)); err != nil {
+		conn.Close()
+		return nil, hs, err
+	}
+	hs, err = wire.ReadHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, hs, err
+	}
+	if hs.InfoHash != t.mi.InfoHash {
+		conn.Close()
+		return nil, hs, errWrongTorrent
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, hs, nil
+}
+
+type wrongTorrentError struct{}
+
+func (wrongTorrentError) Error() string { return "peer answered for another torrent" }
+
+var errWrongTorrent error = wrongTorrentError{}
+
+// backoff is the wait before retrying an address after n failures.
+func backoff(n int) time.Duration {
+	return min(5*time.Second<<min(n-1, 6), 5*time.Minute)
+}
+
+// removePeer forgets a closed connection: its requests go back to the
+// picker, its pieces leave the availability counts.
+func (t *Torrent) removePeer(p *peer) {
+	t.mu.Lock()
+	if p.gone {
+		t.mu.Unlock()
+		return
+	}
+	p.gone = true
+	delete(t.peers, p)
+	t.returnRequests(p)
+	if p.seed {
+		t.seeds--
+	} else {
+		for i := range t.avail {
+			if p.bits.Has(i) {
+				t.avail[i]--
+			}
+		}
+	}
+	for _, a := range []string{p.dialed, p.listenAddr} {
+		if c := t.candidates[a]; c != nil {
+			c.connected = false
+			c.next = time.Now().Add(backoff(1))
+		}
+	}
+	if t.optimistic == p {
+		t.optimistic = nil
+	}
+	if !p.amChoking {
+		t.rechoke(false)
+	}
+	for q := range t.peers {
+		t.fill(q)
+	}
+	t.mu.Unlock()
+	t.c.releaseConn()
+	t.kickDial()
+}

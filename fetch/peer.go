@@ -1,0 +1,259 @@
+package fetch
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// peer is one connection. Fields under "t.mu" belong to the torrent's
+// lock; the output queue has its own lock, always taken after t.mu.
+type peer struct {
+	t        *Torrent
+	conn     net.Conn
+	addr     string // remote address
+	key      string // what a ban applies to
+	dialed   string // candidate address for outgoing connections
+	id       [20]byte
+	fast     bool
+	extended bool
+	done     chan struct{}
+	closeErr error
+	once     sync.Once
+
+	downBytes, upBytes atomic.Int64 // payload, for rates
+
+	// guarded by t.mu
+	bits           wire.Bits
+	numHave        int
+	seed           bool
+	amChoking      bool
+	amInterested   bool
+	peerChoking    bool
+	peerInterested bool
+	reqs           map[uint64]int64 // our requests to them: block key -> sent (unix nanos)
+	desired        int              // pipeline depth we aim for
+	reqq           int              // their limit on outstanding requests
+	downRate       float64          // bytes/s from them, smoothed
+	upRate         float64          // bytes/s to them, smoothed
+	lastDown       int64
+	lastUp         int64
+	lastBlock      time.Time // when they last sent us a block we asked for
+	unchokedAt     time.Time
+	listenAddr     string // from the extended handshake, for incoming peers
+	gone           bool
+
+	// output, guarded by wmu
+	wmu      sync.Mutex
+	out      []byte
+	uploads  []request // their requests to us, in arrival order
+	wake     chan struct{}
+	lastSent time.Time
+}
+
+// request is a block request.
+type request struct{ index, begin, length uint32 }
+
+const (
+	// maxRequestLen is the largest block we serve (BEP 3 clients use 16 KiB).
+	maxRequestLen = 128 << 10
+	// maxUploadQueue caps their queued requests; we advertise it as reqq.
+	maxUploadQueue = 2000
+	// initialPipeline is the request depth before we know a peer's rate.
+	initialPipeline = 128
+	// maxPipeline caps requests in flight per peer.
+	maxPipeline = 2000
+	// pipelineSeconds of data in flight keep a fast peer busy.
+	pipelineSeconds = 3
+	// readBufSize is the socket read buffer: large enough to read many
+	// blocks per system call.
+	readBufSize = 256 << 10
+)
+
+func blockKey(index, begin uint32) uint64 { return uint64(index)<<32 | uint64(begin) }
+
+func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed string) *peer {
+	p := &peer{
+		t: t, conn: conn, addr: conn.RemoteAddr().String(), dialed: dialed,
+		id:          hs.PeerID,
+		fast:        hs.Reserved.Fast(),
+		extended:    hs.Reserved.Extended(),
+		done:        make(chan struct{}),
+		bits:        wire.NewBits(len(t.state)),
+		amChoking:   true,
+		peerChoking: true,
+		reqs:        map[uint64]int64{},
+		desired:     initialPipeline,
+		reqq:        250, // libtorrent's default until the peer says otherwise
+		wake:        make(chan struct{}, 1),
+		lastBlock:   time.Now(),
+	}
+	p.key = banKey(conn.RemoteAddr(), dialed, hs.PeerID)
+	return p
+}
+
+// sendGreeting queues the extended handshake and our bitfield. Called with
+// t.mu held.
+func (p *peer) sendGreeting() {
+	t := p.t
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.extended {
+		h := wire.ExtendedHandshake{
+			M:    map[string]int{},
+			V:    "torfs 0.1",
+			P:    int(t.c.listenPort()),
+			Reqq: maxUploadQueue,
+		}
+		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
+			if ip4 := a.IP.To4(); ip4 != nil {
+				h.YourIP = string(ip4)
+			} else {
+				h.YourIP = string(a.IP)
+			}
+		}
+		if t.seeding() {
+			h.UploadOnly = 1
+		}
+		if b, err := h.Encode(); err == nil {
+			p.out = wire.AppendExtended(p.out, 0, b)
+		}
+	}
+	switch {
+	case p.fast && t.haveCount == 0:
+		p.out = wire.AppendSimple(p.out, wire.HaveNone)
+	case p.fast && t.seeding():
+		p.out = wire.AppendSimple(p.out, wire.HaveAll)
+	case t.haveCount > 0:
+		bits := wire.NewBits(len(t.state))
+		for i, s := range t.state {
+			if s == pieceHave {
+				bits.Set(i)
+			}
+		}
+		p.out = wire.AppendBitfield(p.out, bits)
+	}
+	p.signal()
+}
+
+// queue appends messages to the output. Called with p.wmu not held.
+func (p *peer) queue(f func(b []byte) []byte) {
+	p.wmu.Lock()
+	p.out = f(p.out)
+	p.wmu.Unlock()
+	p.signal()
+}
+
+func (p *peer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the connection once; the read loop then cleans up.
+func (p *peer) close(err error) {
+	p.once.Do(func() {
+		p.closeErr = err
+		close(p.done)
+		p.conn.Close()
+	})
+}
+
+// readLoop decodes messages until the connection ends, then removes the
+// peer from the torrent.
+func (p *peer) readLoop() {
+	t := p.t
+	defer t.wg.Done()
+	dec := wire.NewDecoder(p.conn, readBufSize)
+	dec.MaxLength = uint32(max(wire.DefaultMaxMessage, len(p.bits)+16))
+	var m wire.Message
+	var deadline time.Time
+	var err error
+	for {
+		// Moving the deadline costs a timer update: do it at most once
+		// a second, not once per message.
+		if now := time.Now(); now.Sub(deadline) > -idleTimeout+time.Second {
+			deadline = now.Add(idleTimeout)
+			p.conn.SetReadDeadline(deadline)
+		}
+		if err = dec.Decode(&m); err != nil {
+			break
+		}
+		if err = p.handle(&m); err != nil {
+			break
+		}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	if err != nil && p.closeErr == nil {
+		t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+	}
+	p.close(err)
+	t.removePeer(p)
+}
+
+// writeLoop sends queued messages and serves upload requests.
+func (p *peer) writeLoop() {
+	t := p.t
+	defer t.wg.Done()
+	var spare []byte
+	keep := time.NewTicker(keepAliveEvery / 3)
+	defer keep.Stop()
+	p.lastSent = time.Now()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-keep.C:
+			if time.Since(p.lastSent) > keepAliveEvery {
+				p.queue(wire.AppendKeepAlive)
+			}
+			continue
+		case <-p.wake:
+		}
+		for {
+			p.wmu.Lock()
+			out := p.out
+			p.out = spare[:0]
+			var reqs []request
+			if len(out) < 64<<10 && len(p.uploads) > 0 {
+				// Serve a batch of uploads per write, so one system call
+				// carries many blocks.
+				n := min(len(p.uploads), 16)
+				reqs = append(reqs, p.uploads[:n]...)
+				p.uploads = append(p.uploads[:0], p.uploads[n:]...)
+			}
+			p.wmu.Unlock()
+			if len(reqs) > 0 {
+				var err error
+				out, err = p.appendBlocks(out, reqs)
+				if err != nil {
+					p.close(err)
+					return
+				}
+			}
+			if len(out) == 0 {
+				spare = out
+				break
+			}
+			if _, err := p.conn.Write(out); err != nil {
+				p.close(err)
+				return
+			}
+			p.lastSent = time.Now()
+			// Keep the larger buffer for reuse but drop a huge one.
+			if cap(out) <= 4<<20 {
+				spare = out[:0]
+			} else {
+				spare = nil
+			}
+		}
+	}
+}

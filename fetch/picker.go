@@ -1,0 +1,366 @@
+package fetch
+
+import (
+	"time"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// Piece priorities, from readers' demands and the download-all switch.
+const (
+	prioNone = iota
+	prioNormal
+	prioReadahead
+	prioUrgent
+)
+
+// block states within an active piece.
+const (
+	blockMissing uint8 = iota
+	blockRequested
+	blockWriting
+	blockDone
+)
+
+// lateAfter is how long an urgent block may be outstanding before another
+// peer is asked for it too.
+const lateAfter = 2 * time.Second
+
+// activePiece tracks the blocks of a piece being downloaded.
+type activePiece struct {
+	index       int
+	size        int64
+	blocks      []blockInfo
+	unrequested int // blocks in state blockMissing
+	done        int
+	// contributors sent at least one block: blamed if the hash fails.
+	contributors []*peer
+}
+
+type blockInfo struct {
+	state uint8
+	reqs  uint8 // peers it is requested from
+	at    int64 // first request, unix nanos
+}
+
+func (ap *activePiece) blockLen(b int) int {
+	return int(min(int64(wire.BlockSize), ap.size-int64(b)*wire.BlockSize))
+}
+
+func (ap *activePiece) addContributor(p *peer) {
+	for _, q := range ap.contributors {
+		if q == p {
+			return
+		}
+	}
+	ap.contributors = append(ap.contributors, p)
+}
+
+// prio is piece i's priority. Called with t.mu held.
+func (t *Torrent) prio(i int) int {
+	best := prioNone
+	if t.downloadAll {
+		best = prioNormal
+	}
+	for r := range t.readers {
+		switch {
+		case i >= r.urgent[0] && i <= r.urgent[1]:
+			return prioUrgent
+		case i >= r.ahead[0] && i <= r.ahead[1]:
+			best = prioReadahead
+		}
+	}
+	return best
+}
+
+// activate starts downloading piece i.
+func (t *Torrent) activate(i int) *activePiece {
+	size := t.info.PieceSize(i)
+	nb := int((size + wire.BlockSize - 1) / wire.BlockSize)
+	ap := &activePiece{index: i, size: size, blocks: make([]blockInfo, nb), unrequested: nb}
+	t.state[i] = pieceActive
+	t.active[i] = ap
+	t.activeList = append(t.activeList, ap)
+	return ap
+}
+
+// deactivate forgets an active piece, e.g. when all its blocks are written
+// or its data was lost.
+func (t *Torrent) deactivate(ap *activePiece) {
+	delete(t.active, ap.index)
+	for k, q := range t.activeList {
+		if q == ap {
+			t.activeList = append(t.activeList[:k], t.activeList[k+1:]...)
+			break
+		}
+	}
+}
+
+// fill tops up p's request pipeline: urgent, then readahead, then normal
+// pieces; at each level partial pieces first, then new ones; at the end
+// duplicates of late or last blocks. Called with t.mu held.
+func (t *Torrent) fill(p *peer) {
+	if p.peerChoking || !p.amInterested || p.gone {
+		return
+	}
+	limit := min(p.desired, p.reqq, maxPipeline)
+	want := limit - len(p.reqs)
+	// Requests go out in batches: one write carries many.
+	if want <= 0 || (len(p.reqs) > 0 && want < limit/8) {
+		return
+	}
+	now := time.Now()
+	nowNs := now.UnixNano()
+	var out []byte
+	add := func(ap *activePiece, b int) {
+		bl := &ap.blocks[b]
+		if bl.state == blockMissing {
+			bl.state = blockRequested
+			ap.unrequested--
+			bl.at = nowNs
+		}
+		bl.reqs++
+		begin := uint32(b * wire.BlockSize)
+		p.reqs[blockKey(uint32(ap.index), begin)] = nowNs
+		out = wire.AppendRequest(out, wire.Request, uint32(ap.index), begin, uint32(ap.blockLen(b)))
+		want--
+	}
+	fromPiece := func(ap *activePiece) {
+		for b := 0; b < len(ap.blocks) && want > 0 && ap.unrequested > 0; b++ {
+			if ap.blocks[b].state == blockMissing {
+				add(ap, b)
+			}
+		}
+	}
+	newAllowed := now.After(t.budgetUntil)
+	for level := prioUrgent; level >= prioNormal && want > 0; level-- {
+		for _, ap := range t.activeList {
+			if want == 0 {
+				break
+			}
+			if ap.unrequested > 0 && p.has(ap.index) && t.prio(ap.index) == level {
+				fromPiece(ap)
+			}
+		}
+		for want > 0 && newAllowed {
+			i := t.pickNew(p, level)
+			if i < 0 {
+				break
+			}
+			fromPiece(t.activate(i))
+		}
+	}
+	if want > 0 {
+		endgame := t.endgame()
+		late := nowNs - int64(lateAfter)
+		for _, ap := range t.activeList {
+			if want == 0 {
+				break
+			}
+			if !p.has(ap.index) {
+				continue
+			}
+			urgent := t.prio(ap.index) == prioUrgent
+			if !endgame && !urgent {
+				continue
+			}
+			for b := range ap.blocks {
+				bl := &ap.blocks[b]
+				if want == 0 {
+					break
+				}
+				if bl.state != blockRequested || bl.reqs >= 2 || (!endgame && bl.at > late) {
+					continue
+				}
+				if _, mine := p.reqs[blockKey(uint32(ap.index), uint32(b*wire.BlockSize))]; mine {
+					continue
+				}
+				add(ap, b)
+			}
+		}
+	}
+	if len(out) > 0 {
+		p.wmu.Lock()
+		p.out = append(p.out, out...)
+		p.wmu.Unlock()
+		p.signal()
+	} else if len(p.reqs) == 0 && !t.peerHasWanted(p) {
+		t.setInterested(p, false)
+	}
+}
+
+// pickNew chooses a piece p has that nobody downloads yet: at urgent and
+// readahead level the lowest offset any reader demands, at normal level
+// the rarest, ties broken at random. It returns -1 when there is none.
+func (t *Torrent) pickNew(p *peer, level int) int {
+	if level > prioNormal {
+		best := -1
+		for r := range t.readers {
+			rng := r.ahead
+			if level == prioUrgent {
+				rng = r.urgent
+			}
+			for i := max(rng[0], 0); i <= rng[1] && (best < 0 || i < best); i++ {
+				if t.state[i] == pieceMissing && p.has(i) && t.prio(i) == level {
+					best = i
+					break
+				}
+			}
+		}
+		return best
+	}
+	if !t.downloadAll {
+		return -1
+	}
+	best, ties := -1, 0
+	var bestAvail int32
+	for i, s := range t.state {
+		if s != pieceMissing || !p.has(i) {
+			continue
+		}
+		a := t.avail[i]
+		switch {
+		case best < 0 || a < bestAvail:
+			best, bestAvail, ties = i, a, 1
+		case a == bestAvail:
+			ties++
+			if t.rng.IntN(ties) == 0 {
+				best = i
+			}
+		}
+	}
+	return best
+}
+
+// endgame reports whether every wanted piece is already being downloaded,
+// so that duplicate requests cannot take blocks from untouched pieces.
+func (t *Torrent) endgame() bool {
+	if t.downloadAll {
+		for _, s := range t.state {
+			if s == pieceMissing {
+				return false
+			}
+		}
+		return true
+	}
+	for r := range t.readers {
+		for _, rng := range [2][2]int{r.urgent, r.ahead} {
+			for i := max(rng[0], 0); i <= rng[1]; i++ {
+				if t.state[i] == pieceMissing {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// peerHasWanted reports whether p has a piece we want and lack.
+func (t *Torrent) peerHasWanted(p *peer) bool {
+	if t.downloadAll {
+		if p.seed {
+			return !t.seeding()
+		}
+		for i, s := range t.state {
+			if s != pieceHave && p.bits.Has(i) {
+				return true
+			}
+		}
+		return false
+	}
+	for r := range t.readers {
+		for _, rng := range [2][2]int{r.urgent, r.ahead} {
+			for i := max(rng[0], 0); i <= rng[1]; i++ {
+				if t.state[i] != pieceHave && p.has(i) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// updateInterest tells p whether we are interested, and requests if so.
+func (t *Torrent) updateInterest(p *peer) {
+	t.setInterested(p, t.peerHasWanted(p))
+	t.fill(p)
+}
+
+func (t *Torrent) setInterested(p *peer, on bool) {
+	if p.amInterested == on {
+		return
+	}
+	p.amInterested = on
+	id := wire.NotInterested
+	if on {
+		id = wire.Interested
+	}
+	p.queue(func(b []byte) []byte { return wire.AppendSimple(b, id) })
+}
+
+// demandChanged re-evaluates every peer after readers moved or the
+// download-all switch changed.
+func (t *Torrent) demandChanged() {
+	for p := range t.peers {
+		t.updateInterest(p)
+	}
+}
+
+// returnRequests puts every block outstanding at p back for others.
+func (t *Torrent) returnRequests(p *peer) {
+	for key := range p.reqs {
+		t.unrequest(key)
+	}
+	clear(p.reqs)
+}
+
+// unrequest drops one request of a block; the block becomes missing
+// again when nobody else has it requested.
+func (t *Torrent) unrequest(key uint64) {
+	ap := t.active[int(key>>32)]
+	if ap == nil {
+		return
+	}
+	b := int(uint32(key) / wire.BlockSize)
+	if b >= len(ap.blocks) {
+		return
+	}
+	bl := &ap.blocks[b]
+	if bl.reqs > 0 {
+		bl.reqs--
+	}
+	if bl.reqs == 0 && bl.state == blockRequested {
+		bl.state = blockMissing
+		ap.unrequested++
+	}
+}
+
+func (t *Torrent) onReject(p *peer, m *wire.Message) {
+	key := blockKey(m.Index, m.Begin)
+	if _, ok := p.reqs[key]; !ok {
+		return
+	}
+	delete(p.reqs, key)
+	t.unrequest(key)
+	// Asking the same peer again at once would loop; others may serve it.
+	for q := range t.peers {
+		if q != p {
+			t.fill(q)
+		}
+	}
+}
+
+// cancelPiece withdraws every request for piece i, e.g. before forgetting
+// an active piece whose storage failed.
+func (t *Torrent) cancelPiece(i int) {
+	for q := range t.peers {
+		for key := range q.reqs {
+			if int(key>>32) == i {
+				delete(q.reqs, key)
+				begin := uint32(key)
+				ln := uint32(min(int64(wire.BlockSize), t.info.PieceSize(i)-int64(begin)))
+				q.queue(func(b []byte) []byte { return wire.AppendRequest(b, wire.Cancel, uint32(i), begin, ln) })
+			}
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/tracker"
+	"github.com/torfs/torfs/wire"
+)
+
+// TorrentOptions configures one torrent session.
+type TorrentOptions struct {
+	// Trackers are announce URL tiers used in addition to the torrent's own.
+	Trackers [][]string
+	// Peers are "host:port" addresses to connect to.
+	Peers []string
+	// DownloadAll fetches every piece at normal priority (a download);
+	// false fetches only what Readers demand (a mount).
+	DownloadAll bool
+}
+
+// piece states.
+const (
+	pieceMissing  uint8 = iota
+	pieceActive         // some blocks requested or written
+	pieceHashing        // all blocks written, waiting for Verify
+	pieceChecking       // unproven data on disk, waiting for Prove
+	pieceHave
+)
+
+// Torrent is one swarm session. Its methods are safe for concurrent use.
+type Torrent struct {
+	c    *Client
+	mi   *metainfo.MetaInfo
+	info *metainfo.Info
+	st   Storage
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	uploaded, downloaded atomic.Int64 // payload bytes
+	wasted               atomic.Int64 // bytes received but not used
+
+	// kick wakes the session loop to dial new candidates at once.
+	kick chan struct{}
+	// hashWake wakes the hashing workers.
+	hashWake chan struct{}
+	complete chan struct{}
+	trackers *tracker.Tiers
+
+	mu          sync.Mutex
+	state       []uint8
+	haveCount   int
+	avail       []int32 // peers (not counting seeds) that have each piece
+	seeds       int     // connected peers that have everything
+	active      map[int]*activePiece
+	activeList  []*activePiece
+	hashQ       []hashJob
+	peers       map[*peer]struct{}
+	candidates  map[string]*candidate
+	bans        *bans
+	readers     map[*Reader]struct{}
+	downloadAll bool
+	// verified is closed and replaced whenever a piece verifies, waking
+	// readers that wait for data.
+	verified    chan struct{}
+	budgetUntil time.Time // storage full: no new pieces before this
+	rng         *rand.Rand
+	optimistic  *peer
+	closed      bool
+	dialing     int
+	lastError   string // why the last dial or tracker contact failed
+}
+
+type hashJob struct {
+	piece int
+	prove bool // unproven data from disk rather than a fresh download
+	// contributors sent the piece's blocks.
+	contributors []*peer
+}
+
+// AddTorrent starts a session for mi storing pieces in st. The session runs
+// until Close or the Client's Close.
+func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
+	info := &mi.Info
+	n := info.NumPieces()
+	if n == 0 && info.Length > 0 {
+		return nil, errors.New("torrent has no pieces")
+	}
+	tctx, cancel := context.WithCancel(c.ctx)
+	t := &Torrent{
+		c: c, mi: mi, info: info, st: st,
+		log:         c.log.With("torrent", info.Name),
+		ctx:         tctx,
+		cancel:      cancel,
+		kick:        make(chan struct{}, 1),
+		hashWake:    make(chan struct{}, 1),
+		complete:    make(chan struct{}),
+		state:       make([]uint8, n),
+		avail:       make([]int32, n),
+		active:      map[int]*activePiece{},
+		peers:       map[*peer]struct{}{},
+		candidates:  map[string]*candidate{},
+		bans:        newBans(),
+		readers:     map[*Reader]struct{}{},
+		downloadAll: opts.DownloadAll,
+		verified:    make(chan struct{}),
+		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+	}
+	for p := range n {
+		switch {
+		case st.Have(p):
+			t.state[p] = pieceHave
+			t.haveCount++
+		case st.Unproven(p):
+			t.state[p] = pieceChecking
+			t.hashQ = append(t.hashQ, hashJob{piece: p, prove: true})
+		}
+	}
+	if t.haveCount == n {
+		close(t.complete)
+	}
+	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
+	if len(tiers) > 0 {
+		t.trackers = tracker.NewTiers(tiers)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return nil, errors.New("client is closed")
+	}
+	if _, dup := c.torrents[mi.InfoHash]; dup {
+		c.mu.Unlock()
+		cancel()
+		return nil, fmt.Errorf("torrent %s is already added", mi.InfoHash)
+	}
+	c.torrents[mi.InfoHash] = t
+	c.mu.Unlock()
+
+	t.AddPeers(opts.Peers...)
+	workers := 2
+	for range workers {
+		t.wg.Add(1)
+		go t.hashWorker()
+	}
+	t.signalHash()
+	t.wg.Add(1)
+	go t.loop()
+	if t.trackers != nil {
+		t.wg.Add(1)
+		go t.announceLoop()
+	}
+	return t, nil
+}
+
+// Info returns the torrent's info dictionary.
+func (t *Torrent) Info() *metainfo.Info { return t.info }
+
+// InfoHash returns the torrent's info-hash.
+func (t *Torrent) InfoHash() metainfo.Hash { return t.mi.InfoHash }
+
+// Complete returns a channel closed once every piece is verified.
+func (t *Torrent) Complete() <-chan struct{} { return t.complete }
+
+// VerifiedBytes returns how many bytes of [off, off+n) are verified.
+func (t *Torrent) VerifiedBytes(off, n int64) int64 { return t.st.VerifiedBytes(off, n) }
+
+// SetDownloadAll switches between downloading everything and fetching
+// only what readers demand.
+func (t *Torrent) SetDownloadAll(all bool) {
+	t.mu.Lock()
+	t.downloadAll = all
+	t.demandChanged()
+	t.mu.Unlock()
+}
+
+// Close announces "stopped" to the trackers (bounded by ctx), drops every
+// peer and stops the session. The storage is left open for the caller.
+func (t *Torrent) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	peers := make([]*peer, 0, len(t.peers))
+	for p := range t.peers {
+		peers = append(peers, p)
+	}
+	t.mu.Unlock()
+	t.c.mu.Lock()
+	delete(t.c.torrents, t.mi.InfoHash)
+	t.c.mu.Unlock()
+	t.cancel()
+	for _, p := range peers {
+		p.close(nil)
+	}
+	t.wg.Wait()
+	if t.trackers != nil && ctx.Err() == nil {
+		t.announceStopped(ctx)
+	}
+	return nil
+}
+
+// attach starts a connection whose handshakes are done. dialed is the
+// candidate address for outgoing connections, "" for incoming ones.
+func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
+	if hs.PeerID == t.c.cfg.PeerID {
+		t.mu.Lock()
+		if cand := t.candidates[dialed]; cand != nil {
+			cand.self = true // our own address: never dial it again
+		}
+		t.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if !t.c.reserveConn() {
+		conn.Close()
+		return
+	}
+	p := newPeer(t, conn, hs, dialed)
+	t.mu.Lock()
+	reason := ""
+	switch {
+	case t.closed:
+		reason = "torrent closed"
+	case t.bans.banned(p.key):
+		reason = "banned"
+	case len(t.peers) >= t.c.cfg.MaxConnsPerTorrent:
+		reason = "too many connections"
+	default:
+		for q := range t.peers {
+			if q.id == p.id {
+				reason = "already connected"
+				break
+			}
+		}
+	}
+	if reason != "" {
+		t.mu.Unlock()
+		t.c.releaseConn()
+		t.log.Debug("refusing peer", "peer", p.addr, "reason", reason)
+		conn.Close()
+		return
+	}
+	t.peers[p] = struct{}{}
+	if cand := t.candidates[dialed]; cand != nil {
+		cand.connected = true
+		cand.fails = 0
+	}
+	p.sendGreeting()
+	t.mu.Unlock()
+	t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID))
+	t.wg.Add(2)
+	go p.readLoop()
+	go p.writeLoop()
+}
+
+// signalHash wakes a hashing worker.
+func (t *Torrent) signalHash() {
+	select {
+	case t.hashWake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Torrent) kickDial() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+// seeding reports whether we have every piece. Called with t.mu held.
+func (t *Torrent) seeding() bool { return t.haveCount == len(t.state) }
+
+// left is the number of bytes we still miss, for trackers.
+func (t *Torrent) left() int64 {
+	return t.info.Length - t.st.VerifiedBytes(0, t.info.Length)
+}
+
+// clientName extracts an Azureus-style client tag ("-TF0001-") from a
+// peer id for logs.
+func clientName(id [20]byte) string {
+	if id[0] == '-' && id[7] == '-' {
+		return string(id[1:7])
+	}
+	return "unknown"
+}

@@ -1,0 +1,133 @@
+package fetch
+
+import (
+	"encoding/hex"
+	"net"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// hashWorker verifies completed pieces and proves data found on disk.
+// Hashing runs outside the lock, so receiving continues meanwhile.
+func (t *Torrent) hashWorker() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.hashWake:
+		}
+		for t.ctx.Err() == nil {
+			t.mu.Lock()
+			if len(t.hashQ) == 0 {
+				t.mu.Unlock()
+				break
+			}
+			job := t.hashQ[0]
+			t.hashQ = t.hashQ[1:]
+			more := len(t.hashQ) > 0
+			t.mu.Unlock()
+			if more {
+				t.signalHash() // let another worker help
+			}
+			var ok bool
+			var err error
+			if job.prove {
+				ok, err = t.st.Prove(job.piece)
+			} else {
+				ok, err = t.st.Verify(job.piece)
+			}
+			t.mu.Lock()
+			t.checked(job, ok, err)
+			t.mu.Unlock()
+		}
+	}
+}
+
+// checked records a hash result. Called with t.mu held.
+func (t *Torrent) checked(job hashJob, ok bool, err error) {
+	i := job.piece
+	if err != nil {
+		t.log.Warn("checking a piece failed", "piece", i, "err", err)
+		t.state[i] = pieceMissing
+		return
+	}
+	if !ok {
+		t.state[i] = pieceMissing
+		if !job.prove {
+			t.log.Warn("piece failed its hash check; downloading it again", "piece", i, "peers", len(job.contributors))
+			t.blame(job.contributors)
+		}
+		for p := range t.peers {
+			t.fill(p)
+		}
+		return
+	}
+	t.state[i] = pieceHave
+	t.haveCount++
+	for p := range t.peers {
+		p.queue(func(b []byte) []byte { return wire.AppendIndex(b, wire.Have, uint32(i)) })
+	}
+	close(t.verified)
+	t.verified = make(chan struct{})
+	if t.seeding() {
+		close(t.complete)
+		t.log.Info("download complete")
+		for p := range t.peers {
+			t.setInterested(p, false)
+		}
+	}
+}
+
+// bans remembers misbehaving peers for the session.
+type bans struct {
+	strikes map[string]int
+	set     map[string]bool
+}
+
+func newBans() *bans { return &bans{strikes: map[string]int{}, set: map[string]bool{}} }
+
+func (b *bans) banned(key string) bool { return b.set[key] }
+
+// blame punishes the senders of a piece that failed its hash: a peer that
+// sent it alone, or that took part in two failures, is banned.
+func (t *Torrent) blame(contributors []*peer) {
+	for _, p := range contributors {
+		t.bans.strikes[p.key]++
+		if len(contributors) == 1 || t.bans.strikes[p.key] >= 2 {
+			t.ban(p)
+		}
+	}
+}
+
+func (t *Torrent) ban(p *peer) {
+	if t.bans.set[p.key] {
+		return
+	}
+	t.bans.set[p.key] = true
+	t.log.Warn("banning a peer that sent corrupt data", "peer", p.addr, "client", clientName(p.id))
+	for q := range t.peers {
+		if q.key == p.key {
+			q.close(errBanned)
+		}
+	}
+}
+
+type banError struct{}
+
+func (banError) Error() string { return "banned for sending corrupt data" }
+
+var errBanned error = banError{}
+
+// banKey is what a ban applies to: the peer's IP address. On loopback,
+// where every local peer shares one address, the ban applies to the
+// dialled address or, for an incoming connection, to the peer id.
+func banKey(addr net.Addr, dialed string, id [20]byte) string {
+	if a, ok := addr.(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		return a.IP.String()
+	}
+	if dialed != "" {
+		return dialed
+	}
+	return "id:" + hex.EncodeToString(id[:])
+}
