@@ -54,21 +54,34 @@ func (c *Cache) loadState(pre []fileStat) *state {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	var st state
+	var st *state
 	if err == nil {
-		err = json.Unmarshal(data, &st)
+		st, err = parseState(data, torrentID(c.info.Pieces), len(c.pieces), len(pre))
 	}
-	nbytes := (len(c.pieces) + 7) / 8
+	if err != nil {
+		c.log.Warn("cache: ignoring the resume state; existing data will be checked again", "file", c.opts.StateFile, "err", err)
+		return nil
+	}
+	return st
+}
+
+// parseState decodes a state file and checks that it belongs to the
+// torrent identified by id, with npieces pieces and nfiles files.
+func parseState(data []byte, id string, npieces, nfiles int) (*state, error) {
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("damaged state file: %w", err)
+	}
+	nbytes := (npieces + 7) / 8
 	switch {
-	case err != nil:
-		c.log.Warn("cache: ignoring unreadable state file; existing data will be checked again", "file", c.opts.StateFile, "err", err)
-		return nil
-	case st.Version != stateVersion || st.Torrent != torrentID(c.info.Pieces) ||
-		len(st.Files) != len(pre) || len(st.Verified) != nbytes || len(st.Unproven) != nbytes || len(st.Partial) != nbytes:
-		c.log.Warn("cache: state file belongs to another torrent or version; existing data will be checked again", "file", c.opts.StateFile)
-		return nil
+	case st.Version != stateVersion:
+		return nil, fmt.Errorf("state file version %d, want %d", st.Version, stateVersion)
+	case st.Torrent != id:
+		return nil, errors.New("state file belongs to another torrent")
+	case len(st.Files) != nfiles || len(st.Verified) != nbytes || len(st.Unproven) != nbytes || len(st.Partial) != nbytes:
+		return nil, errors.New("state file does not match the torrent's geometry")
 	}
-	return &st
+	return &st, nil
 }
 
 // restore sets every piece's initial state from the saved state (nil:
