@@ -32,3 +32,8 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Cache benchmarks: ReadAt against a plain file, write+verify against raw SHA-1.
+.PHONY: bench-cache
+bench-cache:
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count 3 ./cache
