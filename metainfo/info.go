@@ -67,7 +67,7 @@ func (d *decoder) parseInfo(data []byte, info *Info) error {
 		return errors.New("info: missing 'name' (or it is not a string)")
 	}
 	if err := checkComponent(name); err != nil {
-		return fmt.Errorf("info.name: %w", err)
+		return fmt.Errorf("info.name: unsafe name %q: %w", name, err)
 	}
 	info.Name = fitComponent(name)
 
@@ -221,7 +221,7 @@ func (d *decoder) parseFile(rf *rawFile) (File, error) {
 	}
 	path, err := checkPath(parts)
 	if err != nil {
-		return File{}, fmt.Errorf("path %q: %w", parts, err)
+		return File{}, fmt.Errorf("unsafe path %q: %w", parts, err)
 	}
 	f.Path = path
 	if symlink {
@@ -231,7 +231,7 @@ func (d *decoder) parseFile(rf *rawFile) (File, error) {
 		}
 		t, err := checkPath(target)
 		if err != nil {
-			return File{}, fmt.Errorf("symlink path %q: %w", target, err)
+			return File{}, fmt.Errorf("unsafe symlink path %q: %w", target, err)
 		}
 		f.Symlink = t
 	}

@@ -28,6 +28,8 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		// One line per command, in the order --help lists them.
+		createCommand(),
+		infoCommand(),
 	}
 }
 

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/torfs/torfs/metainfo"
+)
+
+// runTorfs runs the command line in-process and returns exit status,
+// stdout and stderr.
+func runTorfs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCreateAndInfo(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(filepath.Join(data, "sub"), 0o755)
+	os.WriteFile(filepath.Join(data, "sub.txt"), bytes.Repeat([]byte("a"), 40000), 0o644)
+	os.WriteFile(filepath.Join(data, "sub", "x"), []byte("xyz"), 0o644)
+	os.WriteFile(filepath.Join(data, ".hidden"), nil, 0o644)
+	out := filepath.Join(dir, "out.torrent")
+
+	code, stdout, stderr := runTorfs(t, "create", "-o", out, "-a", "http://t1/a", "-a", "udp://t2:80",
+		"-l", "16KiB", "--private", "-w", "http://seed/", "-c", "hello", data)
+	if code != 0 {
+		t.Fatalf("create: exit %d, stderr %q", code, stderr)
+	}
+	mi, err := metainfo.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, mi.InfoHash.String()) || !strings.Contains(stdout, out) {
+		t.Errorf("create output %q lacks the info-hash or path", stdout)
+	}
+	if mi.Info.PieceLength != 16<<10 || !mi.Info.Private || mi.Comment != "hello" ||
+		len(mi.Trackers()) != 2 || !slices.Equal(mi.URLList, []string{"http://seed/"}) {
+		t.Errorf("torrent: %+v", mi)
+	}
+
+	code, stdout, stderr = runTorfs(t, "info", "--json", out)
+	if code != 0 {
+		t.Fatalf("info: exit %d, stderr %q", code, stderr)
+	}
+	var js struct {
+		InfoHash    string `json:"info_hash"`
+		Name        string
+		Length      int64
+		PieceLength int64 `json:"piece_length"`
+		PieceCount  int   `json:"piece_count"`
+		Private     bool
+		Files       []struct {
+			Path   []string
+			Length int64
+		}
+		Trackers [][]string
+		URLList  []string `json:"url_list"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &js); err != nil {
+		t.Fatalf("info --json output is not JSON: %v\n%s", err, stdout)
+	}
+	if js.InfoHash != mi.InfoHash.String() || js.Name != "data" || js.Length != 40003 || js.PieceLength != 16384 ||
+		js.PieceCount != 3 || !js.Private || len(js.Files) != 3 || !slices.Equal(js.Files[2].Path, []string{"sub", "x"}) ||
+		js.Files[2].Length != 3 || len(js.Trackers) != 2 || js.Trackers[1][0] != "udp://t2:80" || js.URLList[0] != "http://seed/" {
+		t.Errorf("info --json = %+v", js)
+	}
+
+	code, stdout, _ = runTorfs(t, "info", out)
+	for _, want := range []string{mi.InfoHash.String(), "data", "39.1 KiB", "3 pieces of 16.0 KiB", "Private:    yes", "tier 2: udp://t2:80", "http://seed/", "sub/x"} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Errorf("info output lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	// An existing output is not overwritten without -f.
+	code, _, stderr = runTorfs(t, "create", "-o", out, data)
+	if code != 1 || !strings.Contains(stderr, "already exists") {
+		t.Errorf("create over an existing file: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = runTorfs(t, "create", "-f", "-o", out, data)
+	if code != 0 {
+		t.Errorf("create -f: exit %d, %q", code, stderr)
+	}
+}
+
+func TestCreateDefaultOutput(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile("movie.mkv", bytes.Repeat([]byte("m"), 100), 0o644)
+	if code, _, stderr := runTorfs(t, "create", "movie.mkv"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	mi, err := metainfo.Load("movie.mkv.torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.Info.MultiFile || mi.Info.Name != "movie.mkv" || mi.Info.PieceLength != 16<<10 || len(mi.Trackers()) != 0 {
+		t.Errorf("torrent: %+v", mi.Info)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.torrent")
+	os.WriteFile(bad, []byte("d4:infod4:name2:..ee"), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"create"}, 2, "want one PATH"},
+		{[]string{"create", "-l", "1000", dir}, 2, "power of two"},
+		{[]string{"create", "-l", "lots", dir}, 2, "invalid size"},
+		{[]string{"create", "--bogus", dir}, 2, "bogus"},
+		{[]string{"create", filepath.Join(dir, "nope")}, 1, "no such file"},
+		{[]string{"info"}, 2, "want one"},
+		{[]string{"info", filepath.Join(dir, "nope.torrent")}, 1, "no such file"},
+		{[]string{"info", bad}, 1, "unsafe name"},
+		{[]string{"info", dir}, 1, "is a directory"},
+		{[]string{"info", "magnet:?dn=x"}, 1, "urn:btih"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runTorfs(t, tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("torfs %q: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") > 1 || strings.Contains(stderr, "goroutine") {
+			t.Errorf("torfs %q: error is not one line: %q", tt.args, stderr)
+		}
+	}
+	for _, cmd := range []string{"create", "info"} {
+		code, stdout, _ := runTorfs(t, cmd, "--help")
+		if code != 0 || !strings.Contains(stdout, "Examples:") {
+			t.Errorf("torfs %s --help: exit %d, %q", cmd, code, stdout)
+		}
+	}
+}

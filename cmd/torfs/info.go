@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/torfs/torfs/metainfo"
+)
+
+func infoCommand() *command {
+	return &command{
+		name:    "info",
+		summary: "show what a .torrent file or magnet link holds",
+		usage: `Usage: torfs info [--json] FILE.torrent|MAGNET
+
+Prints a torrent's name, info-hash, total size, piece length and count,
+files with their sizes, trackers, web seeds and private flag. A magnet link
+shows what the link itself carries (info-hash, name, trackers, peers, web
+seeds); its files are only known once the metadata is fetched from peers.
+
+Flags:
+  --json   print one JSON object instead: info_hash, name, length,
+           piece_length, piece_count, private, files [{path, length}],
+           trackers [[url, ...], ...], url_list, and more
+
+Examples:
+  torfs info ubuntu.iso.torrent
+  torfs info --json dataset.torrent | jq -r '.files[].path | join("/")'
+  torfs info 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
+`,
+		run: runInfo,
+	}
+}
+
+func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("info")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one .torrent file or magnet link, got %d arguments", len(pos))
+	}
+	src := pos[0]
+	if strings.HasPrefix(strings.ToLower(src), "magnet:") {
+		m, err := metainfo.ParseMagnet(src)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, magnetJSON(m))
+		}
+		printMagnet(stdout, m)
+		return nil
+	}
+	mi, err := metainfo.Load(src)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, torrentJSON(mi))
+	}
+	printTorrent(stdout, mi)
+	return nil
+}
+
+// infoJSON is the --json output for a .torrent file. The first fields are
+// the documented interface; keep their names stable.
+type infoJSON struct {
+	InfoHash     string     `json:"info_hash"`
+	Name         string     `json:"name"`
+	Length       int64      `json:"length"`
+	PieceLength  int64      `json:"piece_length"`
+	PieceCount   int        `json:"piece_count"`
+	Private      bool       `json:"private"`
+	Files        []fileJSON `json:"files"`
+	Trackers     [][]string `json:"trackers"`
+	URLList      []string   `json:"url_list"`
+	MultiFile    bool       `json:"multi_file"`
+	Comment      string     `json:"comment,omitempty"`
+	CreatedBy    string     `json:"created_by,omitempty"`
+	CreationDate string     `json:"creation_date,omitempty"`
+	Magnet       string     `json:"magnet"`
+}
+
+type fileJSON struct {
+	Path       []string `json:"path"`
+	Length     int64    `json:"length"`
+	Executable bool     `json:"executable,omitempty"`
+	Hidden     bool     `json:"hidden,omitempty"`
+	Symlink    []string `json:"symlink,omitempty"`
+}
+
+func torrentJSON(mi *metainfo.MetaInfo) infoJSON {
+	in := &mi.Info
+	out := infoJSON{
+		InfoHash: mi.InfoHash.String(), Name: in.Name, Length: in.Length,
+		PieceLength: in.PieceLength, PieceCount: in.NumPieces(), Private: in.Private,
+		Files: []fileJSON{}, Trackers: mi.Trackers(), URLList: mi.URLList, MultiFile: in.MultiFile,
+		Comment: mi.Comment, CreatedBy: mi.CreatedBy, Magnet: mi.Magnet().String(),
+	}
+	if out.Trackers == nil {
+		out.Trackers = [][]string{}
+	}
+	if out.URLList == nil {
+		out.URLList = []string{}
+	}
+	if !mi.CreationDate.IsZero() {
+		out.CreationDate = mi.CreationDate.UTC().Format(time.RFC3339)
+	}
+	for _, f := range in.Files {
+		if f.Pad {
+			continue
+		}
+		out.Files = append(out.Files, fileJSON{Path: f.Path, Length: f.Length, Executable: f.Executable, Hidden: f.Hidden, Symlink: f.Symlink})
+	}
+	return out
+}
+
+// magnetInfoJSON is the --json output for a magnet link: what the link
+// carries, with "magnet": true so a script can tell the two apart.
+type magnetInfoJSON struct {
+	InfoHash string     `json:"info_hash"`
+	Name     string     `json:"name"`
+	Trackers [][]string `json:"trackers"`
+	URLList  []string   `json:"url_list"`
+	Peers    []string   `json:"peers"`
+	Magnet   bool       `json:"magnet"`
+}
+
+func magnetJSON(m *metainfo.Magnet) magnetInfoJSON {
+	out := magnetInfoJSON{InfoHash: m.InfoHash.String(), Name: m.DisplayName, Trackers: [][]string{},
+		URLList: m.WebSeeds, Peers: m.Peers, Magnet: true}
+	// Each tr is a tier of its own, as each -a is for mktorrent.
+	for _, t := range m.Trackers {
+		out.Trackers = append(out.Trackers, []string{t})
+	}
+	if out.URLList == nil {
+		out.URLList = []string{}
+	}
+	if out.Peers == nil {
+		out.Peers = []string{}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
+	in := &mi.Info
+	var nfiles int
+	for _, f := range in.Files {
+		if !f.Pad {
+			nfiles++
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(in.Name))
+	fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
+	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s\n", formatSize(in.Length), in.Length, nfiles, plural(nfiles, "file", "files"))
+	fmt.Fprintf(tw, "Pieces:\t%d %s of %s\n", in.NumPieces(), plural(in.NumPieces(), "piece", "pieces"), formatSize(in.PieceLength))
+	fmt.Fprintf(tw, "Private:\t%s\n", yesNo(in.Private))
+	if !mi.CreationDate.IsZero() || mi.CreatedBy != "" {
+		created := ""
+		if !mi.CreationDate.IsZero() {
+			created = mi.CreationDate.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		if mi.CreatedBy != "" {
+			created = strings.TrimSpace(created + " by " + mi.CreatedBy)
+		}
+		fmt.Fprintf(tw, "Created:\t%s\n", created)
+	}
+	if mi.Comment != "" {
+		fmt.Fprintf(tw, "Comment:\t%s\n", oneLine(mi.Comment))
+	}
+	tw.Flush()
+	printTiers(w, mi.Trackers())
+	printList(w, "Web seeds", mi.URLList)
+	fmt.Fprintln(w, "Files:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, f := range in.Files {
+		if f.Pad {
+			continue
+		}
+		name := strings.Join(f.Path, "/")
+		if f.Symlink != nil {
+			name += " -> " + strings.Join(f.Symlink, "/")
+		}
+		fmt.Fprintf(tw, "  %s\t  %s\n", formatSize(f.Length), oneLine(name))
+	}
+	tw.Flush()
+}
+
+func printMagnet(w io.Writer, m *metainfo.Magnet) {
+	fmt.Fprintf(w, "Name:       %s\n", oneLine(m.DisplayName))
+	fmt.Fprintf(w, "Info-hash:  %s\n", m.InfoHash)
+	fmt.Fprintln(w, "Size:       unknown until the metadata is fetched from peers")
+	var tiers [][]string
+	for _, t := range m.Trackers {
+		tiers = append(tiers, []string{t})
+	}
+	printTiers(w, tiers)
+	printList(w, "Web seeds", m.WebSeeds)
+	printList(w, "Peers", m.Peers)
+}
+
+func printTiers(w io.Writer, tiers [][]string) {
+	if len(tiers) == 0 {
+		fmt.Fprintln(w, "Trackers:   none")
+		return
+	}
+	fmt.Fprintln(w, "Trackers:")
+	for i, t := range tiers {
+		fmt.Fprintf(w, "  tier %d: %s\n", i+1, strings.Join(t, " "))
+	}
+}
+
+func printList(w io.Writer, title string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", title)
+	for _, s := range items {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+}
+
+// oneLine keeps a name from a torrent from breaking the layout (or the
+// terminal) with control characters.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
