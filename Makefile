@@ -37,3 +37,8 @@ clean:
 .PHONY: bench-cache
 bench-cache:
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count 3 ./cache
+
+# Swarm engine vs libtorrent on loopback, 1 GiB (see bench/swarm).
+.PHONY: bench-swarm
+bench-swarm:
+	$(GO) run ./bench/swarm $(BENCH_SWARM_FLAGS)

@@ -1,0 +1,212 @@
+// Command swarm benchmarks torfs's swarm engine against libtorrent on
+// loopback: torfs get vs a libtorrent leecher downloading from one and
+// from three libtorrent seeders, then a libtorrent leecher downloading
+// from torfs seed vs from a libtorrent seeder. It prints MB/s (10^6 bytes
+// per second), the ratios, and the peak RSS of torfs get. Run it with
+// `make bench-swarm`.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/torfs/torfs/integration/harness"
+)
+
+func main() {
+	size := flag.Int64("size", 1<<30, "bytes in the benchmark file")
+	piece := flag.Int64("piece", 0, "piece length (0 = 256 KiB)")
+	runs := flag.Int("runs", 1, "runs of each measurement (the median is reported)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of torfs get (from 1 seeder) to this file")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *size, *piece, *runs, *cpuprofile); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) error {
+	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := harness.BuildTorfsIn(ctx, dir)
+	if err != nil {
+		return err
+	}
+	torrent, save, err := harness.PrepareBenchTorrent(ctx, dir, size, piece)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("file: %d MiB, piece length %d KiB, %d run(s) each, median reported\n", size>>20, max(piece, 256<<10)>>10, runs)
+
+	for _, n := range []int{1, 3} {
+		seeds, err := harness.LaunchSeeders(ctx, torrent, save, n)
+		if err != nil {
+			return err
+		}
+		var addrs []string
+		for _, s := range seeds {
+			addrs = append(addrs, s.Addr())
+		}
+		var lt, tf []float64
+		var rss int64
+		for r := range runs {
+			v, err := harness.MeasureLibtorrentDownload(ctx, torrent, addrs, size)
+			if err != nil {
+				return err
+			}
+			lt = append(lt, v)
+			prof := ""
+			if n == 1 && r == 0 {
+				prof = cpuprofile
+			}
+			v, peak, err := measureGet(ctx, bin, torrent, addrs, size, prof)
+			if err != nil {
+				return err
+			}
+			tf = append(tf, v)
+			rss = max(rss, peak)
+		}
+		for _, s := range seeds {
+			s.Close()
+		}
+		fmt.Printf("download from %d libtorrent seeder(s): torfs get %.0f MB/s, libtorrent %.0f MB/s, ratio %.2f (goal >= 1.2); torfs get peak RSS %d MB (goal < 100)\n",
+			n, median(tf), median(lt), median(tf)/median(lt), rss>>20)
+		fmt.Printf("  runs: torfs %s; libtorrent %s\n", list(tf), list(lt))
+	}
+
+	// The reverse: libtorrent leeches from torfs seed and from libtorrent.
+	seeds, err := harness.LaunchSeeders(ctx, torrent, save, 1)
+	if err != nil {
+		return err
+	}
+	defer seeds[0].Close()
+	seedAddr, stopSeed, err := startTorfsSeed(ctx, bin, torrent, save)
+	if err != nil {
+		return err
+	}
+	defer stopSeed()
+	var fromTorfs, fromLT []float64
+	for range runs {
+		v, err := harness.MeasureLibtorrentDownload(ctx, torrent, []string{seedAddr}, size)
+		if err != nil {
+			return fmt.Errorf("libtorrent from torfs seed: %w", err)
+		}
+		fromTorfs = append(fromTorfs, v)
+		v, err = harness.MeasureLibtorrentDownload(ctx, torrent, []string{seeds[0].Addr()}, size)
+		if err != nil {
+			return err
+		}
+		fromLT = append(fromLT, v)
+	}
+	fmt.Printf("libtorrent leecher from torfs seed %.0f MB/s, from a libtorrent seeder %.0f MB/s, ratio %.2f (goal >= 1.0)\n",
+		median(fromTorfs), median(fromLT), median(fromTorfs)/median(fromLT))
+	fmt.Printf("  runs: from torfs %s; from libtorrent %s\n", list(fromTorfs), list(fromLT))
+	return nil
+}
+
+// measureGet runs torfs get into a fresh directory and returns MB/s over
+// the process's whole life and its peak RSS in bytes.
+func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string) (float64, int64, error) {
+	out, err := os.MkdirTemp("", "torfs-bench-get-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(out)
+	args := []string{"get", "-o", out, "--listen", "127.0.0.1:0"}
+	for _, p := range peers {
+		args = append(args, "--peer", p)
+	}
+	cmd := exec.CommandContext(ctx, bin, append(args, torrent)...)
+	if cpuprofile != "" {
+		cmd.Env = append(os.Environ(), "TORFS_CPUPROFILE="+cpuprofile)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("torfs get: %v\n%s", err, stderr.String())
+	}
+	elapsed := time.Since(start)
+	fi, err := os.Stat(filepath.Join(out, "bench.bin"))
+	if err != nil || fi.Size() != size {
+		return 0, 0, fmt.Errorf("torfs get left no complete file: %v", err)
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	var rss int64
+	if ru != nil {
+		rss = ru.Maxrss << 10 // kilobytes on Linux
+	}
+	return float64(size) / elapsed.Seconds() / 1e6, rss, nil
+}
+
+// startTorfsSeed starts torfs seed on the data and waits until it serves.
+func startTorfsSeed(ctx context.Context, bin, torrent, save string) (string, func(), error) {
+	cmd := exec.CommandContext(ctx, bin, "seed", "--data", save, "--listen", "127.0.0.1:0", torrent)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		// "seeding NAME (N of M pieces) on ADDR; press Ctrl-C to stop"
+		line := sc.Text()
+		if i := strings.Index(line, " on "); strings.HasPrefix(line, "seeding ") && i > 0 {
+			addr, _, _ := strings.Cut(line[i+4:], ";")
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return addr, stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("torfs seed did not start:\n%s", stderr.String())
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func list(v []float64) string {
+	var b strings.Builder
+	for i, x := range v {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%.0f", x)
+	}
+	return b.String()
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/torfs/torfs/cache"
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/metainfo"
+)
+
+func getCommand() *command {
+	return &command{
+		name:    "get",
+		summary: "download a torrent's files to a directory",
+		usage: `Usage: torfs get [flags] FILE.torrent
+
+Downloads every file of the torrent into DIR (the current directory by
+default), verifying each piece against its SHA-1 hash, and exits 0 once
+everything is there. It uploads to other peers while it downloads. An
+interrupted download resumes where it stopped when run again with the same
+DIR (the state is kept in DIR/.<info-hash>.torfs).
+
+Peers come from the torrent's trackers, from --tracker URLs and from --peer
+addresses; with --peer no tracker is needed at all.
+
+Flags:
+  -o DIR             where to put the files (default: current directory)
+  --peer HOST:PORT   connect to this peer (repeatable)
+  --tracker URL      announce to this tracker too (repeatable)
+  --listen ADDR      accept peers on ADDR (default ":0", a free port)
+  --seed             keep seeding after the download until interrupted
+  --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
+  --down-rate RATE   download limit per second (default: none)
+  -v                 log peer and tracker events to stderr
+
+Examples:
+  torfs get ubuntu.iso.torrent
+  torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
+  torfs get --seed --up-rate 1MiB --listen :6881 movie.torrent
+`,
+		run: runGet,
+	}
+}
+
+// swarmFlags are the flags get and seed share.
+type swarmFlags struct {
+	peers, trackers stringsFlag
+	listen          string
+	upRate          string
+	downRate        string
+	verbose         bool
+}
+
+func (f *swarmFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.peers, "peer", "peer address")
+	fs.Var(&f.trackers, "tracker", "tracker URL")
+	fs.StringVar(&f.listen, "listen", ":0", "listen address")
+	fs.StringVar(&f.upRate, "up-rate", "0", "upload limit")
+	fs.StringVar(&f.downRate, "down-rate", "0", "download limit")
+	fs.BoolVar(&f.verbose, "v", false, "verbose")
+}
+
+// config turns the flags into a fetch.Config.
+func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
+	up, err := parseSize(f.upRate)
+	if err != nil {
+		return fetch.Config{}, usagef("--up-rate: %v", err)
+	}
+	down, err := parseSize(f.downRate)
+	if err != nil {
+		return fetch.Config{}, usagef("--down-rate: %v", err)
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log}, nil
+}
+
+// options turns the flags into torrent options.
+func (f *swarmFlags) options(mi *metainfo.MetaInfo) fetch.TorrentOptions {
+	var tiers [][]string
+	for _, u := range f.trackers {
+		tiers = append(tiers, []string{u})
+	}
+	return fetch.TorrentOptions{Trackers: tiers, Peers: f.peers}
+}
+
+func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("get")
+	var sf swarmFlags
+	sf.register(fs)
+	dir := fs.String("o", ".", "output directory")
+	keepSeeding := fs.Bool("seed", false, "seed after completion")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one .torrent file, got %d arguments", len(pos))
+	}
+	cfg, err := sf.config(stderr)
+	if err != nil {
+		return err
+	}
+	mi, err := metainfo.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	opts := sf.options(mi)
+	opts.DownloadAll = true
+	if len(mi.Trackers()) == 0 && len(opts.Trackers) == 0 && len(opts.Peers) == 0 {
+		return usagef("%s names no tracker: give peers with --peer HOST:PORT or a tracker with --tracker URL", pos[0])
+	}
+	st, err := cache.Open(&mi.Info, cache.Options{
+		Dir:       *dir,
+		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("preparing %s: %w", *dir, err)
+	}
+	defer st.Close()
+	if n := st.Stats().Unproven; n > 0 {
+		if err := proveWithProgress(ctx, st, stderr, "checking existing data"); err != nil {
+			return err
+		}
+	}
+	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
+		// For bench/swarm: profile the download without a debug flag.
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+	s, err := startSwarm(ctx, cfg, mi, st, opts)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+
+	bar := newProgressBar(stderr, mi.Info.Name, mi.Info.Length)
+	if err := s.waitComplete(ctx, bar); err != nil {
+		return err
+	}
+	bar.Finish()
+	fmt.Fprintf(stdout, "downloaded %s (%s) to %s\n", mi.Info.Name, formatSize(mi.Info.Length), *dir)
+	if *keepSeeding {
+		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
+		s.seedUntil(ctx, stderr)
+	}
+	return nil
+}
+
+// swarm is a running client with one torrent.
+type swarm struct {
+	client *fetch.Client
+	tor    *fetch.Torrent
+}
+
+func startSwarm(ctx context.Context, cfg fetch.Config, mi *metainfo.MetaInfo, st fetch.Storage, opts fetch.TorrentOptions) (*swarm, error) {
+	c, err := fetch.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.AddTorrent(ctx, mi, st, opts)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &swarm{client: c, tor: t}, nil
+}
+
+// stop announces "stopped" (a few seconds at most) and closes everything.
+func (s *swarm) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.tor.Close(ctx)
+	s.client.Close()
+}
+
+// waitComplete shows progress until the torrent is complete or ctx ends.
+func (s *swarm) waitComplete(ctx context.Context, bar *progressBar) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	total := s.tor.Info().Length
+	for {
+		select {
+		case <-s.tor.Complete():
+			bar.Update(total, total)
+			return nil
+		case <-ctx.Done():
+			st := s.tor.Stats()
+			bar.Finish()
+			pct := 100.0
+			if total > 0 {
+				pct = 100 * float64(st.VerifiedBytes) / float64(total)
+			}
+			return fmt.Errorf("interrupted at %.1f%%; run the same command again to resume", pct)
+		case <-tick.C:
+			st := s.tor.Stats()
+			bar.mu.Lock()
+			bar.label = fmt.Sprintf("%s (%d peers)", s.tor.Info().Name, len(st.Peers))
+			bar.mu.Unlock()
+			bar.Update(st.VerifiedBytes, total)
+		}
+	}
+}
+
+// seedUntil serves peers until ctx ends, printing a status line now and
+// then.
+func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			st := s.tor.Stats()
+			fmt.Fprintf(stderr, "stopped; uploaded %s\n", formatSize(st.Uploaded))
+			return
+		case <-tick.C:
+			st := s.tor.Stats()
+			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), formatSize(st.Uploaded), formatSize(int64(st.UploadRate)))
+		}
+	}
+}
+
+// proveWithProgress hashes data found on disk, showing progress.
+func proveWithProgress(ctx context.Context, st *cache.Cache, stderr io.Writer, label string) error {
+	info := st.Info()
+	bar := newProgressBar(stderr, label, info.Length)
+	err := st.ProveAll(ctx, func(done, total int) {
+		bar.Update(min(int64(done)*info.PieceLength, info.Length), info.Length)
+	})
+	bar.Finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return errors.New("interrupted while checking existing data")
+		}
+		return fmt.Errorf("checking existing data: %w", err)
+	}
+	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// exists reports whether path exists.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
