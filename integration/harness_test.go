@@ -79,6 +79,30 @@ func TestHarnessLibtorrentTransfer(t *testing.T) {
 	}
 }
 
+// TestHarnessLibtorrentIPv6: a seeder listening on ::1 too serves a
+// leecher that dials it there.
+func TestHarnessLibtorrentIPv6(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	file := filepath.Join(src, "v6.bin")
+	harness.RandomFile(t, file, 1<<20+5, 3)
+	torrent := harness.MakeTorrent(t, file, harness.TorrentOptions{PieceLength: 64 << 10})
+	ctx := harness.Context(t, 60*time.Second)
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, IPv6: true})
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{
+		Mode: harness.Leech, Torrent: torrent, Listen: "[::1]:0", Peers: []string{seed.Addr6()},
+	})
+	if err := leech.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	harness.AssertSameFile(t, file, filepath.Join(leech.Save(), "v6.bin"))
+	for _, p := range leech.Peers() {
+		if p.Addr != seed.Addr6() {
+			t.Errorf("leecher met %s, want only the seeder at %s", p.Addr, seed.Addr6())
+		}
+	}
+}
+
 // TestHarnessLibtorrentTrackerMultiFile proves that libtorrent peers find
 // each other through a loopback opentracker (no --peer) and that MixedTree's
 // awkward layout survives a transfer.
@@ -384,3 +408,55 @@ func (r *recordingTB) Fatalf(format string, args ...any) {
 func (r *recordingTB) Errorf(format string, args ...any) { r.msg += fmt.Sprintf(format, args...) }
 
 func (r *recordingTB) Error(args ...any) { r.msg += fmt.Sprint(args...) }
+
+// BenchmarkLibtorrentReference measures the reference the swarm benchmarks
+// compare torfs with: a libtorrent leecher downloading from one and from
+// three libtorrent seeders on loopback. $TORFS_BENCH_SIZE sets the size in
+// bytes (default 1 GiB). Run:
+//
+//	go test -run '^$' -bench LibtorrentReference -benchtime 1x ./integration/
+func BenchmarkLibtorrentReference(b *testing.B) {
+	size := int64(1 << 30)
+	if s := os.Getenv("TORFS_BENCH_SIZE"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("TORFS_BENCH_SIZE=%q: want a byte count", s)
+		}
+		size = n
+	}
+	harness.Require(b, "mktorrent", "python3-libtorrent")
+	ctx := harness.Context(b, 10*time.Minute)
+	torrent, save, err := harness.PrepareBenchTorrent(ctx, b.TempDir(), size, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("seeders=%d", n), func(b *testing.B) {
+			seeds, err := harness.LaunchSeeders(ctx, torrent, save, n)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				for _, s := range seeds {
+					if err := s.Close(); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+			var addrs []string
+			for _, s := range seeds {
+				addrs = append(addrs, s.Addr())
+			}
+			var total float64
+			for range b.N {
+				mbps, err := harness.MeasureLibtorrentDownload(ctx, torrent, addrs, size)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("libtorrent leecher from %d libtorrent seeder(s): %.0f MB/s", n, mbps)
+				total += mbps
+			}
+			b.ReportMetric(total/float64(b.N), "MB/s")
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -61,4 +62,19 @@ func MeasureLibtorrentDownload(ctx context.Context, torrent string, seeders []st
 		return 0, fmt.Errorf("libtorrent leecher reported no download time")
 	}
 	return float64(size) / elapsed.Seconds() / 1e6, nil
+}
+
+// PrepareBenchTorrent writes size pseudo-random bytes to dir/data/bench.bin
+// and its torrent (mktorrent, pieceLength; 0 = 256 KiB, no tracker) to
+// dir/bench.torrent. Seeders take dir/data as their save path.
+func PrepareBenchTorrent(ctx context.Context, dir string, size, pieceLength int64) (torrent, save string, err error) {
+	save = filepath.Join(dir, "data")
+	if err := WriteRandomFile(filepath.Join(save, "bench.bin"), size, 1); err != nil {
+		return "", "", err
+	}
+	torrent = filepath.Join(dir, "bench.torrent")
+	if err := CreateTorrent(ctx, filepath.Join(save, "bench.bin"), torrent, TorrentOptions{PieceLength: pieceLength}); err != nil {
+		return "", "", err
+	}
+	return torrent, save, nil
 }

@@ -47,7 +47,7 @@ type LibtorrentOptions struct {
 	Save string
 	// Listen is HOST:PORT; "" = 127.0.0.1:0 (libtorrent picks the port).
 	Listen string
-	// IPv6 also listens on [::1] (at the same port when Listen has one).
+	// IPv6 also listens on [::1], at the same port as on IPv4.
 	IPv6 bool
 	// Peers are HOST:PORT addresses libtorrent connects to at start.
 	Peers []string
@@ -335,6 +335,10 @@ func (lt *Libtorrent) Port() int {
 
 // Addr is "127.0.0.1:PORT", what other peers dial (--peer).
 func (lt *Libtorrent) Addr() string { return "127.0.0.1:" + strconv.Itoa(lt.Port()) }
+
+// Addr6 is "[::1]:PORT", where an IPv6 listener (LibtorrentOptions.IPv6)
+// accepts.
+func (lt *Libtorrent) Addr6() string { return "[::1]:" + strconv.Itoa(lt.Port()) }
 
 // Save is the save_path: the directory holding the torrent's Info.Name.
 func (lt *Libtorrent) Save() string { return lt.opts.Save }

@@ -14,6 +14,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -63,8 +64,26 @@ def split_hostport(s):
     return host.strip("[]"), int(port)
 
 
+def free_dual_port(host):
+    # One port free on both host and ::1, so IPv4 and IPv6 peers dial the
+    # same number.
+    for _ in range(20):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as a:
+            a.bind((host, 0))
+            port = a.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET6) as b:
+                    b.bind(("::1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no port free on both %s and ::1" % host)
+
+
 def settings(args):
     host, port = split_hostport(args.listen)
+    if args.ipv6 and port == 0:
+        port = free_dual_port(host)
     ifaces = ["%s:%d" % (host if ":" not in host else "[%s]" % host, port)]
     if args.ipv6:
         ifaces.append("[::1]:%d" % port)
@@ -255,16 +274,18 @@ def main():
     if not args.no_stdin:
         threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
 
-    ses = lt.session(settings(args))
+    pack = settings(args)
+    ses = lt.session(pack)
     state = {"ports": [], "fatal": False, "finished_at": None, "seen": {}, "ti": None}
 
     # Wait for the listen sockets before announcing anything to anyone.
+    want = 2 if args.ipv6 else 1
     deadline = time.monotonic() + 10
-    while not state["ports"] and not state["fatal"] and time.monotonic() < deadline:
+    while len(state["ports"]) < want and not state["fatal"] and time.monotonic() < deadline:
         ses.wait_for_alert(100)
         handle_alerts(ses, None, state)
-    if not state["ports"]:
-        emit("error", message="libtorrent did not open a listen socket on " + args.listen)
+    if len(state["ports"]) < want:
+        emit("error", message="libtorrent did not open its listen sockets on " + pack["listen_interfaces"])
         return 1
     v4 = [p for p in state["ports"] if ":" not in p["addr"]]
     emit("listening", port=(v4 or state["ports"])[0]["port"], ports=state["ports"], pid=os.getpid(),
@@ -329,4 +350,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # Nobody reads our events any more: the parent is gone.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
