@@ -46,7 +46,7 @@ func (c *Cache) reserve(p int) error {
 // fit in the budget, and returns them; their holes are still to punch.
 // Called with allocMu and mu held.
 func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
-	if c.opts.Budget == 0 {
+	if c.keepAll {
 		return nil, nil
 	}
 	var evicted []int
@@ -121,7 +121,7 @@ func (c *Cache) drop(p int) {
 // missing: each stored range rounded out to blocks, minus edge blocks
 // still shared with a piece that is present. Called with mu held.
 func (c *Cache) holesLocked(pieces []int) []hole {
-	if c.opts.Budget == 0 || len(pieces) == 0 {
+	if c.keepAll || len(pieces) == 0 {
 		return nil
 	}
 	var holes []hole

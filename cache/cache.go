@@ -42,7 +42,10 @@ type Options struct {
 	StateFile string
 	// Budget is the maximum number of bytes of piece data on disk, counted
 	// in filesystem blocks. 0 means unlimited: files are preallocated and
-	// everything is kept.
+	// everything is kept. A budget of at least the torrent's length also
+	// keeps everything, never evicting nor punching holes, but leaves the
+	// files sparse (disk use is then at most the torrent's files rounded
+	// up to whole blocks).
 	Budget int64
 	// MaxOpenFiles bounds the descriptors kept open (plus those in use by
 	// I/O in flight); 0 means DefaultMaxOpenFiles.
@@ -74,6 +77,9 @@ type Cache struct {
 	log       *slog.Logger
 	files     *fileSet
 	blockSize int64
+	// keepAll is set when the budget holds the whole torrent: nothing is
+	// ever evicted or punched, so existing data is never destroyed.
+	keepAll bool
 	// footprint[p] is what piece p is charged: its byte ranges in the
 	// backing files rounded out to whole blocks.
 	footprint []int64
@@ -117,6 +123,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		opts.SaveInterval = DefaultSaveInterval
 	}
 	c := &Cache{info: info, opts: opts, log: opts.Logger}
+	c.keepAll = opts.Budget == 0 || opts.Budget >= info.Length
 	if c.log == nil {
 		c.log = slog.Default()
 	}

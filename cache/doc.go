@@ -20,7 +20,10 @@
 // order do not fragment them and a full disk shows up at Open rather than
 // in the middle of a download. With a budget the files are sparse: a piece
 // takes disk blocks only while it is held, and evicting it punches a hole
-// (FALLOC_FL_PUNCH_HOLE) over its range.
+// (FALLOC_FL_PUNCH_HOLE) over its range. A budget of at least the
+// torrent's length keeps everything like 0 does, with sparse files: the
+// cache then never evicts or punches, so it cannot destroy data it did not
+// write (torfs seed over a user's files).
 //
 // # Budget accounting
 //

@@ -10,8 +10,8 @@ import (
 
 // Prove hashes what is on disk for piece p. It returns true if p is (now)
 // verified. An unproven piece that fails is dropped. A missing piece is
-// hashed too when the budget is unlimited (its preallocated range may
-// hold data written before a crash); with a budget a missing piece holds
+// hashed too when the cache keeps everything (its range may
+// hold data written before a crash); when evicting, a missing piece holds
 // nothing and Prove returns false. A piece being written returns false.
 func (c *Cache) Prove(p int) (bool, error) {
 	if p < 0 || p >= len(c.pieces) {
@@ -35,12 +35,12 @@ func (c *Cache) Prove(p int) (bool, error) {
 			c.mu.Unlock()
 			return c.check(p)
 		case stateMissing:
-			if c.opts.Budget != 0 {
+			if !c.keepAll {
 				c.mu.Unlock()
 				return false, nil
 			}
-			// Unlimited budget: nothing to evict and no holes to punch,
-			// so charging the piece needs no reservation.
+			// Nothing is evicted or punched when everything is kept, so
+			// charging the piece needs no reservation.
 			pc.state = stateProving
 			c.used += c.footprint[p]
 			c.mu.Unlock()

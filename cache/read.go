@@ -67,7 +67,7 @@ func (c *Cache) unpin(first, last int) {
 func (c *Cache) unpinLocked(first, last int) {
 	for p := first; p <= last; p++ {
 		c.pieces[p].pins--
-		if c.pieces[p].pins == 0 {
+		if c.pieces[p].pins == 0 && c.pieces[p].state == stateVerified {
 			c.lru.Add(p, struct{}{})
 		}
 	}

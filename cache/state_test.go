@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -220,5 +221,50 @@ func TestCancelledProveAll(t *testing.T) {
 	cancel()
 	if err := c.ProveAll(ctx, nil); err == nil {
 		t.Fatal("ProveAll with a cancelled context succeeded")
+	}
+}
+
+// TestSeedOverUserFilesNeverDestroysData: a budget of the torrent's size
+// keeps everything; a wrong piece in the user's files is not served but
+// the file is left exactly as it was.
+func TestSeedOverUserFilesNeverDestroysData(t *testing.T) {
+	tt := newTorrent(t, 26, 32<<10, multiFiles...)
+	dir := t.TempDir()
+	root := filepath.Join(dir, tt.info.Name)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	for _, f := range tt.info.Files {
+		if f.Pad {
+			continue
+		}
+		content := bytes.Clone(tt.data[f.Offset : f.Offset+f.Length])
+		if f.Path[0] == "b" {
+			content[1000] ^= 1 // one wrong piece
+		}
+		want[f.Path[0]] = content
+		if err := os.WriteFile(filepath.Join(root, f.Path[0]), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := open(t, tt, Options{Dir: dir, Budget: tt.info.Length})
+	if err := c.ProveAll(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := int((tt.info.Files[3].Offset + 1000) / tt.info.PieceLength)
+	for p := range tt.info.NumPieces() {
+		if c.Have(p) == (p == bad) {
+			t.Fatalf("piece %d: have %v (wrong piece %d)", p, c.Have(p), bad)
+		}
+	}
+	if c.Stats().Evictions != 0 {
+		t.Fatal("a budget of the torrent's size evicted pieces")
+	}
+	for name, content := range want {
+		got, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("%s was modified by the cache (err %v)", name, err)
+		}
 	}
 }
