@@ -460,3 +460,31 @@ func BenchmarkLibtorrentReference(b *testing.B) {
 		})
 	}
 }
+
+// TestHarnessMountHelpers: Mounted sees a mount (even with a space in its
+// path), WaitMounted returns, and Unmount detaches it. tmpfs stands in for
+// FUSE here.
+func TestHarnessMountHelpers(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "mount point")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := harness.Mounted(dir); ok || err != nil {
+		t.Fatalf("fresh dir: mounted=%v, %v", ok, err)
+	}
+	harness.CleanupMount(t, dir)
+	r := harness.Run(t, harness.Command{Path: "mount", Args: []string{"-t", "tmpfs", "none", dir}})
+	if r.Code != 0 {
+		t.Fatalf("mount tmpfs: %v", r)
+	}
+	if err := harness.WaitMounted(harness.Context(t, 10*time.Second), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.Unmount(dir); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := harness.Mounted(dir); ok || err != nil {
+		t.Errorf("after Unmount: mounted=%v, %v", ok, err)
+	}
+}

@@ -196,7 +196,7 @@ func LaunchLibtorrent(ctx context.Context, opts LibtorrentOptions) (*Libtorrent,
 		name:   "libtorrent " + string(opts.Mode),
 		path:   Python,
 		args:   append([]string{script}, ltArgs(opts)...),
-		stdout: lt,
+		stdout: ltEvents{lt},
 	})
 	if err != nil {
 		os.RemoveAll(dir)
@@ -256,9 +256,12 @@ func ltArgs(o LibtorrentOptions) []string {
 	return append(args, "--interval", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64))
 }
 
-// Write receives lt.py's stdout (the Process keeps the text for failure
-// messages) and applies every complete JSON line.
-func (lt *Libtorrent) Write(b []byte) (int, error) {
+// ltEvents receives lt.py's stdout (the Process keeps the text for failure
+// messages) and applies every complete JSON line to its Libtorrent.
+type ltEvents struct{ lt *Libtorrent }
+
+func (w ltEvents) Write(b []byte) (int, error) {
+	lt := w.lt
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	lt.partial = append(lt.partial, b...)

@@ -111,8 +111,9 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// Result is a finished torfs run.
+// Result is a finished run.
 type Result struct {
+	Name   string // program and arguments
 	Args   []string
 	Code   int
 	Stdout string
@@ -120,30 +121,38 @@ type Result struct {
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("torfs %s: exit %d\n--- stdout:\n%s\n--- stderr:\n%s",
-		strings.Join(r.Args, " "), r.Code, tail(r.Stdout, outputTail), tail(r.Stderr, outputTail))
+	return fmt.Sprintf("%s: exit %d\n--- stdout:\n%s\n--- stderr:\n%s",
+		r.Name, r.Code, tail(r.Stdout, outputTail), tail(r.Stderr, outputTail))
 }
 
-// RunTorfs runs bin with args to completion and fails the test, with the
-// output, unless it exits 0. The run is bounded by the test's deadline or
-// two minutes.
-func RunTorfs(tb testing.TB, bin string, args ...string) *Result {
-	tb.Helper()
-	r := RunTorfsStatus(tb, bin, args...)
-	if r.Code != 0 {
-		tb.Fatalf("%v", r)
+// Command is a program to run: Path with Args, in Dir (default: the test's
+// working directory), with Env added to the test's environment.
+type Command struct {
+	Path string
+	Args []string
+	Dir  string
+	Env  []string // "KEY=value"
+	// Name labels the process in messages; default: the base name of Path
+	// and the first argument.
+	Name string
+}
+
+func (c Command) spec() procSpec {
+	name := c.Name
+	if name == "" {
+		name = strings.TrimSpace(filepath.Base(c.Path) + " " + firstArg(c.Args))
 	}
-	return r
+	return procSpec{name: name, path: c.Path, args: c.Args, dir: c.Dir, env: c.Env}
 }
 
-// RunTorfsStatus is RunTorfs for runs expected to fail: it returns the
-// result whatever the exit code and fails the test only when bin cannot run
-// or does not finish in time.
-func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
+// Run runs c to completion and returns its result whatever the exit code.
+// It fails the test only when c cannot start or does not finish in time
+// (the test's deadline or two minutes).
+func Run(tb testing.TB, c Command) *Result {
 	tb.Helper()
 	ctx, cancel := testContext(tb, runTimeout)
 	defer cancel()
-	p, err := startProcess(procSpec{name: "torfs " + firstArg(args), path: bin, args: args})
+	p, err := startProcess(c.spec())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -152,7 +161,38 @@ func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
 		_ = p.Stop()
 		tb.Fatal(err)
 	}
-	return &Result{Args: args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr()}
+	return &Result{Name: c.Path + " " + strings.Join(c.Args, " "), Args: c.Args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr()}
+}
+
+// Start starts c in the background. The process is stopped when the test
+// ends and its output logged if the test failed.
+func Start(tb testing.TB, c Command) *Process {
+	tb.Helper()
+	p, err := startProcess(c.spec())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cleanupProcess(tb, p)
+	return p
+}
+
+// RunTorfs runs bin with args to completion and fails the test, with the
+// output, unless it exits 0. The run is bounded by the test's deadline or
+// two minutes.
+func RunTorfs(tb testing.TB, bin string, args ...string) *Result {
+	tb.Helper()
+	r := Run(tb, Command{Path: bin, Args: args})
+	if r.Code != 0 {
+		tb.Fatalf("%v", r)
+	}
+	return r
+}
+
+// RunTorfsStatus is RunTorfs for runs expected to fail: it returns the
+// result whatever the exit code.
+func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
+	tb.Helper()
+	return Run(tb, Command{Path: bin, Args: args})
 }
 
 // StartTorfs starts bin with args in the background (a seeder, a tracker, a
@@ -160,12 +200,7 @@ func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
 // if the test failed.
 func StartTorfs(tb testing.TB, bin string, args ...string) *Process {
 	tb.Helper()
-	p, err := startProcess(procSpec{name: "torfs " + firstArg(args), path: bin, args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cleanupProcess(tb, p)
-	return p
+	return Start(tb, Command{Path: bin, Args: args})
 }
 
 func firstArg(args []string) string {
