@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func openFDs(t testing.TB) int {
@@ -174,5 +175,87 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if st := c.Stats(); st.Used > budget || diskUsage(t, dir) > budget {
 		t.Fatalf("over budget after concurrent use: %+v, disk %d", st, diskUsage(t, dir))
+	}
+}
+
+// TestDiscardRacesWrites discards pieces while their blocks are being
+// written: no write may land after the hole is punched, so once every
+// unverified piece is discarded the disk holds only verified pieces.
+func TestDiscardRacesWrites(t *testing.T) {
+	tt := newTorrent(t, 33, 16<<10, testFile{name: "a", length: 64 * 16 << 10})
+	dir := t.TempDir()
+	const budget = 16 * 16 << 10
+	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	n := tt.info.NumPieces()
+	var writers, discarder sync.WaitGroup
+	stop := make(chan struct{})
+	discarder.Go(func() {
+		rng := rand.New(rand.NewPCG(5, 5))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Discard(rng.IntN(n))
+			}
+		}
+	})
+	for w := range 3 {
+		writers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for range 200 {
+				p := rng.IntN(n/3)*3 + w
+				if err := writePiece(c, p, tt.piece(p), 8<<10); err != nil && !errors.Is(err, ErrBudget) {
+					t.Errorf("writing piece %d: %v", p, err)
+					return
+				}
+				c.Verify(p) // may fail: the discarder got there first
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	discarder.Wait()
+	for p := range n {
+		c.Discard(p)
+		if c.Have(p) {
+			checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+		}
+	}
+	st := c.Stats()
+	if st.Verified == 0 {
+		t.Fatal("no piece survived; the test proves nothing")
+	}
+	if du := diskUsage(t, dir); du > st.Used || st.Used > budget {
+		t.Fatalf("after discarding everything unverified: on disk %d, accounted %d, budget %d", du, st.Used, budget)
+	}
+}
+
+// TestDiscardWaitsForWriteInFlight: the hole of a discarded piece is
+// punched only after writes already in flight have landed, otherwise
+// their bytes would stay on disk uncharged.
+func TestDiscardWaitsForWriteInFlight(t *testing.T) {
+	tt := newTorrent(t, 34, 16<<10, testFile{name: "a", length: 8 * 16 << 10})
+	c := open(t, tt, Options{Dir: t.TempDir(), Budget: 4 * 16 << 10})
+	if err := c.WriteBlock(1, 0, tt.piece(1)[:4096]); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.startWrite(1); !ok || err != nil { // a pwrite in flight
+		t.Fatalf("startWrite = %v, %v", ok, err)
+	}
+	done := make(chan struct{})
+	go func() { c.Discard(1); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Discard returned while a write was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.mu.Lock()
+	c.pieces[1].writers--
+	c.changed.Broadcast()
+	c.mu.Unlock()
+	<-done
+	if st := c.Stats(); st.Used != 0 {
+		t.Fatalf("Used = %d after Discard, want 0", st.Used)
 	}
 }
