@@ -384,6 +384,9 @@ func TestHarnessBuildTorfs(t *testing.T) {
 	if !strings.Contains(r.Stdout+r.Stderr, "torfs") {
 		t.Errorf("torfs --help printed nothing about torfs:\n%v", r)
 	}
+	if r.MaxRSS <= 0 || r.MaxRSS > 1<<30 {
+		t.Errorf("torfs --help peak RSS %d bytes: not a plausible figure", r.MaxRSS)
+	}
 	bad := harness.RunTorfsStatus(t, bin, "no-such-command")
 	if bad.Code != 2 {
 		t.Errorf("unknown command exit %d, want 2:\n%v", bad.Code, bad)

@@ -110,6 +110,20 @@ func (p *Process) Exited() (code int, exited bool) {
 	}
 }
 
+// MaxRSS is the process's peak resident set size in bytes, known once it
+// has exited (0 before).
+func (p *Process) MaxRSS() int64 {
+	select {
+	case <-p.done:
+	default:
+		return 0
+	}
+	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss * 1024 // Linux reports KiB
+	}
+	return 0
+}
+
 // Signal sends sig to the process (not its group).
 func (p *Process) Signal(sig os.Signal) error {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {

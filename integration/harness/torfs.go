@@ -118,6 +118,8 @@ type Result struct {
 	Code   int
 	Stdout string
 	Stderr string
+	// MaxRSS is the peak resident set size in bytes.
+	MaxRSS int64
 }
 
 func (r *Result) String() string {
@@ -161,7 +163,7 @@ func Run(tb testing.TB, c Command) *Result {
 		_ = p.Stop()
 		tb.Fatal(err)
 	}
-	return &Result{Name: c.Path + " " + strings.Join(c.Args, " "), Args: c.Args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr()}
+	return &Result{Name: c.Path + " " + strings.Join(c.Args, " "), Args: c.Args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr(), MaxRSS: p.MaxRSS()}
 }
 
 // Start starts c in the background. The process is stopped when the test
