@@ -1,16 +1,13 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,57 +66,6 @@ type LibtorrentOptions struct {
 	// NoBlockLog stops counting blocks per peer (LibtorrentPeer's
 	// BytesReceived/BytesSent stay 0): benchmarks, where every alert costs.
 	NoBlockLog bool
-}
-
-// LibtorrentPeer is what libtorrent knows about one peer it is (or was)
-// connected to. BytesReceived and BytesSent count every block exchanged
-// with the peer (exact, unless NoBlockLog); the Total and Rate fields are
-// libtorrent's own figures as of its last report, which may miss the end of
-// a short connection.
-type LibtorrentPeer struct {
-	BytesReceived int64 `json:"bytes_received"` // blocks it sent us
-	BytesSent     int64 `json:"bytes_sent"`     // blocks we sent it
-
-	Addr          string  `json:"addr"`
-	Client        string  `json:"client"`
-	PeerID        string  `json:"peer_id"` // hex
-	Seed          bool    `json:"seed"`
-	Outgoing      bool    `json:"outgoing"`
-	TotalDownload int64   `json:"total_download"` // we got from it
-	TotalUpload   int64   `json:"total_upload"`   // we sent to it
-	DownloadRate  int64   `json:"download_rate"`
-	UploadRate    int64   `json:"upload_rate"`
-	Progress      float64 `json:"progress"`
-}
-
-// LibtorrentStatus is one status report of a libtorrent peer.
-type LibtorrentStatus struct {
-	State         string  `json:"state"`
-	Progress      float64 `json:"progress"`
-	NumPieces     int     `json:"num_pieces"`
-	TotalDone     int64   `json:"total_done"`
-	TotalWanted   int64   `json:"total_wanted"`
-	DownloadRate  int64   `json:"download_rate"`
-	UploadRate    int64   `json:"upload_rate"`
-	TotalDownload int64   `json:"total_download"`
-	TotalUpload   int64   `json:"total_upload"`
-	NumPeers      int     `json:"num_peers"`
-	NumSeeds      int     `json:"num_seeds"`
-	Finished      bool    `json:"finished"`
-	Error         string  `json:"error"`
-	// Peers are connected now; PeersSeen are all peers met so far.
-	Peers     []LibtorrentPeer `json:"peers"`
-	PeersSeen []LibtorrentPeer `json:"peers_seen"`
-}
-
-// ltEvent is one JSON line of lt.py.
-type ltEvent struct {
-	Event   string  `json:"event"`
-	T       float64 `json:"t"`
-	Port    int     `json:"port"`
-	Message string  `json:"message"`
-	Elapsed float64 `json:"elapsed"`
-	LibtorrentStatus
 }
 
 // Libtorrent is a running libtorrent peer (lt.py under /usr/bin/python3).
@@ -256,79 +202,6 @@ func ltArgs(o LibtorrentOptions) []string {
 	return append(args, "--interval", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64))
 }
 
-// ltEvents receives lt.py's stdout (the Process keeps the text for failure
-// messages) and applies every complete JSON line to its Libtorrent.
-type ltEvents struct{ lt *Libtorrent }
-
-func (w ltEvents) Write(b []byte) (int, error) {
-	lt := w.lt
-	lt.mu.Lock()
-	defer lt.mu.Unlock()
-	lt.partial = append(lt.partial, b...)
-	for {
-		i := bytes.IndexByte(lt.partial, '\n')
-		if i < 0 {
-			break
-		}
-		lt.apply(lt.partial[:i])
-		lt.partial = lt.partial[i+1:]
-	}
-	return len(b), nil
-}
-
-// apply handles one event line; lt.mu is held.
-func (lt *Libtorrent) apply(line []byte) {
-	var ev ltEvent
-	if err := json.Unmarshal(line, &ev); err != nil {
-		lt.errors = append(lt.errors, fmt.Sprintf("unreadable event %q: %v", line, err))
-		return
-	}
-	switch ev.Event {
-	case "listening":
-		lt.port = ev.Port
-		close(lt.listening)
-	case "status", "stopped":
-		lt.setStatus(ev.LibtorrentStatus)
-	case "finished":
-		lt.setStatus(ev.LibtorrentStatus)
-		lt.elapsed = time.Duration(ev.Elapsed * float64(time.Second))
-		close(lt.finished)
-	case "error":
-		lt.errors = append(lt.errors, ev.Message)
-	}
-}
-
-// setStatus records a status and wakes WaitStatus; lt.mu is held.
-func (lt *Libtorrent) setStatus(st LibtorrentStatus) {
-	lt.status = st
-	close(lt.changed)
-	lt.changed = make(chan struct{})
-}
-
-// WaitStatus waits until a status report satisfies cond (checked against
-// the latest report first, then at every new one, about every Interval).
-// It fails with the last status when the process exits first or ctx ends.
-func (lt *Libtorrent) WaitStatus(ctx context.Context, cond func(LibtorrentStatus) bool) error {
-	for {
-		lt.mu.Lock()
-		st, changed := lt.status, lt.changed
-		lt.mu.Unlock()
-		if cond(st) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-lt.proc.Done():
-			if cond(lt.Status()) {
-				return nil
-			}
-			return fmt.Errorf("libtorrent %s exited before the awaited status (%s)\n%s", lt.opts.Mode, lt.describe(), lt.proc.Output())
-		case <-ctx.Done():
-			return fmt.Errorf("libtorrent %s never reached the awaited status: %w (%s)\n%s", lt.opts.Mode, ctx.Err(), lt.describe(), lt.proc.Output())
-		}
-	}
-}
-
 // Port is the TCP port libtorrent listens on.
 func (lt *Libtorrent) Port() int {
 	lt.mu.Lock()
@@ -373,44 +246,6 @@ func (lt *Libtorrent) Elapsed() time.Duration {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	return lt.elapsed
-}
-
-// Finished is closed when libtorrent has every wanted piece.
-func (lt *Libtorrent) Finished() <-chan struct{} { return lt.finished }
-
-// WaitFinished waits until libtorrent has every wanted piece (a seed: has
-// checked its data). It fails with libtorrent's last status and output when
-// the process exits first or ctx ends.
-func (lt *Libtorrent) WaitFinished(ctx context.Context) error {
-	select {
-	case <-lt.finished:
-		return nil
-	default:
-	}
-	select {
-	case <-lt.finished:
-		return nil
-	case <-lt.proc.Done():
-		select {
-		case <-lt.finished:
-			return nil
-		default:
-		}
-		return fmt.Errorf("libtorrent %s exited before finishing (%s)\n%s", lt.opts.Mode, lt.describe(), lt.proc.Output())
-	case <-ctx.Done():
-		return fmt.Errorf("libtorrent %s did not finish: %w (%s)\n%s", lt.opts.Mode, ctx.Err(), lt.describe(), lt.proc.Output())
-	}
-}
-
-// describe summarizes the last status for error messages.
-func (lt *Libtorrent) describe() string {
-	st := lt.Status()
-	var peers []string
-	for _, p := range st.Peers {
-		peers = append(peers, fmt.Sprintf("%s %q got %d sent %d", p.Addr, p.Client, p.TotalDownload, p.TotalUpload))
-	}
-	return fmt.Sprintf("state %s, progress %.1f%%, %d pieces, %d peers [%s], errors %q",
-		st.State, 100*st.Progress, st.NumPieces, st.NumPeers, strings.Join(peers, "; "), lt.Errors())
 }
 
 // Process is the underlying process (output, exit, signals).

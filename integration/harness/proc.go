@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -34,7 +35,8 @@ type Process struct {
 	err    error         // exit error; read only after done is closed
 
 	stopOnce    sync.Once
-	failedEarly bool // exited non-zero before Stop; set inside stopOnce
+	failedEarly bool        // exited non-zero before Stop; set inside stopOnce
+	waited      atomic.Bool // a Wait saw the exit: its code is the caller's business
 }
 
 // procSpec describes a process to start.
@@ -104,6 +106,7 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 func (p *Process) Exited() (code int, exited bool) {
 	select {
 	case <-p.done:
+		p.waited.Store(true)
 		return p.cmd.ProcessState.ExitCode(), true
 	default:
 		return 0, false
@@ -137,6 +140,7 @@ func (p *Process) Signal(sig os.Signal) error {
 func (p *Process) Wait(ctx context.Context) (int, error) {
 	select {
 	case <-p.done:
+		p.waited.Store(true)
 		return p.cmd.ProcessState.ExitCode(), nil
 	case <-ctx.Done():
 		return -1, fmt.Errorf("%s still running: %w\n%s", p.name, ctx.Err(), p.Output())
@@ -171,16 +175,16 @@ func (p *Process) WaitOutput(ctx context.Context, s string) (string, error) {
 	}
 }
 
-// Stop ends the process: its stdin closes, its group gets SIGTERM and,
-// after a grace period, SIGKILL. It returns an error with the output only
-// when the process had already failed (non-zero exit) before Stop; how it
-// ends after being told to stop is its own business. Stop may be called
-// more than once.
+// Stop ends the process: its group gets SIGTERM, its stdin closes and,
+// after a grace period, the group gets SIGKILL. It returns an error with the
+// output only when the process had already failed (non-zero exit) before
+// Stop and no Wait saw it; how it ends after being told to stop is its own
+// business. Stop may be called more than once.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
 		select {
 		case <-p.done:
-			p.failedEarly = p.err != nil
+			p.failedEarly = p.err != nil && !p.waited.Load()
 			return
 		default:
 		}
