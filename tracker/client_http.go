@@ -49,9 +49,9 @@ func announceURL(u *url.URL, req AnnounceRequest) string {
 		b.WriteByte('&')
 	}
 	b.WriteString("info_hash=")
-	b.WriteString(url.QueryEscape(string(req.InfoHash[:])))
+	writeEscaped(&b, req.InfoHash[:])
 	b.WriteString("&peer_id=")
-	b.WriteString(url.QueryEscape(string(req.PeerID[:])))
+	writeEscaped(&b, req.PeerID[:])
 	b.WriteString("&port=" + strconv.Itoa(int(req.Port)))
 	b.WriteString("&uploaded=" + strconv.FormatInt(req.Uploaded, 10))
 	b.WriteString("&downloaded=" + strconv.FormatInt(req.Downloaded, 10))
@@ -112,7 +112,7 @@ func (c *Client) scrapeHTTP(ctx context.Context, u *url.URL, hashes [][20]byte) 
 		b.WriteByte(sep)
 		sep = '&'
 		b.WriteString("info_hash=")
-		b.WriteString(url.QueryEscape(string(h[:])))
+		writeEscaped(&b, h[:])
 	}
 	body, err := c.get(ctx, b.String())
 	if err != nil {
@@ -174,4 +174,20 @@ func seconds(n int64) time.Duration {
 		return maxInterval
 	}
 	return time.Duration(n) * time.Second
+}
+
+// writeEscaped percent-encodes every byte but RFC 3986's unreserved
+// ones. url.QueryEscape would turn a 0x20 byte into '+', which some
+// trackers (opentracker) do not decode: one info-hash in thirteen has one.
+func writeEscaped(b *strings.Builder, raw []byte) {
+	const hexDigits = "0123456789ABCDEF"
+	for _, c := range raw {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
 }
