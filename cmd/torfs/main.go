@@ -30,6 +30,7 @@ func commands() []*command {
 		// One line per command, in the order --help lists them.
 		createCommand(),
 		infoCommand(),
+		trackerCommand(),
 	}
 }
 
