@@ -33,8 +33,10 @@ type activePiece struct {
 	blocks      []blockInfo
 	unrequested int // blocks in state blockMissing
 	done        int
-	// contributors sent at least one block: blamed if the hash fails.
-	contributors []*peer
+	// Who sent each block and its CRC: when a failed piece later passes,
+	// the blocks that differ name the peers that lied (smart ban).
+	senders []*peer
+	sums    []uint32
 }
 
 type blockInfo struct {
@@ -45,15 +47,6 @@ type blockInfo struct {
 
 func (ap *activePiece) blockLen(b int) int {
 	return int(min(int64(wire.BlockSize), ap.size-int64(b)*wire.BlockSize))
-}
-
-func (ap *activePiece) addContributor(p *peer) {
-	for _, q := range ap.contributors {
-		if q == p {
-			return
-		}
-	}
-	ap.contributors = append(ap.contributors, p)
 }
 
 // prio is piece i's priority. Called with t.mu held.
@@ -77,7 +70,10 @@ func (t *Torrent) prio(i int) int {
 func (t *Torrent) activate(i int) *activePiece {
 	size := t.info.PieceSize(i)
 	nb := int((size + wire.BlockSize - 1) / wire.BlockSize)
-	ap := &activePiece{index: i, size: size, blocks: make([]blockInfo, nb), unrequested: nb}
+	ap := &activePiece{
+		index: i, size: size, blocks: make([]blockInfo, nb), unrequested: nb,
+		senders: make([]*peer, nb), sums: make([]uint32, nb),
+	}
 	t.state[i] = pieceActive
 	t.active[i] = ap
 	t.activeList = append(t.activeList, ap)

@@ -69,6 +69,7 @@ type Torrent struct {
 	peers       map[*peer]struct{}
 	candidates  map[string]*candidate
 	bans        *bans
+	failed      map[int][]hashJob // failed downloads of pieces not yet verified
 	readers     map[*Reader]struct{}
 	downloadAll bool
 	// verified is closed and replaced whenever a piece verifies, waking
@@ -85,8 +86,9 @@ type Torrent struct {
 type hashJob struct {
 	piece int
 	prove bool // unproven data from disk rather than a fresh download
-	// contributors sent the piece's blocks.
-	contributors []*peer
+	// senders and sums are who sent each block and its CRC.
+	senders []*peer
+	sums    []uint32
 }
 
 // AddTorrent starts a session for mi storing pieces in st. The session runs
@@ -112,6 +114,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		peers:       map[*peer]struct{}{},
 		candidates:  map[string]*candidate{},
 		bans:        newBans(),
+		failed:      map[int][]hashJob{},
 		readers:     map[*Reader]struct{}{},
 		downloadAll: opts.DownloadAll,
 		verified:    make(chan struct{}),

@@ -55,8 +55,8 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	if !ok {
 		t.state[i] = pieceMissing
 		if !job.prove {
-			t.log.Warn("piece failed its hash check; downloading it again", "piece", i, "peers", len(job.contributors))
-			t.blame(job.contributors)
+			t.log.Warn("piece failed its hash check; downloading it again", "piece", i)
+			t.blame(job)
 		}
 		for p := range t.peers {
 			t.fill(p)
@@ -65,6 +65,10 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	}
 	t.state[i] = pieceHave
 	t.haveCount++
+	if fails := t.failed[i]; len(fails) > 0 {
+		delete(t.failed, i)
+		t.convict(job, fails)
+	}
 	for p := range t.peers {
 		p.queue(func(b []byte) []byte { return wire.AppendIndex(b, wire.Have, uint32(i)) })
 	}
@@ -89,13 +93,59 @@ func newBans() *bans { return &bans{strikes: map[string]int{}, set: map[string]b
 
 func (b *bans) banned(key string) bool { return b.set[key] }
 
-// blame punishes the senders of a piece that failed its hash: a peer that
-// sent it alone, or that took part in two failures, is banned.
-func (t *Torrent) blame(contributors []*peer) {
-	for _, p := range contributors {
+// maxStrikes is how many failed pieces a peer may take part in before it
+// is banned without proof; honest peers that shared pieces with a liar are
+// usually cleared by block comparison long before.
+const maxStrikes = 4
+
+// blame handles a piece that failed its hash. A peer that sent every block
+// is banned at once. Otherwise the attempt is kept: when the piece passes
+// later, the blocks whose checksums differ from the good ones convict
+// their senders (convict). A peer in too many failures is banned anyway.
+func (t *Torrent) blame(job hashJob) {
+	var only *peer
+	alone := true
+	for _, p := range job.senders {
+		if only == nil {
+			only = p
+		} else if p != only {
+			alone = false
+		}
+	}
+	if only != nil && alone {
+		t.ban(only)
+		return
+	}
+	t.failed[job.piece] = append(t.failed[job.piece], job)
+	seen := map[*peer]bool{}
+	for _, p := range job.senders {
+		if p == nil || seen[p] {
+			continue
+		}
+		seen[p] = true
 		t.bans.strikes[p.key]++
-		if len(contributors) == 1 || t.bans.strikes[p.key] >= 2 {
+		if t.bans.strikes[p.key] >= maxStrikes {
 			t.ban(p)
+		}
+	}
+}
+
+// convict compares the failed attempts of a piece with the attempt that
+// passed: a block that differs was corrupt, and its sender lied.
+func (t *Torrent) convict(good hashJob, fails []hashJob) {
+	for _, f := range fails {
+		for b, p := range f.senders {
+			if p != nil && b < len(good.sums) && f.sums[b] != good.sums[b] {
+				t.ban(p)
+			}
+		}
+	}
+	// Honest peers of those attempts are cleared.
+	for _, f := range fails {
+		for b, p := range f.senders {
+			if p != nil && b < len(good.sums) && f.sums[b] == good.sums[b] && t.bans.strikes[p.key] > 0 {
+				t.bans.strikes[p.key]--
+			}
 		}
 	}
 }

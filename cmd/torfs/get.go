@@ -155,7 +155,9 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	bar.Finish()
-	fmt.Fprintf(stdout, "downloaded %s (%s) to %s\n", mi.Info.Name, formatSize(mi.Info.Length), *dir)
+	stats := s.tor.Stats()
+	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; uploaded %d bytes to other peers\n",
+		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Uploaded)
 	if *keepSeeding {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
 		s.seedUntil(ctx, stderr)
