@@ -89,9 +89,11 @@ func TestHarnessLibtorrentIPv6(t *testing.T) {
 	torrent := harness.MakeTorrent(t, file, harness.TorrentOptions{PieceLength: 64 << 10})
 	ctx := harness.Context(t, 60*time.Second)
 	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, IPv6: true})
-	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{
-		Mode: harness.Leech, Torrent: torrent, Listen: "[::1]:0", Peers: []string{seed.Addr6()},
-	})
+	// Told where the seeder is after it started.
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Listen: "[::1]:0"})
+	if err := leech.Connect(seed.Addr6()); err != nil {
+		t.Fatal(err)
+	}
 	if err := leech.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
 	}

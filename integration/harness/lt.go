@@ -5,9 +5,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,6 +248,20 @@ func (lt *Libtorrent) Elapsed() time.Duration {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	return lt.elapsed
+}
+
+// Connect makes libtorrent dial peers (HOST:PORT) now, e.g. a torfs
+// seeder started after it.
+func (lt *Libtorrent) Connect(addrs ...string) error {
+	for _, a := range addrs {
+		if strings.ContainsAny(a, " \n") {
+			return fmt.Errorf("libtorrent connect: bad address %q", a)
+		}
+		if _, err := io.WriteString(lt.proc.stdin, "connect "+a+"\n"); err != nil {
+			return fmt.Errorf("libtorrent connect %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 // Process is the underlying process (output, exit, signals).

@@ -5,6 +5,7 @@ Run with /usr/bin/python3 (Debian's python3-libtorrent 2.0). Seeds or leeches
 one torrent on loopback with TCP only and prints one JSON object per line on
 stdout: "listening" (bound ports), "status" (every --interval seconds, with the
 connected peers), "finished", tracker and peer events, "error", and "stopped".
+Reads commands from stdin, one per line: "connect HOST:PORT" dials a peer.
 Exits cleanly on SIGTERM, SIGINT or when stdin reaches EOF (so a parent that
 dies takes it along), or after finishing with --exit-on-complete.
 """
@@ -12,6 +13,7 @@ dies takes it along), or after finishing with --exit-on-complete.
 import argparse
 import json
 import os
+import queue
 import select
 import signal
 import socket
@@ -225,16 +227,35 @@ def status_json(h):
     }
 
 
-def watch_stdin(stop):
-    # Read until EOF: the parent closed its end (or died).
+def watch_stdin(stop, commands):
+    # Commands arrive one per line ("connect HOST:PORT"); EOF means the
+    # parent closed its end (or died).
+    buf = b""
     try:
         while not stop.is_set():
             r, _, _ = select.select([sys.stdin], [], [], 0.5)
-            if r and not os.read(sys.stdin.fileno(), 4096):
+            if not r:
+                continue
+            data = os.read(sys.stdin.fileno(), 4096)
+            if not data:
                 break
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                commands.put(line.decode("utf-8", "replace").strip())
     except (OSError, ValueError):
         pass
     stop.set()
+
+
+def run_command(h, line):
+    verb, _, arg = line.partition(" ")
+    if verb == "connect" and arg:
+        host, port = split_hostport(arg)
+        h.connect_peer((host, port), 0)
+        emit("command", message=line)
+    elif line:
+        emit("error", message="unknown command %r (want: connect HOST:PORT)" % line)
 
 
 def handle_alerts(ses, h, state):
@@ -269,10 +290,11 @@ def handle_alerts(ses, h, state):
 def main():
     args = parse_args()
     stop = threading.Event()
+    commands = queue.Queue()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if not args.no_stdin:
-        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stop, commands), daemon=True).start()
 
     pack = settings(args)
     ses = lt.session(pack)
@@ -324,6 +346,8 @@ def main():
     while not stop.is_set():
         ses.wait_for_alert(int(min(args.interval, 0.1) * 1000))
         handle_alerts(ses, h, state)
+        while not commands.empty():
+            run_command(h, commands.get())
         now = time.monotonic()
         st = status_json(h)
         peers = remember(seen, [peer_json(p) for p in h.get_peer_info()])
