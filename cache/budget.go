@@ -93,16 +93,16 @@ func (c *Cache) trim() error {
 	return err
 }
 
-// drop abandons piece p if it is being written, verified or proven: its
-// charge is released and its blocks freed. It waits for writes to p in
-// flight so none lands after the hole is punched.
-func (c *Cache) drop(p int) {
+// drop abandons piece p if it is still in state from (being written,
+// verified or proven): its charge is released and its blocks freed. It
+// waits for writes to p in flight so none lands after the hole is punched.
+// The state check matters: a Discard racing a Verify must not drop the
+// piece the Verify is about to make readable.
+func (c *Cache) drop(p int, from pieceState) {
 	c.allocMu.Lock()
 	defer c.allocMu.Unlock()
 	c.mu.Lock()
-	switch c.pieces[p].state {
-	case stateWriting, stateVerifying, stateProving:
-	default:
+	if c.pieces[p].state != from {
 		c.mu.Unlock()
 		return
 	}

@@ -33,7 +33,7 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 	c.mu.Unlock()
 	if err != nil {
 		c.log.Warn("cache: dropping piece after a write error", "piece", p, "err", err)
-		c.drop(p)
+		c.drop(p, stateWriting)
 		return fmt.Errorf("cache: writing piece %d: %w", p, err)
 	}
 	return nil
@@ -97,7 +97,7 @@ func (c *Cache) Verify(p int) (bool, error) {
 			}
 			pc.state = stateVerifying
 			c.mu.Unlock()
-			return c.check(p)
+			return c.check(p, stateVerifying)
 		case stateVerified:
 			c.mu.Unlock()
 			return true, nil
@@ -113,15 +113,16 @@ func (c *Cache) Verify(p int) (bool, error) {
 	}
 }
 
-// check hashes piece p, which the caller has put in a transient state,
-// and makes it verified or drops it.
-func (c *Cache) check(p int) (bool, error) {
+// check hashes piece p, which the caller has put in the transient state
+// from (verifying or proving), and makes it verified or drops it. Nothing
+// else moves a piece out of those states.
+func (c *Cache) check(p int, from pieceState) (bool, error) {
 	ok, err := c.hashPiece(p)
 	if err != nil || !ok {
 		if err != nil {
 			c.log.Warn("cache: dropping piece after a read error", "piece", p, "err", err)
 		}
-		c.drop(p)
+		c.drop(p, from)
 		return false, err
 	}
 	c.mu.Lock()
@@ -144,6 +145,6 @@ func (c *Cache) Discard(p int) {
 	writing := c.pieces[p].state == stateWriting
 	c.mu.Unlock()
 	if writing {
-		c.drop(p)
+		c.drop(p, stateWriting)
 	}
 }
