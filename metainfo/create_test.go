@@ -198,3 +198,31 @@ func BenchmarkCreate(b *testing.B) {
 		}
 	}
 }
+
+func TestStreamReadAt(t *testing.T) {
+	dir := t.TempDir()
+	content := writeTree(t, dir, map[string]int{"a": 5, "b": 0, "c": 7})
+	files := []srcFile{
+		{abs: filepath.Join(dir, "a"), size: 5},
+		{abs: filepath.Join(dir, "b"), size: 0},
+		{abs: filepath.Join(dir, "c"), size: 7},
+	}
+	r := &reader{s: newStream(files)}
+	defer r.close()
+	all := slices.Concat(content["a"], content["c"])
+	for off := range int64(12) {
+		for n := int64(1); off+n <= 12; n++ {
+			b := make([]byte, n)
+			if err := r.readAt(b, off); err != nil || !slices.Equal(b, all[off:off+n]) {
+				t.Fatalf("readAt(%d, %d) = %x, %v; want %x", off, n, b, err, all[off:off+n])
+			}
+		}
+	}
+	// A file shorter than when it was listed is an error, not zeros.
+	files[2].size = 9
+	r2 := &reader{s: newStream(files)}
+	defer r2.close()
+	if err := r2.readAt(make([]byte, 4), 10); err == nil || !strings.Contains(err.Error(), "shrank") {
+		t.Errorf("reading past a shrunk file: %v", err)
+	}
+}
