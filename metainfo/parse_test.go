@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,6 +246,36 @@ func BenchmarkParse10kFiles(b *testing.B) {
 	for b.Loop() {
 		if _, err := Parse(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestParseDoesNotTrustSizes feeds inputs that claim huge sizes and checks
+// that parsing them allocates about as much as the input, not as much as
+// the claims.
+func TestParseDoesNotTrustSizes(t *testing.T) {
+	manyPieces, err := os.ReadFile("testdata/libtorrent/many_pieces.torrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string][]byte{
+		"claimed string":    []byte("d4:info2147483647:abcdef"),
+		"claimed key":       []byte("d999999999:x"),
+		"claimed length":    []byte("d4:infod6:lengthi999999999999999e4:name1:a12:piece lengthi1e6:pieces0:ee"),
+		"claimed pieces":    manyPieces,
+		"claimed file list": []byte("d4:infod5:filesl" + strings.Repeat("d6:lengthi1099511627776e4:pathl1:aee", 1) + "e4:name1:a12:piece lengthi16384e6:pieces0:ee"),
+	}
+	for name, in := range inputs {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 10 {
+			if _, err := Parse(in); err == nil {
+				t.Fatalf("%s: parsed", name)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 1<<20 {
+			t.Errorf("%s: %d-byte input allocated %d bytes per parse", name, len(in), per)
 		}
 	}
 }

@@ -76,7 +76,7 @@ func TestCreateAndInfo(t *testing.T) {
 	}
 
 	code, stdout, _ = runTorfs(t, "info", out)
-	for _, want := range []string{mi.InfoHash.String(), "data", "39.1 KiB", "3 pieces of 16.0 KiB", "Private:    yes", "tier 2: udp://t2:80", "http://seed/", "sub/x"} {
+	for _, want := range []string{mi.InfoHash.String(), "data", "39.1 KiB", "3 pieces of 16.0 KiB", "Private:    yes", "tier 2: udp://t2:80", "http://seed/", "sub/x", "magnet:?xt=urn:btih:" + mi.InfoHash.String()} {
 		if code != 0 || !strings.Contains(stdout, want) {
 			t.Errorf("info output lacks %q:\n%s", want, stdout)
 		}

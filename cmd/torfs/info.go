@@ -75,7 +75,7 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 type infoJSON struct {
 	InfoHash     string     `json:"info_hash"`
 	Name         string     `json:"name"`
-	Length       int64      `json:"length"`
+	Length       int64      `json:"length"` // pad files included, as in piece geometry
 	PieceLength  int64      `json:"piece_length"`
 	PieceCount   int        `json:"piece_count"`
 	Private      bool       `json:"private"`
@@ -83,6 +83,7 @@ type infoJSON struct {
 	Trackers     [][]string `json:"trackers"`
 	URLList      []string   `json:"url_list"`
 	MultiFile    bool       `json:"multi_file"`
+	Padding      int64      `json:"padding,omitempty"` // bytes of pad files within length
 	Comment      string     `json:"comment,omitempty"`
 	CreatedBy    string     `json:"created_by,omitempty"`
 	CreationDate string     `json:"creation_date,omitempty"`
@@ -116,6 +117,7 @@ func torrentJSON(mi *metainfo.MetaInfo) infoJSON {
 	}
 	for _, f := range in.Files {
 		if f.Pad {
+			out.Padding += f.Length
 			continue
 		}
 		out.Files = append(out.Files, fileJSON{Path: f.Path, Length: f.Length, Executable: f.Executable, Hidden: f.Hidden, Symlink: f.Symlink})
@@ -159,15 +161,23 @@ func writeJSON(w io.Writer, v any) error {
 func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	in := &mi.Info
 	var nfiles int
+	var pad int64
 	for _, f := range in.Files {
-		if !f.Pad {
+		if f.Pad {
+			pad += f.Length
+		} else {
 			nfiles++
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(in.Name))
 	fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
-	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s\n", formatSize(in.Length), in.Length, nfiles, plural(nfiles, "file", "files"))
+	size := in.Length - pad
+	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s", formatSize(size), size, nfiles, plural(nfiles, "file", "files"))
+	if pad > 0 {
+		fmt.Fprintf(tw, ", plus %s of BEP 47 padding", formatSize(pad))
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "Pieces:\t%d %s of %s\n", in.NumPieces(), plural(in.NumPieces(), "piece", "pieces"), formatSize(in.PieceLength))
 	fmt.Fprintf(tw, "Private:\t%s\n", yesNo(in.Private))
 	if !mi.CreationDate.IsZero() || mi.CreatedBy != "" {
@@ -183,6 +193,7 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	if mi.Comment != "" {
 		fmt.Fprintf(tw, "Comment:\t%s\n", oneLine(mi.Comment))
 	}
+	fmt.Fprintf(tw, "Magnet:\t%s\n", mi.Magnet())
 	tw.Flush()
 	printTiers(w, mi.Trackers())
 	printList(w, "Web seeds", mi.URLList)
