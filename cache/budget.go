@@ -30,15 +30,16 @@ func (c *Cache) reserve(p int) error {
 		return nil
 	}
 	evicted, err := c.makeRoomLocked(c.footprint[p])
-	if err != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("cache: piece %d: %w", p, err)
+	if err == nil {
+		c.pieces[p].state = stateWriting
+		c.used += c.footprint[p]
 	}
-	c.pieces[p].state = stateWriting
-	c.used += c.footprint[p]
 	holes := c.holesLocked(evicted)
 	c.mu.Unlock()
 	c.punch(holes)
+	if err != nil {
+		return fmt.Errorf("cache: piece %d: %w", p, err)
+	}
 	return nil
 }
 
@@ -49,12 +50,16 @@ func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
 	if c.keepAll {
 		return nil, nil
 	}
+	if pinned := c.used - c.evictable; pinned+need > c.opts.Budget {
+		// Fail before evicting anything: evicting cannot make room.
+		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
+			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(pinned))
+	}
 	var evicted []int
 	for c.used+need > c.opts.Budget {
-		q, _, ok := c.lru.RemoveOldest()
-		if !ok {
-			return evicted, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
-				ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(c.used))
+		q, _, ok := c.lru.GetOldest()
+		if !ok { // unreachable while evictable is right; fail safe
+			return evicted, fmt.Errorf("%w: nothing left to evict", ErrBudget)
 		}
 		c.forgetLocked(q)
 		c.evictions++
@@ -68,16 +73,31 @@ func (c *Cache) forgetLocked(q int) {
 	switch c.pieces[q].state {
 	case stateVerified:
 		c.verified--
-		c.lru.Remove(q)
+		c.lruRemove(q)
 	case stateUnproven:
 		c.unproven--
-		c.lru.Remove(q)
+		c.lruRemove(q)
 	case stateMissing:
 		return
 	}
 	c.pieces[q].state = stateMissing
 	c.used -= c.footprint[q]
 	c.dirty = true
+}
+
+// lruAdd makes p the most recently used eviction candidate.
+func (c *Cache) lruAdd(p int) {
+	if !c.lru.Contains(p) {
+		c.evictable += c.footprint[p]
+	}
+	c.lru.Add(p, struct{}{})
+}
+
+// lruRemove takes p out of the eviction candidates.
+func (c *Cache) lruRemove(p int) {
+	if c.lru.Remove(p) {
+		c.evictable -= c.footprint[p]
+	}
 }
 
 // trim evicts pieces until the charged bytes fit the budget (a budget

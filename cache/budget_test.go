@@ -74,6 +74,7 @@ func TestBudgetProperty(t *testing.T) {
 			}
 		}
 		check(step, "after")
+		checkInvariants(t, c)
 		evictions = c.Stats().Evictions
 	}
 	if evictions == 0 {
@@ -155,5 +156,57 @@ func TestBudgetSmallerThanWorkingSet(t *testing.T) {
 	tiny := open(t, tt, Options{Dir: t.TempDir(), Budget: 1000})
 	if err := tiny.WriteBlock(0, 0, []byte{1}); !errors.Is(err, ErrBudget) {
 		t.Fatalf("budget below one piece: %v, want ErrBudget", err)
+	}
+}
+
+// TestBudgetErrorEvictsNothing: when eviction cannot make room, nothing is
+// evicted for nothing.
+func TestBudgetErrorEvictsNothing(t *testing.T) {
+	tt := newTorrent(t, 14, 16<<10, testFile{name: "x", length: 3*16<<10 + 4096})
+	c := open(t, tt, Options{Dir: t.TempDir(), Budget: 2*16<<10 + 4096})
+	download(t, c, tt, 3) // the 4 KiB last piece, evictable
+	for p := range 2 {
+		if err := c.WriteBlock(p, 0, tt.piece(p)[:100]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WriteBlock(2, 0, tt.piece(2)[:100]); !errors.Is(err, ErrBudget) {
+		t.Fatalf("WriteBlock: %v, want ErrBudget", err)
+	}
+	if !c.Have(3) || c.Stats().Evictions != 0 {
+		t.Fatal("a piece was evicted although that could not make room")
+	}
+	checkInvariants(t, c)
+}
+
+// checkInvariants recomputes the cache's counters from the piece states.
+func checkInvariants(t testing.TB, c *Cache) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var used, evictable int64
+	var verified, unproven int
+	for p, pc := range c.pieces {
+		if pc.state.present() {
+			used += c.footprint[p]
+		}
+		inLRU := c.lru.Contains(p)
+		if inLRU {
+			evictable += c.footprint[p]
+		}
+		wantLRU := (pc.state == stateVerified || pc.state == stateUnproven) && pc.pins == 0
+		if inLRU != wantLRU {
+			t.Fatalf("piece %d (state %d, pins %d): in LRU %v", p, pc.state, pc.pins, inLRU)
+		}
+		switch pc.state {
+		case stateVerified:
+			verified++
+		case stateUnproven:
+			unproven++
+		}
+	}
+	if used != c.used || evictable != c.evictable || verified != c.verified || unproven != c.unproven {
+		t.Fatalf("counters used %d evictable %d verified %d unproven %d; recomputed %d %d %d %d",
+			c.used, c.evictable, c.verified, c.unproven, used, evictable, verified, unproven)
 	}
 }

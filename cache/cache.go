@@ -96,6 +96,7 @@ type Cache struct {
 	pieces    []piece
 	lru       *simplelru.LRU[int, struct{}] // evictable pieces: verified or unproven, not pinned
 	used      int64
+	evictable int64 // bytes charged to the pieces in lru
 	verified  int
 	unproven  int
 	evictions int64

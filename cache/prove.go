@@ -30,7 +30,7 @@ func (c *Cache) Prove(p int) (bool, error) {
 			return true, nil
 		case stateUnproven:
 			c.unproven--
-			c.lru.Remove(p)
+			c.lruRemove(p)
 			pc.state = stateProving
 			c.mu.Unlock()
 			return c.check(p, stateProving)

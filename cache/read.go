@@ -51,7 +51,7 @@ func (c *Cache) pin(first, last int) error {
 		}
 		c.pieces[p].pins++
 		if c.pieces[p].pins == 1 {
-			c.lru.Remove(p)
+			c.lruRemove(p)
 		}
 	}
 	return nil
@@ -68,7 +68,7 @@ func (c *Cache) unpinLocked(first, last int) {
 	for p := first; p <= last; p++ {
 		c.pieces[p].pins--
 		if c.pieces[p].pins == 0 && c.pieces[p].state == stateVerified {
-			c.lru.Add(p, struct{}{})
+			c.lruAdd(p)
 		}
 	}
 }

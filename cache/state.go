@@ -119,7 +119,7 @@ func (c *Cache) restore(st *state, pre []fileStat) {
 		}
 		if next != stateMissing {
 			c.used += c.footprint[p]
-			c.lru.Add(p, struct{}{})
+			c.lruAdd(p)
 		} else if onDisk && st != nil && (!st.Clean || bitSet(st.Partial, p)) {
 			free = append(free, p)
 		}

@@ -99,6 +99,7 @@ func TestResumeAfterCrashRequiresProof(t *testing.T) {
 		}
 	}
 	checkRead(t, c, tt, 0, tt.info.PieceOffset(2))
+	checkInvariants(t, c)
 }
 
 func TestTamperedFileDetected(t *testing.T) {

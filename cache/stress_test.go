@@ -176,6 +176,7 @@ func TestConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	checkInvariants(t, c)
 	if st := c.Stats(); st.Used > budget || diskUsage(t, dir) > budget {
 		t.Fatalf("over budget after concurrent use: %+v, disk %d", st, diskUsage(t, dir))
 	}
@@ -225,6 +226,7 @@ func TestDiscardRacesWrites(t *testing.T) {
 			checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 		}
 	}
+	checkInvariants(t, c)
 	st := c.Stats()
 	if st.Verified == 0 {
 		t.Fatal("no piece survived; the test proves nothing")

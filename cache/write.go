@@ -60,7 +60,7 @@ func (c *Cache) startWrite(p int) (bool, error) {
 		case stateUnproven:
 			// New data replaces what was there; the charge carries over.
 			c.unproven--
-			c.lru.Remove(p)
+			c.lruRemove(p)
 			pc.state = stateWriting
 			c.dirty = true
 		case stateVerifying, stateProving:
@@ -128,7 +128,7 @@ func (c *Cache) check(p int, from pieceState) (bool, error) {
 	c.mu.Lock()
 	c.pieces[p].state = stateVerified
 	c.verified++
-	c.lru.Add(p, struct{}{})
+	c.lruAdd(p)
 	c.dirty = true
 	c.changed.Broadcast()
 	c.mu.Unlock()
