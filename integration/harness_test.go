@@ -493,3 +493,97 @@ func TestHarnessMountHelpers(t *testing.T) {
 		t.Errorf("after Unmount: mounted=%v, %v", ok, err)
 	}
 }
+
+// TestHarnessNoLeaks runs this test binary as a child whose test starts
+// libtorrent, opentracker and redis and then fails, or is SIGKILLed: in
+// both cases none of those processes may outlive it, and a failure must
+// carry their output.
+func TestHarnessNoLeaks(t *testing.T) {
+	if mode := os.Getenv("TORFS_HARNESS_LEAK_CHILD"); mode != "" {
+		leakChild(t, mode)
+		return
+	}
+	t.Parallel()
+	for _, mode := range []string{"fail", "kill"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			ctx := harness.Context(t, 60*time.Second)
+			child := harness.Start(t, harness.Command{
+				Path: os.Args[0],
+				Args: []string{"-test.run", "^TestHarnessNoLeaks$", "-test.v"},
+				Env:  []string{"TORFS_HARNESS_LEAK_CHILD=" + mode},
+				Name: "leaking child (" + mode + ")",
+			})
+			line, err := child.WaitOutput(ctx, "PIDS ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pids []int
+			for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "PIDS ")) {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("child printed %q", line)
+				}
+				pids = append(pids, pid)
+			}
+			if len(pids) != 3 {
+				t.Fatalf("child printed %q, want 3 pids", line)
+			}
+			if mode == "kill" {
+				if err := child.Signal(os.Kill); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, err := child.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code == 0 {
+				t.Fatalf("the child's test passed; it should have failed:\n%s", child.Output())
+			}
+			if mode == "fail" {
+				for _, want := range []string{"deliberate failure", "output of libtorrent seed", `"event": "listening"`} {
+					if !strings.Contains(child.Stdout(), want) {
+						t.Errorf("the failed child's output lacks %q:\n%s", want, child.Output())
+					}
+				}
+			}
+			for _, pid := range pids {
+				waitGone(ctx, t, pid)
+			}
+		})
+	}
+}
+
+// leakChild is the child side of TestHarnessNoLeaks.
+func leakChild(t *testing.T, mode string) {
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "f"), 100<<10, 9)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "f"), harness.TorrentOptions{PieceLength: 32 << 10})
+	lt := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	ot := harness.StartOpentracker(t)
+	r := harness.StartRedis(t)
+	fmt.Printf("PIDS %d %d %d\n", lt.Process().Pid(), ot.Process().Pid(), r.Process().Pid())
+	if mode == "kill" {
+		time.Sleep(time.Minute) // until the parent's SIGKILL
+	}
+	t.Fatal("deliberate failure")
+}
+
+// waitGone waits until pid no longer runs (gone, or a zombie waiting for
+// a reaper).
+func waitGone(ctx context.Context, t *testing.T, pid int) {
+	t.Helper()
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("process %d outlived its test: %s", pid, stat)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -46,6 +46,9 @@ func StartOpentracker(tb testing.TB, infoHashes ...metainfo.Hash) *Opentracker {
 			dir:  dir,
 			args: []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-P", strconv.Itoa(port),
 				"-w", "whitelist", "-d", dir},
+			// opentracker refuses to run as root and switches to nobody,
+			// which clears the kill-on-parent-death signal.
+			lifeline: true,
 		})
 		if err != nil {
 			tb.Fatal(err)

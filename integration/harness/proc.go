@@ -48,13 +48,34 @@ type procSpec struct {
 	env  []string // appended to os.Environ()
 	// stdout, when set, also receives everything written to stdout.
 	stdout io.Writer
+	// lifeline runs the program under a shell that kills it when stdin
+	// reaches EOF: for programs that change user (opentracker), which
+	// clears the kernel's kill-on-parent-death signal.
+	lifeline bool
 }
+
+// lifelineScript runs "$@" and kills it when stdin reaches EOF, which
+// happens when the harness stops it or dies, even by SIGKILL. The shell
+// exits with the program's status.
+//
+// A non-interactive shell gives background jobs /dev/null as stdin unless
+// they redirect it themselves, hence the explicit fd 3.
+const lifelineScript = `exec 3<&0
+"$@" </dev/null 3<&- &
+child=$!
+{ cat <&3 >/dev/null; kill "$child" 2>/dev/null; } &
+exec 3<&-
+wait "$child"`
 
 // startProcess starts spec's program. The process gets its own process
 // group so Stop takes its children along, SIGKILL when the harness's thread
 // dies, and a stdin pipe the caller may use as a lifeline.
 func startProcess(spec procSpec) (*Process, error) {
-	cmd := exec.Command(spec.path, spec.args...)
+	path, args := spec.path, spec.args
+	if spec.lifeline {
+		path, args = "/bin/sh", append([]string{"-c", lifelineScript, "lifeline", path}, args...)
+	}
+	cmd := exec.Command(path, args...)
 	cmd.Dir = spec.dir
 	if len(spec.env) > 0 {
 		cmd.Env = append(os.Environ(), spec.env...)
