@@ -511,7 +511,8 @@ func TestHarnessNoLeaks(t *testing.T) {
 			child := harness.Start(t, harness.Command{
 				Path: os.Args[0],
 				Args: []string{"-test.run", "^TestHarnessNoLeaks$", "-test.v"},
-				Env:  []string{"TORFS_HARNESS_LEAK_CHILD=" + mode},
+				// Whatever a killed child leaves on disk is ours to remove.
+				Env:  []string{"TORFS_HARNESS_LEAK_CHILD=" + mode, "TMPDIR=" + t.TempDir()},
 				Name: "leaking child (" + mode + ")",
 			})
 			line, err := child.WaitOutput(ctx, "PIDS ")
