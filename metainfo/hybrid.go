@@ -54,7 +54,8 @@ func (d *decoder) walkTree(dir map[string]bencode.RawMessage, prefix []string, o
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		path := append(slices.Clip(prefix), k)
+		// Shortened like v1 components, so long names compare equal.
+		path := append(slices.Clip(prefix), fitComponent(k))
 		node, ok := d.asDict(dir[k])
 		if !ok || len(node) == 0 {
 			return fmt.Errorf("%q is neither a file nor a directory", strings.Join(path, "/"))

@@ -110,7 +110,10 @@ func (p *progressBar) draw(now time.Time) {
 		fmt.Fprintf(p.w, "%s: %s\n", p.label, stats)
 		return
 	}
-	barWidth := p.width - len(p.label) - len(stats) - 6
+	// The bar's width comes from the widest stats text, not the current
+	// one, so that it does not jump as the numbers change.
+	const statsWidth = 56
+	barWidth := p.width - len(p.label) - statsWidth - 4
 	bar := ""
 	if barWidth >= 10 {
 		fill := int(float64(barWidth) * pct / 100)
