@@ -97,8 +97,12 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 		download(t, c, tt, p)
 	}
 	// A read in progress on piece 0, the least recently used.
-	if err := c.pin(0, 0); err != nil {
+	unpin, err := c.Pin(100, 200)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := c.Pin(0, 5*16<<10); !isNotVerified(err) {
+		t.Fatalf("Pin over a missing piece: %v, want ErrNotVerified", err)
 	}
 	for p := 4; p < 20; p++ {
 		download(t, c, tt, p)
@@ -106,7 +110,9 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 			t.Fatalf("pinned piece 0 evicted while downloading piece %d", p)
 		}
 	}
-	c.unpin(0, 0)
+	unpin()
+	unpin() // idempotent
+	checkInvariants(t, c)
 	checkRead(t, c, tt, 0, 16<<10)
 	// Unpinned, it is an ordinary piece again: four newer pieces push it out.
 	for p := 20; p < 24; p++ {
