@@ -16,7 +16,7 @@ import (
 const connIDEpoch = time.Minute
 
 // connIDMAC makes and checks BEP 15 connection ids without remembering
-// any: an id is a MAC of the client's address and port under a key that
+// any: an id is a MAC of the client's address under a key that
 // changes every epoch, so only a party that receives packets at that
 // address can learn a valid id, and the server keeps no state per client.
 type connIDMAC struct {
@@ -31,16 +31,17 @@ func newConnIDMAC() (*connIDMAC, error) {
 	return m, nil
 }
 
-// sum is the first 8 bytes of SHA-256(secret || epoch || ip || port).
+// sum is the first 8 bytes of SHA-256(secret || epoch || ip). The port
+// is left out: proving the address is what matters (a spoofer cannot
+// receive there), and clients may send from several sockets.
 // The input has a fixed length, so a secret prefix is a sound MAC; the
 // epoch in it is what rotates the effective key.
 func (m *connIDMAC) sum(addr netip.AddrPort, epoch uint64) uint64 {
-	var in [32 + 8 + 16 + 2]byte
+	var in [32 + 8 + 16]byte
 	copy(in[:32], m.secret[:])
 	binary.BigEndian.PutUint64(in[32:], epoch)
 	ip := addr.Addr().As16()
 	copy(in[40:], ip[:])
-	binary.BigEndian.PutUint16(in[56:], addr.Port())
 	h := sha256.Sum256(in[:])
 	return binary.BigEndian.Uint64(h[:8])
 }
