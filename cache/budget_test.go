@@ -159,9 +159,8 @@ func TestBudgetSmallerThanWorkingSet(t *testing.T) {
 		t.Fatalf("WriteBlock after room was freed: %v", err)
 	}
 
-	tiny := open(t, tt, Options{Dir: t.TempDir(), Budget: 1000})
-	if err := tiny.WriteBlock(0, 0, []byte{1}); !errors.Is(err, ErrBudget) {
-		t.Fatalf("budget below one piece: %v, want ErrBudget", err)
+	if _, err := Open(tt.info, Options{Dir: t.TempDir(), Budget: 1000}); !errors.Is(err, ErrBudget) {
+		t.Fatalf("Open with a budget below one piece: %v, want ErrBudget", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,6 +134,13 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: creating data directory: %w", err)
 	}
 	c.blockSize = blockSize(opts.Dir)
+	c.footprint = footprints(info, c.blockSize)
+	if !c.keepAll {
+		if biggest := slices.Max(c.footprint); opts.Budget < biggest {
+			return nil, fmt.Errorf("%w: a cache size of %s cannot hold even one piece (%s on this filesystem); raise the cache size",
+				ErrBudget, formatBytes(opts.Budget), formatBytes(biggest))
+		}
+	}
 	paths := backingPaths(info, opts.Dir)
 	pre, err := prepareFiles(info, paths, opts.Budget == 0)
 	if err != nil {
@@ -143,7 +151,6 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	c.files = files
-	c.footprint = footprints(info, c.blockSize)
 	n := info.NumPieces()
 	c.pieces = make([]piece, n)
 	c.lru, err = simplelru.NewLRU[int, struct{}](n+1, nil)
