@@ -174,4 +174,3 @@ func redactStore(s string) string {
 	}
 	return s
 }
-
