@@ -218,6 +218,14 @@ func TestHarnessOpentracker(t *testing.T) {
 	copy(other[:], "not-allowed-hash-002")
 	ot := harness.StartOpentracker(t, allowed)
 	ctx := harness.Context(t, 10*time.Second)
+	if err := harness.WaitListening(ctx, fmt.Sprintf("127.0.0.1:%d", ot.Port()), ot.Process()); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := harness.WaitListening(short, fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), nil); err == nil {
+		t.Error("WaitListening succeeded on a port nobody listens on")
+	}
 
 	if _, err := announce(ctx, ot.AnnounceURL(), allowed, 6881); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
+	"time"
 )
 
 // FreePort returns a loopback port that is free for both TCP and UDP right
@@ -35,4 +37,30 @@ func freePort() (int, error) {
 		return port, nil
 	}
 	return 0, fmt.Errorf("no loopback port free for both TCP and UDP")
+}
+
+// WaitListening waits until a TCP connection to addr succeeds, or p (the
+// process that should listen there, may be nil) exits, or ctx ends.
+func WaitListening(ctx context.Context, addr string, p *Process) error {
+	var d net.Dialer
+	for {
+		attempt, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(attempt, "tcp", addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		var done <-chan struct{}
+		if p != nil {
+			done = p.Done()
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited before listening on %s\n%s", p.Name(), addr, p.Output())
+		case <-ctx.Done():
+			return fmt.Errorf("nothing listens on %s (%v): %w", addr, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
