@@ -107,14 +107,15 @@ def settings(args):
         "validate_https_trackers": False,
         "announce_to_all_tiers": True,
         "announce_to_all_trackers": True,
-        "allow_i2p_mixed": True,
         "stop_tracker_timeout": 1,
         "min_announce_interval": 1,
         # torfs does not implement BEP 8 (MSE): plaintext both ways.
         "out_enc_policy": 2,
         "in_enc_policy": 2,
         "allowed_enc_level": 1,
-        # A fair, fast reference: no queuing, big buffers, limits only when asked.
+        # A fair, fast reference: no queuing (torrents are not auto-managed
+        # either, so no seed ratio or time limits apply), unlimited unchoke
+        # slots, big buffers, rate limits only when asked.
         "connections_limit": max(args.max_connections, 10),
         "active_downloads": -1,
         "active_seeds": -1,
@@ -134,9 +135,6 @@ def settings(args):
         "request_queue_time": 3,
         "max_out_request_queue": 1500,
         "max_allowed_in_request_queue": 2000,
-        "seed_time_limit": 0,
-        "share_ratio_limit": 0,
-        "seed_time_ratio_limit": 0,
         "user_agent": "torfs-harness/libtorrent-" + lt.__version__,
         "alert_queue_size": 200000,
         "alert_mask": alert_mask(args),
