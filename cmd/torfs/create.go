@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/torfs/torfs/metainfo"
 )
@@ -75,6 +78,16 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usagef("-l %s: the piece length must be a power of two from 16KiB to 512MiB", *plen)
 		}
 	}
+	for _, u := range trackers {
+		if !hasScheme(u, "http", "https", "udp") {
+			return usagef("-a %q: want a tracker URL starting with http://, https:// or udp://", u)
+		}
+	}
+	for _, u := range seeds {
+		if !hasScheme(u, "http", "https") {
+			return usagef("-w %q: want a web seed URL starting with http:// or https://", u)
+		}
+	}
 	root := pos[0]
 	if _, err := os.Stat(root); err != nil {
 		return fmt.Errorf("cannot read %s: %w", root, errors.Unwrap(err))
@@ -125,6 +138,13 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, formatSize(mi.Info.Length), mi.Info.NumPieces(), formatSize(mi.Info.PieceLength))
 	fmt.Fprintf(stdout, "Info-hash: %s\n", mi.InfoHash)
 	return nil
+}
+
+// hasScheme reports whether s is an absolute URL with a host and one of
+// the schemes.
+func hasScheme(s string, schemes ...string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && slices.Contains(schemes, strings.ToLower(u.Scheme))
 }
 
 // writeFileAtomic writes data to path through a temporary file in the

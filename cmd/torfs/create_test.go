@@ -122,6 +122,8 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"create", "-l", "1000", dir}, 2, "power of two"},
 		{[]string{"create", "-l", "lots", dir}, 2, "invalid size"},
 		{[]string{"create", "--bogus", dir}, 2, "bogus"},
+		{[]string{"create", "-a", "tracker.example:6969", dir}, 2, "udp://"},
+		{[]string{"create", "-w", "ftp://mirror/", dir}, 2, "http://"},
 		{[]string{"create", filepath.Join(dir, "nope")}, 1, "no such file"},
 		{[]string{"info"}, 2, "want one"},
 		{[]string{"info", filepath.Join(dir, "nope.torrent")}, 1, "no such file"},
