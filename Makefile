@@ -47,3 +47,8 @@ bench-swarm:
 .PHONY: bench-create
 bench-create: build
 	$(GO) run ./bench/create -torfs bin/torfs $(BENCH_CREATE_FLAGS)
+
+# torfs tracker vs opentracker: HTTP announce load on loopback, 1,000 and 100,000 swarms (see bench/tracker).
+.PHONY: bench-tracker
+bench-tracker: build
+	$(GO) run ./bench/tracker -torfs bin/torfs $(BENCH_TRACKER_FLAGS)
