@@ -3,7 +3,6 @@ package metainfo
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/zeebo/bencode"
@@ -39,14 +38,6 @@ type rawInfo struct {
 	Attr        bencode.RawMessage `bencode:"attr"`
 	MetaVersion bencode.RawMessage `bencode:"meta version"`
 	FileTree    bencode.RawMessage `bencode:"file tree"`
-}
-
-type rawFile struct {
-	Length      bencode.RawMessage `bencode:"length"`
-	Path        bencode.RawMessage `bencode:"path"`
-	PathUTF8    bencode.RawMessage `bencode:"path.utf-8"`
-	Attr        bencode.RawMessage `bencode:"attr"`
-	SymlinkPath bencode.RawMessage `bencode:"symlink path"`
 }
 
 // parseInfo decodes and validates an info dictionary into info.
@@ -140,100 +131,4 @@ func checkLength(field string, n int64) error {
 		return fmt.Errorf("%s is %d, larger than the supported %d", field, n, int64(MaxLength))
 	}
 	return nil
-}
-
-// parseFiles decodes a multi-file 'files' list into info.Files and sets
-// info.Length.
-func (d *decoder) parseFiles(raw bencode.RawMessage, info *Info) error {
-	// One decode of the whole list is much cheaper than one per entry;
-	// only if it fails is each entry decoded alone, to say which is bad.
-	var list []rawFile
-	if err := d.decode(raw, &list); err != nil {
-		raws, ok := d.asList(raw)
-		if !ok {
-			return errors.New("info: 'files' is not a list")
-		}
-		list = make([]rawFile, len(raws))
-		for i, e := range raws {
-			if len(e) == 0 || e[0] != 'd' {
-				return fmt.Errorf("info.files[%d]: not a dictionary", i)
-			}
-			if err := d.decode(e, &list[i]); err != nil {
-				return fmt.Errorf("info.files[%d]: invalid file entry: %w", i, err)
-			}
-		}
-	}
-	if len(list) == 0 {
-		return errors.New("info: 'files' is empty: the torrent has no files")
-	}
-	info.MultiFile = true
-	info.Files = make([]File, 0, len(list))
-	var off int64
-	for i := range list {
-		f, err := d.parseFile(&list[i])
-		if err != nil {
-			return fmt.Errorf("info.files[%d]: %w", i, err)
-		}
-		f.Offset = off
-		off += f.Length
-		if off > MaxLength {
-			return fmt.Errorf("info.files: total length is larger than the supported %d", int64(MaxLength))
-		}
-		info.Files = append(info.Files, f)
-	}
-	info.Length = off
-	return nil
-}
-
-func (d *decoder) parseFile(rf *rawFile) (File, error) {
-	attr, _ := d.asString(rf.Attr)
-	f := File{
-		Executable: strings.Contains(attr, "x"),
-		Hidden:     strings.Contains(attr, "h"),
-	}
-	symlink := strings.Contains(attr, "l")
-	if !symlink {
-		n, ok := d.asInt(rf.Length)
-		if !ok {
-			return File{}, errors.New("missing 'length' (or it is not an integer)")
-		}
-		if err := checkLength("'length'", n); err != nil {
-			return File{}, err
-		}
-		f.Length = n
-	}
-	parts, ok := d.asStrings(rf.PathUTF8)
-	if !ok {
-		parts, ok = d.asStrings(rf.Path)
-		if present(rf.Path) && !ok {
-			return File{}, errors.New("'path' is not a list of strings")
-		}
-	}
-	f.Pad = strings.Contains(attr, "p") || (len(parts) > 0 && strings.HasPrefix(parts[len(parts)-1], padPrefix))
-	if f.Pad {
-		// Pad files are never stored or shown, so their own path (often
-		// missing or just a number) does not matter.
-		f.Path = []string{".pad", strconv.FormatInt(f.Length, 10)}
-		return f, nil
-	}
-	if !ok {
-		return File{}, errors.New("missing 'path'")
-	}
-	path, err := checkPath(parts)
-	if err != nil {
-		return File{}, fmt.Errorf("unsafe path %q: %w", parts, err)
-	}
-	f.Path = path
-	if symlink {
-		target, ok := d.asStrings(rf.SymlinkPath)
-		if !ok {
-			return File{}, errors.New("symlink without a valid 'symlink path' list of strings")
-		}
-		t, err := checkPath(target)
-		if err != nil {
-			return File{}, fmt.Errorf("unsafe symlink path %q: %w", target, err)
-		}
-		f.Symlink = t
-	}
-	return f, nil
 }
