@@ -19,8 +19,10 @@ import (
 // still in its cache, and no buffer is allocated per piece. Chunks are
 // claimed in stream order, so the files are read nearly sequentially.
 //
-// Measured on 2 cores with a warm page cache, this costs about 20% less
-// CPU than one reader goroutine filling large buffers for the hashers.
+// Measured on 2 cores with a warm page cache (1 GiB, 1 MiB pieces), this
+// takes about 0.7 CPU-seconds where one reader goroutine filling 4 MiB
+// buffers for the hashers took about 1.0; mapping the files (mmap) cost
+// more than reading them, in page faults.
 const (
 	// chunkTarget is the least a chunk holds, so that small pieces do not
 	// cost a claim each, and reads stay long.
