@@ -333,11 +333,15 @@ func TestHarnessRequireFails(t *testing.T) {
 	t.Parallel()
 	rec := &recordingTB{TB: t}
 	harness.Require(rec, "mktorrent", "no-such-program-torfs-harness")
+	harness.Require(rec, "/dev/no-such-device-torfs-harness")
+	if !strings.Contains(rec.msg, "/dev/no-such-device") {
+		t.Errorf("Require of a missing file said %q", rec.msg)
+	}
 	if !rec.fatal || !strings.Contains(rec.msg, "bash scripts/deps.sh") || !strings.Contains(rec.msg, "no-such-program") {
 		t.Errorf("Require of a missing program: fatal=%v %q", rec.fatal, rec.msg)
 	}
 	rec = &recordingTB{TB: t}
-	harness.Require(rec, "mktorrent", "opentracker", "redis-server", "python3-libtorrent")
+	harness.Require(rec, "mktorrent", "opentracker", "redis-server", "fusermount3", "/dev/fuse", "python3-libtorrent")
 	if rec.fatal {
 		t.Errorf("Require of installed programs failed: %s", rec.msg)
 	}

@@ -40,6 +40,19 @@
 //
 //	func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 //
+// libtorrent runs as lt.py (embedded, run by /usr/bin/python3) with
+// settings for loopback: TCP only, no DHT/LSD/UPnP/NAT-PMP, no encryption,
+// several connections per IP, loopback trackers allowed, no rate limits
+// unless asked. It reports JSON events (listening, status with peers,
+// finished, tracker replies, errors) that Libtorrent turns into Status,
+// Peers (with the bytes exchanged with each, counted per block, to prove
+// who traded with whom), WaitFinished and WaitStatus.
+//
+// The reference for throughput goals is MeasureLibtorrentDownload; the
+// same figure for this machine comes from
+//
+//	go test -run '^$' -bench LibtorrentReference -benchtime 1x ./integration/
+//
 // The programs come from Debian packages (python3-libtorrent, opentracker,
 // mktorrent, redis-server, fuse3); Require fails a test, rather than
 // skipping it, when one is missing and says how to install them.

@@ -1,7 +1,9 @@
 package harness
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -10,8 +12,9 @@ const requireHint = "install test dependencies: bash scripts/deps.sh"
 
 // Require fails the test (it does not skip: CI must have everything) when
 // one of the programs is missing. Programs are names on PATH ("mktorrent",
-// "opentracker", "redis-server", "fusermount3") or "python3-libtorrent" for
-// the libtorrent module under /usr/bin/python3.
+// "opentracker", "redis-server", "fusermount3"), absolute paths of files
+// that must exist ("/dev/fuse"), or "python3-libtorrent" for the libtorrent
+// module under /usr/bin/python3.
 func Require(tb testing.TB, programs ...string) {
 	tb.Helper()
 	for _, prog := range programs {
@@ -28,6 +31,10 @@ func lookup(prog string) error {
 			return &exec.Error{Name: Python + " -c 'import libtorrent': " + string(out), Err: err}
 		}
 		return nil
+	}
+	if filepath.IsAbs(prog) {
+		_, err := os.Stat(prog)
+		return err
 	}
 	_, err := exec.LookPath(prog)
 	return err
