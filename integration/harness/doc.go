@@ -32,7 +32,7 @@
 //
 //		// ...and libtorrent saw torfs take the bytes.
 //		for _, p := range seed.Peers() {
-//			t.Logf("%s %s took %d bytes", p.Addr, p.Client, p.TotalUpload)
+//			t.Logf("%s %s took %d bytes", p.Addr, p.Client, p.BytesSent)
 //		}
 //	}
 //
