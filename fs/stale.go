@@ -1,0 +1,95 @@
+package fs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkMountpoint makes sure dir can be mounted on: a directory, not
+// already serving a live FUSE mount. A dead FUSE mount of torfs (its
+// process was killed, so the kernel answers ENOTCONN) is detached, which
+// is safe because nothing can be served through it any more; a dead mount
+// of another file system is left alone with instructions.
+func checkMountpoint(dir string, log *slog.Logger) error {
+	if fstype := mountType(dir); strings.HasPrefix(fstype, "fuse") {
+		// statfs always reaches the server, where stat may be answered
+		// from the kernel's attribute cache even on a dead mount.
+		var st unix.Statfs_t
+		err := unix.Statfs(dir, &st)
+		if !errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("%s is already mounted (%s); unmount it first with 'fusermount3 -u %s'", dir, fstype, dir)
+		}
+		if fstype != "fuse."+fsType {
+			return fmt.Errorf("%s holds a dead FUSE mount (%s) left by a process that died; clear it with 'fusermount3 -u %s' (or 'umount -l %s' as root) and retry",
+				dir, fstype, dir, dir)
+		}
+		log.Warn("clearing a stale torfs mount left by a process that died", "dir", dir)
+		if err := detach(dir); err != nil {
+			return fmt.Errorf("%s holds a stale torfs mount that could not be cleared: %w; run 'fusermount3 -u %s' (or 'umount -l %s' as root) and retry",
+				dir, err, dir, dir)
+		}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("mountpoint %s is not a directory", dir)
+	}
+	return nil
+}
+
+// mountType returns the file system type of the topmost mount on dir
+// from /proc/self/mountinfo, or "" when dir is not a mountpoint.
+func mountType(dir string) string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fstype := ""
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 || unescapeMountinfo(fields[4]) != dir {
+			continue
+		}
+		for i := 5; i+1 < len(fields); i++ {
+			if fields[i] == "-" {
+				fstype = fields[i+1] // later lines are mounted on top
+				break
+			}
+		}
+	}
+	return fstype
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space, ...) the
+// kernel applies to paths in mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

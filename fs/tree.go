@@ -1,0 +1,120 @@
+package fs
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// Options configure how a torrent is presented.
+type Options struct {
+	// Logger receives a line for every read that fails; nil discards.
+	Logger *slog.Logger
+	// ModTime is the modification time of every file and directory; the
+	// zero value means the time the torrent is added.
+	ModTime time.Time
+}
+
+// torrentState is what every node of one torrent's tree shares.
+type torrentState struct {
+	t     Torrent
+	info  *metainfo.Info
+	log   *slog.Logger
+	mtime time.Time
+}
+
+func newTorrentState(t Torrent, opts Options) *torrentState {
+	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime}
+	if st.log == nil {
+		st.log = slog.New(slog.DiscardHandler)
+	}
+	if st.mtime.IsZero() {
+		st.mtime = time.Now()
+	}
+	return st
+}
+
+// progress sums the verified bytes and the sizes of the given files.
+func (st *torrentState) progress(files []int) (verified, total int64) {
+	for _, i := range files {
+		f := &st.info.Files[i]
+		verified += st.t.VerifiedBytes(f.Offset, f.Length)
+		total += f.Length
+	}
+	return verified, total
+}
+
+func (st *torrentState) setTimes(a *fuse.Attr) {
+	a.SetTimes(&st.mtime, &st.mtime, &st.mtime)
+}
+
+// TorrentDir is the directory that shows one torrent's tree: the file of
+// a single-file torrent, or the contents of a multi-file torrent's Name
+// directory. It is the root of a single-torrent mount; a Root holds one
+// per torrent.
+type TorrentDir struct {
+	dir
+}
+
+var _ = (fusefs.NodeOnAdder)((*TorrentDir)(nil))
+
+// NewTorrentDir returns the directory presenting t. Its tree is built
+// once, when it is added to a mounted file system.
+func NewTorrentDir(t Torrent, opts Options) *TorrentDir {
+	return &TorrentDir{dir{st: newTorrentState(t, opts), isTorrentRoot: true}}
+}
+
+// OnAdd builds the whole tree up front: a torrent's file list never
+// changes, so persistent inodes make it the source of truth and spare
+// the kernel round trips on lookups.
+func (d *TorrentDir) OnAdd(ctx context.Context) {
+	info := d.st.info
+	for i := range info.Files {
+		f := &info.Files[i]
+		if f.Pad || len(f.Path) == 0 {
+			continue
+		}
+		d.addFile(ctx, i, f)
+	}
+}
+
+// addFile adds file i under its parent directories, creating them.
+func (d *TorrentDir) addFile(ctx context.Context, i int, f *metainfo.File) {
+	dirs := []*dir{&d.dir}
+	parent := d.EmbeddedInode()
+	for _, name := range f.Path[:len(f.Path)-1] {
+		ch := parent.GetChild(name)
+		if ch == nil {
+			ch = parent.NewPersistentInode(ctx, &dir{st: d.st}, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+			parent.AddChild(name, ch, false)
+		}
+		sub, ok := ch.Operations().(*dir)
+		if !ok {
+			d.st.log.Warn("torrent lists a file below another file; hiding it",
+				"infohash", d.st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
+			return
+		}
+		dirs, parent = append(dirs, sub), ch
+	}
+	name := f.Path[len(f.Path)-1]
+	if parent.GetChild(name) != nil {
+		d.st.log.Warn("torrent lists the same path twice; showing the first",
+			"infohash", d.st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
+		return
+	}
+	for _, dd := range dirs {
+		dd.files = append(dd.files, i)
+	}
+	var node fusefs.InodeEmbedder = &file{st: d.st, index: i}
+	mode := uint32(syscall.S_IFREG)
+	if f.Symlink != nil {
+		node, mode = &symlink{st: d.st, index: i}, syscall.S_IFLNK
+	}
+	parent.AddChild(name, parent.NewPersistentInode(ctx, node, fusefs.StableAttr{Mode: mode}), false)
+}
