@@ -187,6 +187,7 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.changed.Broadcast() // waiters return ErrClosed
 	c.mu.Unlock()
 	c.stopSaver()
 	<-c.saverDone
