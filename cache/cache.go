@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -85,6 +86,8 @@ type Cache struct {
 	// backing files rounded out to whole blocks.
 	footprint []int64
 	hashers   sync.Pool
+	// written marks backing files written since the last flush.
+	written []atomic.Bool
 
 	// allocMu orders every change of which pieces occupy disk space
 	// (reservations, evictions, drops) with the hole punching that
@@ -151,6 +154,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	c.files = files
+	c.written = make([]atomic.Bool, len(paths))
 	n := info.NumPieces()
 	c.pieces = make([]piece, n)
 	c.lru, err = simplelru.NewLRU[int, struct{}](n+1, nil)

@@ -42,7 +42,8 @@
 // With Options.StateFile set, the cache records which pieces are verified
 // and, per backing file, its size and modification time, in a file that is
 // replaced atomically (temp file, fsync, rename) every 30 s when something
-// changed and on Close. Only a state written by Close is marked clean. On
+// changed and on Close. Only a state written by Close, after the backing
+// files are flushed to disk, is marked clean. On
 // Open, verified pieces of a clean state whose files are unchanged are
 // trusted; after a crash, or for files changed behind the cache's back,
 // they become unproven: present on disk but not served until Prove hashes

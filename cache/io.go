@@ -68,6 +68,9 @@ func (c *Cache) fileIO(k int, b []byte, off int64, write bool) error {
 	}
 	defer c.files.release(h)
 	if write {
+		if !c.written[k].Load() {
+			c.written[k].Store(true)
+		}
 		_, err = h.f.WriteAt(b, off)
 	} else {
 		_, err = h.f.ReadAt(b, off)
