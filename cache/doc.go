@@ -42,12 +42,12 @@
 // With Options.StateFile set, the cache records which pieces are verified
 // and, per backing file, its size and modification time, in a file that is
 // replaced atomically (temp file, fsync, rename) every 30 s when something
-// changed and on Close. Only a state written by Close, after the backing
-// files are flushed to disk, is marked clean. On
-// Open, verified pieces of a clean state whose files are unchanged are
-// trusted; after a crash, or for files changed behind the cache's back,
-// they become unproven: present on disk but not served until Prove hashes
-// them again. Without a state file, every piece whose files already exist
-// and are long enough is unproven, which is how a seeder checks existing
-// data (ProveAll).
+// changed and on Close. Only the state Close writes, after flushing the
+// backing files to disk, is marked clean; Open marks it unclean again at
+// once. On Open, verified pieces of a clean state whose files are
+// unchanged are trusted; after a crash, or for files changed behind the
+// cache's back, they become unproven: present on disk but not served until
+// Prove hashes them again. Without a state file, every piece whose files
+// already exist and are long enough is unproven, which is how a seeder
+// checks existing data (ProveAll).
 package cache
