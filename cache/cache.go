@@ -234,6 +234,10 @@ func (c *Cache) VerifiedBytes(off, n int64) int64 {
 		n += off
 		off = 0
 	}
+	if off >= c.info.Length || n <= 0 {
+		return 0
+	}
+	n = min(n, c.info.Length-off) // also keeps off+n from overflowing
 	first, last := c.info.PieceRange(off, n)
 	end := min(off+n, c.info.Length)
 	var total int64

@@ -175,3 +175,34 @@ func TestClosedCache(t *testing.T) {
 		t.Fatalf("ReadAt after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestVerifiedBytesRanges(t *testing.T) {
+	tt := newTorrent(t, 8, 32<<10, multiFiles...)
+	c := open(t, tt, Options{Dir: t.TempDir()})
+	download(t, c, tt, 1)
+	ps := tt.info.PieceSize(1)
+	for _, tc := range []struct {
+		off, n, want int64
+	}{
+		{0, tt.info.Length, ps},
+		{0, 1 << 62, ps},
+		{100, 1<<63 - 1, ps}, // off+n overflows
+		{-5, 32<<10 + 10, 5},
+		{32<<10 + 100, 50, 50},
+		{tt.info.Length, 10, 0},
+		{0, 0, 0},
+		{0, -1, 0},
+	} {
+		if got := c.VerifiedBytes(tc.off, tc.n); got != tc.want {
+			t.Errorf("VerifiedBytes(%d, %d) = %d, want %d", tc.off, tc.n, got, tc.want)
+		}
+	}
+	unpin, err := c.Pin(32<<10, 1<<63-1-32<<10)
+	if !isNotVerified(err) {
+		t.Fatalf("Pin to the end with later pieces missing: %v, want ErrNotVerified", err)
+	}
+	if unpin, err = c.Pin(32<<10+5, ps-5); err != nil {
+		t.Fatal(err)
+	}
+	unpin()
+}

@@ -46,8 +46,9 @@ func (c *Cache) ReadAt(b []byte, off int64) (int, error) {
 // be called more than once.
 func (c *Cache) Pin(off, n int64) (unpin func(), err error) {
 	if off < 0 || n <= 0 || off >= c.info.Length {
-		return nil, fmt.Errorf("cache: cannot pin [%d, %d) of a %d-byte torrent", off, off+n, c.info.Length)
+		return nil, fmt.Errorf("cache: cannot pin %d bytes at %d of a %d-byte torrent", n, off, c.info.Length)
 	}
+	n = min(n, c.info.Length-off)
 	first, last := c.info.PieceRange(off, n)
 	if err := c.pin(first, last); err != nil {
 		return nil, err
