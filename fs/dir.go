@@ -45,13 +45,18 @@ func (d *dir) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, s
 		return xattrReply(progressValue(d.st.progress(d.files)), dest)
 	case attr == XattrInfoHash && d.isTorrentRoot:
 		return xattrReply([]byte(d.st.t.InfoHash().String()), dest)
+	case attr == XattrStatus && d.isTorrentRoot && d.st.status != "":
+		return xattrReply([]byte(d.st.status), dest)
 	}
 	return 0, fusefs.ENOATTR
 }
 
 // Listxattr names the attributes Getxattr serves.
 func (d *dir) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	if d.isTorrentRoot {
+	switch {
+	case d.isTorrentRoot && d.st.status != "":
+		return xattrList(dest, XattrInfoHash, XattrProgress, XattrStatus)
+	case d.isTorrentRoot:
 		return xattrList(dest, XattrInfoHash, XattrProgress)
 	}
 	return xattrList(dest, XattrProgress)

@@ -18,7 +18,8 @@ import (
 type Root struct {
 	fusefs.Inode
 	readOnly
-	mtime time.Time
+	mtime  time.Time
+	status string
 
 	mu       sync.Mutex
 	mounted  bool
@@ -33,9 +34,15 @@ var (
 	_ = (fusefs.NodeStatfser)((*Root)(nil))
 )
 
+// RootOptions configure a Root.
+type RootOptions struct {
+	// StatusURL, when set, is served as XattrStatus on the root.
+	StatusURL string
+}
+
 // NewRoot returns an empty multi-torrent root.
-func NewRoot() *Root {
-	return &Root{mtime: time.Now(), torrents: make(map[string]*TorrentDir)}
+func NewRoot(opts RootOptions) *Root {
+	return &Root{mtime: time.Now(), status: opts.StatusURL, torrents: make(map[string]*TorrentDir)}
 }
 
 // Add shows t as the directory name. It fails if name is taken or is not
@@ -132,6 +139,9 @@ func (r *Root) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.Attr
 
 // Getxattr serves the progress of all torrents together.
 func (r *Root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if attr == XattrStatus && r.status != "" {
+		return xattrReply([]byte(r.status), dest)
+	}
 	if attr != XattrProgress {
 		return 0, fusefs.ENOATTR
 	}
@@ -145,6 +155,9 @@ func (r *Root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 
 // Listxattr names the attributes Getxattr serves.
 func (r *Root) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if r.status != "" {
+		return xattrList(dest, XattrProgress, XattrStatus)
+	}
 	return xattrList(dest, XattrProgress)
 }
 

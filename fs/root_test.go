@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRootAddsAndRemovesTorrentsWhileMounted(t *testing.T) {
 	first := multiFileTorrent(t)
 	second := newFakeTorrent(t, "disk.iso", false, 32<<10, fakeFile{path: []string{"disk.iso"}, length: 100_000})
 	second.setAll()
-	root := NewRoot()
+	root := NewRoot(RootOptions{StatusURL: "http://127.0.0.1:1/"})
 	if err := root.Add("sample", first, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +32,10 @@ func TestRootAddsAndRemovesTorrentsWhileMounted(t *testing.T) {
 			ns = append(ns, e.Name())
 		}
 		return ns
+	}
+	buf := make([]byte, 64)
+	if n, err := unix.Getxattr(dir, XattrStatus, buf); err != nil || string(buf[:n]) != "http://127.0.0.1:1/" {
+		t.Errorf("status xattr on the root: %q, %v", buf[:n], err)
 	}
 	if got := names(); !slices.Equal(got, []string{"sample"}) {
 		t.Fatalf("root lists %v, want [sample]", got)

@@ -19,6 +19,9 @@ type Options struct {
 	// ModTime is the modification time of every file and directory; the
 	// zero value means the time the torrent is added.
 	ModTime time.Time
+	// StatusURL, when set, is served as XattrStatus on the torrent's
+	// directory (for a single-torrent mount: the mount root).
+	StatusURL string
 }
 
 // torrentState is what every node of one torrent's tree shares.
@@ -27,10 +30,12 @@ type torrentState struct {
 	info  *metainfo.Info
 	log   *slog.Logger
 	mtime time.Time
+	// status is Options.StatusURL.
+	status string
 }
 
 func newTorrentState(t Torrent, opts Options) *torrentState {
-	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime}
+	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime, status: opts.StatusURL}
 	if st.log == nil {
 		st.log = slog.New(slog.DiscardHandler)
 	}

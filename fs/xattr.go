@@ -13,6 +13,9 @@ const (
 	// XattrProgress holds "VERIFIED/TOTAL" in bytes, on every file and
 	// directory.
 	XattrProgress = "user.torfs.progress"
+	// XattrStatus holds the URL of the mounting process's status page,
+	// on the root of the mount, when it has one.
+	XattrStatus = "user.torfs.status"
 )
 
 func progressValue(verified, total int64) []byte {

@@ -28,8 +28,12 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		// One line per command, in the order --help lists them.
+		mountCommand(),
+		statusCommand(),
 		createCommand(),
 		infoCommand(),
+		getCommand(),
+		seedCommand(),
 		trackerCommand(),
 	}
 }

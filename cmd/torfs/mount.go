@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/fs/session"
+)
+
+func mountCommand() *command {
+	return &command{
+		name:    "mount",
+		summary: "show a torrent's files as a read-only directory, streaming on demand",
+		usage: `Usage: torfs mount [flags] TORRENT|DIR MOUNTPOINT
+
+Mounts the torrent read-only on MOUNTPOINT. The files appear at once with
+their real sizes; reading one fetches the pieces under the read first,
+then a readahead window, and returns as soon as they are verified, so any
+program can stream or seek in a file that is not downloaded yet. Pieces
+held in the cache are uploaded to other peers while mounted.
+
+A single-file torrent shows its file at MOUNTPOINT; a multi-file torrent
+the contents of its directory. Given a DIR of .torrent files, MOUNTPOINT
+shows one directory per torrent and follows files added to or removed
+from DIR.
+
+torfs mount runs in the foreground and prints one line once the mount is
+live; Ctrl-C (or SIGTERM) unmounts, waiting for open files to be closed
+(Ctrl-C again to stop at once), tells the trackers and saves the cache.
+The cache lives in --cache-dir, one subdirectory per torrent, and is
+deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
+per-file progress, peers, rates and cache use.
+
+Flags:
+  --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
+  --cache-size SIZE    disk budget per torrent, e.g. 2GiB; 0 or "unlimited" keeps
+                       everything (default: the torrent if it fits in half the
+                       free space, else half the free space)
+  --keep               keep the cache after unmount, so a new mount starts with it
+  --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
+  --read-timeout DUR   fail a read with EIO after this long without progress
+                       (default 2m; 0 waits forever)
+  --download-all       also download the rest in the background (within the budget)
+  --no-upload          do not upload to other peers
+  --peer HOST:PORT     connect to this peer (repeatable)
+  --tracker URL        announce to this tracker too (repeatable)
+  --listen ADDR        accept peers on ADDR (default ":0", a free port)
+  --up-rate RATE       upload limit per second, e.g. 2MiB (default: none)
+  --down-rate RATE     download limit per second (default: none)
+  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
+  -o OPTION            mount option; only allow_other (other users may read)
+  --daemon             detach once mounted; the log goes to a file it names
+  -v                   log peer, tracker and mount events to stderr
+
+Examples:
+  torfs mount film.torrent /mnt/film && mpv /mnt/film/film.mkv
+  torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data
+  torfs mount --daemon ~/torrents /mnt/torrents
+  torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
+`,
+		run: runMount,
+	}
+}
+
+// envDaemonChild marks the detached child of --daemon.
+const envDaemonChild = "TORFS_MOUNT_DAEMON_CHILD"
+
+func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlagSet("mount")
+	var sf swarmFlags
+	sf.register(fl)
+	cacheDir := fl.String("cache-dir", "", "cache directory")
+	cacheSize := fl.String("cache-size", "auto", "cache budget")
+	keep := fl.Bool("keep", false, "keep the cache")
+	readahead := fl.String("readahead", "16MiB", "readahead")
+	readTimeout := fl.Duration("read-timeout", 2*time.Minute, "read timeout")
+	downloadAll := fl.Bool("download-all", false, "download everything")
+	noUpload := fl.Bool("no-upload", false, "no upload")
+	statusAddr := fl.String("status", "", "status address")
+	daemon := fl.Bool("daemon", false, "detach")
+	debug := fl.Bool("debug-fuse", false, "log FUSE requests")
+	var mountOpts stringsFlag
+	fl.Var(&mountOpts, "o", "mount option")
+	pos, err := parseFlags(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("want a .torrent file (or a directory of them) and a mountpoint, got %d arguments", len(pos))
+	}
+	cfg, err := sf.config(stderr)
+	if err != nil {
+		return err
+	}
+	cfg.NoUpload = *noUpload
+	allowOther := false
+	for _, o := range strings.Split(strings.Join(mountOpts, ","), ",") {
+		switch o {
+		case "":
+		case "allow_other":
+			allowOther = true
+		default:
+			return usagef("-o %s: unsupported mount option (only allow_other)", o)
+		}
+	}
+	size, err := parseCacheSize(*cacheSize)
+	if err != nil {
+		return err
+	}
+	ra, err := parseSize(*readahead)
+	if err != nil || ra <= 0 {
+		return usagef("--readahead: want a positive size such as 16MiB, got %q", *readahead)
+	}
+	if *readTimeout < 0 {
+		return usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", *readTimeout)
+	}
+	if *cacheDir == "" {
+		if *cacheDir, err = defaultCacheDir(); err != nil {
+			return err
+		}
+	}
+	if *daemon && os.Getenv(envDaemonChild) == "" {
+		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
+	}
+	level := slog.LevelWarn
+	if sf.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+
+	var tiers [][]string
+	for _, u := range sf.trackers {
+		tiers = append(tiers, []string{u})
+	}
+	scfg := session.Config{
+		Fetch: cfg, CacheDir: *cacheDir, CacheSize: size, Keep: *keep,
+		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
+		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log,
+	}
+	mc := session.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+
+	// A second Ctrl-C stops waiting for open files.
+	force := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		select {
+		case <-sig:
+			close(force)
+		case <-time.After(24 * time.Hour):
+		}
+	}()
+	ready := func(m session.Mounted) {
+		budget := "unlimited"
+		if m.CacheBudget > 0 {
+			budget = formatSize(m.CacheBudget)
+		}
+		fmt.Fprintf(stdout, "mounted %s on %s (cache %s in %s; status %s; peers connect to %s); Ctrl-C to unmount\n",
+			strings.Join(m.Torrents, ", "), m.Mountpoint, budget, m.CacheDir, m.StatusURL, m.Listen)
+		if f, ok := stdout.(*os.File); ok {
+			_ = f.Sync()
+		}
+	}
+	if err := session.Serve(ctx, scfg, mc, ready, force); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "unmounted %s\n", pos[1])
+	return nil
+}
+
+// parseCacheSize accepts a size, 0 or "unlimited" (no budget) and "auto"
+// (a share of the free space: session.Config.CacheSize < 0).
+func parseCacheSize(s string) (int64, error) {
+	switch strings.ToLower(s) {
+	case "auto", "":
+		return -1, nil
+	case "unlimited", "none":
+		return 0, nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, usagef("--cache-size: %v (or 0/unlimited, or auto)", err)
+	}
+	return n, nil
+}
+
+// defaultCacheDir is $XDG_CACHE_HOME/torfs, or ~/.cache/torfs.
+func defaultCacheDir() (string, error) {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "torfs"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set --cache-dir or $HOME (%w)", err)
+	}
+	return filepath.Join(home, ".cache", "torfs"), nil
+}
+
+// daemonize starts this same mount detached, its output in a log file in
+// the cache directory, and returns once it is mounted (printing its line)
+// or has failed.
+func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.Writer, cacheDir string) error {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return fmt.Errorf("cache directory: %w", err)
+	}
+	logPath := filepath.Join(cacheDir, fmt.Sprintf("mount-%d.log", time.Now().UnixNano()))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("daemon log: %w", err)
+	}
+	defer logf.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the torfs binary: %w", err)
+	}
+	cmd := exec.Command(self, append([]string{"mount"}, args...)...)
+	cmd.Env = append(os.Environ(), envDaemonChild+"=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(logPath)
+			return fmt.Errorf("the daemon failed (%v): %s", err, strings.TrimSpace(string(out)))
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			return errors.New("interrupted before the mount was live")
+		case <-tick.C:
+			out, _ := os.ReadFile(logPath)
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(line, "mounted ") {
+					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'fusermount3 -u %s' or kill %d\n",
+						strings.Replace(line, "; Ctrl-C to unmount", "", 1), cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
+					return nil
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/fs/session"
+	"golang.org/x/sys/unix"
+)
+
+func statusCommand() *command {
+	return &command{
+		name:    "status",
+		summary: "show progress, peers, rates and cache use of a mount",
+		usage: `Usage: torfs status [flags] MOUNTPOINT
+
+Asks the torfs mount serving MOUNTPOINT for its status: per torrent the
+peers, transfer rates and cache use, and per file how much is verified.
+The same data is served as JSON by the status page whose address
+'torfs mount' prints.
+
+Flags:
+  --json    print the raw JSON
+  --peers   list every peer
+
+Examples:
+  torfs status /mnt/film
+  watch -n1 torfs status /mnt/torrents
+  torfs status --json /mnt/film | jq '.torrents[0].verified'
+`,
+		run: runStatus,
+	}
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := newFlagSet("status")
+	asJSON := fl.Bool("json", false, "raw JSON")
+	peers := fl.Bool("peers", false, "list peers")
+	pos, err := parseFlags(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one mountpoint, got %d arguments", len(pos))
+	}
+	url, err := statusURL(pos[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the mount's status page %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the status: %w", err)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st session.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("the status page %s answered something else: %w", url, err)
+	}
+	printStatus(stdout, st, *peers)
+	return nil
+}
+
+// statusURL reads the status page address the mount serves as an
+// extended attribute of its root.
+func statusURL(mountpoint string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(mountpoint, fs.XattrStatus, buf)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return "", fmt.Errorf("%s is a dead mount (its torfs process died); clear it with 'fusermount3 -u %s'", mountpoint, mountpoint)
+	case errors.Is(err, unix.ENODATA), errors.Is(err, syscall.ENOTSUP):
+		return "", fmt.Errorf("%s is not a torfs mount (or not its root)", mountpoint)
+	case err != nil:
+		return "", fmt.Errorf("%s: %w", mountpoint, err)
+	}
+	return string(buf[:n]), nil
+}
+
+func printStatus(w io.Writer, st session.Status, peers bool) {
+	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
+	for _, t := range st.Torrents {
+		budget := "unlimited"
+		if t.CacheBudget > 0 {
+			budget = formatSize(t.CacheBudget)
+		}
+		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",
+			t.Name, t.InfoHash, formatSize(t.Verified), formatSize(t.Length), percent(t.Verified, t.Length),
+			len(t.Peers), formatSize(int64(t.DownloadRate)), formatSize(int64(t.UploadRate)),
+			formatSize(t.Downloaded), formatSize(t.Uploaded), formatSize(t.CacheUsed), budget, t.CacheDir, t.Evictions)
+		if peers {
+			for _, p := range t.Peers {
+				fmt.Fprintf(w, "    peer %-22s %-8s down %s/s up %s/s\n", p.Addr, p.Client,
+					formatSize(int64(p.DownloadRate)), formatSize(int64(p.UploadRate)))
+			}
+		}
+		for _, f := range t.Files {
+			fmt.Fprintf(w, "  %6s  %10s  %s\n", percent(f.Verified, f.Length), formatSize(f.Length), f.Path)
+		}
+	}
+}
+
+func percent(n, total int64) string {
+	if total == 0 {
+		return "100%"
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*float64(n)/float64(total)), ".0") + "%"
+}

@@ -1,0 +1,184 @@
+// Package session runs what `torfs mount` serves: one engine client, and
+// for each torrent shown a cache directory, an engine session and the
+// file system view of it. It is the wiring between fetch, cache and fs,
+// kept out of the command so the demo and tests can run it in-process.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/torfs/torfs/cache"
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// Config configures a Session.
+type Config struct {
+	// Fetch configures the engine client (listen address, rates, ...).
+	Fetch fetch.Config
+	// CacheDir holds one subdirectory per torrent, named by info-hash,
+	// with the torrent's data and its resume state.
+	CacheDir string
+	// CacheSize is each torrent's disk budget in bytes: 0 means
+	// unlimited (the whole torrent), negative means cache.DefaultBudget
+	// (all of it when it fits in half the free space, else half of that).
+	CacheSize int64
+	// Keep leaves a torrent's cache directory on disk when it is closed,
+	// so the next mount starts with its pieces; otherwise it is removed.
+	Keep bool
+	// Reader configures the reader of every open file (readahead, read
+	// timeout).
+	Reader fetch.ReaderOptions
+	// DownloadAll fetches every piece in the background, not only what is
+	// read.
+	DownloadAll bool
+	// Trackers and Peers add announce tiers and peer addresses to every
+	// torrent.
+	Trackers [][]string
+	Peers    []string
+	// Logger receives session events; nil discards.
+	Logger *slog.Logger
+}
+
+// Session is an engine client and the torrents it serves to a mount.
+type Session struct {
+	cfg    Config
+	log    *slog.Logger
+	client *fetch.Client
+
+	mu       sync.Mutex
+	torrents map[string]*Torrent // by the name the mount shows
+}
+
+// Torrent is one torrent of a Session.
+type Torrent struct {
+	// Name is the directory name the mount shows (multi-torrent mounts).
+	Name string
+	// Meta is the parsed .torrent.
+	Meta *metainfo.MetaInfo
+	// Budget is the cache budget in bytes (0 = unlimited).
+	Budget int64
+	// Dir is the torrent's cache directory.
+	Dir string
+
+	cache      *cache.Cache
+	tor        *fetch.Torrent
+	readerOpts fetch.ReaderOptions
+}
+
+// New starts the engine client.
+func New(cfg Config) (*Session, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Fetch.Logger == nil {
+		cfg.Fetch.Logger = log
+	}
+	c, err := fetch.NewClient(cfg.Fetch)
+	if err != nil {
+		return nil, fmt.Errorf("starting the BitTorrent client: %w", err)
+	}
+	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Torrent)}, nil
+}
+
+// Addr is the address peers connect to.
+func (s *Session) Addr() net.Addr { return s.client.Addr() }
+
+// Add opens mi's cache and starts its engine session under name.
+func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
+	s.mu.Lock()
+	_, dup := s.torrents[name]
+	s.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("a torrent named %q is already open", name)
+	}
+	dir := filepath.Join(s.cfg.CacheDir, mi.InfoHash.String())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	budget := s.cfg.CacheSize
+	if budget < 0 {
+		b, err := cache.DefaultBudget(dir, mi.Info.Length)
+		if err != nil {
+			return nil, err
+		}
+		budget = b
+	}
+	c, err := cache.Open(&mi.Info, cache.Options{
+		Dir:       filepath.Join(dir, "data"),
+		StateFile: filepath.Join(dir, "state"),
+		Budget:    budget,
+		Logger:    s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
+	}
+	opts := fetch.TorrentOptions{Trackers: s.cfg.Trackers, Peers: s.cfg.Peers, DownloadAll: s.cfg.DownloadAll}
+	tor, err := s.client.AddTorrent(ctx, mi, c, opts)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
+	}
+	t := &Torrent{Name: name, Meta: mi, Budget: budget, Dir: dir, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	s.mu.Lock()
+	s.torrents[name] = t
+	s.mu.Unlock()
+	s.log.Info("torrent added", "name", name, "infohash", mi.InfoHash, "cache", dir, "budget", budget)
+	return t, nil
+}
+
+// FS is the torrent as the file system sees it.
+func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
+
+// Remove stops the torrent shown as name: announces "stopped", saves its
+// cache state and, without Keep, deletes its cache directory.
+func (s *Session) Remove(ctx context.Context, name string) error {
+	s.mu.Lock()
+	t, ok := s.torrents[name]
+	delete(s.torrents, name)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no torrent named %q", name)
+	}
+	return s.closeTorrent(ctx, t)
+}
+
+func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
+	var errs []error
+	if err := t.tor.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping %s: %w", t.Name, err))
+	}
+	if err := t.cache.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("saving the cache of %s: %w", t.Name, err))
+	}
+	if !s.cfg.Keep {
+		if err := os.RemoveAll(t.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing the cache of %s: %w", t.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every torrent (announcing "stopped" within ctx) and the
+// client.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	ts := s.torrents
+	s.torrents = make(map[string]*Torrent)
+	s.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, s.closeTorrent(ctx, t))
+	}
+	errs = append(errs, s.client.Close())
+	return errors.Join(errs...)
+}

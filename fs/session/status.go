@@ -1,0 +1,88 @@
+package session
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/torfs/torfs/fetch"
+)
+
+// Status is a snapshot of a Session for `torfs status` and the status
+// page.
+type Status struct {
+	Listen   string          `json:"listen"`
+	Torrents []TorrentStatus `json:"torrents"`
+}
+
+// TorrentStatus describes one torrent.
+type TorrentStatus struct {
+	Name     string `json:"name"`
+	InfoHash string `json:"infohash"`
+	Length   int64  `json:"length"`
+	Verified int64  `json:"verified"`
+	// Rates in bytes per second; totals in bytes for this session.
+	DownloadRate float64 `json:"download_rate"`
+	UploadRate   float64 `json:"upload_rate"`
+	Downloaded   int64   `json:"downloaded"`
+	Uploaded     int64   `json:"uploaded"`
+	// Cache use on disk against the budget (0 = unlimited).
+	CacheUsed   int64             `json:"cache_used"`
+	CacheBudget int64             `json:"cache_budget"`
+	Evictions   int64             `json:"evictions"`
+	CacheDir    string            `json:"cache_dir"`
+	Peers       []fetch.PeerStats `json:"peers"`
+	Files       []FileStatus      `json:"files"`
+}
+
+// FileStatus is one file's progress.
+type FileStatus struct {
+	Path     string `json:"path"`
+	Length   int64  `json:"length"`
+	Verified int64  `json:"verified"`
+}
+
+// Status returns a snapshot of every torrent, sorted by name.
+func (s *Session) Status() Status {
+	s.mu.Lock()
+	ts := make([]*Torrent, 0, len(s.torrents))
+	for _, t := range s.torrents {
+		ts = append(ts, t)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(ts, func(a, b *Torrent) int { return strings.Compare(a.Name, b.Name) })
+	st := Status{Listen: s.client.Addr().String()}
+	for _, t := range ts {
+		st.Torrents = append(st.Torrents, t.status())
+	}
+	return st
+}
+
+func (t *Torrent) status() TorrentStatus {
+	fs := t.tor.Stats()
+	cs := t.cache.Stats()
+	ts := TorrentStatus{
+		Name: t.Name, InfoHash: t.Meta.InfoHash.String(), Length: fs.Length, Verified: fs.VerifiedBytes,
+		DownloadRate: fs.DownloadRate, UploadRate: fs.UploadRate, Downloaded: fs.Downloaded, Uploaded: fs.Uploaded,
+		CacheUsed: cs.Used, CacheBudget: cs.Budget, Evictions: cs.Evictions, CacheDir: t.Dir, Peers: fs.Peers,
+	}
+	for _, f := range t.Meta.Info.Files {
+		if f.Pad || f.Symlink != nil {
+			continue
+		}
+		ts.Files = append(ts.Files, FileStatus{Path: strings.Join(f.Path, "/"), Length: f.Length,
+			Verified: t.tor.VerifiedBytes(f.Offset, f.Length)})
+	}
+	return ts
+}
+
+// StatusHandler serves Status as JSON.
+func (s *Session) StatusHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s.Status())
+	})
+}
