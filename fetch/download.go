@@ -38,12 +38,14 @@ func (p *peer) onPiece(m *wire.Message) error {
 	if asked && bl.reqs > 0 {
 		bl.reqs--
 	}
+	if bl.state == blockMissing {
+		// We gave up on the request (choke, snub) but the data came:
+		// it is as good as any.
+		bl.state = blockRequested
+		ap.unrequested--
+	}
 	if bl.state != blockRequested {
-		// Another peer delivered it first, or we never asked anyone.
-		if bl.reqs == 0 && bl.state == blockRequested {
-			bl.state = blockMissing
-			ap.unrequested++
-		}
+		// Another peer delivered it first.
 		t.wasted.Add(int64(n))
 		t.fill(p)
 		t.mu.Unlock()
@@ -90,6 +92,9 @@ func (p *peer) onPiece(m *wire.Message) error {
 	}
 	bl.state = blockDone
 	ap.senders[b], ap.sums[b] = p, sum
+	if !p.rated && p.desired < maxPipeline {
+		p.desired++ // slow start
+	}
 	ap.done++
 	t.downloaded.Add(int64(n))
 	if ap.done == len(ap.blocks) {

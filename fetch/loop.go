@@ -23,9 +23,16 @@ const snubAfter = 30 * time.Second
 func (t *Torrent) AddPeers(addrs ...string) {
 	t.mu.Lock()
 	for _, a := range addrs {
-		if _, ok := t.candidates[a]; !ok {
-			t.candidates[a] = &candidate{}
+		if _, ok := t.candidates[a]; ok {
+			continue
 		}
+		c := &candidate{}
+		for p := range t.peers {
+			if p.listenAddr == a {
+				c.connected = true // it connected to us first
+			}
+		}
+		t.candidates[a] = c
 	}
 	t.mu.Unlock()
 	t.kickDial()
@@ -59,21 +66,26 @@ func (t *Torrent) tick(n int) {
 	seeding := t.seeding()
 	for p := range t.peers {
 		down, up := p.downBytes.Load(), p.upBytes.Load()
+		delta := down - p.lastDown
 		// Smoothed over a few seconds: quick to rise, not too jumpy.
-		p.downRate = 0.6*p.downRate + 0.4*float64(down-p.lastDown)
+		p.downRate = 0.6*p.downRate + 0.4*float64(delta)
 		p.upRate = 0.6*p.upRate + 0.4*float64(up-p.lastUp)
 		p.lastDown, p.lastUp = down, up
-		// A few seconds of data in flight, like libtorrent.
-		if d := int(p.downRate * pipelineSeconds / wire.BlockSize); d > initialPipeline {
-			p.desired = min(d, maxPipeline)
-		} else {
-			p.desired = initialPipeline
+		if delta > 0 {
+			// A few seconds of data in flight, like libtorrent, once a
+			// second of data is measured; slow start grows it until then.
+			d := int(max(p.downRate, float64(delta)) * pipelineSeconds / wire.BlockSize)
+			if !p.rated {
+				p.rated = true
+				d = max(d, p.desired)
+			}
+			p.desired = min(max(d, minPipeline), maxPipeline)
 		}
 		if len(p.reqs) > 0 && now.Sub(p.lastBlock) > snubAfter {
 			t.log.Debug("peer is not answering requests", "peer", p.addr)
 			t.returnRequests(p)
 			p.lastBlock = now
-			p.desired = 4
+			p.desired = minPipeline
 		}
 		if seeding && p.seed {
 			p.close(nil) // two seeds have nothing to say to each other
@@ -193,8 +205,12 @@ func (t *Torrent) removePeer(p *peer) {
 			}
 		}
 	}
+	still := false // another connection to the same peer lives on
+	for q := range t.peers {
+		still = still || q.id == p.id
+	}
 	for _, a := range []string{p.dialed, p.listenAddr} {
-		if c := t.candidates[a]; c != nil {
+		if c := t.candidates[a]; c != nil && !still {
 			c.connected = false
 			c.next = time.Now().Add(backoff(1))
 		}

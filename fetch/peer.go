@@ -38,6 +38,7 @@ type peer struct {
 	peerInterested bool
 	reqs           map[uint64]int64 // our requests to them: block key -> sent (unix nanos)
 	desired        int              // pipeline depth we aim for
+	rated          bool             // desired follows the measured rate
 	reqq           int              // their limit on outstanding requests
 	downRate       float64          // bytes/s from them, smoothed
 	upRate         float64          // bytes/s to them, smoothed
@@ -64,8 +65,12 @@ const (
 	maxRequestLen = 128 << 10
 	// maxUploadQueue caps their queued requests; we advertise it as reqq.
 	maxUploadQueue = 2000
-	// initialPipeline is the request depth before we know a peer's rate.
-	initialPipeline = 128
+	// initialPipeline is the request depth of a new peer. It grows by one
+	// per block received (slow start) until the peer's rate is known;
+	// starting deep would hoard blocks on a slow peer.
+	initialPipeline = 16
+	// minPipeline is the smallest depth, so a slow peer still streams.
+	minPipeline = 4
 	// maxPipeline caps requests in flight per peer.
 	maxPipeline = 2000
 	// pipelineSeconds of data in flight keep a fast peer busy.

@@ -56,6 +56,9 @@ type Torrent struct {
 	// hashWake wakes the hashing workers.
 	hashWake chan struct{}
 	complete chan struct{}
+	// completeOnce closes complete: a mount may lose (evict) and fetch
+	// pieces again after completion.
+	completeOnce sync.Once
 	trackers *tracker.Tiers
 
 	mu          sync.Mutex
@@ -131,7 +134,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		}
 	}
 	if t.haveCount == n {
-		close(t.complete)
+		t.markComplete()
 	}
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {
@@ -244,9 +247,22 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		reason = "too many connections"
 	default:
 		for q := range t.peers {
-			if q.id == p.id {
-				reason = "already connected"
-				break
+			if q.id != p.id {
+				continue
+			}
+			// Both sides may dial each other at once. Both keep the
+			// connection opened by the peer with the lower id, so they
+			// never close both.
+			if t.initiator(p) < t.initiator(q) {
+				q.close(errDuplicate)
+				continue
+			}
+			reason = "already connected"
+			if dialed != "" && q.listenAddr == "" && q.dialed == "" {
+				q.listenAddr = dialed
+			}
+			if cand := t.candidates[dialed]; cand != nil {
+				cand.connected = true
 			}
 		}
 	}
@@ -263,12 +279,26 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		cand.fails = 0
 	}
 	p.sendGreeting()
+	t.wg.Add(2) // under the lock: Close cannot be waiting yet
 	t.mu.Unlock()
 	t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID))
-	t.wg.Add(2)
 	go p.readLoop()
 	go p.writeLoop()
 }
+
+// initiator is the peer id of the side that opened p's connection.
+func (t *Torrent) initiator(p *peer) string {
+	if p.dialed != "" {
+		return string(t.c.cfg.PeerID[:])
+	}
+	return string(p.id[:])
+}
+
+type duplicateError struct{}
+
+func (duplicateError) Error() string { return "duplicate connection" }
+
+var errDuplicate error = duplicateError{}
 
 // signalHash wakes a hashing worker.
 func (t *Torrent) signalHash() {
@@ -284,6 +314,8 @@ func (t *Torrent) kickDial() {
 	default:
 	}
 }
+
+func (t *Torrent) markComplete() { t.completeOnce.Do(func() { close(t.complete) }) }
 
 // seeding reports whether we have every piece. Called with t.mu held.
 func (t *Torrent) seeding() bool { return t.haveCount == len(t.state) }

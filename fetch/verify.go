@@ -75,7 +75,7 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	close(t.verified)
 	t.verified = make(chan struct{})
 	if t.seeding() {
-		close(t.complete)
+		t.markComplete()
 		t.log.Info("download complete")
 		for p := range t.peers {
 			t.setInterested(p, false)

@@ -83,13 +83,13 @@ func TestSwarmThroughTracker(t *testing.T) {
 	announce := "http://" + trackerAddr + "/announce"
 
 	src := t.TempDir()
-	const size = 6 << 20
+	const size = 4 << 20
 	harness.RandomFile(t, filepath.Join(src, "data.bin"), size, 3)
 	torrent := harness.MakeTorrent(t, filepath.Join(src, "data.bin"), harness.TorrentOptions{
 		PieceLength: 32 << 10, Trackers: []string{announce},
 	})
 	for range 3 {
-		startSeed(t, bin, src, torrent, "--up-rate", "256KiB")
+		startSeed(t, bin, src, torrent, "--up-rate", "512KiB")
 	}
 	var wg sync.WaitGroup
 	var uploaded atomic.Int64
