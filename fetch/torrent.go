@@ -59,7 +59,7 @@ type Torrent struct {
 	// completeOnce closes complete: a mount may lose (evict) and fetch
 	// pieces again after completion.
 	completeOnce sync.Once
-	trackers *tracker.Tiers
+	trackers     *tracker.Tiers
 
 	mu          sync.Mutex
 	state       []uint8
