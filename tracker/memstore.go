@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -13,8 +14,8 @@ import (
 const memShards = 256
 
 // MemoryStore is the default Store: swarms in sharded maps, each peer a
-// fixed-size record (32 bytes for IPv4, 44 for IPv6) in a slice, so a
-// million peers take tens of megabytes, not hundreds.
+// fixed-size record (32 bytes for IPv4, 44 for IPv6) kept outside the Go
+// heap (see slab), so a million peers take about 40 MB.
 type MemoryStore struct {
 	timeout time.Duration
 	epoch   time.Time
@@ -25,7 +26,9 @@ type MemoryStore struct {
 
 type memShard struct {
 	mu     sync.Mutex
+	closed bool
 	swarms map[[20]byte]*swarm
+	slabs  slabs
 	// Totals of this shard, kept under mu so Stats needs no global lock.
 	seeders, leechers int
 }
@@ -63,23 +66,28 @@ func (s *MemoryStore) Announce(_ context.Context, a *PeerAnnounce, res *Announce
 	now := s.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.closed {
+		return errStoreClosed
+	}
 	sw := sh.swarms[a.InfoHash]
 	if sw == nil {
 		if a.Event == EventStopped {
 			res.Complete, res.Incomplete, res.Downloaded = 0, 0, 0
 			return nil
 		}
-		sw = &swarm{}
+		sw = &swarm{v4: peerList{class: -1}, v6: peerList{class: -1}}
 		sh.swarms[a.InfoHash] = sw
 	}
-	ds, dl := sw.update(a, now)
+	ds, dl := sw.update(&sh.slabs, a, now)
 	sh.seeders += ds
 	sh.leechers += dl
 	res.Complete, res.Incomplete, res.Downloaded = int(sw.seeders), int(sw.leechers), int(sw.downloaded)
-	res.Peers = sw.pick(res.Peers, a)
+	res.Peers = sw.pick(&sh.slabs, res.Peers, a)
 	if sw.empty() {
+		sw.release(&sh.slabs)
 		delete(sh.swarms, a.InfoHash)
 	}
+	sh.compactIfWasteful()
 	return nil
 }
 
@@ -88,6 +96,10 @@ func (s *MemoryStore) Scrape(_ context.Context, hashes [][20]byte, out []ScrapeS
 	for i := range hashes {
 		sh := s.shard(&hashes[i])
 		sh.mu.Lock()
+		if sh.closed {
+			sh.mu.Unlock()
+			return errStoreClosed
+		}
 		if sw := sh.swarms[hashes[i]]; sw != nil {
 			out[i] = ScrapeStats{Complete: int(sw.seeders), Incomplete: int(sw.leechers), Downloaded: int(sw.downloaded)}
 		} else {
@@ -112,7 +124,8 @@ func (s *MemoryStore) Stats(context.Context) (StoreStats, error) {
 	return st, nil
 }
 
-// Close implements Store: it stops the sweeper.
+// Close implements Store: it stops the sweeper and frees the peers'
+// memory; later calls fail with an error.
 func (s *MemoryStore) Close() error {
 	select {
 	case <-s.stop:
@@ -120,8 +133,21 @@ func (s *MemoryStore) Close() error {
 		close(s.stop)
 	}
 	<-s.done
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if !sh.closed {
+			sh.closed = true
+			sh.swarms = nil
+			sh.slabs.v4.close()
+			sh.slabs.v6.close()
+		}
+		sh.mu.Unlock()
+	}
 	return nil
 }
+
+var errStoreClosed = errors.New("tracker store is closed")
 
 func (s *MemoryStore) sweepLoop(every time.Duration) {
 	defer close(s.done)
@@ -153,15 +179,70 @@ func (s *MemoryStore) sweep() {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for h, sw := range sh.swarms {
-			ds, dl := sw.expire(cutoff)
+			ds, dl := sw.expire(&sh.slabs, cutoff)
 			sh.seeders += ds
 			sh.leechers += dl
 			if sw.empty() {
 				// The swarm's memory goes with its last peer; its
 				// download count goes too, as in opentracker.
+				sw.release(&sh.slabs)
 				delete(sh.swarms, h)
 			}
 		}
+		sh.compactIfWasteful()
 		sh.mu.Unlock()
 	}
+}
+
+// compactIfWasteful copies every swarm of the shard into fresh, tightly
+// sized blocks when free blocks have piled up (see slab.wasteful), and
+// returns the old chunks to the kernel. It copies what the shard holds,
+// and runs only after at least as much has been freed, so its cost per
+// announce is constant. Called with sh.mu held.
+func (sh *memShard) compactIfWasteful() {
+	if !sh.slabs.v4.wasteful() && !sh.slabs.v6.wasteful() {
+		return
+	}
+	// Allocate everything first: if memory runs out half way, nothing
+	// has changed and the old slabs stay in use.
+	type move struct {
+		l   *peerList
+		ref blockRef
+		c   int8
+		v6  bool
+	}
+	var fresh slabs
+	moves := make([]move, 0, 2*len(sh.swarms))
+	for _, sw := range sh.swarms {
+		for fam, l := range []*peerList{&sw.v4, &sw.v6} {
+			if l.ref == 0 {
+				continue
+			}
+			c := classFor(l.n)
+			var ref blockRef
+			var err error
+			if fam == 0 {
+				ref, err = fresh.v4.alloc(c)
+			} else {
+				ref, err = fresh.v6.alloc(c)
+			}
+			if err != nil {
+				fresh.v4.close()
+				fresh.v6.close()
+				return
+			}
+			moves = append(moves, move{l, ref, int8(c), fam == 1})
+		}
+	}
+	for _, m := range moves {
+		if m.v6 {
+			copy(fresh.v6.records(m.ref, m.l.n), sh.slabs.v6.records(m.l.ref, m.l.n))
+		} else {
+			copy(fresh.v4.records(m.ref, m.l.n), sh.slabs.v4.records(m.l.ref, m.l.n))
+		}
+		m.l.ref, m.l.class = m.ref, m.c
+	}
+	sh.slabs.v4.close()
+	sh.slabs.v6.close()
+	sh.slabs = fresh
 }

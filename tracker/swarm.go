@@ -1,13 +1,14 @@
 package tracker
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 )
 
-// peer4 and peer6 are a swarm's records: fixed size, no pointers, so the
-// garbage collector never scans them and a peer costs 32 (IPv4) or 44
-// (IPv6) bytes.
+// peer4 and peer6 are a swarm's records: fixed size and pointer-free, so
+// they live in a slab outside the Go heap and a peer costs 32 (IPv4) or
+// 44 (IPv6) bytes.
 type peer4 struct {
 	id     [20]byte
 	ip     [4]byte
@@ -24,66 +25,79 @@ type peer6 struct {
 	seen   uint32
 }
 
+// idOf4 and idOf6 give the identity of a record.
+func idOf4(p *peer4) *[20]byte { return &p.id }
+func idOf6(p *peer6) *[20]byte { return &p.id }
+
 // indexAbove is the swarm size past which a swarm keeps a map from peer
 // id to record; below it a linear scan over a few cache lines is faster
 // and costs no memory.
 const indexAbove = 48
 
+// errSwarmFull is returned when one address family of a swarm already
+// holds maxSwarmRecords peers; the announce is answered but not recorded.
+var errSwarmFull = errors.New("swarm full")
+
+// peerList is one family's records of a swarm: a block in a slab.
+type peerList struct {
+	ref   blockRef
+	n     uint32
+	class int8 // -1 when ref is 0
+	idx   map[[20]byte]int32
+}
+
 // swarm is one info-hash's peers. A peer is identified by its peer id
 // within an address family: a BEP 7 client announcing over IPv4 and IPv6
 // has one record in each.
 type swarm struct {
-	v4         []peer4
-	v6         []peer6
-	idx4, idx6 map[[20]byte]int32
+	v4, v6     peerList
 	seeders    int32
 	leechers   int32
 	downloaded uint32
 }
 
-func (sw *swarm) empty() bool { return len(sw.v4) == 0 && len(sw.v6) == 0 }
+// slabs are a shard's record storage.
+type slabs struct {
+	v4 slab[peer4]
+	v6 slab[peer6]
+}
+
+func (sw *swarm) empty() bool { return sw.v4.n == 0 && sw.v6.n == 0 }
 
 // update applies an announce and returns the change in seeders and
 // leechers.
-func (sw *swarm) update(a *PeerAnnounce, now uint32) (ds, dl int) {
+func (sw *swarm) update(sl *slabs, a *PeerAnnounce, now uint32) (ds, dl int) {
 	if a.Event == EventCompleted {
 		sw.downloaded++
 	}
 	addr := a.Addr.Addr()
 	if addr.Is4() {
-		i := find(sw.v4, sw.idx4, &a.PeerID, func(p *peer4) *[20]byte { return &p.id })
-		if a.Event == EventStopped {
-			if i >= 0 {
-				ds, dl = sw.count(sw.v4[i].seeder, -1)
-				sw.v4, sw.idx4 = remove(sw.v4, sw.idx4, i, func(p *peer4) *[20]byte { return &p.id })
-			}
-			return ds, dl
-		}
 		rec := peer4{id: a.PeerID, ip: addr.As4(), port: a.Addr.Port(), seeder: a.Seeder, seen: now}
-		if i >= 0 {
-			ds, dl = sw.change(sw.v4[i].seeder, a.Seeder)
-			sw.v4[i] = rec
-			return ds, dl
-		}
-		sw.v4, sw.idx4 = insert(sw.v4, sw.idx4, rec, func(p *peer4) *[20]byte { return &p.id })
-		return sw.count(a.Seeder, 1)
-	}
-	i := find(sw.v6, sw.idx6, &a.PeerID, func(p *peer6) *[20]byte { return &p.id })
-	if a.Event == EventStopped {
-		if i >= 0 {
-			ds, dl = sw.count(sw.v6[i].seeder, -1)
-			sw.v6, sw.idx6 = remove(sw.v6, sw.idx6, i, func(p *peer6) *[20]byte { return &p.id })
-		}
-		return ds, dl
+		return updateList(sw, &sw.v4, &sl.v4, &rec, a.Event, idOf4, func(p *peer4) bool { return p.seeder })
 	}
 	rec := peer6{id: a.PeerID, ip: addr.As16(), port: a.Addr.Port(), seeder: a.Seeder, seen: now}
-	if i >= 0 {
-		ds, dl = sw.change(sw.v6[i].seeder, a.Seeder)
-		sw.v6[i] = rec
+	return updateList(sw, &sw.v6, &sl.v6, &rec, a.Event, idOf6, func(p *peer6) bool { return p.seeder })
+}
+
+func updateList[T any](sw *swarm, l *peerList, s *slab[T], rec *T, ev Event, key func(*T) *[20]byte, seeder func(*T) bool) (ds, dl int) {
+	recs := s.records(l.ref, l.n)
+	i := find(recs, l.idx, key(rec), key)
+	if ev == EventStopped {
+		if i >= 0 {
+			ds, dl = sw.count(seeder(&recs[i]), -1)
+			remove(l, s, i, key)
+		}
 		return ds, dl
 	}
-	sw.v6, sw.idx6 = insert(sw.v6, sw.idx6, rec, func(p *peer6) *[20]byte { return &p.id })
-	return sw.count(a.Seeder, 1)
+	if i >= 0 {
+		ds, dl = sw.change(seeder(&recs[i]), seeder(rec))
+		recs[i] = *rec
+		return ds, dl
+	}
+	if insert(l, s, rec, key) != nil {
+		return 0, 0 // full or out of memory: answer without recording
+	}
+	return sw.count(seeder(rec), 1)
 }
 
 // count adds n peers of the given kind.
@@ -121,66 +135,101 @@ func find[T any](recs []T, idx map[[20]byte]int32, id *[20]byte, key func(*T) *[
 	return -1
 }
 
-// insert appends rec, growing the slice by a quarter rather than
-// doubling: swarms are many and mostly small, so slack is what costs.
-func insert[T any](recs []T, idx map[[20]byte]int32, rec T, key func(*T) *[20]byte) ([]T, map[[20]byte]int32) {
-	if len(recs) == cap(recs) {
-		grown := make([]T, len(recs), len(recs)+max(2, len(recs)/4))
-		copy(grown, recs)
-		recs = grown
+// move copies l's records into a block of class c and frees the old one.
+func move[T any](l *peerList, s *slab[T], c int) error {
+	ref, err := s.alloc(c)
+	if err != nil {
+		return err
 	}
-	recs = append(recs, rec)
-	if idx != nil {
-		idx[*key(&rec)] = int32(len(recs) - 1)
-	} else if len(recs) > indexAbove {
-		idx = make(map[[20]byte]int32, len(recs))
-		for i := range recs {
-			idx[*key(&recs[i])] = int32(i)
+	copy(s.records(ref, l.n), s.records(l.ref, l.n))
+	if l.ref != 0 {
+		s.release(l.ref, int(l.class))
+	}
+	l.ref, l.class = ref, int8(c)
+	return nil
+}
+
+// insert appends rec, moving to the next size class when the block is
+// full.
+func insert[T any](l *peerList, s *slab[T], rec *T, key func(*T) *[20]byte) error {
+	if l.ref == 0 || l.n == classCaps[l.class] {
+		if l.n >= maxSwarmRecords {
+			return errSwarmFull
+		}
+		if err := move(l, s, classFor(l.n+1)); err != nil {
+			return err
 		}
 	}
-	return recs, idx
+	l.n++
+	recs := s.records(l.ref, l.n)
+	recs[l.n-1] = *rec
+	if l.idx != nil {
+		l.idx[*key(rec)] = int32(l.n - 1)
+	} else if l.n > indexAbove {
+		l.idx = make(map[[20]byte]int32, l.n)
+		for i := range recs {
+			l.idx[*key(&recs[i])] = int32(i)
+		}
+	}
+	return nil
 }
 
 // remove deletes record i by moving the last record into its place, and
-// shrinks the slice when it has become mostly slack.
-func remove[T any](recs []T, idx map[[20]byte]int32, i int, key func(*T) *[20]byte) ([]T, map[[20]byte]int32) {
+// moves to a smaller block when this one has become mostly slack.
+func remove[T any](l *peerList, s *slab[T], i int, key func(*T) *[20]byte) {
+	recs := s.records(l.ref, l.n)
 	last := len(recs) - 1
-	if idx != nil {
-		delete(idx, *key(&recs[i]))
+	if l.idx != nil {
+		delete(l.idx, *key(&recs[i]))
 		if i != last {
-			idx[*key(&recs[last])] = int32(i)
+			l.idx[*key(&recs[last])] = int32(i)
 		}
 	}
 	recs[i] = recs[last]
-	recs = recs[:last]
-	if len(recs) == 0 {
-		return nil, nil
+	l.n--
+	if l.n == 0 {
+		s.release(l.ref, int(l.class))
+		l.ref, l.class, l.idx = 0, -1, nil
+		return
 	}
-	if cap(recs) > 8 && len(recs) < cap(recs)/4 {
-		recs = append([]T(nil), recs...)
+	if l.n < classCaps[l.class]/4 {
+		// Best effort: if no memory can be had, keep the big block.
+		move(l, s, classFor(l.n))
 	}
-	if idx != nil && len(recs) < indexAbove/2 {
-		idx = nil
+	if l.idx != nil && l.n < indexAbove/2 {
+		l.idx = nil
 	}
-	return recs, idx
+}
+
+// release frees the swarm's blocks (the swarm is being dropped).
+func (sw *swarm) release(sl *slabs) {
+	if sw.v4.ref != 0 {
+		sl.v4.release(sw.v4.ref, int(sw.v4.class))
+	}
+	if sw.v6.ref != 0 {
+		sl.v6.release(sw.v6.ref, int(sw.v6.class))
+	}
+	*sw = swarm{}
 }
 
 // expire drops records last seen before cutoff.
-func (sw *swarm) expire(cutoff uint32) (ds, dl int) {
-	for i := 0; i < len(sw.v4); {
-		if p := &sw.v4[i]; p.seen < cutoff {
+func (sw *swarm) expire(sl *slabs, cutoff uint32) (ds, dl int) {
+	for i := 0; i < int(sw.v4.n); {
+		p := &sl.v4.records(sw.v4.ref, sw.v4.n)[i]
+		if p.seen < cutoff {
 			a, b := sw.count(p.seeder, -1)
 			ds, dl = ds+a, dl+b
-			sw.v4, sw.idx4 = remove(sw.v4, sw.idx4, i, func(p *peer4) *[20]byte { return &p.id })
+			remove(&sw.v4, &sl.v4, i, idOf4)
 			continue
 		}
 		i++
 	}
-	for i := 0; i < len(sw.v6); {
-		if p := &sw.v6[i]; p.seen < cutoff {
+	for i := 0; i < int(sw.v6.n); {
+		p := &sl.v6.records(sw.v6.ref, sw.v6.n)[i]
+		if p.seen < cutoff {
 			a, b := sw.count(p.seeder, -1)
 			ds, dl = ds+a, dl+b
-			sw.v6, sw.idx6 = remove(sw.v6, sw.idx6, i, func(p *peer6) *[20]byte { return &p.id })
+			remove(&sw.v6, &sl.v6, i, idOf6)
 			continue
 		}
 		i++
@@ -191,36 +240,38 @@ func (sw *swarm) expire(cutoff uint32) (ds, dl int) {
 // pick appends up to a.NumWant peers other than the asker, starting at a
 // random record so that every peer gets handed out. A seeder gets
 // leechers first: other seeders have nothing to give it.
-func (sw *swarm) pick(out []Peer, a *PeerAnnounce) []Peer {
+func (sw *swarm) pick(sl *slabs, out []Peer, a *PeerAnnounce) []Peer {
 	want := a.NumWant
 	if want <= 0 {
 		return out
 	}
 	fam4 := !a.SameFamily || a.Addr.Addr().Is4()
 	fam6 := !a.SameFamily || !a.Addr.Addr().Is4()
+	v4, v6 := sl.v4.records(sw.v4.ref, sw.v4.n), sl.v6.records(sw.v6.ref, sw.v6.n)
 	passes := 1
 	if a.Seeder {
 		passes = 2
 	}
 	for pass := 0; pass < passes && want > 0; pass++ {
-		// pass 0 of a seeder: leechers only; pass 1: seeders.
-		only := func(seeder bool) bool { return passes == 1 || (pass == 1) == seeder }
-		if fam4 && len(sw.v4) > 0 {
-			start := rand.N(len(sw.v4))
-			for k := 0; k < len(sw.v4) && want > 0; k++ {
-				p := &sw.v4[(start+k)%len(sw.v4)]
-				if p.id == a.PeerID || !only(p.seeder) {
+		// One pass for a leecher takes everyone; a seeder's first pass
+		// takes leechers, its second seeders.
+		wantSeeder := pass == 1
+		if fam4 && len(v4) > 0 {
+			start := rand.N(len(v4))
+			for k := 0; k < len(v4) && want > 0; k++ {
+				p := &v4[(start+k)%len(v4)]
+				if p.id == a.PeerID || (passes == 2 && p.seeder != wantSeeder) {
 					continue
 				}
 				out = append(out, Peer{ID: p.id, Addr: netip.AddrPortFrom(netip.AddrFrom4(p.ip), p.port)})
 				want--
 			}
 		}
-		if fam6 && len(sw.v6) > 0 {
-			start := rand.N(len(sw.v6))
-			for k := 0; k < len(sw.v6) && want > 0; k++ {
-				p := &sw.v6[(start+k)%len(sw.v6)]
-				if p.id == a.PeerID || !only(p.seeder) {
+		if fam6 && len(v6) > 0 {
+			start := rand.N(len(v6))
+			for k := 0; k < len(v6) && want > 0; k++ {
+				p := &v6[(start+k)%len(v6)]
+				if p.id == a.PeerID || (passes == 2 && p.seeder != wantSeeder) {
 					continue
 				}
 				out = append(out, Peer{ID: p.id, Addr: netip.AddrPortFrom(netip.AddrFrom16(p.ip), p.port)})

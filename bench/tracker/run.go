@@ -150,12 +150,28 @@ func runPhases(ctx context.Context, p plan, t *target, small, large *swarmSet) (
 			fmt.Printf("%-12s   first error: %v\n", "", lr.firstErr)
 		}
 		out = append(out, r)
+		if ph.fill {
+			// The resident set right after a million inserts includes
+			// memory the runtime has freed but not yet returned; report
+			// what it holds once idle too.
+			select {
+			case <-ctx.Done():
+			case <-time.After(settle):
+			}
+			if s, err := readProc(t.pid); err == nil {
+				fmt.Printf("%-12s %-38s rss %6.1f MB after %s idle\n", t.name, "held: "+ph.set.name+" x peers", float64(s.rss)/1e6, settle)
+			}
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 	}
 	return out, nil
 }
+
+// settle is how long the tracker idles after the fill before its RSS is
+// read again.
+const settle = 10 * time.Second
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
