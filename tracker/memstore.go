@@ -2,8 +2,8 @@ package tracker
 
 import (
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 )
