@@ -18,9 +18,15 @@ func benchTorrent(b *testing.B) *torrent {
 
 // BenchmarkReadAt reads a fully verified torrent through the cache and the
 // same bytes from a plain file in the same run, 128 KiB per call (a FUSE
-// read), and reports the cache's throughput as a ratio of the plain file's
-// (goal: >= 0.9).
+// read) or 16 KiB (an upload), and reports the cache's throughput as a
+// ratio of the plain file's (goal: >= 0.9).
 func BenchmarkReadAt(b *testing.B) {
+	b.Run("128KiB", func(b *testing.B) { benchReadAt(b, 128<<10) })
+	// An upload reads one 16 KiB block per request.
+	b.Run("16KiB", func(b *testing.B) { benchReadAt(b, 16<<10) })
+}
+
+func benchReadAt(b *testing.B, size int) {
 	tt := benchTorrent(b)
 	dir := b.TempDir()
 	c := open(b, tt, Options{Dir: filepath.Join(dir, "cache")})
@@ -37,7 +43,7 @@ func BenchmarkReadAt(b *testing.B) {
 	}
 	defer plain.Close()
 
-	buf := make([]byte, 128<<10)
+	buf := make([]byte, size)
 	// The reader stays on one thread so that its CPU time (immune to
 	// other load on the machine) can be read as well as the wall clock.
 	runtime.LockOSThread()

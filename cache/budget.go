@@ -56,10 +56,14 @@ func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
 			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(pinned))
 	}
 	var evicted []int
-	for c.used+need > c.opts.Budget {
+	for steps := 0; c.used+need > c.opts.Budget; steps++ {
 		q, _, ok := c.lru.GetOldest()
-		if !ok { // unreachable while evictable is right; fail safe
+		if !ok || steps > 2*c.lru.Len()+len(c.pieces) { // unreachable while evictable is right; fail safe
 			return evicted, fmt.Errorf("%w: nothing left to evict", ErrBudget)
+		}
+		if c.pieces[q].pins > 0 {
+			c.lru.Get(q) // being read: step over it, it is recently used anyway
+			continue
 		}
 		c.forgetLocked(q)
 		c.evictions++
@@ -85,7 +89,8 @@ func (c *Cache) forgetLocked(q int) {
 	c.dirty = true
 }
 
-// lruAdd makes p the most recently used eviction candidate.
+// lruAdd makes p, which is not pinned, the most recently used eviction
+// candidate.
 func (c *Cache) lruAdd(p int) {
 	if !c.lru.Contains(p) {
 		c.evictable += c.footprint[p]
@@ -93,7 +98,7 @@ func (c *Cache) lruAdd(p int) {
 	c.lru.Add(p, struct{}{})
 }
 
-// lruRemove takes p out of the eviction candidates.
+// lruRemove takes p, which is not pinned, out of the eviction candidates.
 func (c *Cache) lruRemove(p int) {
 	if c.lru.Remove(p) {
 		c.evictable -= c.footprint[p]

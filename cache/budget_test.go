@@ -196,10 +196,10 @@ func checkInvariants(t testing.TB, c *Cache) {
 			used += c.footprint[p]
 		}
 		inLRU := c.lru.Contains(p)
-		if inLRU {
+		if inLRU && pc.pins == 0 {
 			evictable += c.footprint[p]
 		}
-		wantLRU := (pc.state == stateVerified || pc.state == stateUnproven) && pc.pins == 0
+		wantLRU := pc.state == stateVerified || pc.state == stateUnproven
 		if inLRU != wantLRU {
 			t.Fatalf("piece %d (state %d, pins %d): in LRU %v", p, pc.state, pc.pins, inLRU)
 		}

@@ -98,9 +98,9 @@ type Cache struct {
 	mu        sync.Mutex
 	changed   *sync.Cond // on mu: a piece left a transient state
 	pieces    []piece
-	lru       *simplelru.LRU[int, struct{}] // evictable pieces: verified or unproven, not pinned
+	lru       *simplelru.LRU[int, struct{}] // verified and unproven pieces, least recently used first
 	used      int64
-	evictable int64 // bytes charged to the pieces in lru
+	evictable int64 // bytes charged to the pieces in lru that are not pinned
 	verified  int
 	unproven  int
 	evictions int64

@@ -57,7 +57,9 @@ func (c *Cache) Pin(off, n int64) (unpin func(), err error) {
 	return func() { once.Do(func() { c.unpin(first, last) }) }, nil
 }
 
-// pin takes pieces [first, last] out of eviction if all are verified.
+// pin takes pieces [first, last] out of eviction if all are verified, and
+// marks them recently used. Pinned pieces stay in the LRU (moving them
+// would allocate on every read); eviction steps over them.
 func (c *Cache) pin(first, last int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -71,8 +73,9 @@ func (c *Cache) pin(first, last int) error {
 		}
 		c.pieces[p].pins++
 		if c.pieces[p].pins == 1 {
-			c.lruRemove(p)
+			c.evictable -= c.footprint[p]
 		}
+		c.lru.Get(p)
 	}
 	return nil
 }
@@ -87,8 +90,8 @@ func (c *Cache) unpin(first, last int) {
 func (c *Cache) unpinLocked(first, last int) {
 	for p := first; p <= last; p++ {
 		c.pieces[p].pins--
-		if c.pieces[p].pins == 0 && c.pieces[p].state == stateVerified {
-			c.lruAdd(p)
+		if c.pieces[p].pins == 0 {
+			c.evictable += c.footprint[p]
 		}
 	}
 }
