@@ -149,3 +149,34 @@ func TestEvictedPieceIsRejected(t *testing.T) {
 		t.Fatal("data differs")
 	}
 }
+
+// TestConcurrentReadsOfOneReader: the kernel reads one handle from several
+// threads; each read's pieces stay demanded until it returns.
+func TestConcurrentReadsOfOneReader(t *testing.T) {
+	mi, data := testTorrent(t, 8<<20, 64<<10)
+	seed := newTestClient(t, Config{})
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{Peers: []string{seed.Addr().String()}})
+	r := tor.NewReader(ReaderOptions{Readahead: 64 << 10})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	offs := []int64{0, 7 << 20, 3<<20 + 5, 5 << 20}
+	errs := make(chan error, len(offs))
+	for _, off := range offs {
+		go func() {
+			b := make([]byte, 100<<10)
+			n, err := r.ReadAt(ctx, b, off)
+			if err == nil && !bytes.Equal(b[:n], data[off:off+int64(n)]) {
+				err = errors.New("wrong bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range offs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -56,10 +56,12 @@ func (t *Torrent) prio(i int) int {
 		best = prioNormal
 	}
 	for r := range t.readers {
-		switch {
-		case i >= r.urgent[0] && i <= r.urgent[1]:
-			return prioUrgent
-		case i >= r.ahead[0] && i <= r.ahead[1]:
+		for _, u := range r.reads {
+			if i >= u[0] && i <= u[1] {
+				return prioUrgent
+			}
+		}
+		if i >= r.ahead[0] && i <= r.ahead[1] {
 			best = prioReadahead
 		}
 	}
@@ -191,16 +193,21 @@ func (t *Torrent) fill(p *peer) {
 func (t *Torrent) pickNew(p *peer, level int) int {
 	if level > prioNormal {
 		best := -1
-		for r := range t.readers {
-			rng := r.ahead
-			if level == prioUrgent {
-				rng = r.urgent
-			}
+		try := func(rng [2]int) {
 			for i := max(rng[0], 0); i <= rng[1] && (best < 0 || i < best); i++ {
 				if t.state[i] == pieceMissing && p.has(i) && t.prio(i) == level {
 					best = i
-					break
+					return
 				}
+			}
+		}
+		for r := range t.readers {
+			if level == prioUrgent {
+				for _, u := range r.reads {
+					try(u)
+				}
+			} else {
+				try(r.ahead)
 			}
 		}
 		return best
@@ -240,12 +247,8 @@ func (t *Torrent) endgame() bool {
 		return true
 	}
 	for r := range t.readers {
-		for _, rng := range [2][2]int{r.urgent, r.ahead} {
-			for i := max(rng[0], 0); i <= rng[1]; i++ {
-				if t.state[i] == pieceMissing {
-					return false
-				}
-			}
+		if r.anyPiece(func(i int) bool { return t.state[i] == pieceMissing }) {
+			return false
 		}
 	}
 	return true
@@ -265,12 +268,8 @@ func (t *Torrent) peerHasWanted(p *peer) bool {
 		return false
 	}
 	for r := range t.readers {
-		for _, rng := range [2][2]int{r.urgent, r.ahead} {
-			for i := max(rng[0], 0); i <= rng[1]; i++ {
-				if t.state[i] != pieceHave && p.has(i) {
-					return true
-				}
-			}
+		if r.anyPiece(func(i int) bool { return t.state[i] != pieceHave && p.has(i) }) {
+			return true
 		}
 	}
 	return false

@@ -31,10 +31,32 @@ type Reader struct {
 	opts ReaderOptions
 
 	// guarded by t.mu
-	urgent, ahead [2]int // piece ranges; empty when [0] > [1]
-	pos           int64  // where a sequential read would continue
-	window        int64
-	closed        bool
+	// reads holds the piece range of each ReadAt in progress: the kernel
+	// reads one file handle concurrently, and each read stays urgent
+	// until it returns.
+	reads  map[uint64][2]int
+	nextID uint64
+	ahead  [2]int // readahead pieces; empty when [0] > [1]
+	pos    int64  // where a sequential read would continue
+	window int64
+	closed bool
+}
+
+// anyPiece reports whether f holds for a piece the reader demands.
+func (r *Reader) anyPiece(f func(int) bool) bool {
+	for _, u := range r.reads {
+		for i := max(u[0], 0); i <= u[1]; i++ {
+			if f(i) {
+				return true
+			}
+		}
+	}
+	for i := max(r.ahead[0], 0); i <= r.ahead[1]; i++ {
+		if f(i) {
+			return true
+		}
+	}
+	return false
 }
 
 var emptyRange = [2]int{0, -1}
@@ -44,7 +66,7 @@ func (t *Torrent) NewReader(opts ReaderOptions) *Reader {
 	if opts.Readahead <= 0 {
 		opts.Readahead = 16 << 20
 	}
-	r := &Reader{t: t, opts: opts, urgent: emptyRange, ahead: emptyRange, pos: -1}
+	r := &Reader{t: t, opts: opts, reads: map[uint64][2]int{}, ahead: emptyRange, pos: -1}
 	t.mu.Lock()
 	t.readers[r] = struct{}{}
 	t.mu.Unlock()
@@ -83,7 +105,8 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	first, last := t.info.PieceRange(off, n)
-	r.demand(off, n, first, last)
+	id := r.demand(off, n, first, last)
+	defer r.done(id)
 
 	var stall <-chan time.Time
 	var stallTimer *time.Timer
@@ -144,25 +167,41 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	}
 }
 
-// demand records the read's pieces as urgent and sizes the readahead.
-func (r *Reader) demand(off, n int64, first, last int) {
+// demand records the read's pieces as urgent and sizes the readahead. It
+// returns the read's id for done.
+func (r *Reader) demand(off, n int64, first, last int) uint64 {
 	t := r.t
 	pl := t.info.PieceLength
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if off == r.pos && r.window > 0 {
+	if r.window > 0 && off >= r.pos-r.window && off <= r.pos+r.window {
+		// Sequential; the kernel's concurrent reads of one stream arrive
+		// slightly out of order, so "near the last read" counts.
 		r.window = min(2*r.window, r.opts.Readahead)
+		r.pos = max(r.pos, off+n)
 	} else {
 		r.window = min(max(2*pl, 1<<20), r.opts.Readahead)
+		r.pos = off + n
 	}
-	r.pos = off + n
-	r.urgent = [2]int{first, last}
-	if a, b := t.info.PieceRange(off+n, r.window); a <= b {
+	r.nextID++
+	id := r.nextID
+	r.reads[id] = [2]int{first, last}
+	if a, b := t.info.PieceRange(r.pos, r.window); a <= b {
 		r.ahead = [2]int{a, b}
 	} else {
 		r.ahead = emptyRange
 	}
-	t.demandChanged()
+	if !r.closed {
+		t.demandChanged()
+	}
+	return id
+}
+
+// done withdraws a finished read's urgent demand.
+func (r *Reader) done(id uint64) {
+	r.t.mu.Lock()
+	delete(r.reads, id)
+	r.t.mu.Unlock()
 }
 
 // lost notes that the storage evicted a piece we had: it must be fetched
