@@ -1,0 +1,401 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	torfsfs "github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/fs/session"
+	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// mountTorfs starts `torfs mount` with args, then the torrent and a fresh
+// mountpoint, and waits until it says the mount is live. The mount is
+// removed when the test ends whatever happens.
+func mountTorfs(t *testing.T, bin, torrent, mnt string, args ...string) *harness.Process {
+	t.Helper()
+	harness.CleanupMount(t, mnt)
+	p := harness.StartTorfs(t, bin, append(append([]string{"mount"}, args...), torrent, mnt)...)
+	if _, err := p.WaitOutput(harness.Context(t, time.Minute), "mounted "); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mountStatus asks the mount for its status page.
+func mountStatus(t *testing.T, mnt string) session.Status {
+	t.Helper()
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(mnt, torfsfs.XattrStatus, buf)
+	if err != nil {
+		t.Fatalf("status address of %s: %v", mnt, err)
+	}
+	resp, err := http.Get(string(buf[:n]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st session.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func getxattr(t *testing.T, path, attr string) string {
+	t.Helper()
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(path, attr, buf)
+	if err != nil {
+		t.Fatalf("getxattr %s %s: %v", path, attr, err)
+	}
+	return string(buf[:n])
+}
+
+// seedWith writes spec under src/name, makes its torrent and has
+// libtorrent seed it.
+func seedWith(t *testing.T, src, name string, spec []harness.FileSpec, pieceLength int64) (torrent string, seed *harness.Libtorrent) {
+	t.Helper()
+	root := filepath.Join(src, name)
+	harness.RandomTree(t, root, spec, 7)
+	torrent = harness.MakeTorrent(t, root, harness.TorrentOptions{PieceLength: pieceLength})
+	seed = harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	return torrent, seed
+}
+
+func TestMountMultiFileFromLibtorrent(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	const pl = 32 << 10
+	spec := append(harness.MixedTree(pl), harness.FileSpec{Path: "video/film.mkv", Size: 6<<20 + 12345})
+	src := t.TempDir()
+	torrent, seed := seedWith(t, src, "tree", spec, pl)
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	p := mountTorfs(t, bin, torrent, mnt, "--peer", seed.Addr(), "--listen", listen, "--cache-dir", t.TempDir())
+
+	// ls -R shows the torrent's tree exactly.
+	lsTree := func(dir string) string {
+		out, err := exec.Command("ls", "-R", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ls -R %s: %v: %s", dir, err, out)
+		}
+		return strings.ReplaceAll(string(out), dir, "ROOT")
+	}
+	if got, want := lsTree(mnt), lsTree(filepath.Join(src, "tree")); got != want {
+		t.Errorf("ls -R of the mount:\n%s\nwant:\n%s", got, want)
+	}
+
+	// Every file's bytes, read by cmp.
+	for _, f := range spec {
+		out, err := exec.Command("cmp", filepath.Join(src, "tree", f.Path), filepath.Join(mnt, f.Path)).CombinedOutput()
+		if err != nil {
+			t.Errorf("cmp %s: %v: %s", f.Path, err, out)
+		}
+	}
+
+	// 200 random preads of the big file.
+	want, err := os.ReadFile(filepath.Join(src, "tree", "video", "film.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(mnt, "video", "film.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		off := rng.Int64N(int64(len(want)))
+		buf := make([]byte, 1+rng.IntN(256<<10))
+		n, err := f.ReadAt(buf, off)
+		end := min(off+int64(len(buf)), int64(len(want)))
+		if int64(n) != end-off || !bytes.Equal(buf[:n], want[off:end]) {
+			t.Fatalf("pread(%d, %d) = %d, %v, or wrong bytes", off, len(buf), n, err)
+		}
+	}
+	f.Close()
+
+	// Read-only, and the extended attributes.
+	if _, err := os.OpenFile(filepath.Join(mnt, "a.bin"), os.O_WRONLY, 0); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("opening for writing: %v, want EROFS", err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "new.txt"), []byte("x"), 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("creating a file: %v, want EROFS", err)
+	}
+	if got := getxattr(t, mnt, torfsfs.XattrInfoHash); got != mi.InfoHash.String() {
+		t.Errorf("%s = %q, want %s", torfsfs.XattrInfoHash, got, mi.InfoHash)
+	}
+	total := harness.TreeSize(spec)
+	if got, want := getxattr(t, mnt, torfsfs.XattrProgress), fmt.Sprintf("%d/%d", total, total); got != want {
+		t.Errorf("progress of the root after reading everything = %q, want %q", got, want)
+	}
+	st := harness.RunTorfs(t, bin, "status", mnt)
+	if !strings.Contains(st.Stdout, "video/film.mkv") || !strings.Contains(st.Stdout, "100%") {
+		t.Errorf("torfs status:\n%s", st.Stdout)
+	}
+
+	// Seeding while mounted: a libtorrent leecher that only knows torfs
+	// gets the whole torrent from it.
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{listen}})
+	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var fromTorfs int64
+	for _, peer := range leech.Peers() {
+		fromTorfs += peer.BytesReceived
+	}
+	if fromTorfs < total {
+		t.Errorf("the leecher got %d bytes from torfs, want the whole %d", fromTorfs, total)
+	}
+
+	// SIGTERM while a file is open: the mount goes away at once (lazily),
+	// the process exits once the file is closed.
+	open, err := os.Open(filepath.Join(mnt, "a.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx := harness.Context(t, 30*time.Second)
+	for {
+		if ok, _ := harness.Mounted(mnt); !ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s still mounted after SIGTERM", mnt)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	open.Close()
+	if code, err := p.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("torfs mount after SIGTERM: exit %d, %v\n%s", code, err, p.Output())
+	}
+}
+
+// blockedInRead waits until process pid sits in a read(2) system call.
+func blockedInRead(ctx context.Context, pid int) error {
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if strings.HasPrefix(string(b), "0 0x3 ") { // read(3, ...)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("process %d never blocked reading: %w (%s)", pid, ctx.Err(), b)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestMountInterruptAndReadTimeout(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "lonely.bin"), 4<<20, 9)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "lonely.bin"), harness.TorrentOptions{})
+
+	// No peer has it: a cat waiting forever is ended by Ctrl-C at once.
+	waitMnt := t.TempDir()
+	mountTorfs(t, bin, torrent, waitMnt, "--read-timeout", "0", "--cache-dir", t.TempDir())
+	cat := exec.Command("cat", filepath.Join(waitMnt, "lonely.bin"))
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var catErr error
+	go func() { catErr = cat.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cat.Process.Kill(); <-exited })
+	ctx := harness.Context(t, 30*time.Second)
+	if err := blockedInRead(ctx, cat.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		t.Fatal("cat blocked on a missing piece did not exit after SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(catErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+		t.Errorf("cat ended with %v, want death by SIGINT", catErr)
+	}
+
+	// With --read-timeout 2s the read fails with EIO, and the log says why.
+	eioMnt := t.TempDir()
+	p := mountTorfs(t, bin, torrent, eioMnt, "--read-timeout", "2s", "--cache-dir", t.TempDir())
+	out, err := exec.CommandContext(ctx, "cat", filepath.Join(eioMnt, "lonely.bin")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Input/output error") {
+		t.Errorf("cat with no peers and a 2s read timeout: %v: %s; want an I/O error", err, out)
+	}
+	if _, err := p.WaitOutput(ctx, "no peers"); err != nil {
+		t.Errorf("the log does not say the read stalled for lack of peers: %v", err)
+	}
+}
+
+func TestMountKilledThenMountedAgain(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	spec := []harness.FileSpec{{Path: "data.bin", Size: 8<<20 + 99}}
+	torrent, seed := seedWith(t, src, "set", spec, 64<<10)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	args := []string{"--peer", seed.Addr(), "--cache-dir", cacheDir}
+
+	p := mountTorfs(t, bin, torrent, mnt, args...)
+	harness.AssertSameTree(t, spec, filepath.Join(src, "set"), mnt)
+	sent := func() (n int64) {
+		for _, peer := range seed.Peers() {
+			n += peer.BytesSent
+		}
+		return n
+	}
+	// The seed reports the blocks it sent every 200 ms.
+	err := seed.WaitStatus(harness.Context(t, 10*time.Second), func(harness.LibtorrentStatus) bool { return sent() >= spec[0].Size })
+	if err != nil {
+		t.Fatalf("the seed does not report sending the file: %v", err)
+	}
+	before := sent()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(harness.Context(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The dead mount is still in the table; the next mount clears it and
+	// serves the pieces the first one verified without fetching them.
+	p = mountTorfs(t, bin, torrent, mnt, args...)
+	harness.AssertSameTree(t, spec, filepath.Join(src, "set"), mnt)
+	if after := sent(); after != before {
+		t.Errorf("the seed sent %d more bytes after the restart; verified pieces were downloaded again", after-before)
+	}
+	if !strings.Contains(p.Output(), "clearing a stale torfs mount") {
+		t.Errorf("torfs did not say it cleared the stale mount:\n%s", p.Output())
+	}
+}
+
+func TestMountStreamsWithBoundedCache(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	const size, budget = 512 << 20, 64 << 20
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "movie.mkv"), size, 11)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "movie.mkv"), harness.TorrentOptions{PieceLength: 1 << 20})
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, SeedMode: true, NoBlockLog: true})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	mountTorfs(t, bin, torrent, mnt, "--peer", seed.Addr(), "--cache-dir", cacheDir, "--cache-size", "64MiB")
+	dataDir := filepath.Join(cacheDir, mi.InfoHash.String(), "data")
+	local, err := os.Open(filepath.Join(src, "movie.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	movie, err := os.Open(filepath.Join(mnt, "movie.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer movie.Close()
+
+	// A jump to the middle gets its bytes without the swarm fetching
+	// everything before them.
+	got, want := make([]byte, 1<<20), make([]byte, 1<<20)
+	if _, err := movie.ReadAt(got, size/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.ReadAt(want, size/2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("wrong bytes in the middle of the file")
+	}
+	if v := mountStatus(t, mnt).Torrents[0].Verified; v > 48<<20 {
+		t.Errorf("%d MiB verified after one 1 MiB read in the middle; the swarm fetched far more than the read and its readahead", v>>20)
+	}
+
+	// Reading end to end works within a 64 MiB cache.
+	var maxUse atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			maxUse.Store(max(maxUse.Load(), diskUse(dataDir)))
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	hm, hl := sha1.New(), sha1.New()
+	n, err := io.CopyBuffer(hm, struct{ io.Reader }{movie}, make([]byte, 1<<20))
+	close(stop)
+	<-sampled
+	if err != nil || n != size {
+		t.Fatalf("reading the whole file through the mount: %d bytes, %v", n, err)
+	}
+	if _, err := io.Copy(hl, local); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hm.Sum(nil), hl.Sum(nil)) {
+		t.Error("the file read through the mount differs from the source")
+	}
+	if use := max(maxUse.Load(), diskUse(dataDir)); use > budget {
+		t.Errorf("the cache used %d bytes of disk, over its %d-byte budget", use, budget)
+	}
+	if ev := mountStatus(t, mnt).Torrents[0].Evictions; ev == 0 {
+		t.Error("no piece was evicted while reading 512 MiB through a 64 MiB cache")
+	}
+}
+
+// diskUse is the disk space the regular files under dir take (st_blocks).
+func diskUse(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			var st syscall.Stat_t
+			if syscall.Stat(p, &st) == nil {
+				n += st.Blocks * 512
+			}
+		}
+		return nil
+	})
+	return n
+}
