@@ -156,8 +156,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bar.Finish()
 	stats := s.tor.Stats()
-	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; uploaded %d bytes to other peers\n",
-		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Uploaded)
+	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes from peers, uploaded %d bytes to peers\n",
+		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
 	if *keepSeeding {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
 		s.seedUntil(ctx, stderr)
