@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,5 +180,25 @@ func TestConcurrentReadsOfOneReader(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestIPv6: the default listener takes IPv6 connections too.
+func TestIPv6(t *testing.T) {
+	probe, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("this machine has no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	mi, data := testTorrent(t, 1<<20, 64<<10)
+	seed := newTestClient(t, Config{ListenAddr: ":0"})
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	port := seed.Addr().(*net.TCPAddr).Port
+	c := newTestClient(t, Config{ListenAddr: "[::1]:0"})
+	st := newMemStorage(&mi.Info, nil)
+	tor := addTorrent(t, c, mi, st, TorrentOptions{DownloadAll: true, Peers: []string{net.JoinHostPort("::1", strconv.Itoa(port))}})
+	waitComplete(t, tor, 20*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("data differs")
 	}
 }
