@@ -130,6 +130,11 @@ func TestHarnessLibtorrentTrackerMultiFile(t *testing.T) {
 	if err := seed.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The tracker must know the seeder before the leecher asks: opentracker
+	// asks for the next announce only half an hour later.
+	if err := seed.WaitAnnounced(ctx); err != nil {
+		t.Fatal(err)
+	}
 	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent})
 	if err := leech.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
@@ -144,6 +149,11 @@ func TestHarnessLibtorrentTrackerMultiFile(t *testing.T) {
 	}
 	if n := len(leech.Peers()); n == 0 {
 		t.Errorf("leecher met no peers, yet finished")
+	}
+	for _, lt := range []*harness.Libtorrent{seed, leech} {
+		if errs := lt.Errors(); len(errs) > 0 {
+			t.Errorf("libtorrent reported errors: %q", errs)
+		}
 	}
 }
 

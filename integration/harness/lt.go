@@ -78,12 +78,15 @@ type Libtorrent struct {
 
 	listening chan struct{} // closed at the "listening" event
 	finished  chan struct{} // closed at the "finished" event
+	announced chan struct{} // closed at the first "tracker_reply" event
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every status event
 	port    int
 	status  LibtorrentStatus
 	elapsed time.Duration // from adding the torrent to finishing
+	replies int           // tracker replies so far
+	story   []string      // the last storyLines events other than status
 	errors  []string
 	partial []byte // stdout bytes after the last newline
 }
@@ -138,6 +141,7 @@ func LaunchLibtorrent(ctx context.Context, opts LibtorrentOptions) (*Libtorrent,
 		dir:       dir,
 		listening: make(chan struct{}),
 		finished:  make(chan struct{}),
+		announced: make(chan struct{}),
 		changed:   make(chan struct{}),
 	}
 	lt.proc, err = startProcess(procSpec{

@@ -274,7 +274,7 @@ def handle_alerts(ses, h, state):
         elif isinstance(a, (lt.torrent_error_alert, lt.file_error_alert, lt.hash_failed_alert)):
             emit("error", message=a.message())
         elif isinstance(a, lt.tracker_reply_alert):
-            emit("tracker_reply", url=a.url if hasattr(a, "url") else "", peers=a.num_peers)
+            emit("tracker_reply", url=a.tracker_url(), tracker_peers=a.num_peers)
         elif isinstance(a, lt.tracker_error_alert):
             emit("tracker_error", message=a.message())
         elif isinstance(a, lt.tracker_warning_alert):

@@ -50,6 +50,10 @@ type LibtorrentStatus struct {
 	PeersSeen []LibtorrentPeer `json:"peers_seen"`
 }
 
+// storyLines is how many events other than status a Libtorrent keeps for
+// its error messages.
+const storyLines = 40
+
 // ltEvent is one JSON line of lt.py.
 type ltEvent struct {
 	Event   string  `json:"event"`
@@ -87,6 +91,13 @@ func (lt *Libtorrent) apply(line []byte) {
 		lt.errors = append(lt.errors, fmt.Sprintf("unreadable event %q: %v", line, err))
 		return
 	}
+	if ev.Event != "status" {
+		// Status lines bury the story in the raw output: keep the rest.
+		lt.story = append(lt.story, string(line))
+		if len(lt.story) > storyLines {
+			lt.story = lt.story[len(lt.story)-storyLines:]
+		}
+	}
 	switch ev.Event {
 	case "listening":
 		lt.port = ev.Port
@@ -97,6 +108,11 @@ func (lt *Libtorrent) apply(line []byte) {
 		lt.setStatus(ev.LibtorrentStatus)
 		lt.elapsed = time.Duration(ev.Elapsed * float64(time.Second))
 		close(lt.finished)
+	case "tracker_reply":
+		lt.replies++
+		if lt.replies == 1 {
+			close(lt.announced)
+		}
 	case "error":
 		lt.errors = append(lt.errors, ev.Message)
 	}
@@ -136,6 +152,19 @@ func (lt *Libtorrent) WaitStatus(ctx context.Context, cond func(LibtorrentStatus
 // Finished is closed when libtorrent has every wanted piece.
 func (lt *Libtorrent) Finished() <-chan struct{} { return lt.finished }
 
+// WaitAnnounced waits until a tracker has answered one of libtorrent's
+// announces, so that peers starting later get it from the tracker.
+func (lt *Libtorrent) WaitAnnounced(ctx context.Context) error {
+	select {
+	case <-lt.announced:
+		return nil
+	case <-lt.proc.Done():
+		return fmt.Errorf("libtorrent %s exited before a tracker answered (%s)\n%s", lt.opts.Mode, lt.describe(), lt.proc.Output())
+	case <-ctx.Done():
+		return fmt.Errorf("no tracker answered libtorrent %s: %w (%s)", lt.opts.Mode, ctx.Err(), lt.describe())
+	}
+}
+
 // WaitFinished waits until libtorrent has every wanted piece (a seed: has
 // checked its data). It fails with libtorrent's last status and output when
 // the process exits first or ctx ends.
@@ -167,6 +196,9 @@ func (lt *Libtorrent) describe() string {
 	for _, p := range st.Peers {
 		peers = append(peers, fmt.Sprintf("%s %q got %d sent %d", p.Addr, p.Client, p.TotalDownload, p.TotalUpload))
 	}
-	return fmt.Sprintf("state %s, progress %.1f%%, %d pieces, %d peers [%s], errors %q",
-		st.State, 100*st.Progress, st.NumPieces, st.NumPeers, strings.Join(peers, "; "), lt.Errors())
+	lt.mu.Lock()
+	story := strings.Join(lt.story, "\n")
+	lt.mu.Unlock()
+	return fmt.Sprintf("state %s, progress %.1f%%, %d pieces, %d peers [%s], errors %q; last events:\n%s",
+		st.State, 100*st.Progress, st.NumPieces, st.NumPeers, strings.Join(peers, "; "), lt.Errors(), story)
 }

@@ -236,11 +236,14 @@ func (p *Process) Output() string {
 	return b.String()
 }
 
+// tail keeps the start of s (how things began) and its end (how they
+// ended) within about n bytes.
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return "[...]" + s[len(s)-n:]
+	head := n / 4
+	return s[:head] + "\n[...]\n" + s[len(s)-(n-head):]
 }
 
 // cleanupProcess registers Stop with tb and logs the process's output when
