@@ -80,15 +80,16 @@ type Libtorrent struct {
 	finished  chan struct{} // closed at the "finished" event
 	announced chan struct{} // closed at the first "tracker_reply" event
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced at every status event
-	port    int
-	status  LibtorrentStatus
-	elapsed time.Duration // from adding the torrent to finishing
-	replies int           // tracker replies so far
-	story   []string      // the last storyLines events other than status
-	errors  []string
-	partial []byte // stdout bytes after the last newline
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced at every status event
+	port     int
+	status   LibtorrentStatus
+	elapsed  time.Duration // from adding the torrent to finishing
+	replies  int           // tracker replies so far
+	story    []string      // the last storyLines events other than status
+	badLines []string      // lines of lt.py that did not parse: a harness bug
+	errors   []string
+	partial  []byte // stdout bytes after the last newline
 }
 
 // StartLibtorrent starts a libtorrent peer and waits until it listens. The
@@ -107,7 +108,14 @@ func StartLibtorrent(tb testing.TB, opts LibtorrentOptions) *Libtorrent {
 		tb.Fatalf("start libtorrent %s: %v", opts.Mode, err)
 	}
 	cleanupProcess(tb, lt.proc)
-	tb.Cleanup(func() { _ = os.RemoveAll(lt.dir) })
+	tb.Cleanup(func() {
+		_ = os.RemoveAll(lt.dir)
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		if len(lt.badLines) > 0 {
+			tb.Errorf("harness bug: lt.py and lt.go disagree: %q", lt.badLines)
+		}
+	})
 	return lt
 }
 

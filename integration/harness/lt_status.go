@@ -88,7 +88,7 @@ func (w ltEvents) Write(b []byte) (int, error) {
 func (lt *Libtorrent) apply(line []byte) {
 	var ev ltEvent
 	if err := json.Unmarshal(line, &ev); err != nil {
-		lt.errors = append(lt.errors, fmt.Sprintf("unreadable event %q: %v", line, err))
+		lt.badLines = append(lt.badLines, fmt.Sprintf("unreadable event %q: %v", line, err))
 		return
 	}
 	if ev.Event != "status" {
