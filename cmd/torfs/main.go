@@ -30,6 +30,7 @@ func commands() []*command {
 		// One line per command, in the order --help lists them.
 		mountCommand(),
 		statusCommand(),
+		demoCommand(),
 		createCommand(),
 		infoCommand(),
 		getCommand(),
