@@ -52,3 +52,8 @@ bench-create: build
 .PHONY: bench-tracker
 bench-tracker: build
 	$(GO) run ./bench/tracker -torfs bin/torfs $(BENCH_TRACKER_FLAGS)
+
+# torfs mount streaming a 1 GiB file from a libtorrent seeder: time to first byte, seek latency, cold read vs torfs get, warm re-read vs the page cache (see bench/mount).
+.PHONY: bench-mount
+bench-mount:
+	$(GO) run ./bench/mount $(BENCH_MOUNT_FLAGS)

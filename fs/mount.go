@@ -38,7 +38,15 @@ type MountOptions struct {
 	Logger *slog.Logger
 	// Debug logs every FUSE request (very verbose).
 	Debug bool
+	// KernelReadahead is how far ahead the kernel reads on its own for a
+	// sequential reader (the mount's read_ahead_kb, settable as root);
+	// default DefaultKernelReadahead. The kernel's own default, 128 KiB,
+	// leaves a streaming reader waiting on a round trip every 128 KiB.
+	KernelReadahead int
 }
+
+// DefaultKernelReadahead is MountOptions.KernelReadahead's default.
+const DefaultKernelReadahead = 4 << 20
 
 // Server serves one mounted file system.
 type Server struct {
@@ -111,6 +119,13 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	if err := server.WaitMount(); err != nil {
 		_ = server.Unmount()
 		return nil, fmt.Errorf("mounting on %s: %w", dir, err)
+	}
+	ra := opts.KernelReadahead
+	if ra == 0 {
+		ra = DefaultKernelReadahead
+	}
+	if err := setReadahead(dir, ra); err != nil {
+		log.Debug("kernel readahead left at its default", "dir", dir, "err", err)
 	}
 	log.Info("mounted", "dir", dir)
 	return m, nil

@@ -47,15 +47,30 @@ func checkMountpoint(dir string, log *slog.Logger) error {
 	return nil
 }
 
+// setReadahead sets the read_ahead_kb of the mount on dir (root only).
+func setReadahead(dir string, bytes int) error {
+	dev := mountField(dir, 2) // major:minor
+	if dev == "" {
+		return fmt.Errorf("%s not found in mountinfo", dir)
+	}
+	return os.WriteFile("/sys/class/bdi/"+dev+"/read_ahead_kb", []byte(strconv.Itoa(bytes>>10)), 0)
+}
+
 // mountType returns the file system type of the topmost mount on dir
 // from /proc/self/mountinfo, or "" when dir is not a mountpoint.
 func mountType(dir string) string {
+	return mountField(dir, -1)
+}
+
+// mountField returns field i of the topmost mountinfo line of dir, or
+// with i < 0 the file system type, or "" when dir is not a mountpoint.
+func mountField(dir string, i int) string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	fstype := ""
+	value := ""
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -64,14 +79,18 @@ func mountType(dir string) string {
 		if len(fields) < 5 || unescapeMountinfo(fields[4]) != dir {
 			continue
 		}
-		for i := 5; i+1 < len(fields); i++ {
-			if fields[i] == "-" {
-				fstype = fields[i+1] // later lines are mounted on top
+		if i >= 0 {
+			value = fields[i] // later lines are mounted on top
+			continue
+		}
+		for k := 5; k+1 < len(fields); k++ {
+			if fields[k] == "-" {
+				value = fields[k+1]
 				break
 			}
 		}
 	}
-	return fstype
+	return value
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for space, ...) the
