@@ -14,7 +14,7 @@ import (
 const memShards = 256
 
 // MemoryStore is the default Store: swarms in sharded maps, each peer a
-// fixed-size record (32 bytes for IPv4, 44 for IPv6) kept outside the Go
+// fixed-size record (28 bytes for IPv4, 40 for IPv6) kept outside the Go
 // heap (see slab), so a million peers take about 40 MB.
 type MemoryStore struct {
 	timeout time.Duration
@@ -27,16 +27,18 @@ type MemoryStore struct {
 type memShard struct {
 	mu     sync.Mutex
 	closed bool
-	swarms map[[20]byte]*swarm
+	swarms map[[20]byte]swarm
 	slabs  slabs
 	// Totals of this shard, kept under mu so Stats needs no global lock.
 	seeders, leechers int
 }
 
 // NewMemoryStore returns a MemoryStore that forgets a peer peerTimeout
-// after its last announce (a sweep runs every peerTimeout/4). Close stops
-// the sweeper.
+// after its last announce (to within a sweep, which runs every
+// peerTimeout/4, and a two-second tick). peerTimeout is capped at 8 hours.
+// Close stops the sweeper.
 func NewMemoryStore(peerTimeout time.Duration) *MemoryStore {
+	peerTimeout = min(peerTimeout, maxPeerTimeout)
 	s := &MemoryStore{
 		timeout: peerTimeout,
 		epoch:   time.Now(),
@@ -44,16 +46,24 @@ func NewMemoryStore(peerTimeout time.Duration) *MemoryStore {
 		done:    make(chan struct{}),
 	}
 	for i := range s.shards {
-		s.shards[i].swarms = make(map[[20]byte]*swarm)
+		s.shards[i].swarms = make(map[[20]byte]swarm)
 	}
 	go s.sweepLoop(max(peerTimeout/4, 10*time.Millisecond))
 	return s
 }
 
-// now is the store's clock in whole seconds since it started, which fits
-// a peer record's uint32 for a century.
-func (s *MemoryStore) now() uint32 {
-	return uint32(time.Since(s.epoch) / time.Second)
+// tick is the MemoryStore clock: two-second ticks since the store
+// started. Peer records keep it modulo 2^15 (18 hours), which is why peer
+// timeouts are capped at maxPeerTimeout.
+type tick uint32
+
+const (
+	tickLength     = 2 * time.Second
+	maxPeerTimeout = 8 * time.Hour
+)
+
+func (s *MemoryStore) now() tick {
+	return tick(time.Since(s.epoch) / tickLength)
 }
 
 func (s *MemoryStore) shard(h *[20]byte) *memShard {
@@ -69,14 +79,13 @@ func (s *MemoryStore) Announce(_ context.Context, a *PeerAnnounce, res *Announce
 	if sh.closed {
 		return errStoreClosed
 	}
-	sw := sh.swarms[a.InfoHash]
-	if sw == nil {
+	sw, ok := sh.swarms[a.InfoHash]
+	if !ok {
 		if a.Event == EventStopped {
 			res.Complete, res.Incomplete, res.Downloaded = 0, 0, 0
 			return nil
 		}
-		sw = &swarm{v4: peerList{class: -1}, v6: peerList{class: -1}}
-		sh.swarms[a.InfoHash] = sw
+		sw = swarm{v4: peerList{class: -1}, v6: peerList{class: -1}}
 	}
 	ds, dl := sw.update(&sh.slabs, a, now)
 	sh.seeders += ds
@@ -86,6 +95,8 @@ func (s *MemoryStore) Announce(_ context.Context, a *PeerAnnounce, res *Announce
 	if sw.empty() {
 		sw.release(&sh.slabs)
 		delete(sh.swarms, a.InfoHash)
+	} else {
+		sh.swarms[a.InfoHash] = sw
 	}
 	sh.compactIfWasteful()
 	return nil
@@ -100,7 +111,7 @@ func (s *MemoryStore) Scrape(_ context.Context, hashes [][20]byte, out []ScrapeS
 			sh.mu.Unlock()
 			return errStoreClosed
 		}
-		if sw := sh.swarms[hashes[i]]; sw != nil {
+		if sw, ok := sh.swarms[hashes[i]]; ok {
 			out[i] = ScrapeStats{Complete: int(sw.seeders), Incomplete: int(sw.leechers), Downloaded: int(sw.downloaded)}
 		} else {
 			out[i] = ScrapeStats{}
@@ -167,19 +178,15 @@ func (s *MemoryStore) sweepLoop(every time.Duration) {
 // time so announces elsewhere proceed, and swarms left empty.
 func (s *MemoryStore) sweep() {
 	now := s.now()
-	limit := uint32(s.timeout / time.Second)
-	if limit == 0 {
-		limit = 1
-	}
-	var cutoff uint32
-	if now > limit {
-		cutoff = now - limit
-	}
+	limit := tick((s.timeout + tickLength - 1) / tickLength)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for h, sw := range sh.swarms {
-			ds, dl := sw.expire(&sh.slabs, cutoff)
+			ds, dl := sw.expire(&sh.slabs, now, limit)
+			if ds == 0 && dl == 0 {
+				continue
+			}
 			sh.seeders += ds
 			sh.leechers += dl
 			if sw.empty() {
@@ -187,6 +194,8 @@ func (s *MemoryStore) sweep() {
 				// download count goes too, as in opentracker.
 				sw.release(&sh.slabs)
 				delete(sh.swarms, h)
+			} else {
+				sh.swarms[h] = sw
 			}
 		}
 		sh.compactIfWasteful()
@@ -206,14 +215,14 @@ func (sh *memShard) compactIfWasteful() {
 	// Allocate everything first: if memory runs out half way, nothing
 	// has changed and the old slabs stay in use.
 	type move struct {
-		l   *peerList
+		h   [20]byte
 		ref blockRef
 		c   int8
 		v6  bool
 	}
 	var fresh slabs
-	moves := make([]move, 0, 2*len(sh.swarms))
-	for _, sw := range sh.swarms {
+	moves := make([]move, 0, len(sh.swarms))
+	for h, sw := range sh.swarms {
 		for fam, l := range []*peerList{&sw.v4, &sw.v6} {
 			if l.ref == 0 {
 				continue
@@ -231,17 +240,22 @@ func (sh *memShard) compactIfWasteful() {
 				fresh.v6.close()
 				return
 			}
-			moves = append(moves, move{l, ref, int8(c), fam == 1})
+			moves = append(moves, move{h, ref, int8(c), fam == 1})
 		}
 	}
 	for _, m := range moves {
+		sw := sh.swarms[m.h]
 		if m.v6 {
-			copy(fresh.v6.records(m.ref, m.l.n), sh.slabs.v6.records(m.l.ref, m.l.n))
+			copy(fresh.v6.records(m.ref, sw.v6.n), sh.slabs.v6.records(sw.v6.ref, sw.v6.n))
+			sw.v6.ref, sw.v6.class = m.ref, m.c
 		} else {
-			copy(fresh.v4.records(m.ref, m.l.n), sh.slabs.v4.records(m.l.ref, m.l.n))
+			copy(fresh.v4.records(m.ref, sw.v4.n), sh.slabs.v4.records(sw.v4.ref, sw.v4.n))
+			sw.v4.ref, sw.v4.class = m.ref, m.c
 		}
-		m.l.ref, m.l.class = m.ref, m.c
+		sh.swarms[m.h] = sw
 	}
+	// The indexes map peer ids to positions, which the copy kept.
+	fresh.v4.idx, fresh.v6.idx = sh.slabs.v4.idx, sh.slabs.v6.idx
 	sh.slabs.v4.close()
 	sh.slabs.v6.close()
 	sh.slabs = fresh

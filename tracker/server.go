@@ -22,7 +22,8 @@ type Config struct {
 	// MinInterval how often they may (default Interval/2).
 	Interval, MinInterval time.Duration
 	// PeerTimeout is how long a silent peer stays listed when the Server
-	// creates its own store (default 2*Interval + 1 minute).
+	// creates its own store (default 2*Interval + 1 minute, at most 8
+	// hours).
 	PeerTimeout time.Duration
 	// DefaultNumWant is the number of peers returned when the client does
 	// not say (default 50); MaxNumWant caps what it may ask for (default

@@ -24,6 +24,8 @@ type slab[T any] struct {
 	// leaves its smaller blocks behind, and when no other swarm needs
 	// that size they are waste that only compaction gets back.
 	freeRecords int
+	// idx are the indexes of the slab's big swarms.
+	idx indexTable
 }
 
 // blockRef names a block: the chunk index in the high bits, the record
@@ -31,7 +33,7 @@ type slab[T any] struct {
 type blockRef uint32
 
 const (
-	slabChunkRecords = 1 << 15 // records per chunk: 1 MiB of 32-byte records
+	slabChunkRecords = 1 << 15 // records per chunk: under 1 MiB of IPv4 records
 	slabChunkShift   = 15
 )
 
@@ -122,7 +124,7 @@ func (s *slab[T]) release(ref blockRef, c int) {
 	s.freeRecords += int(classCaps[c])
 }
 
-// wasteful reports whether free blocks hold over a quarter of the records
+// wasteful reports whether free blocks hold over an eighth of the records
 // ever handed out (and enough of them to matter): then compacting pays
 // for itself.
 func (s *slab[T]) wasteful() bool {
@@ -130,7 +132,7 @@ func (s *slab[T]) wasteful() bool {
 		return false
 	}
 	handedOut := (len(s.chunks)-1)*slabChunkRecords + s.used/s.recSize()
-	return s.freeRecords*4 > handedOut
+	return s.freeRecords*8 > handedOut
 }
 
 // close unmaps every chunk; the slab must not be used afterwards.

@@ -4,7 +4,28 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 )
+
+// The memory figures in the docs (and the benchmark) rest on these sizes.
+func TestRecordSizes(t *testing.T) {
+	if a, b := unsafe.Sizeof(peer4{}), unsafe.Sizeof(peer6{}); a != 28 || b != 40 {
+		t.Fatalf("records are %d and %d bytes, want 28 and 40", a, b)
+	}
+	if s := unsafe.Sizeof(swarm{}); s > 48 {
+		t.Fatalf("swarm is %d bytes", s)
+	}
+}
+
+func TestPeerMetaAgeAcrossWrap(t *testing.T) {
+	m := newMeta(true, metaSeenMax-1)
+	if !m.seeder() || m.age(metaSeenMax+3) != 4 {
+		t.Fatalf("seeder %v age %d, want true and 4", m.seeder(), m.age(metaSeenMax+3))
+	}
+	if newMeta(false, 5).seeder() {
+		t.Fatal("leecher reads as seeder")
+	}
+}
 
 // TestSlabReusesFreedBlocks: swarms that grow, shrink and die hand their
 // blocks back, so churn does not map more memory.

@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -159,7 +162,7 @@ func runPhases(ctx context.Context, p plan, t *target, small, large *swarmSet) (
 			case <-time.After(settle):
 			}
 			if s, err := readProc(t.pid); err == nil {
-				fmt.Printf("%-12s %-38s rss %6.1f MB after %s idle\n", t.name, "held: "+ph.set.name+" x peers", float64(s.rss)/1e6, settle)
+				fmt.Printf("%-12s %-38s rss %6.1f MB after %s idle%s\n", t.name, "held: "+ph.set.name+" x peers", float64(s.rss)/1e6, settle, goMemory(t))
 			}
 		}
 		if ctx.Err() != nil {
@@ -211,4 +214,28 @@ func escape(raw []byte) string {
 		b.WriteByte(hexDigits[c&15])
 	}
 	return b.String()
+}
+
+// goMemory summarises a torfs tracker's Go runtime memory from its
+// /metrics, to tell the Go heap from the peer slabs; "" for others.
+func goMemory(t *target) string {
+	if t.name != "torfs" {
+		return ""
+	}
+	resp, err := http.Get("http://" + t.addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out strings.Builder
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes"} {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				fmt.Fprintf(&out, " %s=%.1fMB", strings.TrimSuffix(strings.TrimPrefix(name, "go_memstats_"), "_bytes"), f/1e6)
+			}
+		}
+	}
+	return " (go:" + out.String() + ")"
 }
