@@ -93,6 +93,7 @@ func (t *Torrent) tick(n int) {
 		}
 		t.fill(p)
 	}
+	t.reapStuck()
 	if n%int(chokeEvery/time.Second) == 0 {
 		t.rechoke(n%int(optimisticEvery/time.Second) == 0)
 	}
@@ -218,13 +219,45 @@ func (t *Torrent) removePeer(p *peer) {
 	if t.optimistic == p {
 		t.optimistic = nil
 	}
+	for _, ap := range t.activeList {
+		if ap.owner == p {
+			ap.owner = nil // others may finish it
+		}
+	}
 	if !p.amChoking {
 		t.rechoke(false)
 	}
+	t.reapStuck()
 	for q := range t.peers {
 		t.fill(q)
 	}
 	t.mu.Unlock()
 	t.c.releaseConn()
 	t.kickDial()
+}
+
+// reapStuck restarts partial pieces that no connected peer may finish:
+// their blocks came from peers now gone, and the peers left are on parole
+// (they only download whole pieces alone). Called with t.mu held.
+func (t *Torrent) reapStuck() {
+	for k := 0; k < len(t.activeList); k++ {
+		ap := t.activeList[k]
+		if ap.owner != nil || ap.unrequested == 0 {
+			continue
+		}
+		busy := false
+		for b := range ap.blocks {
+			busy = busy || ap.blocks[b].reqs > 0 || ap.blocks[b].state == blockWriting
+		}
+		for p := range t.peers {
+			busy = busy || (!p.parole && p.has(ap.index))
+		}
+		if busy {
+			continue
+		}
+		t.deactivate(ap)
+		t.state[ap.index] = pieceMissing
+		t.st.Discard(ap.index)
+		k--
+	}
 }

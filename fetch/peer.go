@@ -39,6 +39,9 @@ type peer struct {
 	reqs           map[uint64]int64 // our requests to them: block key -> sent (unix nanos)
 	desired        int              // pipeline depth we aim for
 	rated          bool             // desired follows the measured rate
+	// parole: the peer sent part of a piece that failed its hash; it now
+	// downloads whole pieces alone, so a second failure proves it lied.
+	parole bool
 	reqq           int              // their limit on outstanding requests
 	downRate       float64          // bytes/s from them, smoothed
 	upRate         float64          // bytes/s to them, smoothed

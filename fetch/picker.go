@@ -37,6 +37,18 @@ type activePiece struct {
 	// the blocks that differ name the peers that lied (smart ban).
 	senders []*peer
 	sums    []uint32
+	// owner, when set, is a peer on parole that downloads this piece
+	// alone, so that a hash failure names it alone.
+	owner *peer
+}
+
+// usable reports whether p may request blocks of ap: a peer on parole
+// only of the pieces it owns, other peers of pieces no paroled peer owns.
+func (ap *activePiece) usable(p *peer) bool {
+	if p.parole {
+		return ap.owner == p
+	}
+	return ap.owner == nil || ap.owner == p
 }
 
 type blockInfo struct {
@@ -136,7 +148,7 @@ func (t *Torrent) fill(p *peer) {
 			if want == 0 {
 				break
 			}
-			if ap.unrequested > 0 && p.has(ap.index) && t.prio(ap.index) == level {
+			if ap.unrequested > 0 && ap.usable(p) && p.has(ap.index) && t.prio(ap.index) == level {
 				fromPiece(ap)
 			}
 		}
@@ -145,7 +157,11 @@ func (t *Torrent) fill(p *peer) {
 			if i < 0 {
 				break
 			}
-			fromPiece(t.activate(i))
+			ap := t.activate(i)
+			if p.parole {
+				ap.owner = p
+			}
+			fromPiece(ap)
 		}
 	}
 	if want > 0 {
@@ -155,7 +171,7 @@ func (t *Torrent) fill(p *peer) {
 			if want == 0 {
 				break
 			}
-			if !p.has(ap.index) {
+			if !p.has(ap.index) || !ap.usable(p) {
 				continue
 			}
 			urgent := t.prio(ap.index) == prioUrgent

@@ -93,15 +93,12 @@ func newBans() *bans { return &bans{strikes: map[string]int{}, set: map[string]b
 
 func (b *bans) banned(key string) bool { return b.set[key] }
 
-// maxStrikes is how many failed pieces a peer may take part in before it
-// is banned without proof; honest peers that shared pieces with a liar are
-// usually cleared by block comparison long before.
-const maxStrikes = 4
-
-// blame handles a piece that failed its hash. A peer that sent every block
-// is banned at once. Otherwise the attempt is kept: when the piece passes
-// later, the blocks whose checksums differ from the good ones convict
-// their senders (convict). A peer in too many failures is banned anyway.
+// blame handles a piece that failed its hash. A peer that sent every
+// block is banned at once. The senders of a shared piece go on parole:
+// from now on each downloads whole pieces alone, so its next failure is
+// its own. The failed attempt is kept: when the piece passes later, the
+// blocks whose checksums differ from the good ones convict their senders
+// (convict).
 func (t *Torrent) blame(job hashJob) {
 	var only *peer
 	alone := true
@@ -117,15 +114,11 @@ func (t *Torrent) blame(job hashJob) {
 		return
 	}
 	t.failed[job.piece] = append(t.failed[job.piece], job)
-	seen := map[*peer]bool{}
 	for _, p := range job.senders {
-		if p == nil || seen[p] {
-			continue
-		}
-		seen[p] = true
-		t.bans.strikes[p.key]++
-		if t.bans.strikes[p.key] >= maxStrikes {
-			t.ban(p)
+		if p != nil && !p.parole {
+			p.parole = true
+			t.bans.strikes[p.key]++
+			t.log.Debug("peer on parole after a failed piece", "peer", p.addr)
 		}
 	}
 }
@@ -137,14 +130,6 @@ func (t *Torrent) convict(good hashJob, fails []hashJob) {
 		for b, p := range f.senders {
 			if p != nil && b < len(good.sums) && f.sums[b] != good.sums[b] {
 				t.ban(p)
-			}
-		}
-	}
-	// Honest peers of those attempts are cleared.
-	for _, f := range fails {
-		for b, p := range f.senders {
-			if p != nil && b < len(good.sums) && f.sums[b] == good.sums[b] && t.bans.strikes[p.key] > 0 {
-				t.bans.strikes[p.key]--
 			}
 		}
 	}
