@@ -41,16 +41,16 @@ type peer struct {
 	rated          bool             // desired follows the measured rate
 	// parole: the peer sent part of a piece that failed its hash; it now
 	// downloads whole pieces alone, so a second failure proves it lied.
-	parole bool
-	reqq           int              // their limit on outstanding requests
-	downRate       float64          // bytes/s from them, smoothed
-	upRate         float64          // bytes/s to them, smoothed
-	lastDown       int64
-	lastUp         int64
-	lastBlock      time.Time // when they last sent us a block we asked for
-	unchokedAt     time.Time
-	listenAddr     string // from the extended handshake, for incoming peers
-	gone           bool
+	parole     bool
+	reqq       int     // their limit on outstanding requests
+	downRate   float64 // bytes/s from them, smoothed
+	upRate     float64 // bytes/s to them, smoothed
+	lastDown   int64
+	lastUp     int64
+	lastBlock  time.Time // when they last sent us a block we asked for
+	unchokedAt time.Time
+	listenAddr string // from the extended handshake, for incoming peers
+	gone       bool
 
 	// output, guarded by wmu
 	wmu      sync.Mutex
