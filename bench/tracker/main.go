@@ -30,6 +30,7 @@ func main() {
 	closeRequests := flag.Int("close-requests", 40000, "announces per keep-alive-off phase")
 	limit := flag.Duration("phase-timeout", 3*time.Minute, "longest a phase may run")
 	only := flag.String("only", "", "run only this tracker (torfs or opentracker)")
+	external := flag.String("external", "", "only load the tracker already listening at HOST:PORT (random announces on the small set, keep-alive on), e.g. to profile it")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,7 +39,13 @@ func main() {
 		conns: *conns, small: *small, large: *large, peers: *peers,
 		requests: *requests, closeRequests: *closeRequests, phaseTimeout: *limit,
 	}
-	if err := run(ctx, plan, *torfs, *ot, *only); err != nil {
+	var err error
+	if *external != "" {
+		err = runExternal(ctx, plan, *external)
+	} else {
+		err = run(ctx, plan, *torfs, *ot, *only)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tracker-bench:", err)
 		os.Exit(1)
 	}
