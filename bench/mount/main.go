@@ -27,17 +27,18 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes in the benchmark file")
 	piece := flag.Int64("piece", 0, "piece length (0 = 256 KiB)")
 	seeks := flag.Int("seeks", 10, "random 64 KiB reads for the seek latency")
+	runs := flag.Int("runs", 3, "runs of the cold, warm and torfs get measurements (the median is reported)")
 	flag.StringVar(&mountFlags, "mount-flags", "", "extra flags for torfs mount, space-separated (e.g. \"--readahead 64MiB\")")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *size, *piece, *seeks); err != nil {
+	if err := run(ctx, *size, *piece, *seeks, max(*runs, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-mount:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, size, piece int64, seeks int) error {
+func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-mount-")
 	if err != nil {
 		return err
@@ -98,38 +99,58 @@ func run(ctx context.Context, size, piece int64, seeks int) error {
 	fmt.Printf("seek latency (64 KiB at %d random unfetched offsets): p50 %v, max %v (goal p50 < 50ms; btfs p50 150ms)\n",
 		seeks, lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
 
-	// Cold sequential read on a fresh mount, then warm re-read.
-	m, err = mount(ctx, bin, dir, torrent, seed)
-	if err != nil {
-		return err
-	}
-	cold, err := ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
-	if err != nil {
-		m.stop()
-		return err
-	}
-	warm, err := ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
-	m.stop()
-	if err != nil {
-		return err
-	}
-	get, err := measureGet(ctx, bin, torrent, seed, size)
-	if err != nil {
-		return err
-	}
+	// Cold sequential read on a fresh mount, then warm re-read; torfs get
+	// and the page-cached source file as references, alternating so that
+	// load from elsewhere on the machine hits both alike.
 	local := filepath.Join(save, "bench.bin")
-	if _, err := ddRate(ctx, local, size); err != nil { // into the page cache
-		return err
+	var colds, warms, gets, cacheds []float64
+	for range runs {
+		cold, warm, err := coldWarm(ctx, bin, dir, torrent, seed, size)
+		if err != nil {
+			return err
+		}
+		get, err := measureGet(ctx, bin, torrent, seed, size)
+		if err != nil {
+			return err
+		}
+		if _, err := ddRate(ctx, local, size); err != nil { // into the page cache
+			return err
+		}
+		cached, err := ddRate(ctx, local, size)
+		if err != nil {
+			return err
+		}
+		colds, warms, gets, cacheds = append(colds, cold), append(warms, warm), append(gets, get), append(cacheds, cached)
 	}
-	cached, err := ddRate(ctx, local, size)
-	if err != nil {
-		return err
-	}
+	cold, warm, get, cached := median(colds), median(warms), median(gets), median(cacheds)
+	fmt.Printf("median of %d runs\n", runs)
 	fmt.Printf("cold sequential read (dd bs=1M): %.0f MB/s; torfs get of the same file %.0f MB/s; ratio %.2f (goal >= 0.8; btfs 11.6 MB/s)\n",
 		cold, get, cold/get)
 	fmt.Printf("warm re-read (dd bs=1M): %.0f MB/s; the source file from the page cache %.0f MB/s; ratio %.2f (goal >= 0.5; btfs 13.2 MB/s)\n",
 		warm, cached, warm/cached)
+	fmt.Printf("  runs: cold %s; torfs get %s; warm %s; page cache %s\n", list(colds), list(gets), list(warms), list(cacheds))
 	return nil
+}
+
+// coldWarm reads the file twice with dd on a fresh mount: MB/s cold
+// (every byte downloaded) and warm (from the kernel's page cache).
+func coldWarm(ctx context.Context, bin, dir, torrent, seed string, size int64) (cold, warm float64, err error) {
+	m, err := mount(ctx, bin, dir, torrent, seed)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.stop()
+	if cold, err = ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size); err != nil {
+		return 0, 0, err
+	}
+	warm, err = ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
+	return cold, warm, err
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // mountFlags are extra flags for every torfs mount (-mount-flags).
@@ -191,6 +212,14 @@ func (m *mounted) stop() {
 		<-m.done
 		_ = harness.Unmount(m.dir)
 	}
+}
+
+func list(v []float64) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, fmt.Sprintf("%.0f", x))
+	}
+	return strings.Join(s, " ")
 }
 
 // ddRate reads path with dd bs=1M and returns MB/s (10^6 bytes per s).
