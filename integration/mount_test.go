@@ -399,3 +399,106 @@ func diskUse(dir string) int64 {
 	})
 	return n
 }
+
+func TestMountDirectoryOfTorrents(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src, torrents := t.TempDir(), t.TempDir()
+	spec := []harness.FileSpec{{Path: "one.bin", Size: 300_001}}
+	seeded, seed := seedWith(t, src, "first", spec, 32<<10)
+	copyFile := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(seeded, filepath.Join(torrents, "first.torrent"))
+	harness.RandomFile(t, filepath.Join(src, "second.iso"), 100_000, 5)
+	copyFile(harness.MakeTorrent(t, filepath.Join(src, "second.iso"), harness.TorrentOptions{}), filepath.Join(torrents, "later.torrent"+".part"))
+
+	mnt := t.TempDir()
+	mountTorfs(t, bin, torrents, mnt, "--peer", seed.Addr(), "--cache-dir", t.TempDir())
+	names := func() string {
+		entries, err := os.ReadDir(mnt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for _, e := range entries {
+			ns = append(ns, e.Name())
+		}
+		return strings.Join(ns, " ")
+	}
+	if got := names(); got != "first" {
+		t.Fatalf("mount shows %q, want just first", got)
+	}
+	harness.AssertSameTree(t, spec, filepath.Join(src, "first"), filepath.Join(mnt, "first"))
+
+	// A .torrent file appearing in the directory shows up; one going away
+	// disappears.
+	if err := os.Rename(filepath.Join(torrents, "later.torrent.part"), filepath.Join(torrents, "later.torrent")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		ctx := harness.Context(t, 30*time.Second)
+		for names() != want {
+			if ctx.Err() != nil {
+				t.Fatalf("mount shows %q, want %q", names(), want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor("first later")
+	if fi, err := os.Stat(filepath.Join(mnt, "later", "second.iso")); err != nil || fi.Size() != 100_000 {
+		t.Fatalf("the added torrent's file: %v", err)
+	}
+	if err := os.Remove(filepath.Join(torrents, "first.torrent")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("later")
+}
+
+func TestMountDaemon(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "d.bin"), 100_000, 3)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "d.bin"), harness.TorrentOptions{})
+	mnt := t.TempDir()
+	harness.CleanupMount(t, mnt)
+	r := harness.RunTorfs(t, bin, "mount", "--daemon", "--cache-dir", t.TempDir(), torrent, mnt)
+	var pid int
+	if i := strings.Index(r.Stdout, "runs as pid "); i < 0 {
+		t.Fatalf("torfs mount --daemon did not say which process serves the mount:\n%s", r.Stdout)
+	} else if _, err := fmt.Sscanf(r.Stdout[i:], "runs as pid %d", &pid); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proc.Kill() })
+	if fi, err := os.Stat(filepath.Join(mnt, "d.bin")); err != nil || fi.Size() != 100_000 {
+		t.Fatalf("the daemon's mount: %v", err)
+	}
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx := harness.Context(t, 30*time.Second)
+	for {
+		ok, _ := harness.Mounted(mnt)
+		alive := proc.Signal(syscall.Signal(0)) == nil
+		if !ok && !alive {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("after SIGTERM: mounted %v, daemon alive %v", ok, alive)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
