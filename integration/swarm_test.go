@@ -368,3 +368,34 @@ func piecesWritten(t *testing.T, path string, pieceLen int) int {
 	}
 	return n
 }
+
+// TestSeedReportsBadData: torfs seed names the data that does not match
+// the torrent and announces only the good pieces.
+func TestSeedReportsBadData(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	path := filepath.Join(src, "scan.raw")
+	harness.RandomFile(t, path, 4<<20, 7)
+	torrent := harness.MakeTorrent(t, path, harness.TorrentOptions{PieceLength: 64 << 10})
+	// Damage piece 10 (the torrent was made from the good data).
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("not the original bytes"), 10*64<<10+100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	bin := harness.BuildTorfs(t)
+	p := harness.StartTorfs(t, bin, "seed", "--data", path, "--listen", "127.0.0.1:0", torrent)
+	if _, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C"); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`1 of 64 pieces are missing or wrong`).MatchString(p.Stderr()) ||
+		!regexp.MustCompile(`scan\.raw`).MatchString(p.Stderr()) {
+		t.Fatalf("torfs seed did not report the damaged piece:\n%s", p.Stderr())
+	}
+	if !regexp.MustCompile(`\(63 of 64 pieces\)`).MatchString(p.Stdout()) {
+		t.Fatalf("torfs seed output: %s", p.Stdout())
+	}
+}
