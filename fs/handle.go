@@ -16,10 +16,6 @@ import (
 type handle struct {
 	f *file
 	r Reader
-
-	// closing is cancelled by Release, ending reads still waiting.
-	closing context.Context
-	cancel  context.CancelFunc
 }
 
 var (
@@ -28,24 +24,19 @@ var (
 )
 
 func newHandle(f *file) *handle {
-	h := &handle{f: f, r: f.st.t.OpenReader()}
-	h.closing, h.cancel = context.WithCancel(context.Background())
-	return h
+	return &handle{f: f, r: f.st.t.OpenReader()}
 }
 
 // Read blocks until the bytes under the read are verified. It fails with
 // EINTR as soon as the kernel cancels ctx (the reading process got a
-// signal), and with EIO, logged, when the engine
-// cannot supply the bytes.
+// signal), and with EIO, logged, when the engine cannot supply the bytes
+// (a stall past the read timeout, a closed torrent). It never returns
+// bytes the engine has not verified, nor a short read before the end.
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	mf := &h.f.st.info.Files[h.f.index]
 	if off >= mf.Length || off < 0 {
 		return fuse.ReadResultData(nil), 0
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(h.closing, cancel)()
-
 	buf := dest[:min(int64(len(dest)), mf.Length-off)]
 	got := 0
 	for got < len(buf) {
@@ -67,9 +58,9 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	return fuse.ReadResultData(buf), 0
 }
 
-// Release withdraws the handle's demands from the engine.
+// Release withdraws the handle's demands from the engine. The kernel
+// sends it only once no read of the handle is in flight.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.cancel()
 	if err := h.r.Close(); err != nil {
 		h.f.st.log.Warn("closing reader", "file", h.f.path(), "err", err)
 	}

@@ -151,6 +151,15 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	mc := session.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 
+	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
+		// For bench/mount: profile the mount without a debug flag.
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+
 	// A second Ctrl-C stops waiting for open files.
 	force := make(chan struct{})
 	go func() {
