@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -109,7 +110,7 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	}
 	server, err := fuse.NewServer(fusefs.NewNodeFS(root, fopts), dir, &fopts.MountOptions)
 	if err != nil {
-		return nil, fmt.Errorf("mounting on %s: %w (is fuse3 installed and /dev/fuse usable?)", dir, err)
+		return nil, fmt.Errorf("mounting on %s: %w (is fuse3 installed, and /dev/fuse or the setuid fusermount3 usable by you?)", dir, trimmed{err})
 	}
 	m := &Server{dir: dir, server: server, log: log, done: make(chan struct{})}
 	go func() {
@@ -130,6 +131,13 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	log.Info("mounted", "dir", dir)
 	return m, nil
 }
+
+// trimmed drops the trailing newline go-fuse leaves in some errors, so
+// they fit on the one line the user reads.
+type trimmed struct{ err error }
+
+func (t trimmed) Error() string { return strings.TrimSpace(t.err.Error()) }
+func (t trimmed) Unwrap() error { return t.err }
 
 // Dir is the absolute mountpoint.
 func (m *Server) Dir() string { return m.dir }
