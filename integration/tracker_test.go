@@ -2,12 +2,16 @@ package integration
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,5 +134,81 @@ func TestTorfsClientAnnouncesToOpentracker(t *testing.T) {
 			t.Fatalf("%s: opentracker accepted an unlisted torrent", url)
 		}
 		cancelShort()
+	}
+}
+
+// TestTrackersShareSwarmsThroughRedis: two torfs tracker processes on one
+// Redis serve the same swarms, as they would behind one address: a peer
+// that announced to the first is handed out by the second.
+func TestTrackersShareSwarmsThroughRedis(t *testing.T) {
+	t.Parallel()
+	r := harness.StartRedis(t)
+	url1, _ := startTorfsTracker(t, "--store", r.URL())
+	url2, udp2 := startTorfsTracker(t, "--store", r.URL())
+	ctx := harness.Context(t, 60*time.Second)
+	var c tracker.Client
+	ih := [20]byte{0xfe, 0xed}
+	if _, err := c.Announce(ctx, url1, tracker.AnnounceRequest{InfoHash: ih, PeerID: [20]byte{'A'}, Port: 7201, Left: 0, Event: tracker.EventStarted}); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{url2, udp2} {
+		resp, err := c.Announce(ctx, url, tracker.AnnounceRequest{InfoHash: ih, PeerID: [20]byte{'B'}, Port: 7202, Left: 5, Event: tracker.EventStarted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Peers) != 1 || resp.Peers[0].String() != "127.0.0.1:7201" || resp.Complete != 1 {
+			t.Fatalf("%s: %+v, want the peer that announced to the other tracker", url, resp)
+		}
+	}
+	st, err := c.Scrape(ctx, url1, ih)
+	if err != nil || st[ih].Complete != 1 || st[ih].Incomplete != 1 {
+		t.Fatalf("scrape of the first tracker: %+v %v", st, err)
+	}
+}
+
+// TestTrackerReloadsAllowListOnSIGHUP: a private tracker serves only the
+// listed torrents, and learns new ones when told to reload.
+func TestTrackerReloadsAllowListOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	list := filepath.Join(t.TempDir(), "allowed.txt")
+	a, b := [20]byte{0xaa}, [20]byte{0xbb}
+	write := func(hs ...[20]byte) {
+		var sb strings.Builder
+		for _, h := range hs {
+			sb.WriteString(hex.EncodeToString(h[:]) + "\n")
+		}
+		if err := os.WriteFile(list, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a)
+	bin := harness.BuildTorfs(t)
+	p := harness.StartTorfs(t, bin, "tracker", "--listen", "127.0.0.1:0", "--allow", list)
+	ctx := harness.Context(t, 60*time.Second)
+	line, err := p.WaitOutput(ctx, "tracker ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := regexp.MustCompile(`announce=(\S+)`).FindStringSubmatch(line)[1]
+	var c tracker.Client
+	req := func(h [20]byte) error {
+		_, err := c.Announce(ctx, url, tracker.AnnounceRequest{InfoHash: h, PeerID: [20]byte{1}, Port: 7300})
+		return err
+	}
+	if err := req(a); err != nil {
+		t.Fatalf("listed torrent: %v", err)
+	}
+	if err := req(b); !errors.Is(err, tracker.ErrFailure) {
+		t.Fatalf("unlisted torrent: %v, want a refusal", err)
+	}
+	write(a, b)
+	if err := p.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitOutput(ctx, "allow list reloaded"); err != nil {
+		t.Fatal(err)
+	}
+	if err := req(b); err != nil {
+		t.Fatalf("torrent listed after SIGHUP: %v", err)
 	}
 }
