@@ -65,46 +65,96 @@ func (p *peer) onPiece(m *wire.Message) error {
 	}
 	t.mu.Unlock()
 
-	sum := crc32.Checksum(m.Block, castagnoli)
-	err := t.st.WriteBlock(i, int64(m.Begin), m.Block)
-
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.active[i] != ap {
-		return nil
+	w := &p.pending
+	if w.ap != nil && (w.ap != ap || int64(m.Begin) != w.begin+int64(len(w.buf)) || len(w.buf)+n > maxCoalesce) {
+		p.flushWrites()
 	}
-	if err != nil {
-		bl.state = blockMissing
-		ap.unrequested++
-		// Most likely the storage budget is taken by pieces in use:
-		// back off from new pieces for a moment instead of failing.
-		if t.budgetUntil.Before(time.Now()) {
-			t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
+	if w.ap == nil {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, maxCoalesce)
 		}
-		t.budgetUntil = time.Now().Add(500 * time.Millisecond)
-		if ap.done == 0 && !ap.writing() {
+		w.ap, w.begin, w.first = ap, int64(m.Begin), b
+	}
+	w.buf = append(w.buf, m.Block...)
+	w.sums = append(w.sums, crc32.Checksum(m.Block, castagnoli))
+	if w.begin+int64(len(w.buf)) == ap.size {
+		p.flushWrites() // the piece may be complete: hash it now
+	}
+	return nil
+}
+
+// maxCoalesce bounds the contiguous blocks a connection gathers into one
+// storage write: one system call (and one extent update on a
+// preallocated file) per 16 blocks instead of per block.
+const maxCoalesce = 16 * wire.BlockSize
+
+// pendingWrite is a run of contiguous blocks of one piece, received on one
+// connection and not yet stored. Its blocks are in state blockWriting, so
+// nobody else stores them meanwhile. It belongs to the read goroutine.
+type pendingWrite struct {
+	ap    *activePiece
+	begin int64 // offset within the piece of buf[0]
+	first int   // index of the first block
+	buf   []byte
+	sums  []uint32
+}
+
+// flushWrites stores the pending blocks and records them as done. The
+// read loop calls it when nothing more is buffered on the socket, so
+// blocks never wait for data that is not coming.
+func (p *peer) flushWrites() {
+	t := p.t
+	w := &p.pending
+	if w.ap == nil {
+		return
+	}
+	ap, i := w.ap, w.ap.index
+	t.mu.Lock()
+	live := t.active[i] == ap
+	t.mu.Unlock()
+	var err error
+	if live {
+		err = t.st.WriteBlock(i, w.begin, w.buf)
+	}
+	t.mu.Lock()
+	if t.active[i] == ap {
+		if err != nil {
+			// Most likely the storage budget is taken by pieces in use:
+			// back off from new pieces for a moment instead of failing.
+			// The storage may have dropped the piece's other blocks, so
+			// it starts over.
+			if t.budgetUntil.Before(time.Now()) {
+				t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
+			}
+			t.budgetUntil = time.Now().Add(500 * time.Millisecond)
 			t.cancelPiece(i)
 			t.deactivate(ap)
 			t.state[i] = pieceMissing
 			t.st.Discard(i)
+		} else {
+			for k, sum := range w.sums {
+				b := w.first + k
+				ap.blocks[b].state = blockDone
+				ap.senders[b], ap.sums[b] = p, sum
+				ap.done++
+				if !p.rated && p.desired < maxPipeline {
+					p.desired++ // slow start
+				}
+			}
+			t.downloaded.Add(int64(len(w.buf)))
+			if ap.done == len(ap.blocks) {
+				t.deactivate(ap)
+				t.state[i] = pieceHashing
+				t.hashQ = append(t.hashQ, hashJob{piece: i, senders: ap.senders, sums: ap.sums})
+				t.signalHash()
+			}
 		}
-		return nil
+		t.fill(p)
 	}
-	bl.state = blockDone
-	ap.senders[b], ap.sums[b] = p, sum
-	if !p.rated && p.desired < maxPipeline {
-		p.desired++ // slow start
-	}
-	ap.done++
-	t.downloaded.Add(int64(n))
-	if ap.done == len(ap.blocks) {
-		t.deactivate(ap)
-		t.state[i] = pieceHashing
-		t.hashQ = append(t.hashQ, hashJob{piece: i, senders: ap.senders, sums: ap.sums})
-		t.signalHash()
-	}
-	t.fill(p)
-	return nil
+	t.mu.Unlock()
+	w.ap = nil
+	w.buf = w.buf[:0]
+	w.sums = w.sums[:0]
 }
 
 // castagnoli is the CRC the CPU computes in hardware: block checksums for

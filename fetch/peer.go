@@ -52,6 +52,9 @@ type peer struct {
 	listenAddr string // from the extended handshake, for incoming peers
 	gone       bool
 
+	// pending blocks, owned by the read goroutine
+	pending pendingWrite
+
 	// output, guarded by wmu
 	wmu      sync.Mutex
 	out      []byte
@@ -190,6 +193,9 @@ func (p *peer) readLoop() {
 			deadline = now.Add(idleTimeout)
 			p.conn.SetReadDeadline(deadline)
 		}
+		if dec.Buffered() == 0 {
+			p.flushWrites() // about to wait for the network
+		}
 		if err = dec.Decode(&m); err != nil {
 			break
 		}
@@ -204,6 +210,7 @@ func (p *peer) readLoop() {
 		t.log.Debug("peer dropped", "peer", p.addr, "err", err)
 	}
 	p.close(err)
+	p.flushWrites() // what arrived is good data
 	t.removePeer(p)
 }
 
