@@ -200,11 +200,13 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 	}
 }
 
-// blockedInRead waits until process pid sits in a read(2) system call.
+// blockedInRead waits until process pid sits in a system call on its
+// first opened file (fd 3): cat reading the mounted file.
 func blockedInRead(ctx context.Context, pid int) error {
 	for {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
-		if strings.HasPrefix(string(b), "0 0x3 ") { // read(3, ...)
+		// "NR ARG0 ...": read(2) or copy_file_range(2) from fd 3.
+		if f := strings.Fields(string(b)); len(f) > 1 && f[1] == "0x3" {
 			return nil
 		}
 		select {
