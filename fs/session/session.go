@@ -18,6 +18,7 @@ import (
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/metainfo"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a Session.
@@ -69,6 +70,7 @@ type Torrent struct {
 	// Dir is the torrent's cache directory.
 	Dir string
 
+	lock       *os.File // flock on Dir/lock while open
 	cache      *cache.Cache
 	tor        *fetch.Torrent
 	readerOpts fetch.ReaderOptions
@@ -105,10 +107,15 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache directory: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	budget := s.cfg.CacheSize
 	if budget < 0 {
 		b, err := cache.DefaultBudget(dir, mi.Info.Length)
 		if err != nil {
+			lock.Close()
 			return nil, err
 		}
 		budget = b
@@ -120,15 +127,17 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 		Logger:    s.log,
 	})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
 	}
 	opts := fetch.TorrentOptions{Trackers: s.cfg.Trackers, Peers: s.cfg.Peers, DownloadAll: s.cfg.DownloadAll}
 	tor, err := s.client.AddTorrent(ctx, mi, c, opts)
 	if err != nil {
 		c.Close()
+		lock.Close()
 		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
 	}
-	t := &Torrent{Name: name, Meta: mi, Budget: budget, Dir: dir, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	t := &Torrent{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
 	s.mu.Lock()
 	s.torrents[name] = t
 	s.mu.Unlock()
@@ -138,6 +147,25 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 
 // FS is the torrent as the file system sees it.
 func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
+
+// lockDir takes an exclusive lock on a torrent's cache directory: two
+// processes writing the same cache would corrupt each other's state. The
+// kernel drops the lock when the process dies, so a killed mount does not
+// leave it behind.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("locking the cache: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("the cache %s is in use by another torfs process (is this torrent mounted twice?); stop it or give this mount another --cache-dir", dir)
+		}
+		return nil, fmt.Errorf("locking the cache %s: %w", dir, err)
+	}
+	return f, nil
+}
 
 // Remove stops the torrent shown as name: announces "stopped", saves its
 // cache state and, without Keep, deletes its cache directory.
@@ -165,6 +193,7 @@ func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
 			errs = append(errs, fmt.Errorf("removing the cache of %s: %w", t.Name, err))
 		}
 	}
+	t.lock.Close()
 	return errors.Join(errs...)
 }
 
