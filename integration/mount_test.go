@@ -504,3 +504,25 @@ func TestMountDaemon(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestMountDownloadAllFetchesWithoutReads(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	spec := []harness.FileSpec{{Path: "x.bin", Size: 3<<20 + 5}, {Path: "y/z.bin", Size: 1<<20 + 7}}
+	torrent, seed := seedWith(t, src, "all", spec, 64<<10)
+	mnt := t.TempDir()
+	mountTorfs(t, bin, torrent, mnt, "--download-all", "--peer", seed.Addr(), "--cache-dir", t.TempDir())
+	ctx := harness.Context(t, 30*time.Second)
+	for {
+		st := mountStatus(t, mnt).Torrents[0]
+		if st.Verified == st.Length {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("--download-all: %d of %d bytes verified without reads", st.Verified, st.Length)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	harness.AssertSameTree(t, spec, filepath.Join(src, "all"), mnt)
+}
