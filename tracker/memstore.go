@@ -209,9 +209,15 @@ func (s *MemoryStore) sweep() {
 // and runs only after at least as much has been freed, so its cost per
 // announce is constant. Called with sh.mu held.
 func (sh *memShard) compactIfWasteful() {
-	if !sh.slabs.v4.wasteful() && !sh.slabs.v6.wasteful() {
-		return
+	if sh.slabs.v4.wasteful() || sh.slabs.v6.wasteful() {
+		sh.compact()
 	}
+}
+
+// compact is compactIfWasteful's work, apart so that its large frame is
+// only set up when it runs: announces run on fresh, small goroutine
+// stacks, and growing one costs more than the check.
+func (sh *memShard) compact() {
 	// Allocate everything first: if memory runs out half way, nothing
 	// has changed and the old slabs stay in use.
 	type move struct {

@@ -31,6 +31,7 @@ func main() {
 	limit := flag.Duration("phase-timeout", 3*time.Minute, "longest a phase may run")
 	only := flag.String("only", "", "run only this tracker (torfs or opentracker)")
 	external := flag.String("external", "", "only load the tracker already listening at HOST:PORT (random announces on the small set, keep-alive on), e.g. to profile it")
+	flag.Bool("external-close", false, "with --external: a new connection per announce")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -39,9 +40,10 @@ func main() {
 		conns: *conns, small: *small, large: *large, peers: *peers,
 		requests: *requests, closeRequests: *closeRequests, phaseTimeout: *limit,
 	}
+	noKeepAlive := flag.Lookup("external-close").Value.(flag.Getter).Get().(bool)
 	var err error
 	if *external != "" {
-		err = runExternal(ctx, plan, *external)
+		err = runExternal(ctx, plan, *external, !noKeepAlive)
 	} else {
 		err = run(ctx, plan, *torfs, *ot, *only)
 	}

@@ -242,11 +242,11 @@ func goMemory(t *target) string {
 
 // runExternal loads a tracker someone else started, without measuring
 // its process.
-func runExternal(ctx context.Context, p plan, addr string) error {
+func runExternal(ctx context.Context, p plan, addr string, keepAlive bool) error {
 	set := newSwarmSet(fmt.Sprintf("%d swarms", p.small), p.small, 1)
 	pctx, cancel := context.WithTimeout(ctx, p.phaseTimeout)
 	defer cancel()
-	lr := load(pctx, loadSpec{addr: addr, set: set, peers: p.peers, conns: p.conns, requests: p.requests, keepAlive: true})
+	lr := load(pctx, loadSpec{addr: addr, set: set, peers: p.peers, conns: p.conns, requests: p.requests, keepAlive: keepAlive})
 	fmt.Printf("%s: %d req %d err %.0f req/s p50 %.2f ms p99 %.2f ms\n", addr, lr.ok, lr.errors, float64(lr.ok)/lr.elapsed.Seconds(), ms(lr.percentile(0.5)), ms(lr.percentile(0.99)))
 	if lr.firstErr != nil {
 		fmt.Printf("first error: %v\n", lr.firstErr)
