@@ -159,7 +159,7 @@ func (m *Server) Unmount(ctx context.Context) error {
 		m.log.Info("unmounted", "dir", m.dir)
 		return nil
 	}
-	m.log.Info("mount busy: detaching it, files still open keep working until closed", "dir", m.dir)
+	m.log.Warn("files are still open in the mount: detached it; they keep working, and the mount ends once they are closed", "dir", m.dir)
 	if err := detach(m.dir); err != nil {
 		return fmt.Errorf("unmounting %s: %w (close the programs using it, then run 'fusermount3 -u %s')", m.dir, err, m.dir)
 	}
