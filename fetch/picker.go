@@ -231,20 +231,29 @@ func (t *Torrent) pickNew(p *peer, level int) int {
 	if !t.downloadAll {
 		return -1
 	}
-	best, ties := -1, 0
+	// Scanning from a random start breaks ties at random with one draw;
+	// nothing is rarer than a piece no other peer has, so the scan stops
+	// there.
+	n := len(t.state)
+	floor := int32(0) // the lowest availability possible
+	if !p.seed {
+		floor = 1 // p itself counts
+	}
+	best := -1
 	var bestAvail int32
-	for i, s := range t.state {
-		if s != pieceMissing || !p.has(i) {
+	start := t.rng.IntN(n)
+	for k := range n {
+		i := start + k
+		if i >= n {
+			i -= n
+		}
+		if t.state[i] != pieceMissing || !p.has(i) {
 			continue
 		}
-		a := t.avail[i]
-		switch {
-		case best < 0 || a < bestAvail:
-			best, bestAvail, ties = i, a, 1
-		case a == bestAvail:
-			ties++
-			if t.rng.IntN(ties) == 0 {
-				best = i
+		if a := t.avail[i]; best < 0 || a < bestAvail {
+			best, bestAvail = i, a
+			if a <= floor {
+				break
 			}
 		}
 	}

@@ -27,7 +27,7 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes in the benchmark file")
 	piece := flag.Int64("piece", 0, "piece length (0 = 256 KiB)")
 	runs := flag.Int("runs", 1, "runs of each measurement (the median is reported)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of torfs get (from 1 seeder) to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of torfs get to this file name + .1 and .3 (seeders)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -71,8 +71,8 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 			}
 			lt = append(lt, v)
 			prof := ""
-			if n == 1 && r == 0 {
-				prof = cpuprofile
+			if cpuprofile != "" && r == 0 {
+				prof = fmt.Sprintf("%s.%d", cpuprofile, n)
 			}
 			v, peak, err := measureGet(ctx, bin, torrent, addrs, size, prof)
 			if err != nil {
