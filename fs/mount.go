@@ -101,11 +101,17 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 			// killed while its piece is missing would hang in D state
 			// until the piece arrived, holding the handle open. The
 			// engine does its own readahead, so little is lost.
-			SyncRead:             true,
-			DirectMount:          os.Geteuid() == 0,
+			SyncRead:    true,
+			DirectMount: os.Geteuid() == 0,
+			// Reads return bytes, never file descriptors: an attempt to
+			// splice them would fail for 1 MiB reads (over the pipe size)
+			// and log a line for each.
+			DisableSplice:        true,
 			IgnoreSecurityLabels: true,
 			EnableSymlinkCaching: true,
 			Debug:                opts.Debug,
+			// go-fuse's own diagnostics, visible with debug logging.
+			Logger: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
 	server, err := fuse.NewServer(fusefs.NewNodeFS(root, fopts), dir, &fopts.MountOptions)

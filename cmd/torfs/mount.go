@@ -134,7 +134,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
 	}
 	level := slog.LevelWarn
-	if sf.verbose {
+	if sf.verbose || *debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
