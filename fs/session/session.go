@@ -99,9 +99,18 @@ func (s *Session) Addr() net.Addr { return s.client.Addr() }
 func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
 	s.mu.Lock()
 	_, dup := s.torrents[name]
+	same := ""
+	for n, t := range s.torrents {
+		if t.Meta.InfoHash == mi.InfoHash {
+			same = n
+		}
+	}
 	s.mu.Unlock()
 	if dup {
 		return nil, fmt.Errorf("a torrent named %q is already open", name)
+	}
+	if same != "" {
+		return nil, fmt.Errorf("the same torrent (%s) is already shown as %q", mi.InfoHash, same)
 	}
 	dir := filepath.Join(s.cfg.CacheDir, mi.InfoHash.String())
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -49,6 +49,9 @@ func TestCacheDirectoryIsLockedAndRemovedUnlessKept(t *testing.T) {
 	if _, err := a.Add(ctx, "hello", mi); err == nil {
 		t.Error("adding the same name twice succeeded")
 	}
+	if _, err := a.Add(ctx, "copy", mi); err == nil || !strings.Contains(err.Error(), `already shown as "hello"`) {
+		t.Errorf("adding the same torrent under another name: %v", err)
+	}
 	if st := a.Status(); len(st.Torrents) != 1 || st.Torrents[0].Files[0].Path != "hello.txt" || st.Torrents[0].Verified != 0 {
 		t.Errorf("status = %+v", st)
 	}
