@@ -48,6 +48,9 @@ type AnnounceRequest struct {
 	NumWant int
 	// Key lets the tracker recognise the client across address changes.
 	Key uint32
+	// TrackerID is the "tracker id" this tracker gave in an earlier
+	// answer (AnnounceResponse.TrackerID); HTTP trackers want it back.
+	TrackerID string
 }
 
 // AnnounceResponse is a tracker's answer to an announce.

@@ -66,6 +66,10 @@ func announceURL(u *url.URL, req AnnounceRequest) string {
 	if req.Key != 0 {
 		b.WriteString("&key=" + strconv.FormatUint(uint64(req.Key), 16))
 	}
+	if req.TrackerID != "" {
+		b.WriteString("&trackerid=")
+		writeEscaped(&b, []byte(req.TrackerID))
+	}
 	return b.String()
 }
 

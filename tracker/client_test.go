@@ -241,3 +241,22 @@ func TestUDPServerRejectsForeignConnectionIDs(t *testing.T) {
 		t.Fatal("id accepted from another address or after it expired")
 	}
 }
+
+func TestAnnounceURLCarriesEverything(t *testing.T) {
+	u, _ := url.Parse("http://t.example/announce?passkey=abc")
+	req := AnnounceRequest{InfoHash: [20]byte{' ', '+', '%'}, PeerID: idOf(1), Port: 6881, Uploaded: 1, Downloaded: 2, Left: 3,
+		Event: EventCompleted, NumWant: 7, Key: 0xbeef, TrackerID: "t 1"}
+	got := announceURL(u, req)
+	for _, want := range []string{"?passkey=abc&info_hash=%20%2B%25%00", "&port=6881", "&uploaded=1", "&downloaded=2", "&left=3",
+		"&compact=1", "&event=completed", "&numwant=7", "&key=beef", "&trackerid=t%201"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%s lacks %s", got, want)
+		}
+	}
+	// What we send, our server reads back.
+	var q announceQuery
+	_, raw, _ := strings.Cut(got, "?")
+	if err := parseAnnounceQuery(raw, &q); err != nil || q.infoHash != req.InfoHash || q.peerID != req.PeerID || q.left != 3 || q.event != EventCompleted || q.numWant != 7 {
+		t.Fatalf("round trip: %+v %v", q, err)
+	}
+}

@@ -129,6 +129,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request bodies are not accepted", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if n, ok := r.Context().Value(connRequestsKey{}).(*int); ok {
+		// Bound the work one connection can ask for; a well-behaved
+		// client just reconnects.
+		if *n++; *n >= maxRequestsPerConn {
+			w.Header().Set("Connection", "close")
+		}
+	}
 	switch r.URL.Path {
 	case "/announce":
 		s.serveAnnounce(w, r)
@@ -211,6 +218,14 @@ func trimSpace(s string) string {
 	return s
 }
 
+// maxRequestsPerConn is how many requests one kept-alive connection may
+// make before the server closes it.
+const maxRequestsPerConn = 10000
+
+// connRequestsKey keys the per-connection request counter in a request's
+// context; requests on one connection are served one at a time.
+type connRequestsKey struct{}
+
 // ListenAndServe serves HTTP on httpAddr and, unless udpAddr is empty,
 // UDP on udpAddr, until ctx ends; then it shuts down gracefully, letting
 // requests in flight finish for up to five seconds. ready, when non-nil,
@@ -267,6 +282,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connRequestsKey{}, new(int))
+		},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

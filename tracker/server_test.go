@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -318,5 +319,38 @@ func TestServeShutsDown(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not stop")
+	}
+}
+
+// TestKeepAliveConnectionIsBounded: after maxRequestsPerConn requests a
+// connection is told to close.
+func TestKeepAliveConnectionIsBounded(t *testing.T) {
+	_, httpURL, _ := startServer(t, Config{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(httpURL, "/announce"), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(conn)
+	for i := 1; ; i++ {
+		if _, err := conn.Write([]byte("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Close {
+			if i != maxRequestsPerConn {
+				t.Fatalf("closed after %d requests, want %d", i, maxRequestsPerConn)
+			}
+			return
+		}
+		if i > maxRequestsPerConn {
+			t.Fatalf("still open after %d requests", i)
+		}
 	}
 }
