@@ -151,6 +151,9 @@ func writeBencoded(w http.ResponseWriter, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = textPlain
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	// No Date header: clients do not use it, and formatting the time for
+	// every announce is measurable.
+	h["Date"] = nil
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
