@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -57,28 +58,51 @@ type failureReply struct {
 	FailureReason string `bencode:"failure reason"`
 }
 
+// httpRequest is what the announce and scrape logic needs from an HTTP
+// request, whichever server parsed it.
+type httpRequest struct {
+	ctx      context.Context
+	rawQuery string
+	remote   netip.AddrPort
+	xff      []string // X-Forwarded-For values
+}
+
+func fromHTTP(r *http.Request) httpRequest {
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return httpRequest{ctx: r.Context(), rawQuery: r.URL.RawQuery, remote: remote, xff: r.Header["X-Forwarded-For"]}
+}
+
 func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := s.pool.Get().(*httpState)
 	defer s.pool.Put(st)
-	outcome := s.announceHTTP(w, r, st)
+	body, outcome := s.announceBody(fromHTTP(r), st)
+	writeBody(w, body)
 	s.metrics.observe(kindAnnounceHTTP, outcome, time.Since(start))
 }
 
-func (s *Server) announceHTTP(w http.ResponseWriter, r *http.Request, st *httpState) outcome {
+// writeBody sends a bencoded answer, or a 500 when there is none.
+func writeBody(w http.ResponseWriter, body []byte) {
+	if body == nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	writeBencoded(w, body)
+}
+
+// announceBody answers an announce: the bencoded body in st.buf, or nil
+// for an internal error.
+func (s *Server) announceBody(r httpRequest, st *httpState) ([]byte, outcome) {
 	q := &st.q
-	if err := parseAnnounceQuery(r.URL.RawQuery, q); err != nil {
-		s.writeFailure(w, st, err.Error())
-		return outcomeFailure
+	if err := parseAnnounceQuery(r.rawQuery, q); err != nil {
+		return s.failureBody(st, err.Error()), outcomeFailure
 	}
 	if s.cfg.Allow != nil && !s.cfg.Allow.Allowed(q.infoHash) {
-		s.writeFailure(w, st, "info_hash: this tracker does not serve that torrent")
-		return outcomeFailure
+		return s.failureBody(st, "info_hash: this tracker does not serve that torrent"), outcomeFailure
 	}
 	addr, err := s.peerAddr(r, q)
 	if err != nil {
-		s.writeFailure(w, st, err.Error())
-		return outcomeFailure
+		return s.failureBody(st, err.Error()), outcomeFailure
 	}
 	numWant := s.cfg.DefaultNumWant
 	if q.numWant >= 0 {
@@ -93,10 +117,9 @@ func (s *Server) announceHTTP(w http.ResponseWriter, r *http.Request, st *httpSt
 	}
 	st.pa.Addr = netip.AddrPortFrom(addr, q.port)
 	st.res.Peers = st.res.Peers[:0]
-	if err := s.store.Announce(r.Context(), &st.pa, &st.res); err != nil {
+	if err := s.store.Announce(r.ctx, &st.pa, &st.res); err != nil {
 		s.log.Error("tracker store failed", "err", err)
-		s.writeFailure(w, st, "the tracker's swarm store is unavailable; try again later")
-		return outcomeError
+		return s.failureBody(st, "the tracker's swarm store is unavailable; try again later"), outcomeError
 	}
 	res := &st.res
 	st.buf.Reset()
@@ -134,11 +157,9 @@ func (s *Server) announceHTTP(w http.ResponseWriter, r *http.Request, st *httpSt
 	}
 	if err != nil {
 		s.log.Error("tracker cannot encode an answer", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return outcomeError
+		return nil, outcomeError
 	}
-	writeBencoded(w, st.buf.Bytes())
-	return outcomeOK
+	return st.buf.Bytes(), outcomeOK
 }
 
 func appendAddrPort(b []byte, ip []byte, port uint16) []byte {
@@ -161,13 +182,13 @@ func writeBencoded(w http.ResponseWriter, body []byte) {
 // textPlain is shared by every answer; net/http does not modify it.
 var textPlain = []string{"text/plain"}
 
-func (s *Server) writeFailure(w http.ResponseWriter, st *httpState, reason string) {
+// failureBody encodes a "failure reason" answer into st.buf.
+func (s *Server) failureBody(st *httpState, reason string) []byte {
 	st.buf.Reset()
 	if err := bencode.NewEncoder(&st.buf).Encode(failureReply{reason}); err != nil {
-		http.Error(w, reason, http.StatusBadRequest)
-		return
+		return nil
 	}
-	writeBencoded(w, st.buf.Bytes())
+	return st.buf.Bytes()
 }
 
 type scrapeReply struct {
@@ -178,22 +199,21 @@ func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := s.pool.Get().(*httpState)
 	defer s.pool.Put(st)
-	outcome := s.scrapeHTTP(w, r, st)
+	body, outcome := s.scrapeBody(fromHTTP(r), st)
+	writeBody(w, body)
 	s.metrics.observe(kindScrapeHTTP, outcome, time.Since(start))
 }
 
-func (s *Server) scrapeHTTP(w http.ResponseWriter, r *http.Request, st *httpState) outcome {
+func (s *Server) scrapeBody(r httpRequest, st *httpState) ([]byte, outcome) {
 	var err error
-	st.hashes, err = parseScrapeQuery(r.URL.RawQuery, st.hashes[:0], s.cfg.MaxScrape)
+	st.hashes, err = parseScrapeQuery(r.rawQuery, st.hashes[:0], s.cfg.MaxScrape)
 	if err != nil {
-		s.writeFailure(w, st, err.Error())
-		return outcomeFailure
+		return s.failureBody(st, err.Error()), outcomeFailure
 	}
 	st.counts = slices.Grow(st.counts[:0], len(st.hashes))[:len(st.hashes)]
-	if err := s.store.Scrape(r.Context(), st.hashes, st.counts); err != nil {
+	if err := s.store.Scrape(r.ctx, st.hashes, st.counts); err != nil {
 		s.log.Error("tracker store failed", "err", err)
-		s.writeFailure(w, st, "the tracker's swarm store is unavailable; try again later")
-		return outcomeError
+		return s.failureBody(st, "the tracker's swarm store is unavailable; try again later"), outcomeError
 	}
 	files := make(map[string]httpScrapeFileCounts, len(st.hashes))
 	for i, h := range st.hashes {
@@ -208,9 +228,7 @@ func (s *Server) scrapeHTTP(w http.ResponseWriter, r *http.Request, st *httpStat
 	st.buf.Reset()
 	if err := bencode.NewEncoder(&st.buf).Encode(scrapeReply{files}); err != nil {
 		s.log.Error("tracker cannot encode an answer", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return outcomeError
+		return nil, outcomeError
 	}
-	writeBencoded(w, st.buf.Bytes())
-	return outcomeOK
+	return st.buf.Bytes(), outcomeOK
 }

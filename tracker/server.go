@@ -153,22 +153,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // peerAddr decides the address other peers will be given: the TCP
 // source, or the client named by a trusted proxy, or (if allowed) the ip
 // parameter.
-func (s *Server) peerAddr(r *http.Request, q *announceQuery) (netip.Addr, error) {
+func (s *Server) peerAddr(r httpRequest, q *announceQuery) (netip.Addr, error) {
 	if s.cfg.AllowIPParam && q.ip.IsValid() {
 		return q.ip, nil
 	}
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("cannot tell the client's address from %q", r.RemoteAddr)
+	if !r.remote.IsValid() {
+		return netip.Addr{}, errNoRemote
 	}
-	addr := ap.Addr().Unmap()
-	if len(s.cfg.TrustedProxies) > 0 && s.trusted(addr) {
-		if xff := r.Header["X-Forwarded-For"]; len(xff) > 0 {
-			addr = s.forwardedFor(xff, addr)
-		}
+	addr := r.remote.Addr().Unmap()
+	if len(s.cfg.TrustedProxies) > 0 && s.trusted(addr) && len(r.xff) > 0 {
+		addr = s.forwardedFor(r.xff, addr)
 	}
 	return addr, nil
 }
+
+var errNoRemote = errors.New("cannot tell the client's address")
 
 func (s *Server) trusted(a netip.Addr) bool {
 	for _, p := range s.cfg.TrustedProxies {
