@@ -391,9 +391,15 @@ func TestSeedReportsBadData(t *testing.T) {
 	if _, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C"); err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`1 of 64 pieces are missing or wrong`).MatchString(p.Stderr()) ||
-		!regexp.MustCompile(`scan\.raw`).MatchString(p.Stderr()) {
-		t.Fatalf("torfs seed did not report the damaged piece:\n%s", p.Stderr())
+	// stderr is read apart from stdout: wait for the report to arrive.
+	report := regexp.MustCompile(`1 of 64 pieces are missing or wrong.*\n\s+scan\.raw`)
+	ctx := harness.Context(t, 10*time.Second)
+	for !report.MatchString(p.Stderr()) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("torfs seed did not report the damaged piece:\n%s", p.Stderr())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if !regexp.MustCompile(`\(63 of 64 pieces\)`).MatchString(p.Stdout()) {
 		t.Fatalf("torfs seed output: %s", p.Stdout())
