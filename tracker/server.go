@@ -129,13 +129,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request bodies are not accepted", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if n, ok := r.Context().Value(connRequestsKey{}).(*int); ok {
-		// Bound the work one connection can ask for; a well-behaved
-		// client just reconnects.
-		if *n++; *n >= maxRequestsPerConn {
-			w.Header().Set("Connection", "close")
-		}
-	}
 	switch r.URL.Path {
 	case "/announce":
 		s.serveAnnounce(w, r)
@@ -221,10 +214,6 @@ func trimSpace(s string) string {
 // make before the server closes it.
 const maxRequestsPerConn = 10000
 
-// connRequestsKey keys the per-connection request counter in a request's
-// context; requests on one connection are served one at a time.
-type connRequestsKey struct{}
-
 // ListenAndServe serves HTTP on httpAddr and, unless udpAddr is empty,
 // UDP on udpAddr, until ctx ends; then it shuts down gracefully, letting
 // requests in flight finish for up to five seconds. ready, when non-nil,
@@ -269,37 +258,68 @@ func (s *Server) ListenAndServe(ctx context.Context, httpAddr, udpAddr string, r
 	return first
 }
 
-// Serve answers HTTP on ln until ctx ends, then shuts down gracefully.
-// Timeouts and size limits keep a slow or hostile client from holding a
-// connection or memory.
+// Serve answers HTTP on ln until ctx ends, then shuts down gracefully:
+// it stops accepting, lets requests in flight finish for up to five
+// seconds, and closes the connections. Size limits and timeouts keep a
+// slow or hostile client from holding a connection or memory.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return context.WithValue(ctx, connRequestsKey{}, new(int))
-		},
+	var (
+		mu    sync.Mutex
+		conns = make(map[net.Conn]struct{})
+		wg    sync.WaitGroup
+		err   error
+	)
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for delay := time.Duration(0); ; {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if errors.Is(aerr, net.ErrClosed) {
+				err = fmt.Errorf("tracker http: %w", aerr)
+				break
+			}
+			// Out of descriptors and the like: wait and go on, as
+			// net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("tracker cannot accept a connection", "err", aerr, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				c.Close()
+			}()
+			s.serveConn(ctx, c)
+		})
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	// Idle connections wake up now and see ctx is done; busy ones finish
+	// their request first.
+	mu.Lock()
+	for c := range conns {
+		c.SetReadDeadline(time.Now())
+	}
+	mu.Unlock()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
 	select {
-	case err := <-errc:
-		return fmt.Errorf("tracker http server: %w", err)
-	case <-ctx.Done():
+	case <-done:
+	case <-time.After(5 * time.Second):
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		<-done
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("tracker http shutdown: %w", err)
-	}
-	return nil
+	return err
 }
