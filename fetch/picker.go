@@ -46,9 +46,28 @@ type activePiece struct {
 // only of the pieces it owns, other peers of pieces no paroled peer owns.
 func (ap *activePiece) usable(p *peer) bool {
 	if p.parole {
-		return ap.owner == p
+		return ap.owner == p || (ap.owner == nil && ap.onlyFrom(p))
 	}
 	return ap.owner == nil || ap.owner == p
+}
+
+// onlyFrom reports whether every block of ap that is stored or on its way
+// comes from p, so that p may take the piece over while on parole.
+func (ap *activePiece) onlyFrom(p *peer) bool {
+	for b := range ap.blocks {
+		bl := &ap.blocks[b]
+		switch bl.state {
+		case blockDone:
+			if ap.senders[b] != p {
+				return false
+			}
+		case blockRequested, blockWriting:
+			if _, mine := p.reqs[blockKey(uint32(ap.index), uint32(b*wire.BlockSize))]; !mine || bl.reqs > 1 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 type blockInfo struct {
@@ -136,6 +155,9 @@ func (t *Torrent) fill(p *peer) {
 		want--
 	}
 	fromPiece := func(ap *activePiece) {
+		if p.parole {
+			ap.owner = p
+		}
 		for b := 0; b < len(ap.blocks) && want > 0 && ap.unrequested > 0; b++ {
 			if ap.blocks[b].state == blockMissing {
 				add(ap, b)
@@ -157,11 +179,7 @@ func (t *Torrent) fill(p *peer) {
 			if i < 0 {
 				break
 			}
-			ap := t.activate(i)
-			if p.parole {
-				ap.owner = p
-			}
-			fromPiece(ap)
+			fromPiece(t.activate(i))
 		}
 	}
 	if want > 0 {

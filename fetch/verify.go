@@ -121,6 +121,7 @@ func (t *Torrent) blame(job hashJob) {
 			t.log.Debug("peer on parole after a failed piece", "peer", p.addr)
 		}
 	}
+	t.reapStuck()
 }
 
 // convict compares the failed attempts of a piece with the attempt that

@@ -135,7 +135,9 @@ func isClosed(err error) bool {
 // garbage is banned; the download completes from an honest seed.
 func TestLiarIsBanned(t *testing.T) {
 	mi, data := testTorrent(t, 2<<20, 64<<10)
-	honest := newTestClient(t, Config{})
+	// The honest seed is slower than the liar, so the liar's blocks are
+	// stored, not wasted.
+	honest := newTestClient(t, Config{UploadRate: 4 << 20})
 	addTorrent(t, honest, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

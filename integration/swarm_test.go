@@ -146,14 +146,16 @@ func waitListening(t *testing.T, addr string) {
 func TestLyingPeerIsBanned(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
-	harness.RandomFile(t, filepath.Join(src, "set.tar"), 8<<20, 4)
+	harness.RandomFile(t, filepath.Join(src, "set.tar"), 4<<20, 4)
 	torrent := harness.MakeTorrent(t, filepath.Join(src, "set.tar"), harness.TorrentOptions{PieceLength: 64 << 10})
 	mi, err := metainfo.Load(torrent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	liar := startLiar(t, mi)
-	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	// The honest seeder is slower than the liar, so the liar's blocks
+	// are stored, not wasted.
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, UploadLimit: 2 << 20})
 	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
