@@ -53,6 +53,7 @@ func (p *peer) onPiece(m *wire.Message) error {
 	}
 	bl.state = blockWriting
 	p.lastBlock = time.Now()
+	p.snubs = 0
 	if bl.reqs > 0 {
 		// Endgame or a late block: others have it requested too.
 		for q := range t.peers {

@@ -15,9 +15,22 @@ type candidate struct {
 	next                     time.Time // no attempt before this
 }
 
-// snubAfter is how long a peer may leave our requests unanswered before we
-// give them to others.
-const snubAfter = 30 * time.Second
+const (
+	// snubAfter is how long a peer may leave our requests unanswered
+	// before we give them to others.
+	snubAfter = 30 * time.Second
+	// maxSnubs drops a peer that snubbed us this many times in a row.
+	maxSnubs = 3
+	// uselessAfter drops a connection where neither side has been
+	// interested for this long.
+	uselessAfter = 5 * time.Minute
+)
+
+type snubError struct{}
+
+func (snubError) Error() string { return "peer keeps ignoring our requests" }
+
+var errSnubbed error = snubError{}
 
 // AddPeers adds "host:port" addresses to connect to.
 func (t *Torrent) AddPeers(addrs ...string) {
@@ -82,10 +95,24 @@ func (t *Torrent) tick(n int) {
 			p.desired = min(max(d, minPipeline), maxPipeline)
 		}
 		if len(p.reqs) > 0 && now.Sub(p.lastBlock) > snubAfter {
+			p.snubs++
+			if p.snubs >= maxSnubs {
+				p.close(errSnubbed)
+				continue
+			}
 			t.log.Debug("peer is not answering requests", "peer", p.addr)
 			t.returnRequests(p)
 			p.lastBlock = now
 			p.desired = minPipeline
+		}
+		// Drop connections where neither side wants anything.
+		if p.amInterested || p.peerInterested {
+			p.idleSince = time.Time{}
+		} else if p.idleSince.IsZero() {
+			p.idleSince = now
+		} else if now.Sub(p.idleSince) > uselessAfter {
+			p.close(nil)
+			continue
 		}
 		if seeding && p.seed {
 			p.close(nil) // two seeds have nothing to say to each other

@@ -48,6 +48,8 @@ type peer struct {
 	lastDown   int64
 	lastUp     int64
 	lastBlock  time.Time // when they last sent us a block we asked for
+	snubs      int       // snub timeouts since the last block
+	idleSince  time.Time // since when neither side is interested
 	unchokedAt time.Time
 	listenAddr string // from the extended handshake, for incoming peers
 	gone       bool
