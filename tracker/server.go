@@ -49,7 +49,11 @@ type Config struct {
 }
 
 // Server is a BitTorrent tracker: an http.Handler for /announce, /scrape,
-// /metrics and /stats, and a BEP 15 UDP server (ServeUDP).
+// /metrics and /stats, and a BEP 15 UDP server (ServeUDP). Serve and
+// ListenAndServe answer announces and scrapes with a lean HTTP/1.1 front
+// end of their own (see serveConn) and hand every other request to
+// ServeHTTP; mount the Server in an http.ServeMux instead to trade that
+// speed for net/http's features.
 type Server struct {
 	cfg      Config
 	store    Store
@@ -217,7 +221,7 @@ const workerIdle = 10 * time.Second
 // connWorker serves c and then further connections handed to it. Reusing
 // goroutines spares each new connection a goroutine start and the stack
 // growth that follows (the bencode encoder's recursion needs more than a
-// fresh goroutine's stack): a third of the CPU without keep-alive.
+// fresh goroutine's stack): an eighth of the CPU without keep-alive.
 func (s *Server) connWorker(ctx context.Context, c net.Conn, handoff <-chan net.Conn, done func(net.Conn)) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
