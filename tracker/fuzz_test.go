@@ -1,8 +1,10 @@
 package tracker
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -81,5 +83,40 @@ func FuzzParseAnnounceResponse(f *testing.F) {
 		}
 		ParseScrapeResponse(b)
 		parseUDPAnnounceResponse(b, len(b)%2 == 0)
+	})
+}
+
+// fakeConn feeds a byte string to the HTTP front end and keeps what it
+// answers.
+type fakeConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (c *fakeConn) Read(b []byte) (int, error)       { return c.in.Read(b) }
+func (c *fakeConn) Write(b []byte) (int, error)      { return c.out.Write(b) }
+func (c *fakeConn) Close() error                     { return nil }
+func (c *fakeConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6969} }
+func (c *fakeConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1234} }
+func (c *fakeConn) SetDeadline(time.Time) error      { return nil }
+func (c *fakeConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *fakeConn) SetWriteDeadline(time.Time) error { return nil }
+
+func FuzzHTTPFrontEnd(f *testing.F) {
+	s, err := NewServer(Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	f.Add([]byte("GET " + announceQ(hashOf(1), 1, "") + " HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.2.3.4, 10.0.0.2\r\n\r\n"))
+	f.Add([]byte("GET /scrape?info_hash=" + esc(hashOf(1)) + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /stats HTTP/1.1\r\n\r\n"))
+	f.Add([]byte("GET /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("\r\n\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &fakeConn{in: bytes.NewReader(in)}
+		s.serveConn(context.Background(), c)
+		if out := c.out.Bytes(); len(out) > 0 && !bytes.HasPrefix(out, []byte("HTTP/1.1 ")) {
+			t.Fatalf("answer %q is not HTTP", out[:min(len(out), 100)])
+		}
 	})
 }
