@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -214,31 +215,6 @@ func trimSpace(s string) string {
 	return s
 }
 
-// workerIdle is how long a connection goroutine waits for the next
-// connection before it exits.
-const workerIdle = 10 * time.Second
-
-// connWorker serves c and then further connections handed to it. Reusing
-// goroutines spares each new connection a goroutine start and the stack
-// growth that follows (the bencode encoder's recursion needs more than a
-// fresh goroutine's stack): an eighth of the CPU without keep-alive.
-func (s *Server) connWorker(ctx context.Context, c net.Conn, handoff <-chan net.Conn, done func(net.Conn)) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		s.serveConn(ctx, c)
-		done(c)
-		idle.Reset(workerIdle)
-		select {
-		case c = <-handoff:
-		case <-idle.C:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // maxRequestsPerConn is how many requests one kept-alive connection may
 // make before the server closes it.
 const maxRequestsPerConn = 10000
@@ -291,51 +267,73 @@ func (s *Server) ListenAndServe(ctx context.Context, httpAddr, udpAddr string, r
 // it stops accepting, lets requests in flight finish for up to five
 // seconds, and closes the connections. Size limits and timeouts keep a
 // slow or hostile client from holding a connection or memory.
+//
+// A connection is served by the goroutine that accepted it, which then
+// goes back to accepting: no hand-off between goroutines, and no
+// goroutine start or stack growth per connection (the bencode encoder's
+// recursion needs more than a fresh goroutine's stack). A goroutine that
+// takes a connection starts another acceptor if it was the last one;
+// acceptors beyond spareAcceptors exit.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var (
-		mu    sync.Mutex
-		conns = make(map[net.Conn]struct{})
-		wg    sync.WaitGroup
-		err   error
+		mu        sync.Mutex
+		conns     = make(map[net.Conn]struct{})
+		wg        sync.WaitGroup
+		accepting atomic.Int32
+		failed    = make(chan error, 1)
 	)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	handoff := make(chan net.Conn)
-	forget := func(c net.Conn) {
-		mu.Lock()
-		delete(conns, c)
-		mu.Unlock()
-		c.Close()
-	}
-	for delay := time.Duration(0); ; {
-		c, aerr := ln.Accept()
-		if aerr != nil {
-			if ctx.Err() != nil {
-				break
+	var acceptor func()
+	acceptor = func() {
+		delay := time.Duration(0)
+		for {
+			accepting.Add(1)
+			c, err := ln.Accept()
+			last := accepting.Add(-1) == 0
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					if ctx.Err() == nil {
+						select {
+						case failed <- fmt.Errorf("tracker http: %w", err):
+						default:
+						}
+					}
+					return
+				}
+				// Out of descriptors and the like: wait and go on, as
+				// net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("tracker cannot accept a connection", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
 			}
-			if errors.Is(aerr, net.ErrClosed) {
-				err = fmt.Errorf("tracker http: %w", aerr)
-				break
+			delay = 0
+			if last {
+				wg.Go(acceptor)
 			}
-			// Out of descriptors and the like: wait and go on, as
-			// net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("tracker cannot accept a connection", "err", aerr, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		select {
-		case handoff <- c: // an idle worker takes it
-		default:
-			wg.Go(func() { s.connWorker(ctx, c, handoff, forget) })
+			mu.Lock()
+			conns[c] = struct{}{}
+			mu.Unlock()
+			s.serveConn(ctx, c)
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+			c.Close()
+			if accepting.Load() >= spareAcceptors {
+				return
+			}
 		}
 	}
-	// Idle connections wake up now and see ctx is done; busy ones finish
-	// their request first.
+	wg.Go(acceptor)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+		ln.Close()
+	}
+	// Idle connections wake up now and see ctx is done (or the listener
+	// gone); busy ones finish their request first.
 	mu.Lock()
 	for c := range conns {
 		c.SetReadDeadline(time.Now())
@@ -355,3 +353,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// spareAcceptors is how many goroutines may wait in Accept at once.
+const spareAcceptors = 4
