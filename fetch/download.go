@@ -76,7 +76,11 @@ func (p *peer) onPiece(m *wire.Message) error {
 		}
 		w.ap, w.begin, w.first = ap, int64(m.Begin), b
 	}
-	w.buf = append(w.buf, m.Block...)
+	if w.holds(m.Block) {
+		w.buf = w.buf[:len(w.buf)+n] // decoded in place: no copy
+	} else {
+		w.buf = append(w.buf, m.Block...)
+	}
 	w.sums = append(w.sums, crc32.Checksum(m.Block, castagnoli))
 	if w.begin+int64(len(w.buf)) == ap.size {
 		p.flushWrites() // the piece may be complete: hash it now
@@ -98,6 +102,21 @@ type pendingWrite struct {
 	first int   // index of the first block
 	buf   []byte
 	sums  []uint32
+}
+
+// next offers the spare room after the run as the destination of the next
+// block, when that block continues the run: the decoder then reads it from
+// the socket buffer straight to where it will be written from.
+func (w *pendingWrite) next(index, begin uint32, n int) []byte {
+	if w.ap == nil || w.ap.index != int(index) || w.begin+int64(len(w.buf)) != int64(begin) || len(w.buf)+n > cap(w.buf) {
+		return nil
+	}
+	return w.buf[len(w.buf) : len(w.buf)+n]
+}
+
+// holds reports whether b is the spare room next offered.
+func (w *pendingWrite) holds(b []byte) bool {
+	return len(b) > 0 && len(w.buf) < cap(w.buf) && &w.buf[:len(w.buf)+1][len(w.buf)] == &b[0]
 }
 
 // flushWrites stores the pending blocks and records them as done. The

@@ -185,6 +185,7 @@ func (p *peer) readLoop() {
 	defer t.wg.Done()
 	dec := wire.NewDecoder(p.conn, readBufSize)
 	dec.MaxLength = uint32(max(wire.DefaultMaxMessage, len(p.bits)+16))
+	dec.BlockBuffer = p.pending.next
 	var m wire.Message
 	var deadline time.Time
 	var err error

@@ -14,8 +14,14 @@ type Decoder struct {
 	// MaxLength bounds a message's length prefix; zero means
 	// DefaultMaxMessage. Set it before the first Decode.
 	MaxLength uint32
-	buf       []byte
-	scratch   [8]byte // headers, here so that reading them does not allocate
+	// BlockBuffer, when set, chooses where a piece message's data goes:
+	// given the block's piece, offset and length it returns a slice of
+	// exactly n bytes to read into (the caller's own buffer, e.g. the
+	// tail of a run of blocks it will store with one write), or nil for
+	// the Decoder's reused buffer.
+	BlockBuffer func(index, begin uint32, n int) []byte
+	buf         []byte
+	scratch     [8]byte // headers, here so that reading them does not allocate
 }
 
 // NewDecoder returns a Decoder reading from r through a buffer of size
@@ -72,6 +78,15 @@ func (d *Decoder) Decode(m *Message) error {
 		}
 		m.Index = binary.BigEndian.Uint32(h[0:])
 		m.Begin = binary.BigEndian.Uint32(h[4:])
+		if d.BlockBuffer != nil {
+			if b := d.BlockBuffer(m.Index, m.Begin, int(n-8)); len(b) == int(n-8) {
+				if _, err := io.ReadFull(d.r, b); err != nil {
+					return noEOF(err)
+				}
+				m.Block = b
+				return nil
+			}
+		}
 		m.Block, err = d.read(int(n - 8))
 		return err
 	}

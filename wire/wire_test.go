@@ -237,3 +237,23 @@ func TestBits(t *testing.T) {
 		t.Fatal("Clear failed")
 	}
 }
+
+func TestDecoderBlockBuffer(t *testing.T) {
+	b := AppendPiece(nil, 3, 16384, []byte("hello"))
+	b = AppendPiece(b, 4, 0, []byte("world"))
+	dst := make([]byte, 5)
+	d := NewDecoder(bytes.NewReader(b), 0)
+	d.BlockBuffer = func(index, begin uint32, n int) []byte {
+		if index == 3 && begin == 16384 && n == 5 {
+			return dst
+		}
+		return nil
+	}
+	var m Message
+	if err := d.Decode(&m); err != nil || string(dst) != "hello" || &m.Block[0] != &dst[0] {
+		t.Fatalf("block not read into the caller's buffer: %v %q", err, dst)
+	}
+	if err := d.Decode(&m); err != nil || string(m.Block) != "world" || &m.Block[0] == &dst[0] {
+		t.Fatalf("second block: %v %q", err, m.Block)
+	}
+}
