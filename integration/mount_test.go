@@ -166,9 +166,18 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	// libtorrent reports blocks in alerts that may trail its "finished"
+	// state, so wait (bounded) for its per-peer counts to settle.
 	var fromTorfs int64
-	for _, peer := range leech.Peers() {
-		fromTorfs += peer.BytesReceived
+	received := func(st harness.LibtorrentStatus) bool {
+		fromTorfs = 0
+		for _, peer := range st.PeersSeen {
+			fromTorfs += peer.BytesReceived
+		}
+		return fromTorfs >= total
+	}
+	if err := leech.WaitStatus(harness.Context(t, 15*time.Second), received); err != nil {
+		received(leech.Status())
 	}
 	if fromTorfs < total {
 		t.Errorf("the leecher got %d bytes from torfs, want the whole %d", fromTorfs, total)
