@@ -2,7 +2,7 @@
 GO      ?= go
 FUZZTIME ?= 5s
 
-.PHONY: all build demo check deps vet test fuzz bench clean
+.PHONY: all build demo check deps vet test fuzz clean
 
 all: build
 
@@ -40,20 +40,25 @@ bench-cache:
 
 # Swarm engine vs libtorrent on loopback, 1 GiB (see bench/swarm).
 .PHONY: bench-swarm
-bench-swarm:
+bench-swarm: deps
 	$(GO) run ./bench/swarm $(BENCH_SWARM_FLAGS)
 
 # torfs create vs mktorrent on a 1 GiB file, same piece length, all cores (see bench/create).
 .PHONY: bench-create
-bench-create: build
+bench-create: deps build
 	$(GO) run ./bench/create -torfs bin/torfs $(BENCH_CREATE_FLAGS)
 
 # torfs tracker vs opentracker: HTTP announce load on loopback, 1,000 and 100,000 swarms (see bench/tracker).
 .PHONY: bench-tracker
-bench-tracker: build
+bench-tracker: deps build
 	$(GO) run ./bench/tracker -torfs bin/torfs $(BENCH_TRACKER_FLAGS)
 
 # torfs mount streaming a 1 GiB file from a libtorrent seeder: time to first byte, seek latency, cold read vs torfs get, warm re-read vs the page cache (see bench/mount).
 .PHONY: bench-mount
-bench-mount:
+bench-mount: deps
 	$(GO) run ./bench/mount $(BENCH_MOUNT_FLAGS)
+
+# libtorrent leeching 1 GiB from 1 and 3 libtorrent seeders: the reference for bench-swarm.
+.PHONY: bench-reference
+bench-reference: deps
+	$(GO) test -run '^$$' -bench LibtorrentReference -benchtime 1x ./integration/
