@@ -114,8 +114,12 @@ func (t *Torrent) becomeSeed(p *peer) {
 }
 
 func (p *peer) onExtended(m *wire.Message) error {
-	if m.ExtID != 0 {
-		return nil // we announce no extension messages, so none should come
+	switch m.ExtID {
+	case 0:
+	case extMetadataID:
+		return p.onMetadata(m.Payload)
+	default:
+		return nil // not an extension we announced
 	}
 	h, err := wire.ParseExtendedHandshake(m.Payload)
 	if err != nil {
@@ -127,6 +131,7 @@ func (p *peer) onExtended(m *wire.Message) error {
 	if h.Reqq > 0 {
 		p.reqq = min(h.Reqq, maxPipeline)
 	}
+	p.metadataID = h.M[wire.ExtMetadata]
 	if h.P > 0 && p.dialed == "" {
 		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
 			p.listenAddr = net.JoinHostPort(a.IP.String(), strconv.Itoa(h.P))

@@ -52,6 +52,7 @@ type peer struct {
 	idleSince  time.Time // since when neither side is interested
 	unchokedAt time.Time
 	listenAddr string // from the extended handshake, for incoming peers
+	metadataID int    // the peer's ut_metadata message ID; 0 = none
 	gone       bool
 
 	// pending blocks, owned by the read goroutine
@@ -132,6 +133,10 @@ func (p *peer) sendGreeting() {
 		}
 		if t.seeding() {
 			h.UploadOnly = 1
+		}
+		if t.servesMetadata() {
+			h.M[wire.ExtMetadata] = extMetadataID
+			h.MetadataSize = len(t.mi.InfoBytes)
 		}
 		if b, err := h.Encode(); err == nil {
 			p.out = wire.AppendExtended(p.out, 0, b)

@@ -24,6 +24,17 @@ type rawPeer struct {
 
 func dialRaw(t *testing.T, addr string, infoHash metainfo.Hash) (*rawPeer, wire.Handshake, error) {
 	t.Helper()
+	return dialRawWith(t, addr, infoHash, false)
+}
+
+// dialRawExtended is dialRaw announcing the extension protocol.
+func dialRawExtended(t *testing.T, addr string, infoHash metainfo.Hash) (*rawPeer, wire.Handshake, error) {
+	t.Helper()
+	return dialRawWith(t, addr, infoHash, true)
+}
+
+func dialRawWith(t *testing.T, addr string, infoHash metainfo.Hash, extended bool) (*rawPeer, wire.Handshake, error) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +43,7 @@ func dialRaw(t *testing.T, addr string, infoHash metainfo.Hash) (*rawPeer, wire.
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	h := wire.Handshake{InfoHash: infoHash}
 	h.Reserved.SetFast(true)
+	h.Reserved.SetExtended(extended)
 	copy(h.PeerID[:], "-XX0001-rawpeer12345")
 	if err := wire.WriteHandshake(conn, h); err != nil {
 		t.Fatal(err)
