@@ -151,6 +151,7 @@ func (p *peer) flushWrites() {
 			t.deactivate(ap)
 			t.state[i] = pieceMissing
 			t.st.Discard(i)
+			t.reapAbandoned()
 		} else {
 			for k, sum := range w.sums {
 				b := w.first + k

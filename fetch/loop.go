@@ -288,3 +288,27 @@ func (t *Torrent) reapStuck() {
 		k--
 	}
 }
+
+// reapAbandoned discards partial pieces no reader wants any more (their
+// reads were cancelled or moved on), releasing the room the storage
+// reserved for them. It runs when the storage is full. Called with t.mu
+// held.
+func (t *Torrent) reapAbandoned() {
+	for k := 0; k < len(t.activeList); k++ {
+		ap := t.activeList[k]
+		if t.prio(ap.index) != prioNone {
+			continue
+		}
+		busy := false
+		for b := range ap.blocks {
+			busy = busy || ap.blocks[b].reqs > 0 || ap.blocks[b].state == blockWriting
+		}
+		if busy {
+			continue
+		}
+		t.deactivate(ap)
+		t.state[ap.index] = pieceMissing
+		t.st.Discard(ap.index)
+		k--
+	}
+}

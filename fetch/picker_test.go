@@ -168,3 +168,25 @@ func TestChoker(t *testing.T) {
 		}
 	}
 }
+
+// TestReapAbandoned: when storage is full, partial pieces no reader wants
+// any more are discarded; wanted ones and ones with data on the way stay.
+func TestReapAbandoned(t *testing.T) {
+	tor := offlineTorrent(t, 10, 2*wire.BlockSize, false)
+	tor.st = newMemStorage(tor.info, nil)
+	r := &Reader{t: tor, reads: map[uint64][2]int{1: {5, 5}}, ahead: emptyRange}
+	tor.readers[r] = struct{}{}
+	abandoned := tor.activate(2)
+	abandoned.blocks[0].state = blockDone
+	wanted := tor.activate(5)
+	inFlight := tor.activate(7)
+	inFlight.blocks[1].state = blockRequested
+	inFlight.blocks[1].reqs = 1
+	tor.reapAbandoned()
+	if tor.active[2] != nil || tor.state[2] != pieceMissing {
+		t.Fatal("abandoned piece 2 kept")
+	}
+	if tor.active[5] != wanted || tor.active[7] != inFlight {
+		t.Fatal("a wanted or busy piece was discarded")
+	}
+}
