@@ -1,9 +1,11 @@
 package fetch
 
 import (
+	"errors"
 	"hash/crc32"
 	"time"
 
+	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -143,8 +145,13 @@ func (p *peer) flushWrites() {
 			// back off from new pieces for a moment instead of failing.
 			// The storage may have dropped the piece's other blocks, so
 			// it starts over.
-			if t.budgetUntil.Before(time.Now()) {
+			switch {
+			case !t.budgetUntil.Before(time.Now()):
+			case errors.Is(err, cache.ErrBudget):
 				t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
+			default:
+				// Disk full or an I/O error: the user must hear of it.
+				t.log.Error("could not store a block; the piece will be downloaded again", "piece", i, "err", err)
 			}
 			t.budgetUntil = time.Now().Add(500 * time.Millisecond)
 			t.cancelPiece(i)
