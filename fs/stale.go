@@ -38,8 +38,11 @@ func checkMountpoint(dir string, log *slog.Logger) error {
 		}
 	}
 	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("mountpoint %s does not exist; create it first (mkdir -p %s): %w", dir, dir, err)
+	}
 	if err != nil {
-		return fmt.Errorf("mountpoint: %w", err)
+		return fmt.Errorf("mountpoint %s: %w", dir, err)
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("mountpoint %s is not a directory", dir)
