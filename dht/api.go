@@ -1,0 +1,143 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Bootstrap joins the network: it resolves the Config.Bootstrap nodes
+// and walks the DHT towards our own ID, which fills the routing table
+// with our neighbours (and them with us). It fails when no node answered.
+func (n *Node) Bootstrap(ctx context.Context) error {
+	seeds := n.resolve(ctx, n.cfg.Bootstrap)
+	if len(seeds) == 0 && len(n.Nodes()) == 0 {
+		return errors.New("DHT bootstrap: no bootstrap node could be resolved and the routing table is empty")
+	}
+	if _, err := n.lookup(ctx, n.id, false, seeds); err != nil {
+		return fmt.Errorf("DHT bootstrap: %w", err)
+	}
+	return nil
+}
+
+// resolve turns "host:port" strings into addresses of our family;
+// failures are logged, not fatal: one dead router must not stop the rest.
+func (n *Node) resolve(ctx context.Context, hostports []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, hp := range hostports {
+		host, portStr, err := net.SplitHostPort(hp)
+		if err != nil {
+			n.log.Warn("ignoring DHT bootstrap node", "node", hp, "err", err)
+			continue
+		}
+		port, err := net.DefaultResolver.LookupPort(ctx, "udp", portStr)
+		if err != nil || port <= 0 || port > 65535 {
+			n.log.Warn("ignoring DHT bootstrap node: bad port", "node", hp, "err", err)
+			continue
+		}
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			n.log.Warn("cannot resolve DHT bootstrap node", "node", hp, "err", err)
+			continue
+		}
+		for _, ip := range ips {
+			ip = ip.Unmap()
+			if ip.Is6() == n.v6 {
+				out = append(out, netip.AddrPortFrom(ip, uint16(port)))
+			}
+		}
+	}
+	return out
+}
+
+// GetPeers looks up the peers that announced infoHash, from the nodes
+// nearest to it (and from our own store, when we are one of them).
+func (n *Node) GetPeers(ctx context.Context, infoHash ID) ([]netip.AddrPort, error) {
+	res, err := n.lookup(ctx, infoHash, true, n.seedsIfEmpty(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("DHT get_peers %s: %w", infoHash, err)
+	}
+	n.mu.Lock()
+	local := n.peers.get(infoHash, n.v6, maxValues, time.Now())
+	n.mu.Unlock()
+	for _, p := range local {
+		if !containsAddr(res.peers, p) {
+			res.peers = append(res.peers, p)
+		}
+	}
+	return res.peers, nil
+}
+
+// Announce tells the nodes nearest to infoHash that we have it, reachable
+// on TCP port; port 0 asks them to use our UDP port instead (implied_port).
+// It returns the peers the lookup found on the way, and fails when no
+// node accepted the announce.
+func (n *Node) Announce(ctx context.Context, infoHash ID, port int) ([]netip.AddrPort, error) {
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("DHT announce: port %d out of range", port)
+	}
+	res, err := n.lookup(ctx, infoHash, true, n.seedsIfEmpty(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("DHT announce %s: %w", infoHash, err)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted int
+		lastErr  error
+	)
+	sent := 0
+	for _, c := range res.closest {
+		if sent == bucketSize {
+			break
+		}
+		if c.token == "" {
+			continue
+		}
+		sent++
+		a := &queryArgs{InfoHash: string(infoHash[:]), Port: int64(port), Token: c.token}
+		if port == 0 {
+			a.ImpliedPort = 1
+		}
+		wg.Go(func() {
+			_, err := n.query(ctx, c.Addr, &c.ID, "announce_peer", a)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				lastErr = err
+				return
+			}
+			accepted++
+		})
+	}
+	wg.Wait()
+	if accepted == 0 {
+		if lastErr == nil {
+			lastErr = errors.New("no node near it gave a token")
+		}
+		return res.peers, fmt.Errorf("DHT announce %s: no node accepted it: %w", infoHash, lastErr)
+	}
+	return res.peers, nil
+}
+
+// seedsIfEmpty returns the bootstrap nodes when the routing table is
+// empty, so a lookup before Bootstrap still has somewhere to start.
+func (n *Node) seedsIfEmpty(ctx context.Context) []netip.AddrPort {
+	if len(n.Nodes()) > 0 {
+		return nil
+	}
+	return n.resolve(ctx, n.cfg.Bootstrap)
+}
+
+func containsAddr(l []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range l {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}

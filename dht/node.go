@@ -1,0 +1,251 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/zeebo/bencode"
+)
+
+// DefaultBootstrap returns the well-known public routers that a node with
+// a nil Config.Bootstrap starts from.
+func DefaultBootstrap() []string {
+	return []string{
+		"router.bittorrent.com:6881",
+		"router.utorrent.com:6881",
+		"dht.transmissionbt.com:6881",
+		"dht.libtorrent.org:25401",
+	}
+}
+
+// Config configures a Node. The zero value listens on a random UDP port
+// of every interface and bootstraps from DefaultBootstrap.
+type Config struct {
+	// Addr is the UDP address to listen on, "host:port"; "" = ":0". An IPv6
+	// address makes an IPv6 node (BEP 32).
+	Addr string
+	// NodeID is our ID; zero = the one saved in StateFile, or random.
+	NodeID ID
+	// Bootstrap are "host:port" nodes to start from; nil =
+	// DefaultBootstrap(), an empty non-nil slice = none (the first node of
+	// a private network).
+	Bootstrap []string
+	// StateFile keeps the ID and routing table across runs (written
+	// atomically at Close and every few minutes); "" = not kept.
+	StateFile string
+	// QueryTimeout bounds the wait for one reply; 0 = 2 s.
+	QueryTimeout time.Duration
+	// QueryRate is how many queries per second one source IP may send us
+	// (QueryBurst at once); beyond it queries are dropped. 0 = 25 per
+	// second, burst 100; negative = no limit.
+	QueryRate  float64
+	QueryBurst int
+	Logger     *slog.Logger
+}
+
+// Node is a DHT node: a KRPC server that answers the network's queries,
+// and a client that looks up and announces info-hashes. Its goroutines
+// run until Close.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	conn    *net.UDPConn
+	v6      bool // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
+	limiter *limiter
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex // guards everything below
+	id      ID
+	table   *table
+	tokens  *tokens
+	peers   *peerStore
+	pending map[txKey]chan *message
+	nextTx  uint16
+	closed  bool
+}
+
+type txKey struct {
+	t    string
+	addr netip.AddrPort
+}
+
+// New listens on cfg.Addr and starts serving. It does not contact the
+// network until Bootstrap, GetPeers or Announce.
+func New(cfg Config) (*Node, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = ":0"
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 2 * time.Second
+	}
+	if cfg.QueryRate == 0 {
+		cfg.QueryRate, cfg.QueryBurst = 25, 100
+	}
+	if cfg.Bootstrap == nil {
+		cfg.Bootstrap = DefaultBootstrap()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "dht")
+	var saved []NodeInfo
+	if cfg.StateFile != "" {
+		id, nodes, err := loadState(cfg.StateFile)
+		if err != nil {
+			log.Warn("starting with an empty DHT routing table", "err", err)
+		}
+		if cfg.NodeID.IsZero() {
+			cfg.NodeID = id
+		}
+		saved = nodes
+	}
+	if cfg.NodeID.IsZero() {
+		cfg.NodeID = RandomID()
+	}
+	ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("DHT listen address %q: %w", cfg.Addr, err)
+	}
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("DHT: listen on UDP %s: %w", cfg.Addr, err)
+	}
+	now := time.Now()
+	n := &Node{
+		cfg:     cfg,
+		log:     log,
+		conn:    conn,
+		v6:      ua.IP != nil && ua.IP.To4() == nil,
+		limiter: newLimiter(cfg.QueryRate, cfg.QueryBurst),
+		id:      cfg.NodeID,
+		table:   newTable(cfg.NodeID),
+		tokens:  newTokens(now),
+		peers:   newPeerStore(),
+		pending: make(map[txKey]chan *message),
+	}
+	for _, s := range saved {
+		if s.Addr.Addr().Is6() == n.v6 {
+			n.table.seen(s, false, time.Time{})
+		}
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.wg.Add(2)
+	go n.readLoop()
+	go n.maintain()
+	return n, nil
+}
+
+// ID is this node's ID.
+func (n *Node) ID() ID { return n.id }
+
+// Addr is the UDP address the node listens on.
+func (n *Node) Addr() netip.AddrPort { return n.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Nodes lists the routing table's live nodes, nearest to us first.
+func (n *Node) Nodes() []NodeInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.table.all()
+}
+
+// Close stops the node's goroutines, waits for them, and saves the state
+// file.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.cancel()
+	err := n.conn.Close()
+	n.wg.Wait()
+	if saveErr := n.save(); saveErr != nil {
+		return saveErr
+	}
+	return err
+}
+
+func (n *Node) save() error {
+	if n.cfg.StateFile == "" {
+		return nil
+	}
+	n.mu.Lock()
+	nodes := n.table.all()
+	n.mu.Unlock()
+	return saveState(n.cfg.StateFile, n.id, nodes)
+}
+
+// maxPacket is the largest UDP payload.
+const maxPacket = 65535
+
+func (n *Node) readLoop() {
+	defer n.wg.Done()
+	buf := make([]byte, maxPacket)
+	for {
+		sz, from, err := n.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.log.Debug("DHT read failed", "err", err)
+			continue
+		}
+		n.handle(buf[:sz], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+	}
+}
+
+// handle acts on one packet from a peer; invalid packets are dropped.
+func (n *Node) handle(b []byte, from netip.AddrPort) {
+	if !usable(from) {
+		return
+	}
+	m, err := decodeMessage(b)
+	if err != nil {
+		n.log.Debug("dropped DHT packet", "from", from, "err", err)
+		return
+	}
+	if m.Y == "q" {
+		if !n.limiter.allow(from.Addr(), time.Now()) {
+			return
+		}
+		n.serve(m, from)
+		return
+	}
+	n.mu.Lock()
+	ch := n.pending[txKey{m.T, from}]
+	delete(n.pending, txKey{m.T, from})
+	n.mu.Unlock()
+	if ch != nil {
+		ch <- m // buffered, one reply per transaction
+	}
+}
+
+func (n *Node) send(to netip.AddrPort, m *message) error {
+	b, err := bencode.EncodeBytes(m)
+	if err != nil {
+		return fmt.Errorf("encode KRPC %s: %w", m.Y, err)
+	}
+	return n.sendRaw(to, b)
+}
+
+func (n *Node) sendRaw(to netip.AddrPort, b []byte) error {
+	if to.Addr().Is4() && n.conn.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
+		to = netip.AddrPortFrom(netip.AddrFrom16(to.Addr().As16()), to.Port()) // dual-stack socket
+	}
+	if _, err := n.conn.WriteToUDPAddrPort(b, to); err != nil {
+		return fmt.Errorf("send to DHT node %s: %w", to, err)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package dht
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/bencode"
+)
+
+// stateFile is the saved form of a node: its ID and its routing table as
+// compact node lists.
+type stateFile struct {
+	ID     string `bencode:"id"`
+	Nodes  string `bencode:"nodes"`
+	Nodes6 string `bencode:"nodes6"`
+}
+
+// loadState reads a state file; a missing file is no error (first run).
+func loadState(path string) (ID, []NodeInfo, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ID{}, nil, nil
+	}
+	if err != nil {
+		return ID{}, nil, fmt.Errorf("read DHT state: %w", err)
+	}
+	bad := func(err error) (ID, []NodeInfo, error) {
+		return ID{}, nil, fmt.Errorf("DHT state file %s is damaged (it will be rewritten): %w", path, err)
+	}
+	if err := checkBounds(b); err != nil {
+		return bad(err)
+	}
+	var s stateFile
+	if err := bencode.DecodeBytes(b, &s); err != nil {
+		return bad(err)
+	}
+	if len(s.ID) != 20 {
+		return bad(errors.New("no 20-byte node id"))
+	}
+	v4, err := parseCompactNodes(s.Nodes, false)
+	if err != nil {
+		return bad(err)
+	}
+	v6, err := parseCompactNodes(s.Nodes6, true)
+	if err != nil {
+		return bad(err)
+	}
+	return ID([]byte(s.ID)), append(v4, v6...), nil
+}
+
+// saveState replaces the state file atomically: a crash leaves the old
+// file or the new one, never a mix.
+func saveState(path string, id ID, nodes []NodeInfo) error {
+	var v4, v6 []byte
+	for _, n := range nodes {
+		if n.Addr.Addr().Is4() {
+			v4 = appendCompactNode(v4, n)
+		} else {
+			v6 = appendCompactNode(v6, n)
+		}
+	}
+	b, err := bencode.EncodeBytes(&stateFile{ID: string(id[:]), Nodes: string(v4), Nodes6: string(v6)})
+	if err != nil {
+		return fmt.Errorf("encode DHT state: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save DHT state: %w", err)
+	}
+	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("save DHT state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("save DHT state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("save DHT state: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("save DHT state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the rename durable; best effort
+		d.Close()
+	}
+	return nil
+}
