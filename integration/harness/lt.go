@@ -68,6 +68,10 @@ type LibtorrentOptions struct {
 	// NoBlockLog stops counting blocks per peer (LibtorrentPeer's
 	// BytesReceived/BytesSent stay 0): benchmarks, where every alert costs.
 	NoBlockLog bool
+	// DHTBootstrap are HOST:PORT DHT nodes to bootstrap from; set, they
+	// turn libtorrent's DHT on with its same-IP restrictions off (every
+	// loopback node shares 127.0.0.1). Empty = no DHT.
+	DHTBootstrap []string
 }
 
 // Libtorrent is a running libtorrent peer (lt.py under /usr/bin/python3).
@@ -209,6 +213,9 @@ func ltArgs(o LibtorrentOptions) []string {
 	if o.NoBlockLog {
 		args = append(args, "--no-block-log")
 	}
+	for _, b := range o.DHTBootstrap {
+		args = append(args, "--dht-bootstrap", b)
+	}
 	interval := o.Interval
 	if interval <= 0 {
 		interval = 200 * time.Millisecond
@@ -272,6 +279,15 @@ func (lt *Libtorrent) Connect(addrs ...string) error {
 		if _, err := io.WriteString(lt.proc.stdin, "connect "+a+"\n"); err != nil {
 			return fmt.Errorf("libtorrent connect %s: %w", a, err)
 		}
+	}
+	return nil
+}
+
+// DHTAnnounce makes libtorrent announce its torrent to the DHT now
+// (LibtorrentOptions.DHTBootstrap), instead of at its own pace.
+func (lt *Libtorrent) DHTAnnounce() error {
+	if _, err := io.WriteString(lt.proc.stdin, "dht-announce\n"); err != nil {
+		return fmt.Errorf("libtorrent dht-announce: %w", err)
 	}
 	return nil
 }

@@ -5,7 +5,8 @@ Run with /usr/bin/python3 (Debian's python3-libtorrent 2.0). Seeds or leeches
 one torrent on loopback with TCP only and prints one JSON object per line on
 stdout: "listening" (bound ports), "status" (every --interval seconds, with the
 connected peers), "finished", tracker and peer events, "error", and "stopped".
-Reads commands from stdin, one per line: "connect HOST:PORT" dials a peer.
+Reads commands from stdin, one per line: "connect HOST:PORT" dials a peer,
+"dht-announce" announces the torrent to the DHT now (with --dht-bootstrap).
 Exits cleanly on SIGTERM, SIGINT or when stdin reaches EOF (so a parent that
 dies takes it along), or after finishing with --exit-on-complete.
 """
@@ -58,6 +59,8 @@ def parse_args():
     p.add_argument("--no-stdin", action="store_true", help="do not exit when stdin reaches EOF")
     p.add_argument("--no-block-log", action="store_true",
                    help="do not count blocks per peer (bytes_received/bytes_sent); for benchmarks")
+    p.add_argument("--dht-bootstrap", action="append", default=[],
+                   help="HOST:PORT of a DHT node to bootstrap from (repeatable); enables the DHT for loopback")
     return p.parse_args()
 
 
@@ -90,7 +93,7 @@ def settings(args):
     if args.ipv6:
         ifaces.append("[::1]:%d" % port)
     limited = args.upload_limit > 0 or args.download_limit > 0
-    return {
+    pack = {
         "listen_interfaces": ",".join(ifaces),
         "listen_system_port_fallback": False,
         "enable_dht": False,
@@ -139,6 +142,24 @@ def settings(args):
         "alert_queue_size": 200000,
         "alert_mask": alert_mask(args),
     }
+    if args.dht_bootstrap:
+        pack.update(dht_settings(args))
+    return pack
+
+
+def dht_settings(args):
+    # A private DHT on loopback: every node shares 127.0.0.1, which the
+    # default settings treat as one suspicious host.
+    return {
+        "enable_dht": True,
+        "dht_bootstrap_nodes": ",".join(args.dht_bootstrap),
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_ignore_dark_internet": False,
+        "dht_prefer_verified_node_ids": False,
+        "dht_enforce_node_id": False,
+        "dht_read_only": False,
+    }
 
 
 def alert_mask(args):
@@ -149,6 +170,8 @@ def alert_mask(args):
         # Every block received and sent, with the peer: the proof of who
         # exchanged with whom, even for peers that left long ago.
         mask |= c.block_progress_notification | c.upload_notification
+    if args.dht_bootstrap:
+        mask |= c.dht_notification
     return mask
 
 
@@ -252,8 +275,11 @@ def run_command(h, line):
         host, port = split_hostport(arg)
         h.connect_peer((host, port), 0)
         emit("command", message=line)
+    elif verb == "dht-announce":
+        h.force_dht_announce()
+        emit("command", message=line)
     elif line:
-        emit("error", message="unknown command %r (want: connect HOST:PORT)" % line)
+        emit("error", message="unknown command %r (want: connect HOST:PORT or dht-announce)" % line)
 
 
 def handle_alerts(ses, h, state):
@@ -279,6 +305,12 @@ def handle_alerts(ses, h, state):
             emit("tracker_error", message=a.message())
         elif isinstance(a, lt.tracker_warning_alert):
             emit("tracker_warning", message=a.message())
+        elif isinstance(a, lt.dht_bootstrap_alert):
+            emit("dht_bootstrap")
+        elif isinstance(a, lt.dht_reply_alert):
+            emit("dht_reply", dht_peers=a.num_peers)
+        elif isinstance(a, lt.dht_announce_alert):
+            emit("dht_announce", message=a.message())
         elif isinstance(a, lt.peer_connect_alert):
             emit("peer_connect", message=a.message())
         elif isinstance(a, lt.peer_disconnected_alert):
