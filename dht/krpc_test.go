@@ -51,23 +51,23 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 		"",
 		"le",
 		"i5e",
-		"d1:t2:aa1:y1:qe",                                        // query without method or args
-		"d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe",                 // short node id
+		"d1:t2:aa1:y1:qe",                        // query without method or args
+		"d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe", // short node id
 		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:y1:qe",      // no transaction id
 		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t0:1:y1:qe", // empty transaction id
 		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t17:aaaaaaaaaaaaaaaaa1:y1:qe",
-		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:xe",          // unknown type
-		"d1:ad2:idi5ee1:q4:ping1:t2:aa1:y1:qe",                              // id of the wrong type
-		"d1:rd2:id20:abcdefghij01234567895:nodes5:abcdee1:t2:aa1:y1:re",     // nodes not whole
-		"d1:rd2:id20:abcdefghij01234567896:valuesl5:abcdeee1:t2:aa1:y1:re",  // value of 5 bytes
-		"d1:rd2:id20:abcdefghij01234567896:values5:abcdee1:t2:aa1:y1:re",    // values not a list
-		"d1:e3:abc1:t2:aa1:y1:ee",                                           // error not a list
-		"d1:eli201ee1:t2:aa1:y1:ee",                                         // error without message
-		"d1:el3:abci5ee1:t2:aa1:y1:ee",                                      // error of the wrong types
-		"d1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:reGARBAGE",            // trailing bytes
-		"d1:rd2:id20:abcdefghij0123456789e1:t99999:aa1:y1:re",               // string past the end
-		"d1:rd2:id20:abcdefghij0123456789e1:t2000000000:aa1:y1:re",          // huge string claim
-		"d1:t2:aa1:y1:r1:xi99999999999999999999ee",                          // huge integer
+		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:xe",                    // unknown type
+		"d1:ad2:idi5ee1:q4:ping1:t2:aa1:y1:qe",                                        // id of the wrong type
+		"d1:rd2:id20:abcdefghij01234567895:nodes5:abcdee1:t2:aa1:y1:re",               // nodes not whole
+		"d1:rd2:id20:abcdefghij01234567896:valuesl5:abcdeee1:t2:aa1:y1:re",            // value of 5 bytes
+		"d1:rd2:id20:abcdefghij01234567896:values5:abcdee1:t2:aa1:y1:re",              // values not a list
+		"d1:e3:abc1:t2:aa1:y1:ee",                                                     // error not a list
+		"d1:eli201ee1:t2:aa1:y1:ee",                                                   // error without message
+		"d1:el3:abci5ee1:t2:aa1:y1:ee",                                                // error of the wrong types
+		"d1:rd2:id20:abcdefghij0123456789e1:t2:aa1:y1:reGARBAGE",                      // trailing bytes
+		"d1:rd2:id20:abcdefghij0123456789e1:t99999:aa1:y1:re",                         // string past the end
+		"d1:rd2:id20:abcdefghij0123456789e1:t2000000000:aa1:y1:re",                    // huge string claim
+		"d1:t2:aa1:y1:r1:xi99999999999999999999ee",                                    // huge integer
 		"d1:t2:aa1:y1:r1:x" + strings.Repeat("l", 20) + strings.Repeat("e", 20) + "e", // deep nesting
 	} {
 		if m, err := decodeMessage([]byte(p)); err == nil {
