@@ -44,7 +44,15 @@ func (n *Node) housekeep(now time.Time) {
 	n.peers.expire(now)
 	quiet := n.table.questionable(now)
 	stale := n.table.stale(now)
+	empty := len(n.table.all()) == 0
 	n.mu.Unlock()
+	if empty {
+		// Every node we knew went away (or we never joined): start over.
+		if err := n.Bootstrap(ctx); err != nil {
+			n.log.Debug("DHT re-bootstrap failed", "err", err)
+		}
+		return
+	}
 	if len(quiet) > maxPingsPerTick {
 		quiet = quiet[:maxPingsPerTick]
 	}
