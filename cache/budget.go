@@ -135,6 +135,10 @@ func (c *Cache) drop(p int, from pieceState) {
 	for c.pieces[p].writers > 0 {
 		c.changed.Wait()
 	}
+	if pt := c.pieces[p].part; pt != nil {
+		c.pieces[p].part = nil
+		c.putPartial(pt)
+	}
 	c.forgetLocked(p)
 	holes := c.holesLocked([]int{p})
 	c.changed.Broadcast()

@@ -85,7 +85,8 @@ type Cache struct {
 	// footprint[p] is what piece p is charged: its byte ranges in the
 	// backing files rounded out to whole blocks.
 	footprint []int64
-	hashers   sync.Pool
+	hashers   sync.Pool // *hasher
+	partials  sync.Pool // *partial
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
 

@@ -33,7 +33,7 @@ func (c *Cache) Prove(p int) (bool, error) {
 			c.lruRemove(p)
 			pc.state = stateProving
 			c.mu.Unlock()
-			return c.check(p, stateProving)
+			return c.check(p, stateProving, nil)
 		case stateMissing:
 			if !c.keepAll {
 				c.mu.Unlock()
@@ -44,7 +44,7 @@ func (c *Cache) Prove(p int) (bool, error) {
 			pc.state = stateProving
 			c.used += c.footprint[p]
 			c.mu.Unlock()
-			return c.check(p, stateProving)
+			return c.check(p, stateProving, nil)
 		case stateWriting:
 			c.mu.Unlock()
 			return false, nil

@@ -245,8 +245,8 @@ func TestDiscardWaitsForWriteInFlight(t *testing.T) {
 	if err := c.WriteBlock(1, 0, tt.piece(1)[:4096]); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := c.startWrite(1); !ok || err != nil { // a pwrite in flight
-		t.Fatalf("startWrite = %v, %v", ok, err)
+	if pt, err := c.startWrite(1); pt == nil || err != nil { // a pwrite in flight
+		t.Fatalf("startWrite = %v, %v", pt, err)
 	}
 	done := make(chan struct{})
 	go func() { c.Discard(1); close(done) }()

@@ -21,10 +21,13 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	if ok, err := c.startWrite(p); !ok || err != nil {
+	pt, err := c.startWrite(p)
+	if pt == nil || err != nil {
 		return err
 	}
-	err := c.writeAt(data, c.info.PieceOffset(p)+off)
+	pt.mu.Lock()
+	err = c.writePartial(p, pt, off, data)
+	pt.mu.Unlock()
 	c.mu.Lock()
 	c.pieces[p].writers--
 	if c.pieces[p].writers == 0 {
@@ -40,23 +43,28 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 }
 
 // startWrite registers a write in flight on p, reserving p first if it is
-// missing. It returns false when the block is to be ignored.
-func (c *Cache) startWrite(p int) (bool, error) {
+// missing, and returns p's running hash. It returns nil when the block is
+// to be ignored.
+func (c *Cache) startWrite(p int) (*partial, error) {
 	c.mu.Lock()
 	for {
 		if c.closed {
 			c.mu.Unlock()
-			return false, ErrClosed
+			return nil, ErrClosed
 		}
 		pc := &c.pieces[p]
 		switch pc.state {
 		case stateWriting:
 			pc.writers++
+			if pc.part == nil {
+				pc.part = c.getPartial()
+			}
+			pt := pc.part
 			c.mu.Unlock()
-			return true, nil
+			return pt, nil
 		case stateVerified:
 			c.mu.Unlock()
-			return false, nil
+			return nil, nil
 		case stateUnproven:
 			// New data replaces what was there; the charge carries over.
 			c.unproven--
@@ -68,7 +76,7 @@ func (c *Cache) startWrite(p int) (bool, error) {
 		case stateMissing, stateDropping:
 			c.mu.Unlock()
 			if err := c.reserve(p); err != nil {
-				return false, err
+				return nil, err
 			}
 			c.mu.Lock()
 		}
@@ -96,8 +104,10 @@ func (c *Cache) Verify(p int) (bool, error) {
 				continue
 			}
 			pc.state = stateVerifying
+			pt := pc.part
+			pc.part = nil
 			c.mu.Unlock()
-			return c.check(p, stateVerifying)
+			return c.check(p, stateVerifying, pt)
 		case stateVerified:
 			c.mu.Unlock()
 			return true, nil
@@ -115,9 +125,13 @@ func (c *Cache) Verify(p int) (bool, error) {
 
 // check hashes piece p, which the caller has put in the transient state
 // from (verifying or proving), and makes it verified or drops it. Nothing
-// else moves a piece out of those states.
-func (c *Cache) check(p int, from pieceState) (bool, error) {
-	ok, err := c.hashPiece(p)
+// else moves a piece out of those states. pt, if not nil, is the piece's
+// running hash, which check consumes.
+func (c *Cache) check(p int, from pieceState, pt *partial) (bool, error) {
+	ok, err := c.hashPiece(p, pt)
+	if pt != nil {
+		c.putPartial(pt)
+	}
 	if err != nil || !ok {
 		if err != nil {
 			c.log.Warn("cache: dropping piece after a read error", "piece", p, "err", err)
