@@ -141,3 +141,26 @@ func containsAddr(l []netip.AddrPort, a netip.AddrPort) bool {
 	}
 	return false
 }
+
+// AddNodes pings "host:port" nodes (e.g. a torrent's "nodes" list) and
+// adds those that answer to the routing table. It returns how many
+// answered.
+func (n *Node) AddNodes(ctx context.Context, hostports ...string) int {
+	addrs := n.resolve(ctx, hostports)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		answered int
+	)
+	for _, a := range addrs {
+		wg.Go(func() {
+			if _, err := n.Ping(ctx, a); err == nil { // query() records it in the table
+				mu.Lock()
+				answered++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return answered
+}

@@ -194,3 +194,23 @@ func TestQueryEndsWithContextAndClose(t *testing.T) {
 		t.Error("GetPeers on a closed node succeeded")
 	}
 }
+
+// TestAddNodes: nodes named by a torrent join the table when they answer;
+// names that do not resolve or do not answer are skipped.
+func TestAddNodes(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, testConfig("127.0.0.1:0"))
+	b := startNode(t, testConfig("127.0.0.1:0"))
+	dead := startNode(t, testConfig("127.0.0.1:0"))
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	n := startNode(t, testConfig("127.0.0.1:0"))
+	got := n.AddNodes(testContext(t, 10*time.Second), a.Addr().String(), b.Addr().String(), deadAddr, "not a host port")
+	if got != 2 {
+		t.Errorf("AddNodes = %d; want the 2 live nodes", got)
+	}
+	table := n.Nodes()
+	if len(table) != 2 || !containsNode(table, NodeInfo{a.ID(), a.Addr()}) || !containsNode(table, NodeInfo{b.ID(), b.Addr()}) {
+		t.Errorf("table = %v; want exactly the two live nodes", table)
+	}
+}
