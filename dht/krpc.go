@@ -1,6 +1,8 @@
 package dht
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -64,16 +66,35 @@ func (e *krpcError) Error() string {
 	return fmt.Sprintf("DHT node answered error %d: %s", e.Code, e.Msg)
 }
 
-// decodeMessage parses and validates one packet. Whatever it returns has
+// decoder decodes packets with one reused read buffer: the codec wraps its
+// input in a 4 KiB bufio.Reader unless it already is one, which would
+// otherwise cost 4 KiB per packet. A decoder serves one goroutine.
+type decoder struct {
+	rd bytes.Reader
+	br *bufio.Reader
+}
+
+func newDecoder() *decoder {
+	d := &decoder{}
+	d.br = bufio.NewReaderSize(&d.rd, 4096)
+	return d
+}
+
+// decodeMessage is decoder.decode for one-off callers.
+func decodeMessage(b []byte) (*message, error) { return newDecoder().decode(b) }
+
+// decode parses and validates one packet. Whatever it returns has
 // a transaction id, a known type, a 20-byte node id in queries and
 // replies, and well-formed compact fields; method arguments are checked
 // by the handler of each method.
-func decodeMessage(b []byte) (*message, error) {
+func (d *decoder) decode(b []byte) (*message, error) {
 	if err := checkBounds(b); err != nil {
 		return nil, fmt.Errorf("invalid KRPC packet: %w", err)
 	}
 	var m message
-	if err := bencode.DecodeBytes(b, &m); err != nil {
+	d.rd.Reset(b)
+	d.br.Reset(&d.rd)
+	if err := bencode.NewDecoder(d.br).Decode(&m); err != nil {
 		return nil, fmt.Errorf("invalid KRPC packet: %w", err)
 	}
 	if len(m.T) == 0 || len(m.T) > maxTxID {

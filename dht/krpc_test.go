@@ -96,8 +96,9 @@ func FuzzKRPC(f *testing.F) {
 	}
 	f.Cleanup(func() { sink.Close() })
 	from := sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	dec := newDecoder()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n.handle(b, from)
+		n.handle(dec, b, from)
 		m, err := decodeMessage(b)
 		if err != nil {
 			return

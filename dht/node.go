@@ -193,6 +193,7 @@ const maxPacket = 65535
 func (n *Node) readLoop() {
 	defer n.wg.Done()
 	buf := make([]byte, maxPacket)
+	dec := newDecoder()
 	for {
 		sz, from, err := n.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -202,16 +203,16 @@ func (n *Node) readLoop() {
 			n.log.Debug("DHT read failed", "err", err)
 			continue
 		}
-		n.handle(buf[:sz], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		n.handle(dec, buf[:sz], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}
 }
 
 // handle acts on one packet from a peer; invalid packets are dropped.
-func (n *Node) handle(b []byte, from netip.AddrPort) {
+func (n *Node) handle(dec *decoder, b []byte, from netip.AddrPort) {
 	if !usable(from) {
 		return
 	}
-	m, err := decodeMessage(b)
+	m, err := dec.decode(b)
 	if err != nil {
 		n.log.Debug("dropped DHT packet", "from", from, "err", err)
 		return
