@@ -87,6 +87,9 @@ type Cache struct {
 	footprint []int64
 	hashers   sync.Pool // *hasher
 	partials  sync.Pool // *partial
+	writeBufs sync.Pool // *[]byte of capacity writeBehind
+	// writeBufsHeld counts the write-behind buffers out of writeBufs.
+	writeBufsHeld atomic.Int32
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
 

@@ -122,6 +122,9 @@ func (c *Cache) hashPiece(p int, pt *partial) (bool, error) {
 	defer c.hashers.Put(hs)
 	h, from := hs.h, int64(0)
 	if pt != nil {
+		if err := c.flush(p, pt); err != nil {
+			return false, fmt.Errorf("cache: writing piece %d: %w", p, err)
+		}
 		h, from = pt.h, pt.hashed
 	}
 	if err := c.hashRange(h, hs.buf, p, from, c.info.PieceSize(p)); err != nil {

@@ -287,3 +287,45 @@ func TestRunningHashMatchesDisk(t *testing.T) {
 		t.Fatalf("%d pieces accepted, %d rejected; the test needs both", accepted, rejected)
 	}
 }
+
+// TestWriteBehindBounded: more pieces in flight than there are
+// write-behind buffers; those without one write straight through, all
+// verify, and every buffer comes back whether its piece passed, failed
+// or was discarded.
+func TestWriteBehindBounded(t *testing.T) {
+	const n = maxWriteBehind + 16
+	tt := newTorrent(t, 76, 64<<10, testFile{name: "x", length: n * 64 << 10})
+	c := open(t, tt, Options{Dir: t.TempDir()})
+	const bs = 16 << 10
+	// Every piece gets its first block before any gets its second, so
+	// all are in flight at once.
+	for off := 0; off < 64<<10; off += bs {
+		for p := range n {
+			content := tt.piece(p)
+			if p%5 == 4 && off == 2*bs {
+				content = bytes.Repeat([]byte{1}, len(content)) // fails
+			}
+			writeOrder(t, c, p, content, bs, []int{off})
+		}
+		if off == 0 {
+			if held := c.writeBufsHeld.Load(); held != maxWriteBehind {
+				t.Fatalf("%d write-behind buffers held with %d pieces in flight, want %d", held, n, maxWriteBehind)
+			}
+		}
+		if off == bs {
+			c.Discard(n - 1)
+		}
+	}
+	for p := range n - 1 {
+		ok, err := c.Verify(p)
+		if want := p%5 != 4; err != nil || ok != want {
+			t.Fatalf("Verify(%d) = %v, %v; want %v", p, ok, err, want)
+		}
+		if ok {
+			checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+		}
+	}
+	if held := c.writeBufsHeld.Load(); held != 0 {
+		t.Fatalf("%d write-behind buffers still held after every piece was verified or discarded", held)
+	}
+}
