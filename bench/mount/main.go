@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/integration/harness"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -29,6 +30,7 @@ func main() {
 	seeks := flag.Int("seeks", 10, "random 64 KiB reads for the seek latency")
 	runs := flag.Int("runs", 3, "runs of the cold, warm and torfs get measurements (the median is reported)")
 	flag.StringVar(&mountFlags, "mount-flags", "", "extra flags for torfs mount, space-separated (e.g. \"--readahead 64MiB\")")
+	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,6 +54,9 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	if err != nil {
 		return err
 	}
+	// The file was just written: its writeback would slow down whatever
+	// runs first.
+	syscall.Sync()
 	seeds, err := harness.LaunchSeeders(ctx, torrent, save, 1)
 	if err != nil {
 		return err
@@ -92,27 +97,48 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 		}
 		lat = append(lat, time.Since(t))
 	}
+	streamLat, err := seeksWhileStreaming(f, segment, seeks)
+	if err != nil {
+		m.stop()
+		return err
+	}
 	f.Close()
 	m.stop()
 	slices.Sort(lat)
 	fmt.Printf("time to first byte (mount start to 64 KiB at offset 0): %v (goal < 250ms; btfs 4.75s)\n", ttfb.Round(time.Millisecond))
 	fmt.Printf("seek latency (64 KiB at %d random unfetched offsets): p50 %v, max %v (goal p50 < 50ms; btfs p50 150ms)\n",
 		seeks, lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
+	fmt.Printf("seek while streaming (64 KiB after 8 MiB read sequentially elsewhere, %d times): p50 %v, max %v\n",
+		seeks, streamLat[len(streamLat)/2].Round(100*time.Microsecond), streamLat[len(streamLat)-1].Round(100*time.Microsecond))
 
 	// Cold sequential read on a fresh mount, then warm re-read; torfs get
 	// and the page-cached source file as references, alternating so that
 	// load from elsewhere on the machine hits both alike.
 	local := filepath.Join(save, "bench.bin")
-	var colds, warms, gets, cacheds []float64
-	for range runs {
-		cold, warm, err := coldWarm(ctx, bin, dir, torrent, seed, size)
-		if err != nil {
-			return err
+	var colds, warms, fuses, gets, cacheds, coldBusy, getBusy []float64
+	for run := range runs {
+		profile := ""
+		if profileDir != "" {
+			profile = filepath.Join(profileDir, fmt.Sprintf("cold-%d.prof", run))
 		}
-		get, err := measureGet(ctx, bin, torrent, seed, size)
-		if err != nil {
-			return err
+		// Alternating which goes first, so that neither always runs
+		// on a machine still busy with the previous measurement.
+		var r readRates
+		var get, busy float64
+		for k := range 2 {
+			if (k+run)%2 == 0 {
+				if r, err = coldWarm(ctx, bin, dir, torrent, seed, size, profile); err != nil {
+					return err
+				}
+			} else {
+				cpu := startCPU()
+				if get, err = measureGet(ctx, bin, torrent, seed, size); err != nil {
+					return err
+				}
+				busy = cpu.busyPercent()
+			}
 		}
+		getBusy = append(getBusy, busy)
 		if _, err := ddRate(ctx, local, size); err != nil { // into the page cache
 			return err
 		}
@@ -120,7 +146,8 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 		if err != nil {
 			return err
 		}
-		colds, warms, gets, cacheds = append(colds, cold), append(warms, warm), append(gets, get), append(cacheds, cached)
+		colds, warms, fuses, gets, cacheds = append(colds, r.cold), append(warms, r.warm), append(fuses, r.fuse), append(gets, get), append(cacheds, cached)
+		coldBusy = append(coldBusy, r.coldBusy)
 	}
 	cold, warm, get, cached := median(colds), median(warms), median(gets), median(cacheds)
 	fmt.Printf("median of %d runs\n", runs)
@@ -129,22 +156,86 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	fmt.Printf("warm re-read (dd bs=1M): %.0f MB/s; the source file from the page cache %.0f MB/s; ratio %.2f (goal >= 0.5; btfs 13.2 MB/s)\n",
 		warm, cached, warm/cached)
 	fmt.Printf("  runs: cold %s; torfs get %s; warm %s; page cache %s\n", list(colds), list(gets), list(warms), list(cacheds))
+	fmt.Printf("  machine CPU busy (all cores, %%): cold read %s; torfs get %s\n", list(coldBusy), list(getBusy))
+	fmt.Printf("  re-read through FUSE from the torfs cache (kernel page cache dropped): %s MB/s (the mount's ceiling for cold reads)\n", list(fuses))
 	return nil
 }
 
-// coldWarm reads the file twice with dd on a fresh mount: MB/s cold
-// (every byte downloaded) and warm (from the kernel's page cache).
-func coldWarm(ctx context.Context, bin, dir, torrent, seed string, size int64) (cold, warm float64, err error) {
-	m, err := mount(ctx, bin, dir, torrent, seed)
+// seeksWhileStreaming times 64 KiB reads made right after streaming
+// elsewhere, as a video player seeks: the readahead of the stream it
+// leaves is still on its way. Each stream starts in the second half of a
+// segment (the plain seeks touched only the first half) and the seek
+// lands a quarter segment further; with 1 GiB and 10 seeks that is past
+// the stream's 16 MiB readahead.
+func seeksWhileStreaming(f *os.File, segment int64, seeks int) ([]time.Duration, error) {
+	buf := make([]byte, 1<<20)
+	var lat []time.Duration
+	for i := range seeks {
+		at := int64(i)*segment + segment/2
+		at -= at % (1 << 20)
+		for k := range int64(8) {
+			if _, err := f.ReadAt(buf, at+k<<20); err != nil {
+				return nil, fmt.Errorf("streaming read at %d: %w", at+k<<20, err)
+			}
+		}
+		to := at + segment/4
+		to -= to % (64 << 10)
+		start := time.Now()
+		if _, err := f.ReadAt(buf[:64<<10], to); err != nil {
+			return nil, fmt.Errorf("seek read at %d: %w", to, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// readRates are the rates of one fresh mount, MB/s.
+type readRates struct {
+	cold     float64 // every byte downloaded
+	warm     float64 // from the kernel's page cache
+	fuse     float64 // through FUSE from the torfs cache, page cache dropped
+	coldBusy float64 // machine CPU busy during the cold read, %
+}
+
+// coldWarm reads the file with dd on a fresh mount: cold, warm, and
+// again after dropping the kernel's page cache of the file, which shows
+// what the FUSE path alone can deliver.
+func coldWarm(ctx context.Context, bin, dir, torrent, seed string, size int64, profile string) (readRates, error) {
+	var r readRates
+	m, err := mountProfiled(ctx, bin, dir, torrent, seed, profile)
 	if err != nil {
-		return 0, 0, err
+		return r, err
 	}
 	defer m.stop()
-	if cold, err = ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size); err != nil {
-		return 0, 0, err
+	path := filepath.Join(m.dir, "bench.bin")
+	cpu := startCPU()
+	if r.cold, err = ddRate(ctx, path, size); err != nil {
+		return r, err
 	}
-	warm, err = ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
-	return cold, warm, err
+	r.coldBusy = cpu.busyPercent()
+	if r.warm, err = ddRate(ctx, path, size); err != nil {
+		return r, err
+	}
+	if err := dropPageCache(path); err != nil {
+		return r, err
+	}
+	r.fuse, err = ddRate(ctx, path, size)
+	return r, err
+}
+
+// dropPageCache asks the kernel to forget its cached pages of path, so
+// that the next read goes to the file system again.
+func dropPageCache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping the page cache of %s: %w", path, err)
+	}
+	return nil
 }
 
 func median(v []float64) float64 {
@@ -156,6 +247,9 @@ func median(v []float64) float64 {
 // mountFlags are extra flags for every torfs mount (-mount-flags).
 var mountFlags string
 
+// profileDir receives CPU profiles of the cold-read mounts (-cpuprofile).
+var profileDir string
+
 // mounted is a running `torfs mount`.
 type mounted struct {
 	dir  string
@@ -166,6 +260,12 @@ type mounted struct {
 // mount starts torfs mount with a fresh cache and mountpoint and returns
 // once it says the mount is live.
 func mount(ctx context.Context, bin, dir, torrent, seed string) (*mounted, error) {
+	return mountProfiled(ctx, bin, dir, torrent, seed, "")
+}
+
+// mountProfiled is mount, with a CPU profile of the mount written to
+// profile unless it is "".
+func mountProfiled(ctx context.Context, bin, dir, torrent, seed, profile string) (*mounted, error) {
 	mnt, err := os.MkdirTemp(dir, "mnt-")
 	if err != nil {
 		return nil, err
@@ -177,6 +277,9 @@ func mount(ctx context.Context, bin, dir, torrent, seed string) (*mounted, error
 	args := append([]string{"mount", "--peer", seed, "--listen", "127.0.0.1:0",
 		"--cache-dir", cache, "--cache-size", "unlimited"}, strings.Fields(mountFlags)...)
 	cmd := exec.CommandContext(ctx, bin, append(args, torrent, mnt)...)
+	if profile != "" {
+		cmd.Env = append(os.Environ(), "TORFS_CPUPROFILE="+profile)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
