@@ -37,6 +37,25 @@
 // and never evicted; when they alone fill the budget, WriteBlock fails
 // with ErrBudget instead of waiting.
 //
+// # Hashing
+//
+// A piece is hashed as it is written: each piece being written has a
+// running SHA-1 that WriteBlock feeds with the bytes extending the piece's
+// contiguous prefix while they are still in the CPU cache, and with the
+// bytes written earlier out of order, read back from disk, once the
+// prefix reaches them. Verify then reads back and hashes only what is
+// left, usually nothing, instead of the whole piece. Small in-order
+// writes are gathered into 256 KiB writes (write-behind, within the
+// hashed prefix) because the kernel's cost per byte is much higher for
+// 16 KiB writes. Every write of a piece and its effect on the running
+// hash happen under a lock of that piece alone, so the hash always
+// describes the bytes the cache wrote, and a write into the prefix
+// already hashed starts the hash over from the disk. The cache computes
+// every hash itself; none is ever taken from a caller. The price: bytes
+// hashed from memory are not read back, so another process overwriting a
+// backing file between a block's write and its piece's Verify goes
+// unnoticed; Prove, as after a crash, hashes what is on disk.
+//
 // # Resume
 //
 // With Options.StateFile set, the cache records which pieces are verified

@@ -27,7 +27,8 @@ const maxWriteBehind = 64
 // supplies one.
 //
 // Invariant, under mu: h has been fed exactly the piece's bytes
-// [0, hashed) as they are on disk, pad and symlink ranges as zeros. Every
+// [0, hashed) as they are on disk (or in wb, on their way there), pad and
+// symlink ranges as zeros. Every
 // write to the piece happens under mu together with its effect on h, so
 // two writers of the same piece cannot interleave a pwrite with the other's
 // hashing. A write into the hashed prefix changes bytes already fed: the

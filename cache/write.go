@@ -10,7 +10,11 @@ import (
 // being read; when the pieces in use leave no room it returns an error
 // wrapping ErrBudget. A block for a piece that is already verified is
 // ignored. On a write error (errors.Is(err, syscall.ENOSPC) works) the
-// piece is dropped and must be downloaded again.
+// piece is dropped and must be downloaded again; small in-order blocks
+// may be held in memory and written with later ones, so the error can
+// also come from a later WriteBlock or from Verify of the same piece.
+// Writes of one piece are serialized; different pieces proceed in
+// parallel.
 func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 	if p < 0 || p >= len(c.pieces) {
 		return fmt.Errorf("cache: piece %d out of range (torrent has %d pieces)", p, len(c.pieces))
@@ -134,7 +138,7 @@ func (c *Cache) check(p int, from pieceState, pt *partial) (bool, error) {
 	}
 	if err != nil || !ok {
 		if err != nil {
-			c.log.Warn("cache: dropping piece after a read error", "piece", p, "err", err)
+			c.log.Warn("cache: dropping piece after an I/O error", "piece", p, "err", err)
 		}
 		c.drop(p, from)
 		return false, err
