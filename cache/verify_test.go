@@ -99,6 +99,7 @@ func TestConcurrentConflictingWrites(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		flushPending(t, c, p) // what the cache holds is now all on disk
 		disk := make([]byte, len(good))
 		f, err := os.Open(c.Path(0))
 		if err != nil {
