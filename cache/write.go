@@ -47,8 +47,8 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 }
 
 // startWrite registers a write in flight on p, reserving p first if it is
-// missing, and returns p's write-behind state. It returns nil when the block is
-// to be ignored.
+// missing, and returns p's write-behind state. It returns nil when the
+// block is to be ignored.
 func (c *Cache) startWrite(p int) (*partial, error) {
 	c.mu.Lock()
 	for {

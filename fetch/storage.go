@@ -17,7 +17,9 @@ type Storage interface {
 	// use) is back-pressure: the engine retries later.
 	WriteBlock(p int, off int64, data []byte) error
 	// Verify checks a completely written piece against its hash; false
-	// means the data was discarded.
+	// means the data was discarded. An error (a read, or a write the
+	// storage held back from WriteBlock, failing: a full disk) means it
+	// was discarded too.
 	Verify(p int) (bool, error)
 	// Discard abandons a partially written piece.
 	Discard(p int)

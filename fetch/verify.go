@@ -48,7 +48,8 @@ func (t *Torrent) hashWorker() {
 func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	i := job.piece
 	if err != nil {
-		t.log.Warn("checking a piece failed", "piece", i, "err", err)
+		// A full disk or an I/O error: the user must hear of it.
+		t.log.Error("checking a piece failed; it will be downloaded again", "piece", i, "err", err)
 		t.state[i] = pieceMissing
 		return
 	}
