@@ -3,8 +3,13 @@ package cache
 import (
 	"bytes"
 	"crypto/sha1"
+	"errors"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -347,5 +352,58 @@ func TestWriteBehindBounded(t *testing.T) {
 	}
 	if held := c.writeBufsHeld.Load(); held != 0 {
 		t.Fatalf("%d write-behind buffers still held after every piece was verified or discarded", held)
+	}
+}
+
+// TestWriteBehindDiskFull: blocks held in memory that the disk refuses
+// when they are written out (here by Verify) drop their piece with an
+// error that still says ENOSPC, release its charge, and leave the
+// verified pieces readable.
+func TestWriteBehindDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	tt := newTorrent(t, 77, 64<<10, testFile{name: "x", length: 2 << 20})
+	c := open(t, tt, Options{Dir: filepath.Join(dir, "sparse"), Budget: 3 << 19}) // 1.5 MiB: more than the disk
+	const bs = 16 << 10
+	failed := -1
+	for p := range tt.info.NumPieces() {
+		content := tt.piece(p)
+		writeOrder(t, c, p, content, bs, blocks(content, bs)) // in order: held in memory
+		if got := pending(c, p); got != len(content) {
+			t.Fatalf("piece %d: %d bytes held in memory, want the whole piece (%d)", p, got, len(content))
+		}
+		ok, err := c.Verify(p)
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) || ok {
+				t.Fatalf("Verify(%d) = %v, %v; want false and ENOSPC", p, ok, err)
+			}
+			failed = p
+			break
+		}
+		if !ok {
+			t.Fatalf("Verify(%d) = false", p)
+		}
+	}
+	if failed < 0 {
+		t.Fatal("a 2 MiB torrent fit on a 1 MiB tmpfs")
+	}
+	if c.Have(failed) || pending(c, failed) != -1 {
+		t.Fatalf("piece %d still held after its write failed", failed)
+	}
+	if st := c.Stats(); st.Verified != failed || st.Used != int64(failed)*c.footprint[0] {
+		t.Fatalf("Verified = %d, Used = %d; want %d pieces charged", st.Verified, st.Used, failed)
+	}
+	for p := range failed {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 	}
 }
