@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -29,6 +30,7 @@ type httpConn struct {
 	buf [maxRequestBytes]byte
 	out []byte
 	xff []string
+	io  connIO
 }
 
 var httpConnPool = sync.Pool{New: func() any { return new(httpConn) }}
@@ -44,13 +46,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		remote = ta.AddrPort()
 	}
 	hc := httpConnPool.Get().(*httpConn)
-	defer httpConnPool.Put(hc)
+	hc.io.reset(c)
+	defer func() {
+		hc.io.release()
+		httpConnPool.Put(hc)
+	}()
 	n := 0 // bytes of hc.buf holding unread request data
 	for served := 1; ctx.Err() == nil; served++ {
-		end, scanned, begun := -1, 0, false
-		if n == 0 {
-			c.SetReadDeadline(time.Now().Add(idleTimeout))
-		}
+		end, scanned := -1, 0
+		var due time.Time // when a begun request must be whole
 		for {
 			from := max(scanned-3, 0)
 			if i := bytes.Index(hc.buf[from:n], crlfcrlf); i >= 0 {
@@ -59,22 +63,37 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			}
 			scanned = n
 			if n == len(hc.buf) {
-				s.writeSimple(c, hc, http.StatusRequestHeaderFieldsTooLarge, "request headers too large")
+				s.writeSimple(&hc.io, hc, http.StatusRequestHeaderFieldsTooLarge, "request headers too large")
 				return
 			}
-			if n > 0 && !begun {
-				// A request has begun: all of it is due soon, however
+			m, err := hc.io.tryRead(hc.buf[n:])
+			if errors.Is(err, errWouldBlock) {
+				// Only now arm a deadline: an idle connection may wait
+				// idleTimeout for its next request, and a request that
+				// has begun must be whole within headerTimeout however
 				// slowly its bytes trickle in.
-				begun = true
-				c.SetReadDeadline(time.Now().Add(headerTimeout))
+				if n == 0 {
+					c.SetReadDeadline(time.Now().Add(idleTimeout))
+				} else {
+					if due.IsZero() {
+						due = time.Now().Add(headerTimeout)
+					}
+					c.SetReadDeadline(due)
+				}
+				// Shutdown cancels ctx before it wakes idle connections
+				// with an expired deadline: checking after arming ours
+				// cannot miss it.
+				if ctx.Err() != nil {
+					return
+				}
+				m, err = c.Read(hc.buf[n:])
 			}
-			m, err := c.Read(hc.buf[n:])
 			n += m
 			if err != nil && m == 0 {
 				return
 			}
 		}
-		keep := s.handleRequest(ctx, c, hc, remote, hc.buf[:end], served)
+		keep := s.handleRequest(ctx, &hc.io, hc, remote, hc.buf[:end], served)
 		n = copy(hc.buf[:], hc.buf[end:n])
 		if !keep {
 			return
@@ -86,7 +105,7 @@ var crlfcrlf = []byte("\r\n\r\n")
 
 // handleRequest answers one request (line and headers in req) and
 // reports whether the connection may carry another.
-func (s *Server) handleRequest(ctx context.Context, c net.Conn, hc *httpConn, remote netip.AddrPort, req []byte, served int) bool {
+func (s *Server) handleRequest(ctx context.Context, c *connIO, hc *httpConn, remote netip.AddrPort, req []byte, served int) bool {
 	line, rest, _ := bytes.Cut(req, crlf)
 	method, line, ok1 := bytes.Cut(line, sp)
 	target, proto, ok2 := bytes.Cut(line, sp)
@@ -168,8 +187,7 @@ func (s *Server) handleRequest(ctx context.Context, c net.Conn, hc *httpConn, re
 			out = append(out, body...)
 		}
 		hc.out = out
-		c.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, err = c.Write(out)
+		err = c.write(out)
 	}
 	s.metrics.observe(k, o, time.Since(start))
 	return keep && err == nil
@@ -204,7 +222,7 @@ func asciiEqualFold(b []byte, s string) bool {
 
 // writeSimple sends a short plain-text error answer and asks the client
 // to close.
-func (s *Server) writeSimple(c net.Conn, hc *httpConn, status int, msg string) error {
+func (s *Server) writeSimple(c *connIO, hc *httpConn, status int, msg string) error {
 	out := append(hc.out[:0], "HTTP/1.1 "...)
 	out = strconv.AppendInt(out, int64(status), 10)
 	out = append(out, ' ')
@@ -215,20 +233,18 @@ func (s *Server) writeSimple(c net.Conn, hc *httpConn, status int, msg string) e
 	out = append(out, msg...)
 	out = append(out, '\n')
 	hc.out = out
-	c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.Write(out)
-	return err
+	return c.write(out)
 }
 
 // serveOther hands a request that is not an announce or scrape to
 // ServeHTTP through net/http's own parser, buffering the answer.
-func (s *Server) serveOther(ctx context.Context, c net.Conn, hc *httpConn, req []byte, keep bool) bool {
+func (s *Server) serveOther(ctx context.Context, c *connIO, hc *httpConn, req []byte, keep bool) bool {
 	hr, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(req)))
 	if err != nil {
 		s.writeSimple(c, hc, http.StatusBadRequest, "malformed request")
 		return false
 	}
-	hr.RemoteAddr = c.RemoteAddr().String()
+	hr.RemoteAddr = c.c.RemoteAddr().String()
 	hr = hr.WithContext(ctx)
 	rw := &bufferedResponse{header: http.Header{}}
 	s.ServeHTTP(rw, hr)
@@ -248,8 +264,7 @@ func (s *Server) serveOther(ctx context.Context, c net.Conn, hc *httpConn, req [
 	if hr.Method != http.MethodHead {
 		b.Write(rw.body.Bytes())
 	}
-	c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err = c.Write(b.Bytes())
+	err = c.write(b.Bytes())
 	return keep && err == nil
 }
 

@@ -224,7 +224,10 @@ const maxRequestsPerConn = 10000
 // requests in flight finish for up to five seconds. ready, when non-nil,
 // is called with the bound addresses once both listen.
 func (s *Server) ListenAndServe(ctx context.Context, httpAddr, udpAddr string, ready func(httpAddr, udpAddr net.Addr)) error {
-	var lc net.ListenConfig
+	// No TCP keep-alive probes on accepted connections: the idle timeout
+	// already ends silent ones, and turning probes on costs several
+	// system calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", httpAddr)
 	if err != nil {
 		return fmt.Errorf("tracker cannot listen on %s: %w", httpAddr, err)
@@ -284,6 +287,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	deferAccept(ln, int(headerTimeout/time.Second))
 	var acceptor func()
 	acceptor = func() {
 		delay := time.Duration(0)
