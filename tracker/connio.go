@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -18,6 +19,10 @@ import (
 type connIO struct {
 	c  net.Conn
 	rc syscall.RawConn // nil when c has no descriptor (net.Pipe, TLS)
+	// fd, when c is nil, is a descriptor accepted by acceptRaw that the
+	// runtime's poller does not know yet (-1 otherwise); promote turns it
+	// into c as soon as anything must wait.
+	fd int
 
 	// Arguments and results of readFn and writeFn.
 	b    []byte
@@ -46,7 +51,10 @@ func (ci *connIO) reset(c net.Conn) {
 			return true
 		}
 	}
-	ci.c, ci.rc, ci.b = c, nil, nil
+	ci.c, ci.rc, ci.b, ci.fd = c, nil, nil, -1
+	if c == nil {
+		return
+	}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			ci.rc = rc
@@ -55,16 +63,54 @@ func (ci *connIO) reset(c net.Conn) {
 }
 
 // release drops the references to the connection.
-func (ci *connIO) release() { ci.c, ci.rc, ci.b, ci.serr = nil, nil, nil, nil }
+func (ci *connIO) release() { ci.c, ci.rc, ci.b, ci.serr, ci.fd = nil, nil, nil, nil, -1 }
+
+// resetFD points ci at a descriptor from acceptRaw.
+func (ci *connIO) resetFD(fd int) {
+	ci.reset(nil)
+	ci.fd = fd
+}
+
+// promote hands ci.fd to the runtime's poller as ci.c, so that reads and
+// writes can wait with deadlines.
+func (ci *connIO) promote() error {
+	if ci.c != nil {
+		return nil
+	}
+	f := os.NewFile(uintptr(ci.fd), "tracker connection")
+	c, err := net.FileConn(f) // a duplicate of the descriptor
+	f.Close()
+	ci.fd = -1
+	if err != nil {
+		return fmt.Errorf("tracker cannot wait on a connection: %w", err)
+	}
+	ci.reset(c)
+	return nil
+}
+
+// close closes the connection, whichever form it has.
+func (ci *connIO) close() {
+	if ci.c != nil {
+		ci.c.Close()
+	} else if ci.fd >= 0 {
+		syscall.Close(ci.fd)
+	}
+	ci.release()
+}
 
 // tryRead reads what has arrived into b without waiting: errWouldBlock
 // when nothing has, errEOF when the client closed.
 func (ci *connIO) tryRead(b []byte) (int, error) {
-	if ci.rc == nil {
+	var err error
+	switch {
+	case ci.c == nil:
+		ci.n, ci.serr = syscall.Read(ci.fd, b)
+	case ci.rc == nil:
 		return 0, errWouldBlock
+	default:
+		ci.b = b
+		err = ci.rc.Read(ci.readFn)
 	}
-	ci.b = b
-	err := ci.rc.Read(ci.readFn)
 	n, serr := ci.n, ci.serr
 	ci.b, ci.serr = nil, nil
 	switch {
@@ -87,9 +133,14 @@ func (ci *connIO) tryRead(b []byte) (int, error) {
 // write sends all of b, arming the write deadline only if the socket
 // cannot take it at once.
 func (ci *connIO) write(b []byte) error {
-	if ci.rc != nil {
-		ci.b = b
-		err := ci.rc.Write(ci.writeFn)
+	if ci.c == nil || ci.rc != nil {
+		var err error
+		if ci.c == nil {
+			ci.n, ci.serr = syscall.Write(ci.fd, b)
+		} else {
+			ci.b = b
+			err = ci.rc.Write(ci.writeFn)
+		}
 		n, serr := ci.n, ci.serr
 		ci.b, ci.serr = nil, nil
 		switch {
@@ -104,6 +155,9 @@ func (ci *connIO) write(b []byte) error {
 		}
 		if len(b) == 0 {
 			return nil
+		}
+		if err := ci.promote(); err != nil {
+			return err
 		}
 	}
 	ci.c.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -51,8 +51,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		hc.io.release()
 		httpConnPool.Put(hc)
 	}()
-	n := 0 // bytes of hc.buf holding unread request data
-	for served := 1; ctx.Err() == nil; served++ {
+	s.serveRequests(ctx, hc, remote, 0, 1)
+}
+
+// serveRequests is serveConn's loop over the requests of hc.io.c, of
+// which n bytes are already in hc.buf; served counts the requests
+// answered so far plus one.
+func (s *Server) serveRequests(ctx context.Context, hc *httpConn, remote netip.AddrPort, n, served int) {
+	c := hc.io.c
+	for ; ctx.Err() == nil; served++ {
 		end, scanned := -1, 0
 		var due time.Time // when a begun request must be whole
 		for {
@@ -160,7 +167,7 @@ func (s *Server) handleRequest(ctx context.Context, c *connIO, hc *httpConn, rem
 	case (isGet || isHead) && string(path) == "/scrape":
 		k = kindScrapeHTTP
 	default:
-		return s.serveOther(ctx, c, hc, req, keep)
+		return s.serveOther(ctx, c, hc, remote, req, keep)
 	}
 	start := time.Now()
 	st := s.pool.Get().(*httpState)
@@ -238,13 +245,13 @@ func (s *Server) writeSimple(c *connIO, hc *httpConn, status int, msg string) er
 
 // serveOther hands a request that is not an announce or scrape to
 // ServeHTTP through net/http's own parser, buffering the answer.
-func (s *Server) serveOther(ctx context.Context, c *connIO, hc *httpConn, req []byte, keep bool) bool {
+func (s *Server) serveOther(ctx context.Context, c *connIO, hc *httpConn, remote netip.AddrPort, req []byte, keep bool) bool {
 	hr, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(req)))
 	if err != nil {
 		s.writeSimple(c, hc, http.StatusBadRequest, "malformed request")
 		return false
 	}
-	hr.RemoteAddr = c.c.RemoteAddr().String()
+	hr.RemoteAddr = remote.String()
 	hr = hr.WithContext(ctx)
 	rw := &bufferedResponse{header: http.Header{}}
 	s.ServeHTTP(rw, hr)

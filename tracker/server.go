@@ -276,7 +276,10 @@ func (s *Server) ListenAndServe(ctx context.Context, httpAddr, udpAddr string, r
 // goroutine start or stack growth per connection (the bencode encoder's
 // recursion needs more than a fresh goroutine's stack). A goroutine that
 // takes a connection starts another acceptor if it was the last one;
-// acceptors beyond spareAcceptors exit.
+// acceptors beyond spareAcceptors exit. On a TCP listener, connections
+// already waiting in the accept queue are taken as bare descriptors and
+// served without the runtime's poller when nothing has to wait (see
+// rawAcceptor and serveFD).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var (
 		mu        sync.Mutex
@@ -288,12 +291,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	deferAccept(ln, int(headerTimeout/time.Second))
+	track := func(c net.Conn) func() {
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		return func() {
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}
+	}
 	var acceptor func()
 	acceptor = func() {
 		delay := time.Duration(0)
+		raw := newRawAcceptor(ln)
 		for {
 			accepting.Add(1)
-			c, err := ln.Accept()
+			var (
+				c      net.Conn
+				fd     int
+				remote netip.AddrPort
+				err    error
+			)
+			fd = -1
+			if raw != nil {
+				fd, remote, err = raw.accept()
+			}
+			if raw == nil || errors.Is(err, errWouldBlock) {
+				c, err = ln.Accept()
+			}
 			last := accepting.Add(-1) == 0
 			if err != nil {
 				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
@@ -316,14 +342,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if last {
 				wg.Go(acceptor)
 			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			s.serveConn(ctx, c)
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-			c.Close()
+			if fd >= 0 {
+				s.serveFD(ctx, fd, remote, track)
+			} else {
+				untrack := track(c)
+				s.serveConn(ctx, c)
+				untrack()
+				c.Close()
+			}
 			if accepting.Load() >= spareAcceptors {
 				return
 			}
