@@ -43,7 +43,11 @@ func TestHarnessLibtorrentTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	harness.AssertSameFile(t, file, filepath.Join(leech.Save(), "data.bin"))
-	if st := leech.Status(); st.TotalDone != 16<<20 || st.NumPieces != 64 {
+	// libtorrent's piece count may trail its "finished" state by a status
+	// update: wait (bounded) for it to settle before asserting.
+	complete := func(st harness.LibtorrentStatus) bool { return st.TotalDone == 16<<20 && st.NumPieces == 64 }
+	_ = leech.WaitStatus(harness.Context(t, 10*time.Second), complete)
+	if st := leech.Status(); !complete(st) {
 		t.Errorf("leecher finished with %d bytes in %d pieces, want %d in 64", st.TotalDone, st.NumPieces, 16<<20)
 	}
 	if errs := leech.Errors(); len(errs) > 0 {
