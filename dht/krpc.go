@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/torfs/torfs/internal/bencbound"
 
 	"github.com/zeebo/bencode"
 )
@@ -88,7 +89,7 @@ func decodeMessage(b []byte) (*message, error) { return newDecoder().decode(b) }
 // replies, and well-formed compact fields; method arguments are checked
 // by the handler of each method.
 func (d *decoder) decode(b []byte) (*message, error) {
-	if err := checkBounds(b); err != nil {
+	if err := bencbound.Exact(b, maxDepth); err != nil {
 		return nil, fmt.Errorf("invalid KRPC packet: %w", err)
 	}
 	var m message

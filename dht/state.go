@@ -3,6 +3,7 @@ package dht
 import (
 	"errors"
 	"fmt"
+	"github.com/torfs/torfs/internal/bencbound"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func loadState(path string) (ID, []NodeInfo, error) {
 	bad := func(err error) (ID, []NodeInfo, error) {
 		return ID{}, nil, fmt.Errorf("DHT state file %s is damaged (it will be rewritten): %w", path, err)
 	}
-	if err := checkBounds(b); err != nil {
+	if err := bencbound.Exact(b, maxDepth); err != nil {
 		return bad(err)
 	}
 	var s stateFile

@@ -31,7 +31,7 @@ func (d *decoder) decode(raw []byte, v any) error {
 // of the wrong type can be ignored (optional fields, as libtorrent does)
 // or reported by name (required fields) instead of failing the whole
 // decode with the codec's generic message. Every raw value has already
-// passed checkBounds.
+// passed bencbound.Dict.
 
 func present(raw bencode.RawMessage) bool { return len(raw) > 0 }
 

@@ -2,7 +2,9 @@ package metainfo
 
 import (
 	"crypto/sha1"
+	"errors"
 	"fmt"
+	"github.com/torfs/torfs/internal/bencbound"
 	"net"
 	"os"
 	"strconv"
@@ -63,9 +65,12 @@ type rawTorrent struct {
 // dictionary are ignored. Optional fields of the wrong type are ignored;
 // problems with the info dictionary are errors naming the field.
 func Parse(data []byte) (*MetaInfo, error) {
-	n, err := checkBounds(data)
+	n, err := bencbound.Dict(data, maxDepth)
+	if errors.Is(err, bencbound.ErrNotDict) {
+		return nil, errNotDict
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid torrent file: %w", err)
 	}
 	data = data[:n]
 	d := newDecoder()

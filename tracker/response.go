@@ -2,8 +2,8 @@ package tracker
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/torfs/torfs/internal/bencbound"
 	"net/netip"
 
 	"github.com/zeebo/bencode"
@@ -37,7 +37,7 @@ const maxPeers = 2000
 // "failure reason" becomes a *FailureError (errors.Is(err, ErrFailure));
 // malformed input is an error, never a panic.
 func ParseAnnounceResponse(body []byte) (*AnnounceResponse, error) {
-	if err := checkBencode(body); err != nil {
+	if err := bencbound.Exact(body, maxBencodeDepth); err != nil {
 		return nil, fmt.Errorf("tracker answer is not bencoded: %w", err)
 	}
 	var r httpAnnounceResponse
@@ -127,7 +127,7 @@ type httpScrapeFileCounts struct {
 // ParseScrapeResponse decodes an HTTP tracker's scrape answer (BEP 48).
 // Keys that are not 20-byte info-hashes are ignored.
 func ParseScrapeResponse(body []byte) (map[[20]byte]ScrapeStats, error) {
-	if err := checkBencode(body); err != nil {
+	if err := bencbound.Exact(body, maxBencodeDepth); err != nil {
 		return nil, fmt.Errorf("tracker scrape answer is not bencoded: %w", err)
 	}
 	var r httpScrapeResponse
@@ -154,63 +154,3 @@ func ParseScrapeResponse(body []byte) (map[[20]byte]ScrapeStats, error) {
 // maxBencodeDepth bounds nesting: tracker answers are two or three levels
 // deep, and the decoder recurses once per level.
 const maxBencodeDepth = 16
-
-var errBencodeShape = errors.New("malformed bencode")
-
-// checkBencode walks one bencoded value spanning all of b without
-// decoding it, rejecting what would make the decoder misbehave on hostile
-// input: string lengths beyond the input (the decoder allocates the
-// announced length before reading) and deep nesting (it recurses).
-func checkBencode(b []byte) error {
-	depth, i := 0, 0
-	for {
-		if i >= len(b) {
-			return errBencodeShape
-		}
-		switch c := b[i]; {
-		case c == 'd' || c == 'l':
-			depth++
-			if depth > maxBencodeDepth {
-				return fmt.Errorf("%w: nested deeper than %d", errBencodeShape, maxBencodeDepth)
-			}
-			i++
-			continue
-		case c == 'e':
-			if depth == 0 {
-				return errBencodeShape
-			}
-			depth--
-			i++
-		case c == 'i':
-			j := i + 1
-			for j < len(b) && b[j] != 'e' {
-				j++
-			}
-			if j >= len(b) || j-i > 21 {
-				return fmt.Errorf("%w: bad integer", errBencodeShape)
-			}
-			i = j + 1
-		case c >= '0' && c <= '9':
-			n, j := 0, i
-			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-				n = n*10 + int(b[j]-'0')
-				if n > len(b) {
-					return fmt.Errorf("%w: string longer than the input", errBencodeShape)
-				}
-				j++
-			}
-			if j >= len(b) || b[j] != ':' || n > len(b)-j-1 {
-				return fmt.Errorf("%w: bad string", errBencodeShape)
-			}
-			i = j + 1 + n
-		default:
-			return fmt.Errorf("%w: unexpected byte %q", errBencodeShape, c)
-		}
-		if depth == 0 {
-			if i != len(b) {
-				return fmt.Errorf("%w: trailing bytes", errBencodeShape)
-			}
-			return nil
-		}
-	}
-}
