@@ -113,7 +113,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if !cfg.Check {
 		printTry(cfg.Out, m, announce)
-		return <-served // until ctx ends
+		err := <-served // until ctx ends
+		if err == nil {
+			fmt.Fprintf(cfg.Out, "\nunmounted %s; removing %s\n", m.Mountpoint, work)
+		}
+		return err
 	}
 	checkErr := check(ctx, cfg.Out, src, m.Mountpoint, files)
 	stopMount()
