@@ -64,3 +64,34 @@ func WaitListening(ctx context.Context, addr string, p *Process) error {
 		}
 	}
 }
+
+// startServer starts a server on a free loopback port with start and
+// waits (bounded by startTimeout) until ready answers. A free port can be
+// taken by someone else before the server binds it, so a server that
+// died is retried on a fresh port, up to three times; one that runs but
+// does not answer is not. The process is stopped in tb's cleanup.
+func startServer(tb testing.TB, name string, start func(port int) (*Process, error), ready func(ctx context.Context, p *Process, port int) error) (*Process, int) {
+	tb.Helper()
+	var lastErr error
+	for range 3 {
+		port := FreePort(tb)
+		p, err := start(port)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		lastErr = ready(ctx, p, port)
+		cancel()
+		if lastErr == nil {
+			cleanupProcess(tb, p)
+			return p, port
+		}
+		_, died := p.Exited()
+		_ = p.Stop()
+		if !died {
+			break // it ran but did not answer: a fresh port will not help
+		}
+	}
+	tb.Fatalf("start %s: %v", name, lastErr)
+	return nil, 0
+}

@@ -37,10 +37,8 @@ func StartOpentracker(tb testing.TB, infoHashes ...metainfo.Hash) *Opentracker {
 	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(wl.String()), 0o644); err != nil {
 		tb.Fatalf("opentracker whitelist: %v", err)
 	}
-	var lastErr error
-	for range 3 { // a free port can be taken before opentracker binds it
-		port := FreePort(tb)
-		p, err := startProcess(procSpec{
+	start := func(port int) (*Process, error) {
+		return startProcess(procSpec{
 			name: "opentracker",
 			path: "opentracker",
 			dir:  dir,
@@ -50,25 +48,12 @@ func StartOpentracker(tb testing.TB, infoHashes ...metainfo.Hash) *Opentracker {
 			// which clears the kill-on-parent-death signal.
 			lifeline: true,
 		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ot := &Opentracker{proc: p, port: port}
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		lastErr = ot.waitReady(ctx)
-		cancel()
-		if lastErr == nil {
-			cleanupProcess(tb, p)
-			return ot
-		}
-		_, died := p.Exited()
-		_ = p.Stop()
-		if !died {
-			break // it ran but did not answer: a fresh port will not help
-		}
 	}
-	tb.Fatalf("start opentracker: %v", lastErr)
-	return nil
+	ready := func(ctx context.Context, p *Process, port int) error {
+		return (&Opentracker{proc: p, port: port}).waitReady(ctx)
+	}
+	p, port := startServer(tb, "opentracker", start, ready)
+	return &Opentracker{proc: p, port: port}
 }
 
 // waitReady polls until opentracker answers HTTP.

@@ -23,35 +23,21 @@ func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
 	Require(tb, "redis-server")
 	dir := tb.TempDir()
-	var lastErr error
-	for range 3 { // a free port can be taken before redis binds it
-		port := FreePort(tb)
-		p, err := startProcess(procSpec{
+	addr := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+	start := func(port int) (*Process, error) {
+		return startProcess(procSpec{
 			name: "redis-server",
 			path: "redis-server",
 			dir:  dir,
 			args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 				"--appendonly", "no", "--dir", dir, "--daemonize", "no"},
 		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		r := &Redis{proc: p, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		lastErr = r.waitReady(ctx)
-		cancel()
-		if lastErr == nil {
-			cleanupProcess(tb, p)
-			return r
-		}
-		_, died := p.Exited()
-		_ = p.Stop()
-		if !died {
-			break // it ran but did not answer: a fresh port will not help
-		}
 	}
-	tb.Fatalf("start redis: %v", lastErr)
-	return nil
+	ready := func(ctx context.Context, p *Process, port int) error {
+		return (&Redis{proc: p, addr: addr(port)}).waitReady(ctx)
+	}
+	p, port := startServer(tb, "redis", start, ready)
+	return &Redis{proc: p, addr: addr(port)}
 }
 
 func (r *Redis) waitReady(ctx context.Context) error {
