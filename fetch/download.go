@@ -90,6 +90,12 @@ func (p *peer) onPiece(m *wire.Message) error {
 	return nil
 }
 
+// writerState stores received blocks for the torrent's connections.
+type writerState struct{}
+
+// startWriter starts what stores received blocks.
+func (t *Torrent) startWriter() {}
+
 // maxCoalesce bounds the contiguous blocks a connection gathers into one
 // storage write: one system call (and one extent update on a
 // preallocated file) per 16 blocks instead of per block.

@@ -14,7 +14,10 @@ func (p *peer) handle(m *wire.Message) error {
 	switch m.ID {
 	case wire.Piece:
 		return p.onPiece(m)
-	case wire.KeepAlive, wire.Port, wire.Suggest, wire.AllowedFast:
+	case wire.Port:
+		p.onPort(m)
+		return nil
+	case wire.KeepAlive, wire.Suggest, wire.AllowedFast:
 		return nil
 	case wire.Cancel:
 		p.onCancel(m)

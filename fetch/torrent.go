@@ -84,6 +84,12 @@ type Torrent struct {
 	closed      bool
 	dialing     int
 	lastError   string // why the last dial or tracker contact failed
+
+	// Parts that live in their own files, each owned by that file.
+	dht      dhtState     // dht.go: announcing to and finding peers in the DHT
+	pex      pexState     // pex.go: peer exchange (BEP 11)
+	webSeeds webSeedState // webseed.go: HTTP seeds (BEP 19)
+	writer   writerState  // download.go: storing received blocks
 }
 
 type hashJob struct {
@@ -161,12 +167,16 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		go t.hashWorker()
 	}
 	t.signalHash()
+	t.startWriter()
 	t.wg.Add(1)
 	go t.loop()
 	if t.trackers != nil {
 		t.wg.Add(1)
 		go t.announceLoop()
 	}
+	t.startDHT()
+	t.startPEX()
+	t.startWebSeeds()
 	return t, nil
 }
 
