@@ -19,6 +19,7 @@ type httpState struct {
 	pa     PeerAnnounce
 	res    AnnounceResult
 	buf    bytes.Buffer
+	body   []byte // a compact announce answer
 	peers4 []byte
 	peers6 []byte
 	dict   []dictPeerReply
@@ -122,8 +123,6 @@ func (s *Server) announceBody(r httpRequest, st *httpState) ([]byte, outcome) {
 		return s.failureBody(st, "the tracker's swarm store is unavailable; try again later"), outcomeError
 	}
 	res := &st.res
-	st.buf.Reset()
-	enc := bencode.NewEncoder(&st.buf)
 	if q.compact {
 		st.peers4, st.peers6 = st.peers4[:0], st.peers6[:0]
 		for _, p := range res.Peers {
@@ -134,27 +133,29 @@ func (s *Server) announceBody(r httpRequest, st *httpState) ([]byte, outcome) {
 				st.peers6 = appendAddrPort(st.peers6, a.AsSlice(), p.Addr.Port())
 			}
 		}
-		err = enc.Encode(compactReply{
+		r := compactReply{
 			Complete: res.Complete, Incomplete: res.Incomplete, Downloaded: res.Downloaded,
 			Interval: s.interval, MinInterval: s.minIntvl,
 			Peers: st.peers4, Peers6: st.peers6,
-		})
-	} else {
-		st.dict = st.dict[:0]
-		for i := range res.Peers {
-			p := &res.Peers[i]
-			d := dictPeerReply{IP: p.Addr.Addr().String(), Port: p.Addr.Port()}
-			if !q.noPeerID {
-				d.PeerID = p.ID[:]
-			}
-			st.dict = append(st.dict, d)
 		}
-		err = enc.Encode(dictReply{
-			Complete: res.Complete, Incomplete: res.Incomplete, Downloaded: res.Downloaded,
-			Interval: s.interval, MinInterval: s.minIntvl,
-			Peers: st.dict,
-		})
+		st.body = r.appendBencode(st.body[:0])
+		return st.body, outcomeOK
 	}
+	st.buf.Reset()
+	st.dict = st.dict[:0]
+	for i := range res.Peers {
+		p := &res.Peers[i]
+		d := dictPeerReply{IP: p.Addr.Addr().String(), Port: p.Addr.Port()}
+		if !q.noPeerID {
+			d.PeerID = p.ID[:]
+		}
+		st.dict = append(st.dict, d)
+	}
+	err = bencode.NewEncoder(&st.buf).Encode(dictReply{
+		Complete: res.Complete, Incomplete: res.Incomplete, Downloaded: res.Downloaded,
+		Interval: s.interval, MinInterval: s.minIntvl,
+		Peers: st.dict,
+	})
 	if err != nil {
 		s.log.Error("tracker cannot encode an answer", "err", err)
 		return nil, outcomeError
