@@ -121,6 +121,8 @@ func (p *peer) onExtended(m *wire.Message) error {
 	case 0:
 	case extMetadataID:
 		return p.onMetadata(m.Payload)
+	case extPEXID:
+		return p.onPEX(m.Payload)
 	default:
 		return nil // not an extension we announced
 	}
@@ -135,6 +137,10 @@ func (p *peer) onExtended(m *wire.Message) error {
 		p.reqq = min(h.Reqq, maxPipeline)
 	}
 	p.metadataID = h.M[wire.ExtMetadata]
+	if t.pexEnabled() {
+		p.pex.id = h.M[wire.ExtPEX]
+		t.noteSelfIP(h.YourIP)
+	}
 	if h.P > 0 && p.dialed == "" {
 		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
 			p.listenAddr = net.JoinHostPort(a.IP.String(), strconv.Itoa(h.P))

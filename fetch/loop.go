@@ -13,7 +13,12 @@ type candidate struct {
 	connected, dialing, self bool
 	fails                    int
 	next                     time.Time // no attempt before this
+	source                   string    // where we learned of it, for logs ("pex"); "" = given
 }
+
+// maxCandidates caps the addresses a torrent remembers, so that peers
+// (PEX) and trackers cannot grow it without bound.
+const maxCandidates = 1000
 
 const (
 	// snubAfter is how long a peer may leave our requests unanswered
@@ -35,20 +40,57 @@ var errSnubbed error = snubError{}
 // AddPeers adds "host:port" addresses to connect to.
 func (t *Torrent) AddPeers(addrs ...string) {
 	t.mu.Lock()
+	t.addCandidates(addrs, "")
+	t.mu.Unlock()
+	t.kickDial()
+}
+
+// addCandidates remembers new addresses, up to maxCandidates: when full,
+// an address that failed replaces the one that failed most, otherwise the
+// new address is dropped. It returns how many were added. Called with t.mu
+// held.
+func (t *Torrent) addCandidates(addrs []string, source string) int {
+	n := 0
 	for _, a := range addrs {
 		if _, ok := t.candidates[a]; ok {
 			continue
 		}
-		c := &candidate{}
+		if len(t.candidates) >= maxCandidates && !t.evictCandidate() {
+			break
+		}
+		c := &candidate{source: source}
 		for p := range t.peers {
 			if p.listenAddr == a {
 				c.connected = true // it connected to us first
 			}
 		}
 		t.candidates[a] = c
+		n++
 	}
-	t.mu.Unlock()
-	t.kickDial()
+	return n
+}
+
+// evictCandidate forgets the idle candidate that failed most (or one that
+// is our own address). Called with t.mu held.
+func (t *Torrent) evictCandidate() bool {
+	worst, fails := "", 0
+	for a, c := range t.candidates {
+		if c.connected || c.dialing {
+			continue
+		}
+		if c.self {
+			worst = a
+			break
+		}
+		if c.fails > fails {
+			worst, fails = a, c.fails
+		}
+	}
+	if worst == "" {
+		return false
+	}
+	delete(t.candidates, worst)
+	return true
 }
 
 // loop is the session's clock: rates, pipelines, snubs, the choker and

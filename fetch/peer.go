@@ -53,6 +53,7 @@ type peer struct {
 	unchokedAt time.Time
 	listenAddr string // from the extended handshake, for incoming peers
 	metadataID int    // the peer's ut_metadata message ID; 0 = none
+	pex        peerPEX
 	gone       bool
 
 	// pending blocks, owned by the read goroutine
@@ -137,6 +138,9 @@ func (p *peer) sendGreeting() {
 		if t.servesMetadata() {
 			h.M[wire.ExtMetadata] = extMetadataID
 			h.MetadataSize = len(t.mi.InfoBytes)
+		}
+		if t.pexEnabled() {
+			h.M[wire.ExtPEX] = extPEXID
 		}
 		if b, err := h.Encode(); err == nil {
 			p.out = wire.AppendExtended(p.out, 0, b)

@@ -288,10 +288,18 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		cand.connected = true
 		cand.fails = 0
 	}
+	source := ""
+	if cand := t.candidates[dialed]; cand != nil {
+		source = cand.source
+	}
 	p.sendGreeting()
 	t.wg.Add(2) // under the lock: Close cannot be waiting yet
 	t.mu.Unlock()
-	t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID))
+	if source != "" {
+		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID), "source", source)
+	} else {
+		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID))
+	}
 	go p.readLoop()
 	go p.writeLoop()
 }
