@@ -79,47 +79,58 @@ func NewTorrentDir(t Torrent, opts Options) *TorrentDir {
 // changes, so persistent inodes make it the source of truth and spare
 // the kernel round trips on lookups.
 func (d *TorrentDir) OnAdd(ctx context.Context) {
-	info := d.st.info
-	for i := range info.Files {
-		f := &info.Files[i]
+	d.files = buildTree(ctx, d.st, d.EmbeddedInode())
+}
+
+// buildTree adds every file of st's torrent below top, creating the
+// directories between, and returns the files added (for top's progress).
+func buildTree(ctx context.Context, st *torrentState, top *fusefs.Inode) []int {
+	var all []int
+	for i := range st.info.Files {
+		f := &st.info.Files[i]
 		if f.Pad || len(f.Path) == 0 {
 			continue
 		}
-		d.addFile(ctx, i, f)
+		if addFile(ctx, st, top, i, f) {
+			all = append(all, i)
+		}
 	}
+	return all
 }
 
-// addFile adds file i under its parent directories, creating them.
-func (d *TorrentDir) addFile(ctx context.Context, i int, f *metainfo.File) {
-	dirs := []*dir{&d.dir}
-	parent := d.EmbeddedInode()
+// addFile adds file i below top, creating its parent directories, and
+// reports whether it was added.
+func addFile(ctx context.Context, st *torrentState, top *fusefs.Inode, i int, f *metainfo.File) bool {
+	var dirs []*dir
+	parent := top
 	for _, name := range f.Path[:len(f.Path)-1] {
 		ch := parent.GetChild(name)
 		if ch == nil {
-			ch = parent.NewPersistentInode(ctx, &dir{st: d.st}, fusefs.StableAttr{Mode: syscall.S_IFDIR})
+			ch = parent.NewPersistentInode(ctx, &dir{st: st}, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 			parent.AddChild(name, ch, false)
 		}
 		sub, ok := ch.Operations().(*dir)
 		if !ok {
-			d.st.log.Warn("torrent lists a file below another file; hiding it",
-				"infohash", d.st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
-			return
+			st.log.Warn("torrent lists a file below another file; hiding it",
+				"infohash", st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
+			return false
 		}
 		dirs, parent = append(dirs, sub), ch
 	}
 	name := f.Path[len(f.Path)-1]
 	if parent.GetChild(name) != nil {
-		d.st.log.Warn("torrent lists the same path twice; showing the first",
-			"infohash", d.st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
-		return
+		st.log.Warn("torrent lists the same path twice; showing the first",
+			"infohash", st.t.InfoHash(), "path", strings.Join(f.Path, "/"))
+		return false
 	}
 	for _, dd := range dirs {
 		dd.files = append(dd.files, i)
 	}
-	var node fusefs.InodeEmbedder = &file{st: d.st, index: i}
+	var node fusefs.InodeEmbedder = &file{st: st, index: i}
 	mode := uint32(syscall.S_IFREG)
 	if f.Symlink != nil {
-		node, mode = &symlink{st: d.st, index: i}, syscall.S_IFLNK
+		node, mode = &symlink{st: st, index: i}, syscall.S_IFLNK
 	}
 	parent.AddChild(name, parent.NewPersistentInode(ctx, node, fusefs.StableAttr{Mode: mode}), false)
+	return true
 }

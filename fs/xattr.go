@@ -16,6 +16,10 @@ const (
 	// XattrStatus holds the URL of the mounting process's status page,
 	// on the root of the mount, when it has one.
 	XattrStatus = "user.torfs.status"
+	// XattrState holds, on the root of a magnet mount, what it is doing:
+	// "resolving metadata ..." (the first line of ResolvingName) until
+	// the torrent is known, then StateReady.
+	XattrState = "user.torfs.state"
 )
 
 func progressValue(verified, total int64) []byte {
