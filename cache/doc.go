@@ -37,18 +37,28 @@
 // and never evicted; when they alone fill the budget, WriteBlock fails
 // with ErrBudget instead of waiting.
 //
-// # Writing and hashing
+// # Hashing
 //
-// Small blocks that continue each other are gathered in memory
-// (write-behind, 256 KiB per piece, at most 64 pieces at once) and
-// written with one pwrite, because the kernel's cost per byte is much
-// higher for 16 KiB writes than for 256 KiB ones. A run is written out
-// when the next write does not continue it, when it fills its buffer,
-// and at the latest by Verify, before Verify reads the whole piece back
-// and hashes it: the cache judges the bytes on disk, whatever the history
-// of writes. The writes of one piece are serialized; different pieces go
-// in parallel. Bytes gathered in memory and lost in a crash belong to a
-// piece that was not verified, which the next Open does not trust anyway.
+// A piece is hashed as it is written: each piece being written has a
+// running SHA-1 that WriteBlock feeds with the bytes extending the piece's
+// contiguous prefix while they are still in the CPU cache, and with the
+// bytes written earlier out of order, read back from disk, once the
+// prefix reaches them. Verify then reads back and hashes only what is
+// left, usually nothing, instead of the whole piece. Small in-order
+// writes are gathered into 256 KiB writes (write-behind, within the
+// hashed prefix) because the kernel's cost per byte is much higher for
+// 16 KiB writes; the last run of a piece is written out by Verify. A
+// caller that writes each piece from one goroutine, in order, makes
+// Verify cost a compare (fetch does: its writer goroutines, not the
+// connections' receive loops, call WriteBlock, since hashing on the
+// receive loop slowed torfs get). Every write of a piece and its effect on the running
+// hash happen under a lock of that piece alone, so the hash always
+// describes the bytes the cache wrote, and a write into the prefix
+// already hashed starts the hash over from the disk. The cache computes
+// every hash itself; none is ever taken from a caller. The price: bytes
+// hashed from memory are not read back, so another process overwriting a
+// backing file between a block's write and its piece's Verify goes
+// unnoticed; Prove, as after a crash, hashes what is on disk.
 //
 // # Resume
 //

@@ -78,27 +78,58 @@ func (c *Cache) fileIO(k int, b []byte, off int64, write bool) error {
 	return err // an *os.PathError: it names the file
 }
 
-// hashPiece reads piece p back from disk, after writing out what pt
-// (its write-behind state, owned by the caller now, or nil) still holds,
-// and reports whether it matches its expected SHA-1.
+// zeros is what pad and symlink ranges hash as; never written to.
+var zeros [16 << 10]byte
+
+// feed hashes data, which sits at torrent offset off, as it reads back
+// from the cache: pad and symlink ranges as zeros, whatever a peer sent.
+func (c *Cache) feed(h hash.Hash, data []byte, off int64) {
+	c.info.EachSpan(off, int64(len(data)), func(s metainfo.Span) bool {
+		chunk := data[:s.Length]
+		data = data[s.Length:]
+		if stored(c.info, s.File) {
+			h.Write(chunk)
+			return true
+		}
+		for n := s.Length; n > 0; n -= min(n, int64(len(zeros))) {
+			h.Write(zeros[:min(n, int64(len(zeros)))])
+		}
+		return true
+	})
+}
+
+// hashRange feeds h the bytes [from, to) of piece p, read back from disk
+// through buf.
+func (c *Cache) hashRange(h hash.Hash, buf []byte, p int, from, to int64) error {
+	off, n := c.info.PieceOffset(p)+from, to-from
+	for n > 0 {
+		chunk := buf[:min(n, int64(len(buf)))]
+		if err := c.readAt(chunk, off); err != nil {
+			return fmt.Errorf("cache: reading piece %d back: %w", p, err)
+		}
+		h.Write(chunk)
+		off += int64(len(chunk))
+		n -= int64(len(chunk))
+	}
+	return nil
+}
+
+// hashPiece reports whether piece p matches its expected SHA-1. With pt
+// (the piece's running hash, owned by the caller now), only the bytes
+// beyond its hashed prefix are read back from disk; without, all of them.
 func (c *Cache) hashPiece(p int, pt *partial) (bool, error) {
+	hs := c.getHasher()
+	defer c.hashers.Put(hs)
+	h, from := hs.h, int64(0)
 	if pt != nil {
 		if err := c.flush(p, pt); err != nil {
 			return false, fmt.Errorf("cache: writing piece %d: %w", p, err)
 		}
+		h, from = pt.h, pt.hashed
 	}
-	hs := c.getHasher()
-	defer c.hashers.Put(hs)
-	off, n := c.info.PieceOffset(p), c.info.PieceSize(p)
-	for n > 0 {
-		chunk := hs.buf[:min(n, int64(len(hs.buf)))]
-		if err := c.readAt(chunk, off); err != nil {
-			return false, fmt.Errorf("cache: reading piece %d back: %w", p, err)
-		}
-		hs.h.Write(chunk)
-		off += int64(len(chunk))
-		n -= int64(len(chunk))
+	if err := c.hashRange(h, hs.buf, p, from, c.info.PieceSize(p)); err != nil {
+		return false, err
 	}
-	hs.h.Sum(hs.sum[:0])
+	h.Sum(hs.sum[:0])
 	return metainfo.Hash(hs.sum) == c.info.PieceHash(p), nil
 }

@@ -13,6 +13,20 @@ import (
 	"testing"
 )
 
+// hashedPrefix returns how many bytes of piece p the running hash has
+// taken in, or -1 when p has no running hash.
+func hashedPrefix(c *Cache, p int) int64 {
+	c.mu.Lock()
+	pt := c.pieces[p].part
+	c.mu.Unlock()
+	if pt == nil {
+		return -1
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.hashed
+}
+
 // pending returns how many bytes of piece p wait in memory to be
 // written, or -1 when p is not being written.
 func pending(c *Cache, p int) int {
@@ -65,10 +79,10 @@ func writeOrder(t testing.TB, c *Cache, p int, content []byte, bs int, offs []in
 	}
 }
 
-// TestWriteBehindOrders: whatever order the blocks arrive in, Verify
-// accepts the piece and the bytes read back are right; in-order blocks
-// are gathered in memory rather than written one by one.
-func TestWriteBehindOrders(t *testing.T) {
+// TestRunningHashOrders: whatever order the blocks arrive in, the running
+// hash reaches the end of the piece as soon as the piece is contiguous,
+// and Verify accepts it.
+func TestRunningHashOrders(t *testing.T) {
 	tt := newTorrent(t, 70, 64<<10, multiFiles...)
 	const bs = 4 << 10
 	orders := map[string]func([]int) []int{
@@ -96,10 +110,9 @@ func TestWriteBehindOrders(t *testing.T) {
 			c := open(t, tt, Options{Dir: t.TempDir()})
 			for p := range tt.info.NumPieces() {
 				content := tt.piece(p)
-				offs := order(blocks(content, bs))
-				writeOrder(t, c, p, content, bs, offs)
-				if got := pending(c, p); name == "in order" && got == 0 {
-					t.Fatalf("piece %d: nothing gathered in memory after in-order blocks", p)
+				writeOrder(t, c, p, content, bs, order(blocks(content, bs)))
+				if got := hashedPrefix(c, p); got != int64(len(content)) {
+					t.Fatalf("piece %d: running hash covers %d of %d bytes written", p, got, len(content))
 				}
 				if ok, err := c.Verify(p); !ok || err != nil {
 					t.Fatalf("Verify(%d) = %v, %v; want true", p, ok, err)
@@ -110,10 +123,10 @@ func TestWriteBehindOrders(t *testing.T) {
 	}
 }
 
-// TestWriteBehindRewrites: blocks written again, inside the run gathered
-// in memory or ahead of it, with other bytes or the same: Verify judges
-// the last bytes written.
-func TestWriteBehindRewrites(t *testing.T) {
+// TestRunningHashRewrites: blocks written again, inside the hashed prefix
+// or ahead of it, with other bytes or the same: Verify judges the last
+// bytes written.
+func TestRunningHashRewrites(t *testing.T) {
 	tt := newTorrent(t, 71, 64<<10, testFile{name: "x", length: 6 * 64 << 10})
 	c := open(t, tt, Options{Dir: t.TempDir()})
 	const bs = 16 << 10
@@ -123,11 +136,11 @@ func TestWriteBehindRewrites(t *testing.T) {
 		write func(p int, content []byte)
 		want  bool
 	}{
-		{"garbage over the gathered run", func(p int, content []byte) {
+		{"garbage over the hashed prefix", func(p int, content []byte) {
 			writeOrder(t, c, p, content, bs, blocks(content, bs))
 			writeOrder(t, c, p, garbage, bs, []int{0})
 		}, false},
-		{"gathered run corrected", func(p int, content []byte) {
+		{"hashed prefix corrected", func(p int, content []byte) {
 			bad := bytes.Clone(content)
 			bad[bs+7] ^= 1
 			writeOrder(t, c, p, bad, bs, blocks(bad, bs))
@@ -137,11 +150,11 @@ func TestWriteBehindRewrites(t *testing.T) {
 			writeOrder(t, c, p, content, bs, blocks(content, bs))
 			writeOrder(t, c, p, content, bs, []int{2 * bs, 0})
 		}, true},
-		{"garbage ahead, corrected before the run reaches it", func(p int, content []byte) {
+		{"garbage ahead, corrected before the prefix reaches it", func(p int, content []byte) {
 			writeOrder(t, c, p, garbage, bs, []int{3 * bs})
 			writeOrder(t, c, p, content, bs, []int{3 * bs, 0, bs, 2 * bs})
 		}, true},
-		{"garbage ahead, corrected after the run reached it", func(p int, content []byte) {
+		{"garbage ahead, corrected after the prefix reached it", func(p int, content []byte) {
 			writeOrder(t, c, p, garbage, bs, []int{2 * bs})
 			writeOrder(t, c, p, content, bs, []int{0, bs, 3 * bs, 2 * bs})
 		}, true},
@@ -167,10 +180,10 @@ func TestWriteBehindRewrites(t *testing.T) {
 	}
 }
 
-// TestWriteBehindDiscard: a piece discarded half way, with garbage
-// gathered in memory, starts over clean: nothing of the abandoned run
-// reaches the disk under the next attempt, of this piece or another.
-func TestWriteBehindDiscard(t *testing.T) {
+// TestRunningHashDiscard: a piece discarded half way, with garbage in its
+// hashed prefix, starts over clean: nothing of the abandoned hash leaks
+// into the next attempt, of this piece or another.
+func TestRunningHashDiscard(t *testing.T) {
 	tt := newTorrent(t, 72, 32<<10, testFile{name: "x", length: 16 * 32 << 10})
 	c := open(t, tt, Options{Dir: t.TempDir(), Budget: 4 * 32 << 10})
 	const bs = 8 << 10
@@ -180,8 +193,8 @@ func TestWriteBehindDiscard(t *testing.T) {
 		bad[3] ^= 0xff
 		writeOrder(t, c, p, bad, bs, blocks(bad, bs)[:2])
 		c.Discard(p)
-		if got := pending(c, p); got != -1 {
-			t.Fatalf("piece %d keeps its write-behind state (%d bytes) after Discard", p, got)
+		if got := hashedPrefix(c, p); got != -1 {
+			t.Fatalf("piece %d keeps a running hash of %d bytes after Discard", p, got)
 		}
 		if st := c.Stats(); st.Used > int64(p)*c.footprint[p] {
 			t.Fatalf("piece %d still charged after Discard: Used = %d", p, st.Used)
@@ -197,10 +210,10 @@ func TestWriteBehindDiscard(t *testing.T) {
 	}
 }
 
-// TestWriteBehindFailedPiece: a piece with a corrupt block fails wherever
-// the block sits (gathered in memory or written at once); the piece is
-// dropped, unreadable, and its next, correct download passes.
-func TestWriteBehindFailedPiece(t *testing.T) {
+// TestRunningHashFailedPiece: a piece with a corrupt block fails wherever
+// the block sits (hashed while written or read back by Verify); the
+// piece is dropped, unreadable, and its next, correct download passes.
+func TestRunningHashFailedPiece(t *testing.T) {
 	tt := newTorrent(t, 73, 64<<10, multiFiles...)
 	c := open(t, tt, Options{Dir: t.TempDir()})
 	const bs = 16 << 10
@@ -210,7 +223,7 @@ func TestWriteBehindFailedPiece(t *testing.T) {
 		bad[len(bad)-1] ^= 0x80
 		offs := blocks(bad, bs)
 		if p%2 == 1 {
-			slices.Reverse(offs) // no run: every block written at once
+			slices.Reverse(offs) // the corrupt block is read back by Verify
 		}
 		writeOrder(t, c, p, bad, bs, offs)
 		if ok, err := c.Verify(p); ok || err != nil {
@@ -230,12 +243,12 @@ func TestWriteBehindFailedPiece(t *testing.T) {
 	checkRead(t, c, tt, 0, tt.info.Length)
 }
 
-// TestWriteBehindMatchesDisk is a property test: random writes of random
+// TestRunningHashMatchesDisk is a property test: random writes of random
 // sizes, some with wrong bytes, some overlapping, over pieces that
 // straddle files and a pad file. Verify must accept a piece exactly when
 // the bytes the cache holds for it (a model of the disk, pad as zeros)
 // match its hash.
-func TestWriteBehindMatchesDisk(t *testing.T) {
+func TestRunningHashMatchesDisk(t *testing.T) {
 	tt := newTorrent(t, 74, 32<<10, multiFiles...)
 	c := open(t, tt, Options{Dir: t.TempDir()})
 	rng := rand.New(rand.NewPCG(74, 75))
@@ -285,7 +298,7 @@ func TestWriteBehindMatchesDisk(t *testing.T) {
 					write(r[0], r[1]-r[0], good)
 				}
 			}
-			if pending(c, p) < 0 {
+			if hashedPrefix(c, p) < 0 {
 				continue // nothing written this round
 			}
 			disk := bytes.Clone(model[base : base+int64(size)])

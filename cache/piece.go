@@ -24,7 +24,7 @@ type piece struct {
 	state   pieceState
 	pins    int32 // ReadAt calls in progress
 	writers int32 // WriteBlock calls in progress
-	// part is the write-behind state of a piece being written; Verify
-	// takes it over, drop gives it back.
+	// part is the running hash of a piece being written; Verify takes
+	// it over, drop gives it back.
 	part *partial
 }

@@ -10,7 +10,7 @@ import (
 // being read; when the pieces in use leave no room it returns an error
 // wrapping ErrBudget. A block for a piece that is already verified is
 // ignored. On a write error (errors.Is(err, syscall.ENOSPC) works) the
-// piece is dropped and must be downloaded again; small contiguous blocks
+// piece is dropped and must be downloaded again; small in-order blocks
 // may be held in memory and written with later ones, so the error can
 // also come from a later WriteBlock or from Verify of the same piece.
 // Writes of one piece are serialized; different pieces proceed in
@@ -47,7 +47,7 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 }
 
 // startWrite registers a write in flight on p, reserving p first if it is
-// missing, and returns p's write-behind state. It returns nil when the
+// missing, and returns p's running hash. It returns nil when the
 // block is to be ignored.
 func (c *Cache) startWrite(p int) (*partial, error) {
 	c.mu.Lock()
@@ -130,7 +130,7 @@ func (c *Cache) Verify(p int) (bool, error) {
 // check hashes piece p, which the caller has put in the transient state
 // from (verifying or proving), and makes it verified or drops it. Nothing
 // else moves a piece out of those states. pt, if not nil, is the piece's
-// write-behind state, which check consumes.
+// running hash, which check consumes.
 func (c *Cache) check(p int, from pieceState, pt *partial) (bool, error) {
 	ok, err := c.hashPiece(p, pt)
 	if pt != nil {
