@@ -1,17 +1,22 @@
 package fetch
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"sync/atomic"
 	"time"
 
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/wire"
 )
 
-// onPiece stores a received block. The write to storage happens outside
-// the torrent's lock so that connections write in parallel; the block is
-// marked as being written meanwhile so nobody else stores it.
+// onPiece takes in a received block: it joins the connection's run of
+// contiguous blocks, which flushWrites hands to the torrent's writer. The
+// block is marked as being written meanwhile so nobody else stores it.
+// Waiting for a free run buffer is the back-pressure on the socket when
+// storage falls behind.
 func (p *peer) onPiece(m *wire.Message) error {
 	t := p.t
 	n := len(m.Block)
@@ -73,28 +78,24 @@ func (p *peer) onPiece(m *wire.Message) error {
 		p.flushWrites()
 	}
 	if w.ap == nil {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, maxCoalesce)
+		buf, err := t.writer.getBuf(t.ctx)
+		if err != nil {
+			return err // closing: the block's state no longer matters
 		}
-		w.ap, w.begin, w.first = ap, int64(m.Begin), b
+		w.ap, w.begin, w.first, w.buf, w.n = ap, int64(m.Begin), b, buf, 0
 	}
 	if w.holds(m.Block) {
 		w.buf = w.buf[:len(w.buf)+n] // decoded in place: no copy
 	} else {
 		w.buf = append(w.buf, m.Block...)
 	}
-	w.sums = append(w.sums, crc32.Checksum(m.Block, castagnoli))
+	w.sums[w.n] = crc32.Checksum(m.Block, castagnoli)
+	w.n++
 	if w.begin+int64(len(w.buf)) == ap.size {
 		p.flushWrites() // the piece may be complete: hash it now
 	}
 	return nil
 }
-
-// writerState stores received blocks for the torrent's connections.
-type writerState struct{}
-
-// startWriter starts what stores received blocks.
-func (t *Torrent) startWriter() {}
 
 // maxCoalesce bounds the contiguous blocks a connection gathers into one
 // storage write: one system call (and one extent update on a
@@ -103,13 +104,16 @@ const maxCoalesce = 16 * wire.BlockSize
 
 // pendingWrite is a run of contiguous blocks of one piece, received on one
 // connection and not yet stored. Its blocks are in state blockWriting, so
-// nobody else stores them meanwhile. It belongs to the read goroutine.
+// nobody else stores them meanwhile. It belongs to the read goroutine
+// until flushWrites hands it to the torrent's writer. buf is one of the
+// writer's buffers, held only while ap is set.
 type pendingWrite struct {
 	ap    *activePiece
 	begin int64 // offset within the piece of buf[0]
 	first int   // index of the first block
 	buf   []byte
-	sums  []uint32
+	n     int // blocks in buf
+	sums  [maxCoalesce / wire.BlockSize]uint32
 }
 
 // next offers the spare room after the run as the destination of the next
@@ -127,68 +131,18 @@ func (w *pendingWrite) holds(b []byte) bool {
 	return len(b) > 0 && len(w.buf) < cap(w.buf) && &w.buf[:len(w.buf)+1][len(w.buf)] == &b[0]
 }
 
-// flushWrites stores the pending blocks and records them as done. The
-// read loop calls it when nothing more is buffered on the socket, so
-// blocks never wait for data that is not coming.
+// flushWrites hands the pending blocks to the torrent's writer, which
+// stores them and records them as done. The read loop calls it when
+// nothing more is buffered on the socket, so blocks never wait for data
+// that is not coming. It never blocks: the run already holds one of the
+// writer's buffers, and the writer's queues have room for all of them.
 func (p *peer) flushWrites() {
-	t := p.t
 	w := &p.pending
 	if w.ap == nil {
 		return
 	}
-	ap, i := w.ap, w.ap.index
-	t.mu.Lock()
-	live := t.active[i] == ap
-	t.mu.Unlock()
-	var err error
-	if live {
-		err = t.st.WriteBlock(i, w.begin, w.buf)
-	}
-	t.mu.Lock()
-	if t.active[i] == ap {
-		if err != nil {
-			// Most likely the storage budget is taken by pieces in use:
-			// back off from new pieces for a moment instead of failing.
-			// The storage may have dropped the piece's other blocks, so
-			// it starts over.
-			switch {
-			case !t.budgetUntil.Before(time.Now()):
-			case errors.Is(err, cache.ErrBudget):
-				t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
-			default:
-				// Disk full or an I/O error: the user must hear of it.
-				t.log.Error("could not store a block; the piece will be downloaded again", "piece", i, "err", err)
-			}
-			t.budgetUntil = time.Now().Add(500 * time.Millisecond)
-			t.cancelPiece(i)
-			t.deactivate(ap)
-			t.state[i] = pieceMissing
-			t.st.Discard(i)
-			t.reapAbandoned()
-		} else {
-			for k, sum := range w.sums {
-				b := w.first + k
-				ap.blocks[b].state = blockDone
-				ap.senders[b], ap.sums[b] = p, sum
-				ap.done++
-				if !p.rated && p.desired < maxPipeline {
-					p.desired++ // slow start
-				}
-			}
-			t.downloaded.Add(int64(len(w.buf)))
-			if ap.done == len(ap.blocks) {
-				t.deactivate(ap)
-				t.state[i] = pieceHashing
-				t.hashQ = append(t.hashQ, hashJob{piece: i, senders: ap.senders, sums: ap.sums})
-				t.signalHash()
-			}
-		}
-		t.fill(p)
-	}
-	t.mu.Unlock()
-	w.ap = nil
-	w.buf = w.buf[:0]
-	w.sums = w.sums[:0]
+	p.t.writer.submit(writeJob{p: p, w: *w})
+	*w = pendingWrite{}
 }
 
 // castagnoli is the CRC the CPU computes in hardware: block checksums for
@@ -202,4 +156,141 @@ func (ap *activePiece) writing() bool {
 		}
 	}
 	return false
+}
+
+// writeBuffers bounds the runs received and not yet stored, per torrent
+// (8 MiB): a connection that needs a buffer while all of them are queued
+// waits, and stops reading its socket, until the writers catch up.
+const writeBuffers = 32
+
+// writeShards is how many goroutines store blocks. A piece always goes to
+// the same one, so its runs are stored in the order they arrived and the
+// storage hashes them as they come; two let one piece be stored while
+// another is, on the second core.
+const writeShards = 2
+
+// writerState stores received blocks off the connections' read
+// goroutines: storing a run (a pwrite, and the storage hashing it) costs
+// about as much CPU as receiving it, and on the read goroutine it would
+// leave the socket unread meanwhile.
+type writerState struct {
+	free   chan []byte // buffers not in use
+	made   atomic.Int32
+	shards [writeShards]chan writeJob
+}
+
+// writeJob is a run of blocks on its way to storage.
+type writeJob struct {
+	p *peer // the connection the blocks came from
+	w pendingWrite
+}
+
+// startWriter starts the goroutines that store received blocks.
+func (t *Torrent) startWriter() {
+	w := &t.writer
+	w.free = make(chan []byte, writeBuffers)
+	for i := range w.shards {
+		w.shards[i] = make(chan writeJob, writeBuffers)
+		t.wg.Add(1)
+		go t.writeLoop(w.shards[i])
+	}
+}
+
+// getBuf returns an empty buffer for a run, waiting while all of them
+// are queued.
+func (w *writerState) getBuf(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-w.free:
+		return b, nil
+	default:
+	}
+	if w.made.Add(1) <= writeBuffers {
+		return make([]byte, 0, maxCoalesce), nil
+	}
+	w.made.Add(-1)
+	select {
+	case b := <-w.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to store received blocks: %w", ctx.Err())
+	}
+}
+
+// submit queues a run for its piece's writer. Every queue has room for
+// every buffer, so it never waits.
+func (w *writerState) submit(j writeJob) {
+	w.shards[j.w.ap.index%writeShards] <- j
+}
+
+// writeLoop stores the runs of one shard until the torrent closes; runs
+// still queued then go with it.
+func (t *Torrent) writeLoop(jobs <-chan writeJob) {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case j := <-jobs:
+			t.store(&j)
+			t.writer.free <- j.w.buf[:0] // room for every buffer made
+		}
+	}
+}
+
+// store writes a run and records its blocks as done, or starts the piece
+// over when the storage refuses it.
+func (t *Torrent) store(j *writeJob) {
+	p, w := j.p, &j.w
+	ap, i := w.ap, w.ap.index
+	t.mu.Lock()
+	live := t.active[i] == ap
+	t.mu.Unlock()
+	var err error
+	if live {
+		err = t.st.WriteBlock(i, w.begin, w.buf)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.active[i] != ap {
+		return
+	}
+	if err != nil {
+		// Most likely the storage budget is taken by pieces in use:
+		// back off from new pieces for a moment instead of failing.
+		// The storage may have dropped the piece's other blocks, so
+		// it starts over.
+		switch {
+		case !t.budgetUntil.Before(time.Now()):
+		case errors.Is(err, cache.ErrBudget):
+			t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
+		default:
+			// Disk full or an I/O error: the user must hear of it.
+			t.log.Error("could not store a block; the piece will be downloaded again", "piece", i, "err", err)
+		}
+		t.budgetUntil = time.Now().Add(500 * time.Millisecond)
+		t.cancelPiece(i)
+		t.deactivate(ap)
+		t.state[i] = pieceMissing
+		t.st.Discard(i)
+		t.reapAbandoned()
+		t.fill(p)
+		return
+	}
+	for k, sum := range w.sums[:w.n] {
+		b := w.first + k
+		ap.blocks[b].state = blockDone
+		ap.senders[b], ap.sums[b] = p, sum
+		ap.done++
+		if !p.rated && p.desired < maxPipeline {
+			p.desired++ // slow start
+		}
+	}
+	t.downloaded.Add(int64(len(w.buf)))
+	if ap.done == len(ap.blocks) {
+		t.deactivate(ap)
+		t.state[i] = pieceHashing
+		t.hashQ = append(t.hashQ, hashJob{piece: i, senders: ap.senders, sums: ap.sums})
+		t.signalHash()
+	}
+	t.fill(p)
 }

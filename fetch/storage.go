@@ -2,7 +2,8 @@ package fetch
 
 // Storage is where a Torrent keeps pieces: *cache.Cache implements it. All
 // methods must be safe for concurrent use; the engine calls WriteBlock
-// from each connection's goroutine and Verify from its hashing workers.
+// from its writer goroutines (the runs of one piece always from the same
+// one, in the order they arrived) and Verify from its hashing workers.
 type Storage interface {
 	// Have reports whether piece p is verified and readable now. It may
 	// turn false when the storage evicts the piece.
