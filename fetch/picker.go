@@ -342,6 +342,7 @@ func (t *Torrent) demandChanged() {
 	for p := range t.peers {
 		t.updateInterest(p)
 	}
+	t.wakeWebSeeds()
 }
 
 // returnRequests puts every block outstanding at p back for others.

@@ -213,6 +213,12 @@ func (t *Torrent) lost(p int) {
 
 // stallReason explains why piece p does not arrive. Called with t.mu held.
 func (t *Torrent) stallReason(p int) string {
+	if t.state[p] == pieceWebSeed {
+		return fmt.Sprintf("a web seed is slow to send piece %d", p)
+	}
+	if reason := t.webSeedTrouble(); reason != "" && len(t.peers) == 0 {
+		return "no peers; " + reason
+	}
 	if len(t.peers) == 0 {
 		if t.lastError != "" {
 			return "no peers (last error: " + t.lastError + ")"

@@ -25,6 +25,9 @@ type TorrentOptions struct {
 	// DownloadAll fetches every piece at normal priority (a download);
 	// false fetches only what Readers demand (a mount).
 	DownloadAll bool
+	// WebSeeds are BEP 19 URLs used in addition to the torrent's url-list
+	// (e.g. a magnet link's ws).
+	WebSeeds []string
 }
 
 // piece states.
@@ -34,6 +37,7 @@ const (
 	pieceHashing        // all blocks written, waiting for Verify
 	pieceChecking       // unproven data on disk, waiting for Prove
 	pieceHave
+	pieceWebSeed // claimed by a web seed worker (webseed.go)
 )
 
 // Torrent is one swarm session. Its methods are safe for concurrent use.
@@ -128,6 +132,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		downloadAll: opts.DownloadAll,
 		verified:    make(chan struct{}),
 		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		webSeeds:    webSeedState{extra: opts.WebSeeds},
 	}
 	for p := range n {
 		switch {
