@@ -7,19 +7,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/metainfo"
 )
 
 // MountConfig says what to mount where.
 type MountConfig struct {
-	// Source is a .torrent file, shown at the mountpoint, or a directory
-	// of them, shown one directory each and watched for .torrent files
-	// added and removed.
+	// Source is a .torrent file or a magnet link, shown at the
+	// mountpoint, or a directory of .torrent files, shown one directory
+	// each and watched for files added and removed. A magnet link whose
+	// metadata was saved by an earlier mount (in CacheDir/torrents) is
+	// shown at once; otherwise the mount shows fs.ResolvingName until the
+	// metadata arrives, then the files.
 	Source     string
 	Mountpoint string
 	// AllowOther lets other users read the mount.
@@ -35,7 +35,10 @@ type MountConfig struct {
 type Mounted struct {
 	Mountpoint string
 	// Torrents are the names shown (one for a single torrent).
-	Torrents  []string
+	Torrents []string
+	// Resolving says the mount shows a magnet link whose metadata is
+	// still being fetched: fs.ResolvingName until it arrives.
+	Resolving bool
 	StatusURL string
 	// Listen is where peers connect.
 	Listen string
@@ -55,10 +58,6 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fi, err := os.Stat(mc.Source)
-	if err != nil {
-		return err
-	}
 	s, err := New(cfg)
 	if err != nil {
 		return err
@@ -77,29 +76,12 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	}
 	defer stopStatus()
 
-	var root fusefs.InodeEmbedder
-	var watch func(context.Context)
-	var names []string
-	source := "torfs"
-	if fi.IsDir() {
-		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL})
-		w := &watcher{dir: mc.Source, s: s, root: r, log: log, known: map[string]fileStamp{}}
-		w.scan(ctx)
-		root, watch, names = r, w.run, r.Names()
-	} else {
-		mi, err := metainfo.Load(mc.Source)
-		if err != nil {
-			return err
-		}
-		t, err := s.Add(ctx, mi.Info.Name, mi)
-		if err != nil {
-			return err
-		}
-		root = fs.NewTorrentDir(t.FS(), fs.Options{Logger: log, StatusURL: statusURL})
-		names, source = []string{mi.Info.Name}, mi.Info.Name
+	v, err := s.view(ctx, mc.Source, statusURL)
+	if err != nil {
+		return err
 	}
-	srv, err := fs.Mount(mc.Mountpoint, root, fs.MountOptions{
-		AllowOther: mc.AllowOther, Source: source, Logger: log, Debug: mc.Debug,
+	srv, err := fs.Mount(mc.Mountpoint, v.root, fs.MountOptions{
+		AllowOther: mc.AllowOther, Source: v.source, Logger: log, Debug: mc.Debug,
 	})
 	if err != nil {
 		return err
@@ -108,12 +90,13 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		if watch != nil {
-			watch(wctx)
+		if v.watch != nil {
+			v.watch(wctx)
 		}
 	}()
 	if ready != nil {
-		m := Mounted{Mountpoint: srv.Dir(), Torrents: names, StatusURL: statusURL, Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
+		m := Mounted{Mountpoint: srv.Dir(), Torrents: v.names, Resolving: v.resolving, StatusURL: statusURL,
+			Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
 		for _, t := range s.Status().Torrents {
 			m.CacheBudget += t.CacheBudget
 		}

@@ -12,7 +12,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
@@ -47,6 +49,9 @@ type Config struct {
 	Peers    []string
 	// Logger receives session events; nil discards.
 	Logger *slog.Logger
+	// Resolver fetches the metadata of magnet links; nil means the engine
+	// client's (fetch.Client.Resolve). Tests give a fake.
+	Resolver Resolver
 }
 
 // Session is an engine client and the torrents it serves to a mount.
@@ -55,8 +60,12 @@ type Session struct {
 	log    *slog.Logger
 	client *fetch.Client
 
-	mu       sync.Mutex
-	torrents map[string]*Torrent // by the name the mount shows
+	mu        sync.Mutex
+	torrents  map[string]*Torrent    // by the name the mount shows
+	resolving map[string]*resolution // magnet links without metadata yet, by name
+	// retryDelay is the pause before resolving a magnet link again after
+	// an attempt failed while the mount still wants it.
+	retryDelay time.Duration
 }
 
 // Torrent is one torrent of a Session.
@@ -89,7 +98,11 @@ func New(cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the BitTorrent client: %w", err)
 	}
-	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Torrent)}, nil
+	if cfg.Resolver == nil {
+		cfg.Resolver = c.Resolve
+	}
+	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Torrent),
+		resolving: make(map[string]*resolution), retryDelay: resolveRetryDelay}, nil
 }
 
 // Addr is the address peers connect to.
@@ -97,6 +110,12 @@ func (s *Session) Addr() net.Addr { return s.client.Addr() }
 
 // Add opens mi's cache and starts its engine session under name.
 func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
+	return s.add(ctx, name, mi, nil, nil)
+}
+
+// add is Add with trackers and peers for this torrent only (a magnet
+// link's, those found while resolving it).
+func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, trackers [][]string, peers []string) (*Torrent, error) {
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""
@@ -139,7 +158,11 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 		lock.Close()
 		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
 	}
-	opts := fetch.TorrentOptions{Trackers: s.cfg.Trackers, Peers: s.cfg.Peers, DownloadAll: s.cfg.DownloadAll}
+	opts := fetch.TorrentOptions{
+		Trackers:    append(slices.Clone(s.cfg.Trackers), trackers...),
+		Peers:       append(slices.Clone(s.cfg.Peers), peers...),
+		DownloadAll: s.cfg.DownloadAll,
+	}
 	tor, err := s.client.AddTorrent(ctx, mi, c, opts)
 	if err != nil {
 		c.Close()

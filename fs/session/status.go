@@ -14,6 +14,29 @@ import (
 type Status struct {
 	Listen   string          `json:"listen"`
 	Torrents []TorrentStatus `json:"torrents"`
+	// Resolving are the magnet links whose metadata is being fetched.
+	Resolving []ResolvingStatus `json:"resolving,omitempty"`
+}
+
+// ResolvingStatus describes a magnet link whose metadata is being
+// fetched (or whose resolution stopped, State "failed").
+type ResolvingStatus struct {
+	Name     string `json:"name"`
+	InfoHash string `json:"infohash"`
+	// State is "resolving metadata" or "failed".
+	State string `json:"state"`
+	// Peers known, peers connected, metadata pieces received and
+	// expected (0 while the size is not known).
+	Peers     int `json:"peers"`
+	Connected int `json:"connected"`
+	Have      int `json:"have"`
+	Total     int `json:"total"`
+	// LastError is why the last attempt failed, or why it stopped.
+	LastError string `json:"last_error,omitempty"`
+	// Seconds since the resolution started.
+	Seconds float64 `json:"seconds"`
+	// Message is the one-line summary the placeholder file starts with.
+	Message string `json:"message"`
 }
 
 // TorrentStatus describes one torrent.
@@ -50,11 +73,19 @@ func (s *Session) Status() Status {
 	for _, t := range s.torrents {
 		ts = append(ts, t)
 	}
+	rs := make([]*resolution, 0, len(s.resolving))
+	for _, r := range s.resolving {
+		rs = append(rs, r)
+	}
 	s.mu.Unlock()
 	slices.SortFunc(ts, func(a, b *Torrent) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(rs, func(a, b *resolution) int { return strings.Compare(a.name, b.name) })
 	st := Status{Listen: s.client.Addr().String()}
 	for _, t := range ts {
 		st.Torrents = append(st.Torrents, t.status())
+	}
+	for _, r := range rs {
+		st.Resolving = append(st.Resolving, r.status())
 	}
 	return st
 }

@@ -1,0 +1,370 @@
+package session
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/metainfo"
+	"github.com/zeebo/bencode"
+	"golang.org/x/sys/unix"
+)
+
+// sampleTorrent is a real .torrent (parsed from bencode, so it has info
+// bytes and a true info-hash) of two files nobody seeds.
+func sampleTorrent(t *testing.T) *metainfo.MetaInfo {
+	t.Helper()
+	const pl = 16 << 10
+	files := []map[string]any{
+		{"length": 40000, "path": []string{"docs", "a.txt"}},
+		{"length": 1234, "path": []string{"b.bin"}},
+	}
+	pieces := make([]byte, 0, 3*20)
+	for i := range 3 { // ceil(41234 / 16 KiB)
+		h := sha1.Sum([]byte{byte(i)})
+		pieces = append(pieces, h[:]...)
+	}
+	b, err := bencode.EncodeBytes(map[string]any{"info": map[string]any{
+		"name": "sample", "piece length": pl, "pieces": string(pieces), "files": files,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi
+}
+
+func magnetOf(t *testing.T, mi *metainfo.MetaInfo) string {
+	return "magnet:?xt=urn:btih:" + mi.InfoHash.String() + "&dn=sample"
+}
+
+// fakeResolver is a Resolver the test drives: each call reports its
+// progress, then waits for a result on answers or for ctx.
+type fakeResolver struct {
+	calls    atomic.Int32
+	started  chan func(fetch.ResolveStatus) // one per call: its progress func
+	answers  chan error                     // nil: succeed with mi
+	mi       *metainfo.MetaInfo
+	cancelMu sync.Mutex
+	canceled bool // a call ended because its ctx did
+}
+
+func newFakeResolver(mi *metainfo.MetaInfo) *fakeResolver {
+	return &fakeResolver{started: make(chan func(fetch.ResolveStatus), 8), answers: make(chan error, 8), mi: mi}
+}
+
+func (f *fakeResolver) resolve(ctx context.Context, m *metainfo.Magnet, opts fetch.TorrentOptions, progress func(fetch.ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
+	f.calls.Add(1)
+	if m.InfoHash != f.mi.InfoHash {
+		return nil, nil, fmt.Errorf("asked for %s", m.InfoHash)
+	}
+	progress(fetch.ResolveStatus{Peers: 3, Connected: 1, Have: 0, Total: 2})
+	f.started <- progress
+	select {
+	case err := <-f.answers:
+		if err != nil {
+			return nil, nil, err
+		}
+		progress(fetch.ResolveStatus{Peers: 3, Connected: 1, Have: 2, Total: 2})
+		return f.mi, []string{"127.0.0.1:9"}, nil
+	case <-ctx.Done():
+		f.cancelMu.Lock()
+		f.canceled = true
+		f.cancelMu.Unlock()
+		return nil, nil, fmt.Errorf("no peer has the metadata: %w", ctx.Err())
+	}
+}
+
+func (f *fakeResolver) waitStarted(t *testing.T) func(fetch.ResolveStatus) {
+	t.Helper()
+	select {
+	case p := <-f.started:
+		return p
+	case <-time.After(20 * time.Second):
+		t.Fatal("the resolver was not called")
+		return nil
+	}
+}
+
+// served is a Serve running in the background for a test.
+type served struct {
+	mnt     string
+	mounted Mounted
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// serveForTest runs Serve on source with resolver until stop or the end
+// of the test, whatever happens.
+func serveForTest(t *testing.T, cacheDir, source string, resolver Resolver) *served {
+	t.Helper()
+	mnt := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	sv := &served{mnt: mnt, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan Mounted, 1)
+	cfg := Config{Fetch: fetch.Config{ListenAddr: "127.0.0.1:0"}, CacheDir: cacheDir, Resolver: resolver}
+	go func() {
+		sv.done <- Serve(ctx, cfg, MountConfig{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-sv.done:
+		case <-time.After(30 * time.Second):
+			t.Error("Serve did not return")
+		}
+		if isMounted(t, mnt) {
+			_ = exec.Command("fusermount3", "-u", "-z", mnt).Run()
+		}
+	})
+	select {
+	case sv.mounted = <-ready:
+	case err := <-sv.done:
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not mounted")
+	}
+	return sv
+}
+
+// stop ends Serve and returns its error.
+func (sv *served) stop(t *testing.T) error {
+	t.Helper()
+	sv.cancel()
+	select {
+	case err := <-sv.done:
+		sv.done <- err // for the cleanup
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+		return nil
+	}
+}
+
+func readPlaceholder(t *testing.T, mnt string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(mnt, fs.ResolvingName))
+	if err != nil {
+		t.Fatalf("reading the placeholder: %v", err)
+	}
+	return string(b)
+}
+
+func xattr(t *testing.T, path, name string) string {
+	t.Helper()
+	buf := make([]byte, 1024)
+	n, err := unix.Getxattr(path, name, buf)
+	if err != nil {
+		t.Fatalf("getxattr %s %s: %v", path, name, err)
+	}
+	return string(buf[:n])
+}
+
+func statusOf(t *testing.T, mnt string) Status {
+	t.Helper()
+	resp, err := http.Get(xattr(t, mnt, fs.XattrStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func ls(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("ls", "-A", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls -A %s: %v: %s", dir, err, out)
+	}
+	return strings.Join(strings.Fields(string(out)), " ")
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMagnetMountResolvesThenShowsTheTree(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	cacheDir := t.TempDir()
+	sv := serveForTest(t, cacheDir, magnetOf(t, mi), fr.resolve)
+	if !sv.mounted.Resolving || len(sv.mounted.Torrents) != 1 || sv.mounted.Torrents[0] != "sample" {
+		t.Errorf("Mounted = %+v, want resolving sample", sv.mounted)
+	}
+	progress := fr.waitStarted(t)
+
+	// The placeholder is all there is, and says what is going on.
+	if got := ls(t, sv.mnt); got != fs.ResolvingName {
+		t.Fatalf("ls while resolving = %q", got)
+	}
+	want := "resolving metadata for sample (" + mi.InfoHash.String() + "): 3 peers, 1 connected, 0/2 pieces, "
+	if text := readPlaceholder(t, sv.mnt); !strings.HasPrefix(text, want) {
+		t.Fatalf("placeholder = %q, want it to start with %q", text, want)
+	}
+	if got := xattr(t, sv.mnt, fs.XattrState); !strings.HasPrefix(got, want) || strings.Contains(got, "\n") {
+		t.Errorf("state xattr = %q", got)
+	}
+	st := statusOf(t, sv.mnt)
+	if len(st.Resolving) != 1 || st.Resolving[0].State != "resolving metadata" || st.Resolving[0].Peers != 3 ||
+		st.Resolving[0].InfoHash != mi.InfoHash.String() || len(st.Torrents) != 0 {
+		t.Errorf("status while resolving = %+v", st)
+	}
+
+	// The content follows the resolver's progress.
+	progress(fetch.ResolveStatus{Peers: 5, Connected: 2, Have: 1, Total: 2, LastError: "127.0.0.1:7 has no metadata"})
+	text := readPlaceholder(t, sv.mnt)
+	if !strings.Contains(text, "5 peers, 2 connected, 1/2 pieces") || !strings.Contains(text, "last error: 127.0.0.1:7 has no metadata") {
+		t.Errorf("placeholder after progress = %q", text)
+	}
+
+	// Metadata arrives: the tree replaces the placeholder, no remount.
+	fr.answers <- nil
+	eventually(t, "the state to become ready", func() bool { return xattr(t, sv.mnt, fs.XattrState) == fs.StateReady })
+	if got := ls(t, sv.mnt); got != "b.bin docs" {
+		t.Fatalf("ls after resolving = %q, want \"b.bin docs\"", got)
+	}
+	if fi, err := os.Stat(filepath.Join(sv.mnt, "docs", "a.txt")); err != nil || fi.Size() != 40000 {
+		t.Fatalf("stat docs/a.txt: %v, %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(sv.mnt, fs.ResolvingName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("placeholder after resolving: %v", err)
+	}
+	st = statusOf(t, sv.mnt)
+	if len(st.Resolving) != 0 || len(st.Torrents) != 1 || st.Torrents[0].Name != "sample" || len(st.Torrents[0].Files) != 2 {
+		t.Errorf("status after resolving = %+v", st)
+	}
+
+	// Saved for the next mount, outside the torrent's cache directory.
+	saved, err := metainfo.Load(filepath.Join(cacheDir, "torrents", mi.InfoHash.String()+".torrent"))
+	if err != nil || saved.InfoHash != mi.InfoHash {
+		t.Fatalf("saved torrent: %v", err)
+	}
+	if err := sv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, "torrents", mi.InfoHash.String()+".torrent")); err != nil {
+		t.Errorf("saved torrent after unmount without keep: %v", err)
+	}
+
+	// The next mount uses it: no resolving, the tree at once.
+	again := newFakeResolver(mi)
+	sv2 := serveForTest(t, cacheDir, magnetOf(t, mi), again.resolve)
+	if sv2.mounted.Resolving {
+		t.Error("the second mount resolves again")
+	}
+	if got := ls(t, sv2.mnt); got != "b.bin docs" {
+		t.Fatalf("ls of the second mount = %q", got)
+	}
+	if n := again.calls.Load(); n != 0 {
+		t.Errorf("the resolver was called %d times on the second mount", n)
+	}
+}
+
+func TestMagnetUnmountWhileResolving(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	sv := serveForTest(t, t.TempDir(), magnetOf(t, mi), fr.resolve)
+	fr.waitStarted(t)
+	readPlaceholder(t, sv.mnt)
+	if err := sv.stop(t); err != nil {
+		t.Fatalf("Serve after unmounting while resolving: %v", err)
+	}
+	fr.cancelMu.Lock()
+	canceled := fr.canceled
+	fr.cancelMu.Unlock()
+	if !canceled {
+		t.Error("the resolver's context was not cancelled by the unmount")
+	}
+	if isMounted(t, sv.mnt) {
+		t.Errorf("%s is still mounted", sv.mnt)
+	}
+}
+
+func TestResolveRetriesAndSaysWhyItStopped(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	s, err := New(Config{Fetch: fetch.Config{ListenAddr: "127.0.0.1:0"}, CacheDir: t.TempDir(), Resolver: fr.resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	s.retryDelay = time.Millisecond
+	m, err := metainfo.ParseMagnet(magnetOf(t, mi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newResolution("sample", m)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, _, err := s.resolve(ctx, r)
+		result <- err
+	}()
+	fr.waitStarted(t)
+	fr.answers <- errors.New("the metadata is larger than 16 MiB")
+	fr.waitStarted(t) // tried again
+	if text := r.describe(); !strings.Contains(text, "last error: the metadata is larger than 16 MiB") {
+		t.Errorf("placeholder after a failed attempt = %q", text)
+	}
+	cancel()
+	select {
+	case err := <-result:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("resolve after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("resolve did not return after cancel")
+	}
+	text := r.describe()
+	if !strings.HasPrefix(text, "resolving metadata for sample ("+mi.InfoHash.String()+") stopped after") ||
+		!strings.Contains(text, "context canceled") {
+		t.Errorf("placeholder after cancel = %q", text)
+	}
+	if rs := r.status(); rs.State != "failed" {
+		t.Errorf("state after cancel = %q", rs.State)
+	}
+}
+
+// isMounted reads /proc/self/mountinfo, which never blocks on a hung
+// FUSE server.
+func isMounted(t *testing.T, dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,160 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// Resolver fetches the metadata of a magnet link, as fetch.Client.Resolve
+// does: it returns the torrent and the peers it found, reports progress
+// as it goes, and returns an error wrapping ctx.Err() when ctx ends.
+type Resolver func(ctx context.Context, m *metainfo.Magnet, opts fetch.TorrentOptions, progress func(fetch.ResolveStatus)) (*metainfo.MetaInfo, []string, error)
+
+// resolveRetryDelay is the pause before trying a magnet link again when
+// the resolver gave up on its own (the mount still wants the torrent).
+const resolveRetryDelay = 10 * time.Second
+
+// Resolution states, as ResolvingStatus.State says them.
+const (
+	stateResolving = "resolving metadata"
+	stateFailed    = "failed"
+)
+
+// resolution is one magnet link whose metadata is being fetched, and what
+// the placeholder file and the status page say about it.
+type resolution struct {
+	name   string
+	magnet *metainfo.Magnet
+	start  time.Time
+
+	mu      sync.Mutex
+	st      fetch.ResolveStatus
+	lastErr string // the resolver's, or why the last attempt failed
+	failed  string // why it stopped for good; "" while it goes on
+	stopped time.Time
+}
+
+func newResolution(name string, m *metainfo.Magnet) *resolution {
+	return &resolution{name: name, magnet: m, start: time.Now()}
+}
+
+// progress records the resolver's status.
+func (r *resolution) progress(st fetch.ResolveStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st = st
+	if st.LastError != "" {
+		r.lastErr = st.LastError
+	}
+}
+
+// attemptFailed records why an attempt ended, the resolution going on.
+func (r *resolution) attemptFailed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastErr = err.Error()
+}
+
+// fail records that the resolution stopped for good.
+func (r *resolution) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed, r.stopped = err.Error(), time.Now()
+}
+
+// describe is the content of the placeholder file: one line saying what
+// is going on (also the user.torfs.state attribute), then detail.
+func (r *resolution) describe() string {
+	rs := r.status()
+	var b strings.Builder
+	b.WriteString(rs.Message + "\n")
+	if rs.LastError != "" && rs.State == stateResolving {
+		fmt.Fprintf(&b, "last error: %s\n", rs.LastError)
+	}
+	if rs.State == stateResolving {
+		b.WriteString("The torrent's files replace this file as soon as its metadata arrives from a peer.\n")
+	} else {
+		b.WriteString("Unmount and mount again to retry, with --peer or --tracker if you know where the torrent is seeded.\n")
+	}
+	fmt.Fprintf(&b, "magnet: %s\n", r.magnet)
+	return b.String()
+}
+
+// status is the resolution's entry on the status page.
+func (r *resolution) status() ResolvingStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	end := time.Now()
+	if !r.stopped.IsZero() {
+		end = r.stopped
+	}
+	elapsed := end.Sub(r.start).Truncate(time.Second)
+	rs := ResolvingStatus{
+		Name: r.name, InfoHash: r.magnet.InfoHash.String(), State: stateResolving,
+		Peers: r.st.Peers, Connected: r.st.Connected, Have: r.st.Have, Total: r.st.Total,
+		LastError: r.lastErr, Seconds: elapsed.Seconds(),
+	}
+	pieces := "metadata size not known yet"
+	if r.st.Total > 0 {
+		pieces = fmt.Sprintf("%d/%d pieces", r.st.Have, r.st.Total)
+	}
+	rs.Message = fmt.Sprintf("%s for %s (%s): %d peers, %d connected, %s, %s",
+		stateResolving, r.name, rs.InfoHash, r.st.Peers, r.st.Connected, pieces, elapsed)
+	if r.failed != "" {
+		rs.State = stateFailed
+		rs.LastError = r.failed
+		rs.Message = fmt.Sprintf("%s for %s (%s) stopped after %s: %s", stateResolving, r.name, rs.InfoHash, elapsed, r.failed)
+	}
+	return rs
+}
+
+// resolve runs the resolver until it returns the torrent or ctx ends,
+// trying again after a pause when an attempt fails on its own.
+func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInfo, []string, error) {
+	opts := fetch.TorrentOptions{Trackers: s.cfg.Trackers, Peers: s.cfg.Peers}
+	for {
+		mi, peers, err := s.cfg.Resolver(ctx, r.magnet, opts, r.progress)
+		if err == nil && mi.InfoHash != r.magnet.InfoHash {
+			err = fmt.Errorf("the resolver returned torrent %s, not %s", mi.InfoHash, r.magnet.InfoHash)
+		}
+		if err == nil {
+			return mi, peers, nil
+		}
+		if ctx.Err() != nil {
+			r.fail(err)
+			return nil, nil, err
+		}
+		r.attemptFailed(err)
+		s.log.Warn("resolving a magnet link failed; trying again", "name", r.name, "infohash", r.magnet.InfoHash, "err", err, "in", s.retryDelay)
+		t := time.NewTimer(s.retryDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			err := fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			r.fail(err)
+			return nil, nil, err
+		case <-t.C:
+		}
+	}
+}
+
+// track shows r on the status page until untrack.
+func (s *Session) track(r *resolution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resolving[r.name] = r
+}
+
+func (s *Session) untrack(r *resolution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resolving[r.name] == r {
+		delete(s.resolving, r.name)
+	}
+}

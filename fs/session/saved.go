@@ -1,0 +1,68 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/torfs/torfs/metainfo"
+)
+
+// savedPath is where the .torrent of a resolved magnet link is kept. It
+// is outside the torrent's own cache directory, which an unmount without
+// --keep deletes: metadata is small and costly to find again.
+func (s *Session) savedPath(h metainfo.Hash) string {
+	return filepath.Join(s.cfg.CacheDir, "torrents", h.String()+".torrent")
+}
+
+// loadSaved returns the saved .torrent of info-hash h, or nil when there
+// is none. A file that does not parse or holds another torrent is an
+// error: the caller resolves again, and saving replaces it.
+func (s *Session) loadSaved(h metainfo.Hash) (*metainfo.MetaInfo, error) {
+	path := s.savedPath(h)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	mi, err := metainfo.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if mi.InfoHash != h {
+		return nil, fmt.Errorf("%s holds torrent %s, not %s", path, mi.InfoHash, h)
+	}
+	return mi, nil
+}
+
+// save writes mi where loadSaved finds it, atomically, so a crash never
+// leaves half a file for the next mount to trip on.
+func (s *Session) save(mi *metainfo.MetaInfo) (string, error) {
+	path := s.savedPath(mi.InfoHash)
+	b, err := mi.Encode()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".saving-*")
+	if err != nil {
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("saving the torrent: %w", err)
+	}
+	return path, nil
+}

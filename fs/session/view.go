@@ -1,0 +1,150 @@
+package session
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/metainfo"
+)
+
+// view is what a mount shows for its source.
+type view struct {
+	root fusefs.InodeEmbedder
+	// watch runs while the mount is live, until its context ends: the
+	// directory watcher, or the magnet link's resolution. nil for none.
+	watch func(context.Context)
+	// names are the torrents shown; source is what mount tables show.
+	names     []string
+	source    string
+	resolving bool
+}
+
+// view opens source: a magnet link, a directory of .torrent files or
+// one .torrent file.
+func (s *Session) view(ctx context.Context, source, statusURL string) (view, error) {
+	if isMagnet(source) {
+		m, err := metainfo.ParseMagnet(source)
+		if err != nil {
+			return view{}, err
+		}
+		return s.magnetView(ctx, m, statusURL)
+	}
+	fi, err := os.Stat(source)
+	if err != nil {
+		return view{}, err
+	}
+	if fi.IsDir() {
+		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL})
+		w := &watcher{dir: source, s: s, root: r, log: s.log, known: map[string]fileStamp{}}
+		w.scan(ctx)
+		return view{root: r, watch: w.run, names: r.Names(), source: "torfs"}, nil
+	}
+	mi, err := metainfo.Load(source)
+	if err != nil {
+		return view{}, err
+	}
+	return s.torrentView(ctx, mi, nil, nil, statusURL)
+}
+
+// isMagnet tells a magnet link from a path.
+func isMagnet(source string) bool {
+	return len(source) >= 7 && strings.EqualFold(source[:7], "magnet:")
+}
+
+// torrentView shows one torrent at the mountpoint.
+func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, trackers [][]string, peers []string, statusURL string) (view, error) {
+	t, err := s.add(ctx, mi.Info.Name, mi, trackers, peers)
+	if err != nil {
+		return view{}, err
+	}
+	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL})
+	return view{root: root, names: []string{mi.Info.Name}, source: mi.Info.Name}, nil
+}
+
+// magnetView shows a magnet link: from its saved .torrent when an earlier
+// mount resolved it, else a placeholder replaced by the tree once the
+// metadata arrives (then saved for the next mount).
+func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL string) (view, error) {
+	mi, err := s.loadSaved(m.InfoHash)
+	if err != nil {
+		s.log.Warn("ignoring the saved metadata of the magnet link; resolving it again", "err", err)
+	}
+	if mi != nil {
+		s.log.Info("using the saved metadata of the magnet link, not resolving it",
+			"infohash", m.InfoHash, "file", s.savedPath(m.InfoHash))
+		return s.torrentView(ctx, mi, extraTiers(mi, m.Trackers), m.Peers, statusURL)
+	}
+	name := m.DisplayName
+	if name == "" || strings.ContainsAny(name, "/\x00") {
+		name = m.InfoHash.String()
+	}
+	r := newResolution(name, m)
+	p := fs.NewPending(fs.PendingOptions{InfoHash: m.InfoHash, Describe: r.describe, StatusURL: statusURL})
+	watch := func(ctx context.Context) { s.resolveAndShow(ctx, r, p, statusURL) }
+	return view{root: p, watch: watch, names: []string{name}, source: name, resolving: true}, nil
+}
+
+// resolveAndShow resolves r, saves the .torrent, starts the torrent and
+// shows its tree in p. On failure the placeholder says why.
+func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pending, statusURL string) {
+	s.track(r)
+	s.log.Info("resolving the metadata of a magnet link", "name", r.name, "infohash", r.magnet.InfoHash)
+	mi, peers, err := s.resolve(ctx, r)
+	if err != nil {
+		s.log.Info("stopped resolving a magnet link", "name", r.name, "err", err)
+		return
+	}
+	if path, err := s.save(mi); err != nil {
+		s.log.Warn("could not save the resolved torrent; the next mount resolves it again", "err", err)
+	} else {
+		s.log.Info("saved the resolved torrent", "file", path)
+	}
+	t, err := s.add(ctx, mi.Info.Name, mi, extraTiers(mi, r.magnet.Trackers), union(r.magnet.Peers, peers))
+	if err != nil {
+		r.fail(err)
+		s.log.Error("cannot serve the resolved torrent", "name", r.name, "err", err)
+		return
+	}
+	s.untrack(r)
+	if err := p.Show(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL}); err != nil {
+		s.log.Error("cannot show the resolved torrent", "name", mi.Info.Name, "err", err)
+		return
+	}
+	s.log.Info("metadata resolved; showing the torrent", "name", mi.Info.Name, "infohash", mi.InfoHash,
+		"files", len(mi.Info.Files), "peers", len(peers))
+}
+
+// extraTiers returns the trackers of a magnet link that mi does not
+// announce to already, one tier each.
+func extraTiers(mi *metainfo.MetaInfo, trackers []string) [][]string {
+	known := map[string]bool{}
+	for _, tier := range mi.Trackers() {
+		for _, u := range tier {
+			known[u] = true
+		}
+	}
+	var tiers [][]string
+	for _, u := range trackers {
+		if !known[u] {
+			known[u] = true
+			tiers = append(tiers, []string{u})
+		}
+	}
+	return tiers
+}
+
+// union is a then the elements of b not in a.
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range append(append([]string(nil), a...), b...) {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
