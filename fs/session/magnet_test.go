@@ -368,3 +368,19 @@ func isMounted(t *testing.T, dir string) bool {
 	}
 	return false
 }
+
+func TestMagnetExtrasAddOnlyWhatTheTorrentLacks(t *testing.T) {
+	mi := sampleTorrent(t)
+	mi.AnnounceList = [][]string{{"http://t1/announce"}, {"http://t2/announce"}}
+	mi.URLList = []string{"http://w1/"}
+	m := &metainfo.Magnet{InfoHash: mi.InfoHash,
+		Trackers: []string{"http://t2/announce", "http://t3/announce"},
+		WebSeeds: []string{"http://w1/", "http://w2/"},
+		Peers:    []string{"127.0.0.1:1"}}
+	got := magnetExtras(mi, m, []string{"127.0.0.1:1", "127.0.0.1:2"})
+	want := fetch.TorrentOptions{Trackers: [][]string{{"http://t3/announce"}}, WebSeeds: []string{"http://w2/"},
+		Peers: []string{"127.0.0.1:1", "127.0.0.1:2"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("magnetExtras = %+v, want %+v", got, want)
+	}
+}

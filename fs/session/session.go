@@ -110,12 +110,12 @@ func (s *Session) Addr() net.Addr { return s.client.Addr() }
 
 // Add opens mi's cache and starts its engine session under name.
 func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
-	return s.add(ctx, name, mi, nil, nil)
+	return s.add(ctx, name, mi, fetch.TorrentOptions{})
 }
 
-// add is Add with trackers and peers for this torrent only (a magnet
-// link's, those found while resolving it).
-func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, trackers [][]string, peers []string) (*Torrent, error) {
+// add is Add with trackers, peers and web seeds for this torrent only (a
+// magnet link's, the peers found while resolving it).
+func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Torrent, error) {
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""
@@ -159,8 +159,9 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, t
 		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
 	}
 	opts := fetch.TorrentOptions{
-		Trackers:    append(slices.Clone(s.cfg.Trackers), trackers...),
-		Peers:       append(slices.Clone(s.cfg.Peers), peers...),
+		Trackers:    append(slices.Clone(s.cfg.Trackers), extra.Trackers...),
+		Peers:       append(slices.Clone(s.cfg.Peers), extra.Peers...),
+		WebSeeds:    extra.WebSeeds,
 		DownloadAll: s.cfg.DownloadAll,
 	}
 	tor, err := s.client.AddTorrent(ctx, mi, c, opts)

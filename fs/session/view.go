@@ -3,9 +3,11 @@ package session
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -46,7 +48,7 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	if err != nil {
 		return view{}, err
 	}
-	return s.torrentView(ctx, mi, nil, nil, statusURL)
+	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
 }
 
 // isMagnet tells a magnet link from a path.
@@ -55,8 +57,8 @@ func isMagnet(source string) bool {
 }
 
 // torrentView shows one torrent at the mountpoint.
-func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, trackers [][]string, peers []string, statusURL string) (view, error) {
-	t, err := s.add(ctx, mi.Info.Name, mi, trackers, peers)
+func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, extra fetch.TorrentOptions, statusURL string) (view, error) {
+	t, err := s.add(ctx, mi.Info.Name, mi, extra)
 	if err != nil {
 		return view{}, err
 	}
@@ -75,7 +77,7 @@ func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL 
 	if mi != nil {
 		s.log.Info("using the saved metadata of the magnet link, not resolving it",
 			"infohash", m.InfoHash, "file", s.savedPath(m.InfoHash))
-		return s.torrentView(ctx, mi, extraTiers(mi, m.Trackers), m.Peers, statusURL)
+		return s.torrentView(ctx, mi, magnetExtras(mi, m, nil), statusURL)
 	}
 	name := m.DisplayName
 	if name == "" || strings.ContainsAny(name, "/\x00") {
@@ -102,7 +104,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 	} else {
 		s.log.Info("saved the resolved torrent", "file", path)
 	}
-	t, err := s.add(ctx, mi.Info.Name, mi, extraTiers(mi, r.magnet.Trackers), union(r.magnet.Peers, peers))
+	t, err := s.add(ctx, mi.Info.Name, mi, magnetExtras(mi, r.magnet, peers))
 	if err != nil {
 		r.fail(err)
 		s.log.Error("cannot serve the resolved torrent", "name", r.name, "err", err)
@@ -117,30 +119,32 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 		"files", len(mi.Info.Files), "peers", len(peers))
 }
 
-// extraTiers returns the trackers of a magnet link that mi does not
-// announce to already, one tier each.
-func extraTiers(mi *metainfo.MetaInfo, trackers []string) [][]string {
-	known := map[string]bool{}
+// magnetExtras are what a magnet link adds to its torrent: trackers and
+// web seeds the torrent does not list already (a resolved torrent lists
+// the link's own; a saved one may come from another link), and its peers
+// with those found while resolving.
+func magnetExtras(mi *metainfo.MetaInfo, m *metainfo.Magnet, found []string) fetch.TorrentOptions {
+	var known []string
 	for _, tier := range mi.Trackers() {
-		for _, u := range tier {
-			known[u] = true
-		}
+		known = append(known, tier...)
 	}
-	var tiers [][]string
-	for _, u := range trackers {
-		if !known[u] {
-			known[u] = true
-			tiers = append(tiers, []string{u})
-		}
+	var extra fetch.TorrentOptions
+	for _, u := range newOnly(known, m.Trackers) {
+		extra.Trackers = append(extra.Trackers, []string{u})
 	}
-	return tiers
+	extra.WebSeeds = newOnly(mi.URLList, m.WebSeeds)
+	extra.Peers = append(slices.Clone(m.Peers), newOnly(m.Peers, found)...)
+	return extra
 }
 
-// union is a then the elements of b not in a.
-func union(a, b []string) []string {
+// newOnly returns the elements of add not in have, once each.
+func newOnly(have, add []string) []string {
 	seen := map[string]bool{}
+	for _, x := range have {
+		seen[x] = true
+	}
 	var out []string
-	for _, x := range append(append([]string(nil), a...), b...) {
+	for _, x := range add {
 		if !seen[x] {
 			seen[x] = true
 			out = append(out, x)
