@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/dht"
 	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
@@ -61,6 +62,7 @@ type Client struct {
 	ln       net.Listener
 	up, down *rateLimiter
 	halfOpen chan struct{}
+	dht      *dht.Node // nil when Config.DHT is nil
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent

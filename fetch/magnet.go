@@ -2,7 +2,10 @@ package fetch
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/torfs/torfs/metainfo"
 )
@@ -17,10 +20,208 @@ type ResolveStatus struct {
 }
 
 // Resolve fetches the info dictionary of a magnet link from its swarm
-// (BEP 9), with peers from the link's x.pe and trackers, opts and the
-// DHT, and verifies it against the info-hash. It returns the torrent and
-// the peer addresses it found, to pass to AddTorrent. progress, when not
-// nil, is called whenever the status changes.
+// (BEP 9), with peers from the link's x.pe and trackers, opts (Trackers,
+// Peers) and the Client's DHT, and verifies it against the info-hash. It
+// returns the torrent and the peer addresses it found, to pass to
+// AddTorrent (TorrentOptions.Peers). progress, when not nil, is called
+// from Resolve's goroutine whenever the status changes. When ctx ends
+// first, the error wraps ctx.Err() and says what was tried. Every
+// connection and goroutine it starts is gone when it returns.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
-	return nil, nil, errors.New("resolving magnet links is not built yet")
+	rctx, cancel := context.WithCancel(ctx)
+	r := &resolver{
+		c: c, m: m, ctx: rctx, progress: progress,
+		events: make(chan func()),
+		cands:  map[string]*resolveCand{},
+		conns:  map[*metaConn]struct{}{},
+	}
+	defer func() {
+		cancel()
+		for mc := range r.conns {
+			mc.close()
+		}
+		r.wg.Wait()
+	}()
+	r.addAddrs(m.Peers)
+	r.addAddrs(opts.Peers)
+	r.startSources(opts)
+	mi, err := r.run(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mi, r.found(), nil
+}
+
+const (
+	// metaPipeline is how many metadata pieces we ask one peer for at once.
+	metaPipeline = 4
+	// metaRequestTimeout drops a peer that leaves a request unanswered.
+	metaRequestTimeout = 20 * time.Second
+	// metaIdleTimeout drops a peer that sends nothing at all.
+	metaIdleTimeout = 60 * time.Second
+	// maxResolveConns bounds the connections of one Resolve.
+	maxResolveConns = 30
+	// maxResolveFails forgets an address after this many failed attempts.
+	maxResolveFails = 5
+)
+
+// candidate states during a Resolve.
+const (
+	candIdle = iota
+	candDialing
+	candConnected
+	candGone // banned, or failed too often
+)
+
+type resolveCand struct {
+	state  int
+	fails  int
+	next   time.Time // no attempt before this
+	banned bool      // lied, or is ourselves: never again
+}
+
+// resolver is the state of one Resolve call. Everything but the fields
+// set at construction belongs to the run loop's goroutine: connections
+// and sources hand it closures through events.
+type resolver struct {
+	c        *Client
+	m        *metainfo.Magnet
+	ctx      context.Context // cancelled when Resolve returns
+	progress func(ResolveStatus)
+	events   chan func()
+	wg       sync.WaitGroup
+	sources  []string // what we ask for peers, for the final error
+
+	cands     map[string]*resolveCand
+	order     []string // addresses in the order found
+	conns     map[*metaConn]struct{}
+	dialing   int
+	connected int // connections ever made
+	withMeta  int // connections ever made to peers offering the metadata
+	lastErr   string
+	reported  ResolveStatus
+
+	size    int         // metadata size being fetched; 0 = none chosen yet
+	pieces  [][]byte    // received pieces
+	from    []*metaConn // who sent each piece
+	pending map[int]*metaConn
+	// solo, after a hash failure with pieces from several peers, fetches
+	// everything from one peer at a time so the next failure names the
+	// liar.
+	soloMode bool
+	solo     *metaConn
+
+	result *metainfo.MetaInfo
+	fatal  error
+}
+
+// post runs f on the run loop; it reports false when Resolve has ended.
+func (r *resolver) post(f func()) bool {
+	select {
+	case r.events <- f:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		r.dialMore()
+		r.request()
+		r.report()
+		if r.fatal != nil {
+			return nil, r.fatal
+		}
+		if r.result != nil {
+			return r.result, nil
+		}
+		select {
+		case f := <-r.events:
+			f()
+		case <-tick.C:
+			r.expire()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("resolving magnet link %s: %s: %w", r.m.InfoHash, r.failure(), ctx.Err())
+		}
+	}
+}
+
+// addAddrs adds peer addresses to try.
+func (r *resolver) addAddrs(addrs []string) {
+	for _, a := range addrs {
+		if _, ok := r.cands[a]; ok {
+			continue
+		}
+		r.cands[a] = &resolveCand{}
+		r.order = append(r.order, a)
+	}
+}
+
+// found returns the addresses worth passing to AddTorrent: every one
+// known, but those banned or our own.
+func (r *resolver) found() []string {
+	var out []string
+	for _, a := range r.order {
+		if !r.cands[a].banned {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// report calls progress when the status changed.
+func (r *resolver) report() {
+	s := ResolveStatus{Peers: len(r.cands), LastError: r.lastErr}
+	for mc := range r.conns {
+		if !mc.closing {
+			s.Connected++
+		}
+	}
+	for _, p := range r.pieces {
+		if p != nil {
+			s.Have++
+		}
+	}
+	s.Total = len(r.pieces)
+	if s != r.reported {
+		r.reported = s
+		if r.progress != nil {
+			r.progress(s)
+		}
+	}
+}
+
+// failure says what was tried, for the error when time runs out.
+func (r *resolver) failure() string {
+	last := ""
+	if r.lastErr != "" {
+		last = " (last error: " + r.lastErr + ")"
+	}
+	switch {
+	case len(r.cands) == 0 && len(r.sources) == 0:
+		return "no peer found: the link has no tracker and no peer address (x.pe), and the DHT is off"
+	case len(r.cands) == 0:
+		return "no peer found through " + strings.Join(r.sources, " and ") + last
+	case r.connected == 0:
+		return fmt.Sprintf("found %d %s, could not connect to any%s", len(r.cands), plural(len(r.cands), "peer", "peers"), last)
+	case r.withMeta == 0:
+		return fmt.Sprintf("%d %s connected, none has the metadata%s", r.connected, plural(r.connected, "peer", "peers"), last)
+	}
+	have := 0
+	for _, p := range r.pieces {
+		if p != nil {
+			have++
+		}
+	}
+	return fmt.Sprintf("received %d of %d metadata pieces%s", have, len(r.pieces), last)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

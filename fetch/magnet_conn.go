@@ -1,0 +1,213 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/torfs/torfs/wire"
+)
+
+// metaConn is one connection of a Resolve: it only exchanges the BEP 10
+// handshake and ut_metadata messages. Its read and write goroutines
+// belong to the resolver's WaitGroup; the fields under "run loop" belong
+// to the resolver's loop.
+type metaConn struct {
+	r    *resolver
+	addr string // the candidate dialed
+	conn net.Conn
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+
+	// run loop
+	metaID  int // the peer's ut_metadata message ID; 0 = not offered
+	size    int // the metadata size the peer claims
+	reqs    map[int]time.Time
+	closing bool
+}
+
+var errNoExtensions = errors.New("peer does not support the extension protocol (BEP 10), so it cannot send metadata")
+
+// dialMore starts connections to candidates while the limits allow: our
+// own connection cap and the Client's half-open limit, shared with the
+// torrents.
+func (r *resolver) dialMore() {
+	now := time.Now()
+	for _, addr := range r.order {
+		if len(r.conns)+r.dialing >= maxResolveConns {
+			return
+		}
+		c := r.cands[addr]
+		if c.state != candIdle || now.Before(c.next) {
+			continue
+		}
+		select {
+		case r.c.halfOpen <- struct{}{}:
+		default:
+			return
+		}
+		c.state = candDialing
+		r.dialing++
+		r.wg.Add(1)
+		go r.dial(addr)
+	}
+}
+
+// dial connects to addr, then becomes the connection's read loop.
+func (r *resolver) dial(addr string) {
+	defer r.wg.Done()
+	conn, err := r.connect(addr)
+	<-r.c.halfOpen
+	if err != nil {
+		r.post(func() {
+			r.dialing--
+			r.failed(addr, err.Error(), errors.Is(err, errSelf))
+		})
+		return
+	}
+	mc := &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}}
+	if !r.post(func() { r.dialing--; r.attach(mc) }) {
+		conn.Close()
+		return
+	}
+	r.wg.Add(1)
+	go mc.writeLoop()
+	mc.readLoop()
+}
+
+var errSelf = errors.New("that address is ourselves")
+
+// connect dials addr and exchanges the BitTorrent and extended
+// handshakes.
+func (r *resolver) connect(addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(r.ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	h := wire.Handshake{InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID}
+	h.Reserved.SetExtended(true)
+	h.Reserved.SetDHT(r.c.dht != nil)
+	if err := wire.WriteHandshake(conn, h); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	hs, err := wire.ReadHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	switch {
+	case hs.PeerID == r.c.cfg.PeerID:
+		err = errSelf
+	case hs.InfoHash != r.m.InfoHash:
+		err = errWrongTorrent
+	case !hs.Reserved.Extended():
+		err = errNoExtensions
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	eh := wire.ExtendedHandshake{M: map[string]int{wire.ExtMetadata: extMetadataID}, V: "torfs 0.1"}
+	b, err := eh.Encode()
+	if err == nil {
+		_, err = conn.Write(wire.AppendExtended(nil, 0, b))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// close ends the connection; the read loop then reports it lost.
+func (mc *metaConn) close() {
+	mc.once.Do(func() {
+		close(mc.done)
+		mc.conn.Close()
+	})
+}
+
+// send queues a message; a peer too slow to take a few small messages is
+// dropped. Called on the run loop.
+func (mc *metaConn) send(b []byte) {
+	select {
+	case mc.out <- b:
+	default:
+		mc.r.drop(mc, "peer does not read what we send", time.Minute)
+	}
+}
+
+func (mc *metaConn) writeLoop() {
+	defer mc.r.wg.Done()
+	for {
+		select {
+		case b := <-mc.out:
+			mc.conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+			if _, err := mc.conn.Write(b); err != nil {
+				mc.close()
+				return
+			}
+		case <-mc.done:
+			return
+		}
+	}
+}
+
+// readLoop decodes messages until the connection ends and hands the
+// extended ones to the run loop.
+func (mc *metaConn) readLoop() {
+	defer mc.close()
+	stop := context.AfterFunc(mc.r.ctx, mc.close)
+	defer stop()
+	dec := wire.NewDecoder(mc.conn, 32<<10)
+	var m wire.Message
+	for {
+		mc.conn.SetReadDeadline(time.Now().Add(metaIdleTimeout))
+		err := dec.Decode(&m)
+		if err == nil {
+			err = mc.handle(&m)
+		}
+		if err != nil {
+			mc.r.post(func() { mc.r.lost(mc, err) })
+			return
+		}
+	}
+}
+
+func (mc *metaConn) handle(m *wire.Message) error {
+	r := mc.r
+	switch {
+	case m.ID == wire.Port:
+		r.learnNode(mc.conn.RemoteAddr(), m.Port)
+		return nil
+	case m.ID != wire.Extended:
+		return nil // bitfields, haves, chokes: not our business here
+	case m.ExtID == 0:
+		h, err := wire.ParseExtendedHandshake(m.Payload)
+		if err != nil {
+			return err
+		}
+		id, size := h.M[wire.ExtMetadata], h.MetadataSize
+		r.post(func() { r.onExtHandshake(mc, id, size) })
+	case m.ExtID == extMetadataID:
+		msg, data, err := wire.ParseMetadata(m.Payload)
+		if err != nil {
+			return err
+		}
+		data = append([]byte(nil), data...) // m.Payload is the decoder's buffer
+		r.post(func() { r.onMetadata(mc, msg, data) })
+	}
+	return nil
+}

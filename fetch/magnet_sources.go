@@ -1,0 +1,125 @@
+package fetch
+
+import (
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/tracker"
+)
+
+// metadataLeft is the "left" we announce while resolving: not zero, so
+// trackers send us seeds.
+const metadataLeft = 1
+
+// startSources starts asking the trackers and the DHT for peers.
+func (r *resolver) startSources(opts TorrentOptions) {
+	var tiers [][]string
+	for _, tr := range r.m.Trackers {
+		tiers = append(tiers, []string{tr})
+	}
+	tiers = append(tiers, opts.Trackers...)
+	if len(tiers) > 0 {
+		r.sources = append(r.sources, strconv.Itoa(len(tiers))+" tracker tiers")
+		r.wg.Add(1)
+		go r.trackerLoop(tracker.NewTiers(tiers))
+	}
+	if r.c.dht != nil {
+		r.sources = append(r.sources, "the DHT")
+		r.wg.Add(1)
+		go r.dhtLoop(r.c.dht)
+	}
+}
+
+// trackerLoop announces until Resolve ends: at the tracker's interval,
+// but at least once a minute, since a resolve is short and a seed may
+// join meanwhile.
+func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
+	defer r.wg.Done()
+	cl := &tracker.Client{Logger: r.c.log}
+	req := tracker.AnnounceRequest{
+		InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID, Port: r.c.listenPort(),
+		Left: metadataLeft, Event: tracker.EventStarted, NumWant: 50, Key: rand.Uint32(),
+	}
+	fails := 0
+	for {
+		resp, _, err := cl.AnnounceTiers(r.ctx, tiers, req)
+		wait := time.Minute
+		if r.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			fails++
+			wait = backoff(fails)
+			r.post(func() { r.lastErr = "tracker: " + err.Error() })
+		} else {
+			fails = 0
+			req.Event = tracker.EventNone
+			req.TrackerID = resp.TrackerID
+			wait = min(max(resp.Interval, minInterval), time.Minute)
+			addrs := make([]string, 0, len(resp.Peers))
+			for _, a := range resp.Peers {
+				addrs = append(addrs, a.String())
+			}
+			r.post(func() { r.addAddrs(addrs) })
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			tm.Stop()
+			return
+		case <-tm.C:
+		}
+	}
+}
+
+// dhtLoop looks the info-hash up in the DHT until Resolve ends: again
+// soon while it finds nothing, then every half minute.
+func (r *resolver) dhtLoop(node *dht.Node) {
+	defer r.wg.Done()
+	for {
+		peers, err := node.GetPeers(r.ctx, dht.ID(r.m.InfoHash))
+		if r.ctx.Err() != nil {
+			return
+		}
+		wait := 30 * time.Second
+		if err != nil || len(peers) == 0 {
+			wait = 5 * time.Second
+		}
+		addrs := make([]string, 0, len(peers))
+		for _, a := range peers {
+			addrs = append(addrs, a.String())
+		}
+		r.post(func() {
+			if err != nil {
+				r.lastErr = err.Error()
+			}
+			r.addAddrs(addrs)
+		})
+		tm := time.NewTimer(wait)
+		select {
+		case <-r.ctx.Done():
+			tm.Stop()
+			return
+		case <-tm.C:
+		}
+	}
+}
+
+// learnNode adds a peer's DHT node (its PORT message) to our table, in
+// the background.
+func (r *resolver) learnNode(peer net.Addr, port uint16) {
+	node := r.c.dht
+	a, ok := peer.(*net.TCPAddr)
+	if node == nil || !ok || port == 0 {
+		return
+	}
+	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(port)))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		node.AddNodes(r.ctx, hp)
+	}()
+}
