@@ -1,0 +1,78 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/torfs/torfs/integration/harness"
+)
+
+// TestPEXIntroducesLeechers: seeder S and leechers A and B, three torfs
+// processes. A and B are told only of S; S tells each of the other through
+// PEX (BEP 11), and they connect to each other: one of them logs dialling
+// the other's listening address as a peer it learned through PEX. S
+// uploads slowly, so both are still downloading when S introduces them.
+func TestPEXIntroducesLeechers(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "pex.img"), 6<<20+11, 71)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "pex.img"), harness.TorrentOptions{PieceLength: 64 << 10})
+	bin := harness.BuildTorfs(t)
+	s := startSeed(t, bin, src, torrent, "--up-rate", "1MiB")
+
+	type leecher struct {
+		addr string
+		out  string
+		p    *harness.Process
+	}
+	var ls [2]leecher
+	for k := range ls {
+		ls[k].addr = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+		ls[k].out = t.TempDir()
+		ls[k].p = harness.StartTorfs(t, bin, "get", "-v", "-o", ls[k].out, "--listen", ls[k].addr, "--peer", s, torrent)
+	}
+	ctx := harness.Context(t, 90*time.Second)
+	// Each learns the other's address from S.
+	for k, l := range ls {
+		re := regexp.MustCompile(`msg="learned peers through PEX".*` + regexp.QuoteMeta(ls[1-k].addr))
+		if err := waitMatch(ctx, l.p, re); err != nil {
+			t.Fatalf("leecher %d: %v", k, err)
+		}
+	}
+	for k, l := range ls {
+		code, err := l.p.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 0 {
+			t.Fatalf("leecher %d exited %d:\n%s", k, code, l.p.Output())
+		}
+		harness.AssertSameFile(t, filepath.Join(src, "pex.img"), filepath.Join(l.out, "pex.img"))
+	}
+	// One of them dialled the other at the address PEX gave it (the
+	// other side sees an incoming connection from an ephemeral port).
+	dialled := false
+	for k, l := range ls {
+		re := regexp.MustCompile(`msg="peer connected".* peer=` + regexp.QuoteMeta(ls[1-k].addr) + ` .*source=pex`)
+		dialled = dialled || re.MatchString(l.p.Stderr())
+	}
+	if !dialled {
+		t.Fatalf("neither leecher connected to the other through PEX:\nA:\n%s\nB:\n%s", ls[0].p.Stderr(), ls[1].p.Stderr())
+	}
+}
+
+// waitMatch waits until p's stderr matches re.
+func waitMatch(ctx context.Context, p *harness.Process, re *regexp.Regexp) error {
+	for !re.MatchString(p.Stderr()) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s never logged %q: %w\n%s", p.Name(), re, ctx.Err(), p.Output())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
