@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/fs/session"
 )
 
@@ -22,7 +23,7 @@ func mountCommand() *command {
 	return &command{
 		name:    "mount",
 		summary: "show a torrent's files as a read-only directory, streaming on demand",
-		usage: `Usage: torfs mount [flags] TORRENT|DIR MOUNTPOINT
+		usage: `Usage: torfs mount [flags] TORRENT|MAGNET|DIR MOUNTPOINT
 
 Mounts the torrent read-only on MOUNTPOINT. The files appear at once with
 their real sizes; reading one fetches the pieces under the read first,
@@ -34,6 +35,14 @@ A single-file torrent shows its file at MOUNTPOINT; a multi-file torrent
 the contents of its directory. Given a DIR of .torrent files, MOUNTPOINT
 shows one directory per torrent and follows files added to or removed
 from DIR.
+
+A MAGNET link (quote it for the shell) mounts at once: until the
+torrent's metadata arrives from a peer, MOUNTPOINT holds one read-only
+file, .torfs-resolving, saying what is going on (peers found and
+connected, metadata pieces received, the last error, the time spent);
+then the files replace it. The metadata is saved as
+--cache-dir/torrents/INFOHASH.torrent, kept after unmount even without
+--keep, so the next mount of the same magnet shows the files at once.
 
 torfs mount runs in the foreground and prints one line once the mount is
 live; Ctrl-C (or SIGTERM) unmounts, waiting for open files to be closed
@@ -68,6 +77,8 @@ Examples:
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data
   torfs mount --daemon ~/torrents /mnt/torrents
   torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
+  torfs mount 'magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=film' /mnt/film
+  cat /mnt/film/.torfs-resolving
 `,
 		run: runMount,
 	}
@@ -97,7 +108,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(pos) != 2 {
-		return usagef("want a .torrent file (or a directory of them) and a mountpoint, got %d arguments", len(pos))
+		return usagef("want a .torrent file, a magnet link (quoted) or a directory of .torrent files, and a mountpoint; got %d arguments", len(pos))
 	}
 	cfg, err := sf.config(stderr)
 	if err != nil {
@@ -174,12 +185,17 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	ready := func(m session.Mounted) {
-		budget := "unlimited"
-		if m.CacheBudget > 0 {
-			budget = formatSize(m.CacheBudget)
+		cache := "cache unlimited in " + m.CacheDir
+		switch {
+		case m.Resolving:
+			// The budget depends on the torrent's size, not known yet.
+			cache = fmt.Sprintf("resolving the magnet's metadata: cat %s; cache in %s",
+				filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
+		case m.CacheBudget > 0:
+			cache = fmt.Sprintf("cache %s in %s", formatSize(m.CacheBudget), m.CacheDir)
 		}
-		fmt.Fprintf(stdout, "mounted %s on %s (cache %s in %s; status %s; peers connect to %s); Ctrl-C to unmount\n",
-			strings.Join(m.Torrents, ", "), m.Mountpoint, budget, m.CacheDir, m.StatusURL, m.Listen)
+		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s); Ctrl-C to unmount\n",
+			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen)
 		if f, ok := stdout.(*os.File); ok {
 			_ = f.Sync()
 		}

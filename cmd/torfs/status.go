@@ -23,7 +23,9 @@ func statusCommand() *command {
 		usage: `Usage: torfs status [flags] MOUNTPOINT
 
 Asks the torfs mount serving MOUNTPOINT for its status: per torrent the
-peers, transfer rates and cache use, and per file how much is verified.
+peers, transfer rates and cache use, and per file how much is verified;
+for a magnet link whose metadata has not arrived yet, "resolving
+metadata" with the peers found and the metadata pieces received.
 The same data is served as JSON by the status page whose address
 'torfs mount' prints.
 
@@ -100,6 +102,12 @@ func statusURL(mountpoint string) (string, error) {
 
 func printStatus(w io.Writer, st session.Status, peers bool) {
 	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
+	for _, r := range st.Resolving {
+		fmt.Fprintf(w, "\n%s (%s)\n  %s\n", r.Name, r.InfoHash, r.Message)
+		if r.LastError != "" && r.State != "failed" {
+			fmt.Fprintf(w, "  last error: %s\n", r.LastError)
+		}
+	}
 	for _, t := range st.Torrents {
 		budget := "unlimited"
 		if t.CacheBudget > 0 {

@@ -384,3 +384,14 @@ func TestMagnetExtrasAddOnlyWhatTheTorrentLacks(t *testing.T) {
 		t.Errorf("magnetExtras = %+v, want %+v", got, want)
 	}
 }
+
+func TestFormatElapsed(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0 s", 12*time.Second + 900*time.Millisecond: "12 s", 3*time.Minute + 4*time.Second: "3 min 4 s",
+		2*time.Hour + 5*time.Minute + 59*time.Second: "2 h 5 min",
+	} {
+		if got := formatElapsed(d); got != want {
+			t.Errorf("formatElapsed(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

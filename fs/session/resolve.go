@@ -105,13 +105,26 @@ func (r *resolution) status() ResolvingStatus {
 		pieces = fmt.Sprintf("%d/%d pieces", r.st.Have, r.st.Total)
 	}
 	rs.Message = fmt.Sprintf("%s for %s (%s): %d peers, %d connected, %s, %s",
-		stateResolving, r.name, rs.InfoHash, r.st.Peers, r.st.Connected, pieces, elapsed)
+		stateResolving, r.name, rs.InfoHash, r.st.Peers, r.st.Connected, pieces, formatElapsed(elapsed))
 	if r.failed != "" {
 		rs.State = stateFailed
 		rs.LastError = r.failed
-		rs.Message = fmt.Sprintf("%s for %s (%s) stopped after %s: %s", stateResolving, r.name, rs.InfoHash, elapsed, r.failed)
+		rs.Message = fmt.Sprintf("%s for %s (%s) stopped after %s: %s",
+			stateResolving, r.name, rs.InfoHash, formatElapsed(elapsed), r.failed)
 	}
 	return rs
+}
+
+// formatElapsed writes d for a person: "12 s", "3 min 4 s", "2 h 5 min".
+func formatElapsed(d time.Duration) string {
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600:
+		return fmt.Sprintf("%d min %d s", s/60, s%60)
+	}
+	return fmt.Sprintf("%d h %d min", s/3600, s%3600/60)
 }
 
 // resolve runs the resolver until it returns the torrent or ctx ends,
