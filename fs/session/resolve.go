@@ -104,8 +104,8 @@ func (r *resolution) status() ResolvingStatus {
 	if r.st.Total > 0 {
 		pieces = fmt.Sprintf("%d/%d pieces", r.st.Have, r.st.Total)
 	}
-	rs.Message = fmt.Sprintf("%s for %s (%s): %d peers, %d connected, %s, %s",
-		stateResolving, r.name, rs.InfoHash, r.st.Peers, r.st.Connected, pieces, formatElapsed(elapsed))
+	rs.Message = fmt.Sprintf("%s for %s (%s): %s, %d connected, %s, %s",
+		stateResolving, r.name, rs.InfoHash, count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
 	if r.failed != "" {
 		rs.State = stateFailed
 		rs.LastError = r.failed
@@ -113,6 +113,14 @@ func (r *resolution) status() ResolvingStatus {
 			stateResolving, r.name, rs.InfoHash, formatElapsed(elapsed), r.failed)
 	}
 	return rs
+}
+
+// count writes n with its noun: "1 peer", "3 peers".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // formatElapsed writes d for a person: "12 s", "3 min 4 s", "2 h 5 min".
