@@ -43,6 +43,9 @@ type Config struct {
 	NoUpload bool
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
+	// DHT, when not nil, runs a DHT node (BEP 5) that torrents (but
+	// private ones) and Resolve find peers in and announce to.
+	DHT *DHTConfig
 }
 
 // Timeouts of the connection life cycle.
@@ -112,6 +115,13 @@ func NewClient(cfg Config) (*Client, error) {
 		torrents: map[metainfo.Hash]*Torrent{},
 		ctx:      ctx, cancel: cancel,
 	}
+	if cfg.DHT != nil {
+		if err := c.startDHT(cfg.DHT); err != nil {
+			cancel()
+			ln.Close()
+			return nil, fmt.Errorf("starting the DHT: %w", err)
+		}
+	}
 	c.wg.Add(1)
 	go c.acceptLoop()
 	return c, nil
@@ -145,6 +155,11 @@ func (c *Client) Close() error {
 	c.cancel()
 	err := c.ln.Close()
 	c.wg.Wait()
+	if c.dht != nil {
+		if derr := c.dht.Close(); derr != nil {
+			c.log.Warn("closing the DHT node", "err", derr)
+		}
+	}
 	return err
 }
 
@@ -203,6 +218,7 @@ func (c *Client) handshake(t *Torrent) wire.Handshake {
 	h := wire.Handshake{InfoHash: t.mi.InfoHash, PeerID: c.cfg.PeerID}
 	h.Reserved.SetFast(true)
 	h.Reserved.SetExtended(true)
+	h.Reserved.SetDHT(t.usesDHT())
 	return h
 }
 

@@ -1,12 +1,213 @@
 package fetch
 
-import "github.com/torfs/torfs/wire"
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
 
-// dhtState is a torrent's use of the DHT.
-type dhtState struct{}
+	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/wire"
+)
+
+// DHTConfig turns on the DHT (BEP 5) for a Client.
+type DHTConfig struct {
+	// Addr is the UDP address to listen on; "" = the host and port of the
+	// TCP listener (falling back to a free port when that one is taken).
+	Addr string
+	// Bootstrap are "host:port" nodes to join through; nil = the
+	// well-known public routers (dht.DefaultBootstrap), empty = none.
+	Bootstrap []string
+	// StateFile keeps the node's ID and routing table across runs; "" =
+	// not kept.
+	StateFile string
+}
+
+const (
+	// dhtAnnounceEvery is how often a torrent announces itself: BEP 5
+	// nodes forget peers after about 30 minutes.
+	dhtAnnounceEvery = 15 * time.Minute
+	// dhtLookupEvery is how often a torrent that wants more peers looks
+	// for them in between.
+	dhtLookupEvery = 5 * time.Minute
+	// dhtRetry is the wait after a failed lookup or announce (the table
+	// may still be filling).
+	dhtRetry = 30 * time.Second
+	// dhtBootstrapTimeout bounds the background bootstrap.
+	dhtBootstrapTimeout = 2 * time.Minute
+	// maxPortNodes bounds the PORT messages a torrent acts on: each costs
+	// a ping.
+	maxPortNodes = 200
+)
+
+// dhtState is a torrent's use of the DHT. Guarded by t.mu.
+type dhtState struct {
+	// portNodes are the DHT nodes peers told us of (PORT), pinged once.
+	portNodes map[string]bool
+}
+
+// startDHT creates the Client's DHT node and bootstraps it in the
+// background.
+func (c *Client) startDHT(cfg *DHTConfig) error {
+	addr := cfg.Addr
+	if addr == "" {
+		host, _, _ := net.SplitHostPort(c.cfg.ListenAddr)
+		addr = net.JoinHostPort(host, strconv.Itoa(int(c.listenPort())))
+	}
+	dc := dht.Config{Addr: addr, Bootstrap: cfg.Bootstrap, StateFile: cfg.StateFile, Logger: c.log}
+	node, err := dht.New(dc)
+	if err != nil && cfg.Addr == "" {
+		// Our TCP port is taken on UDP: any port will do.
+		c.log.Debug("DHT port taken, using another", "addr", addr, "err", err)
+		host, _, _ := net.SplitHostPort(addr)
+		dc.Addr = net.JoinHostPort(host, "0")
+		node, err = dht.New(dc)
+	}
+	if err != nil {
+		return err
+	}
+	c.dht = node
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, dhtBootstrapTimeout)
+		defer cancel()
+		if err := node.Bootstrap(ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Warn("DHT bootstrap failed; torrents keep trying", "err", err)
+		}
+	}()
+	return nil
+}
+
+// DHTAddr returns the UDP address of the Client's DHT node, and false
+// when the DHT is off.
+func (c *Client) DHTAddr() (net.Addr, bool) {
+	if c.dht == nil {
+		return nil, false
+	}
+	return net.UDPAddrFromAddrPort(c.dht.Addr()), true
+}
+
+// usesDHT reports whether the torrent may use the DHT: never for private
+// torrents (BEP 27), whose peers come from their tracker only.
+func (t *Torrent) usesDHT() bool { return t.c.dht != nil && !t.info.Private }
+
+// dhtPort is the UDP port to send peers in a PORT message, and false when
+// the torrent does not use the DHT.
+func (t *Torrent) dhtPort() (uint16, bool) {
+	if !t.usesDHT() {
+		return 0, false
+	}
+	return t.c.dht.Addr().Port(), true
+}
 
 // startDHT finds peers for the torrent in the DHT and announces it there.
-func (t *Torrent) startDHT() {}
+func (t *Torrent) startDHT() {
+	if !t.usesDHT() {
+		return
+	}
+	t.wg.Add(1)
+	go t.dhtLoop(t.c.dht)
+}
 
-// onPort learns the DHT port of a peer (BEP 5 PORT message).
-func (p *peer) onPort(m *wire.Message) {}
+// dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
+// lookup also finds peers) and, while the torrent wants peers, looks for
+// more every dhtLookupEvery.
+func (t *Torrent) dhtLoop(node *dht.Node) {
+	defer t.wg.Done()
+	if len(t.mi.Nodes) > 0 {
+		n := node.AddNodes(t.ctx, t.mi.Nodes...)
+		t.log.Debug("DHT nodes from the torrent", "given", len(t.mi.Nodes), "answered", n)
+	}
+	ih := dht.ID(t.mi.InfoHash)
+	now := time.Now()
+	nextAnnounce, nextLookup := now, now
+	for {
+		var (
+			peers []netip.AddrPort
+			err   error
+		)
+		now = time.Now()
+		switch {
+		case !now.Before(nextAnnounce):
+			peers, err = node.Announce(t.ctx, ih, int(t.c.listenPort()))
+			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
+			if err != nil {
+				nextAnnounce = now.Add(dhtRetry)
+			}
+		case !now.Before(nextLookup):
+			if t.wantsPeers() {
+				peers, err = node.GetPeers(t.ctx, ih)
+			}
+			nextLookup = now.Add(dhtLookupEvery)
+			if err != nil {
+				nextLookup = now.Add(dhtRetry)
+			}
+		}
+		if t.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			t.log.Debug("DHT", "err", err)
+		}
+		if len(peers) > 0 {
+			addrs := make([]string, 0, len(peers))
+			for _, a := range peers {
+				addrs = append(addrs, a.String())
+			}
+			t.log.Debug("DHT found peers", "peers", len(addrs))
+			t.AddPeers(addrs...)
+		}
+		tm := time.NewTimer(time.Until(earliest(nextAnnounce, nextLookup)))
+		select {
+		case <-t.ctx.Done():
+			tm.Stop()
+			return
+		case <-tm.C:
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// wantsPeers reports whether more peers would help: we miss pieces and
+// have room for connections.
+func (t *Torrent) wantsPeers() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.seeding() && len(t.peers) < t.c.cfg.MaxConnsPerTorrent
+}
+
+// onPort learns the DHT port of a peer (BEP 5 PORT message): its node
+// joins our routing table if it answers a ping.
+func (p *peer) onPort(m *wire.Message) {
+	t := p.t
+	a, ok := p.conn.RemoteAddr().(*net.TCPAddr)
+	if !t.usesDHT() || !ok || m.Port == 0 {
+		return
+	}
+	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(m.Port)))
+	t.mu.Lock()
+	if t.dht.portNodes == nil {
+		t.dht.portNodes = map[string]bool{}
+	}
+	fresh := !t.dht.portNodes[hp] && len(t.dht.portNodes) < maxPortNodes && !t.closed
+	if fresh {
+		t.dht.portNodes[hp] = true
+		t.wg.Add(1) // under the lock, with closed false: Close is not waiting yet
+	}
+	t.mu.Unlock()
+	if fresh {
+		node := t.c.dht
+		go func() {
+			defer t.wg.Done()
+			node.AddNodes(t.ctx, hp)
+		}()
+	}
+}

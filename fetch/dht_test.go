@@ -1,0 +1,146 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"testing"
+	"time"
+
+	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/metainfo"
+	"github.com/zeebo/bencode"
+)
+
+// loopbackDHT starts the first node of a private DHT on loopback and
+// returns its address, for DHTConfig.Bootstrap.
+func loopbackDHT(t *testing.T) (*dht.Node, string) {
+	t.Helper()
+	n, err := dht.New(dht.Config{Addr: "127.0.0.1:0", Bootstrap: []string{}, QueryRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, n.Addr().String()
+}
+
+func dhtClient(t *testing.T, boot string) *Client {
+	t.Helper()
+	return newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{boot}}})
+}
+
+// findInDHT waits until a lookup from node finds addr as a peer of ih.
+func findInDHT(t *testing.T, node *dht.Node, ih metainfo.Hash, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		peers, _ := node.GetPeers(ctx, dht.ID(ih))
+		for _, p := range peers {
+			if p.String() == addr {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s was never announced for %s", addr, ih)
+}
+
+// TestDHTMagnet: a seeder announces its torrent into a loopback DHT; a
+// magnet link with no tracker and no peer resolves through the DHT and
+// downloads.
+func TestDHTMagnet(t *testing.T) {
+	_, boot := loopbackDHT(t)
+	mi, data := magnetTorrent(t, 200)
+	seed := dhtClient(t, boot)
+	if a, ok := seed.DHTAddr(); !ok || a.String() != seed.Addr().String() {
+		t.Fatalf("DHT on %v, want the TCP listen address %s", a, seed.Addr())
+	}
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+
+	leech := dhtClient(t, boot)
+	got, peers, _, err := resolve(t, leech, &metainfo.Magnet{InfoHash: mi.InfoHash}, TorrentOptions{}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) {
+		t.Fatal("resolved metadata differs")
+	}
+	st := newMemStorage(&got.Info, nil)
+	tor := addTorrent(t, leech, got, st, TorrentOptions{DownloadAll: true, Peers: peers})
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
+	}
+}
+
+// TestDHTNotForPrivate: a client seeding a public and a private torrent
+// announces only the public one, and tells peers of the private one that
+// it has no DHT.
+func TestDHTNotForPrivate(t *testing.T) {
+	watcher, boot := loopbackDHT(t)
+	pub, pubData := magnetTorrent(t, 50)
+	priv := privateTorrent(t)
+	c := dhtClient(t, boot)
+	addTorrent(t, c, pub, newMemStorage(&pub.Info, pubData), TorrentOptions{})
+	addTorrent(t, c, priv, newMemStorage(&priv.Info, nil), TorrentOptions{})
+
+	findInDHT(t, watcher, pub.InfoHash, c.Addr().String())
+	// The public announce went through, and both torrents started at the
+	// same moment: a private announce would be there too by now.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if peers, err := watcher.GetPeers(ctx, dht.ID(priv.InfoHash)); len(peers) != 0 {
+		t.Fatalf("the private torrent is in the DHT: %v %v", peers, err)
+	}
+	for _, tc := range []struct {
+		mi   *metainfo.MetaInfo
+		want bool
+	}{{pub, true}, {priv, false}} {
+		_, hs, err := dialRawExtended(t, c.Addr().String(), tc.mi.InfoHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hs.Reserved.DHT() != tc.want {
+			t.Errorf("private=%v: handshake DHT bit %v, want %v", tc.mi.Info.Private, hs.Reserved.DHT(), tc.want)
+		}
+	}
+}
+
+func privateTorrent(t *testing.T) *metainfo.MetaInfo {
+	t.Helper()
+	info, err := bencode.EncodeBytes(map[string]any{
+		"length": 1000, "name": "private.bin", "piece length": 1024, "pieces": string(bytes.Repeat([]byte{1}, 20)), "private": 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.FromInfo(info, &metainfo.Magnet{InfoHash: sha1.Sum(info)})
+	if err != nil || !mi.Info.Private {
+		t.Fatalf("private torrent: %v", err)
+	}
+	return mi
+}
+
+// TestDHTStateFile: the routing table survives a restart.
+func TestDHTStateFile(t *testing.T) {
+	_, boot := loopbackDHT(t)
+	state := t.TempDir() + "/dht.state"
+	c, err := NewClient(Config{ListenAddr: "127.0.0.1:0", DHT: &DHTConfig{Bootstrap: []string{boot}, StateFile: state}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.dht.Nodes()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(c.dht.Nodes()) == 0 {
+		t.Fatal("the client never bootstrapped")
+	}
+	c.Close()
+	c2 := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}, StateFile: state}})
+	nodes := c2.dht.Nodes()
+	if len(nodes) == 0 || nodes[0].Addr.String() != boot {
+		t.Fatalf("restarted with nodes %v, want %s from the state file", nodes, boot)
+	}
+}
