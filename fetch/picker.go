@@ -176,6 +176,9 @@ func (t *Torrent) fill(p *peer) {
 		}
 		for want > 0 && newAllowed {
 			i := t.pickNew(p, level)
+			if i < 0 && level == prioNormal && t.downloadAll {
+				i = t.stealTail(p)
+			}
 			if i < 0 {
 				break
 			}

@@ -50,6 +50,10 @@ type webSeed struct {
 	wake chan struct{}
 
 	// guarded by t.mu
+	// cur and last are the piece being fetched and the end of the run;
+	// peers with nothing else to do take pieces off the end (stealTail).
+	cur, last  int
+	busy       bool
 	fails      int
 	dropped    bool
 	downloaded int64
@@ -142,6 +146,9 @@ func (t *Torrent) webSeedWorker(ws *webSeed) {
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
 		first, last := t.webSeedClaim()
+		if first >= 0 {
+			ws.busy, ws.cur, ws.last = true, first, last
+		}
 		t.mu.Unlock()
 		if first < 0 {
 			select {
@@ -155,6 +162,7 @@ func (t *Torrent) webSeedWorker(ws *webSeed) {
 		var err error
 		buf, err = t.webSeedFetch(ws, first, last, buf)
 		t.mu.Lock()
+		ws.busy = false
 		t.webSeedRelease(first, last)
 		var corrupt corruptError
 		switch {
@@ -258,6 +266,22 @@ func (t *Torrent) webSeedClaim() (first, last int) {
 	return first, last
 }
 
+// stealTail takes the last unstarted piece of a web seed's run that p
+// has, for a peer that has nothing else to fetch (the endgame), so that a
+// slow web seed does not hold the end of a download alone. It returns -1
+// when there is none. Called with t.mu held.
+func (t *Torrent) stealTail(p *peer) int {
+	for _, ws := range t.webSeeds.seeds {
+		if ws.busy && ws.last > ws.cur && t.state[ws.last] == pieceWebSeed && p.has(ws.last) {
+			i := ws.last
+			ws.last--
+			t.state[i] = pieceMissing
+			return i
+		}
+	}
+	return -1
+}
+
 // webSeedRelease gives back the pieces of a run that were not stored.
 // Called with t.mu held.
 func (t *Torrent) webSeedRelease(first, last int) {
@@ -290,6 +314,13 @@ func (t *Torrent) webSeedFetch(ws *webSeed, first, last int, buf []byte) ([]byte
 	rd := &webSeedReader{t: t, ctx: ctx, base: ws.url, spans: info.Spans(off, n)}
 	defer rd.close()
 	for i := first; i <= last; i++ {
+		t.mu.Lock()
+		stolen := i > ws.last
+		ws.cur = i
+		t.mu.Unlock()
+		if stolen {
+			return buf, nil // peers took the rest of the run
+		}
 		size := info.PieceSize(i)
 		if int64(cap(buf)) < size {
 			buf = make([]byte, size)

@@ -248,3 +248,60 @@ func TestWebSeedRangeIgnored(t *testing.T) {
 		t.Fatalf("%d pieces verified from a server that ignores ranges", s.VerifiedPieces)
 	}
 }
+
+// slowWriter trickles a response: 16 KiB every 500 ms.
+type slowWriter struct{ http.ResponseWriter }
+
+func (w slowWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), 16<<10)
+		m, err := w.ResponseWriter.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		b = b[k:]
+		time.Sleep(500 * time.Millisecond)
+	}
+	return n, nil
+}
+
+// TestPeersTakeOverSlowWebSeed: a slow web seed that claimed the whole
+// torrent before any peer came loses the rest of its run to a peer that
+// has nothing else to do.
+func TestPeersTakeOverSlowWebSeed(t *testing.T) {
+	mi, data := testTorrent(t, 4<<20, 64<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(slowWriter{w}, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	mi.URLList = []string{srv.URL + "/f"}
+	c := newTestClient(t, Config{})
+	st := newMemStorage(&mi.Info, nil)
+	tor := addTorrent(t, c, mi, st, TorrentOptions{DownloadAll: true})
+	deadline := time.Now().Add(20 * time.Second)
+	for tor.WebSeeds()[0].Downloaded == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the web seed delivered nothing: %+v", tor.WebSeeds())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	seed := newTestClient(t, Config{})
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	tor.AddPeers(seed.Addr().String())
+	// The web seed alone would need over two minutes.
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
+	}
+	if ws := tor.WebSeeds()[0]; ws.Downloaded >= mi.Info.Length/2 {
+		t.Fatalf("the slow web seed delivered %d of %d bytes", ws.Downloaded, mi.Info.Length)
+	}
+}
