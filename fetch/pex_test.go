@@ -35,6 +35,7 @@ func connectedTo(tor *Torrent, id [20]byte) bool {
 // TestPEXIntroducesPeers: A and B know only S; S tells each of the other,
 // and they connect.
 func TestPEXIntroducesPeers(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 1<<20, 64<<10)
 	s := newTestClient(t, Config{})
 	addTorrent(t, s, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
@@ -69,6 +70,7 @@ func TestPEXIntroducesPeers(t *testing.T) {
 // TestPEXNotForPrivate: a private torrent neither announces nor accepts
 // ut_pex, so A never hears of B.
 func TestPEXNotForPrivate(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 1<<20, 64<<10)
 	mi.Info.Private = true
 	s := newTestClient(t, Config{})
@@ -86,7 +88,7 @@ func TestPEXNotForPrivate(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.sendPEX(time.Now()) // what the PEX loop would do, were it running
-	time.Sleep(3 * pexCheckEvery)
+	time.Sleep(time.Second)
 	if _, ok := pexCandidate(ta, b.Addr().String()); ok {
 		t.Fatal("A learned of B on a private torrent")
 	}
@@ -165,6 +167,7 @@ func TestPEXReceiveRate(t *testing.T) {
 // torrent's candidates are capped overall, and our own address is
 // ignored.
 func TestPEXReceiveBounds(t *testing.T) {
+	t.Parallel()
 	mi, _ := testTorrent(t, 1<<20, 64<<10)
 	c := newTestClient(t, Config{})
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})

@@ -97,6 +97,7 @@ func multiFileTorrent(t *testing.T, pieceLen int64) (*metainfo.MetaInfo, []byte,
 }
 
 func TestWebSeedSingleFile(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 5<<20+12345, 256<<10)
 	srv, _ := serveFiles(t, map[string][]byte{"/files/test.bin": data})
 	for _, u := range []string{srv.URL + "/files/test.bin", srv.URL + "/files/"} {
@@ -117,6 +118,7 @@ func TestWebSeedSingleFile(t *testing.T) {
 }
 
 func TestWebSeedMultiFile(t *testing.T) {
+	t.Parallel()
 	mi, data, files := multiFileTorrent(t, 256<<10)
 	srv, _ := serveFiles(t, files)
 	c := newTestClient(t, Config{})
@@ -151,6 +153,7 @@ func TestWebSeedFileURL(t *testing.T) {
 // TestWebSeedCorrupt: a web seed that serves wrong bytes is dropped with an
 // error in the log, and the bad piece never reaches the storage.
 func TestWebSeedCorrupt(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 2<<20, 256<<10)
 	bad := bytes.Clone(data)
 	bad[3*256<<10+100] ^= 0xff // piece 3
@@ -197,6 +200,7 @@ func TestWebSeedCorrupt(t *testing.T) {
 // from the web seed, and a mount-style session fetches only what is read
 // and its readahead.
 func TestWebSeedServesReader(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 16<<20, 256<<10)
 	srv, _ := serveFiles(t, map[string][]byte{"/f": data})
 	c := newTestClient(t, Config{})
@@ -225,6 +229,7 @@ func TestWebSeedServesReader(t *testing.T) {
 // TestWebSeedRangeIgnored: a server that answers a range request with the
 // whole file is not used, and the reason is reported.
 func TestWebSeedRangeIgnored(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 10<<20, 256<<10) // larger than one run
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write(data) // 200, whole file, ranges ignored
@@ -274,6 +279,7 @@ func (w slowWriter) Write(b []byte) (int, error) {
 // torrent before any peer came loses the rest of its run to a peer that
 // has nothing else to do.
 func TestPeersTakeOverSlowWebSeed(t *testing.T) {
+	t.Parallel()
 	mi, data := testTorrent(t, 4<<20, 64<<10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(slowWriter{w}, r, "", time.Time{}, bytes.NewReader(data))
