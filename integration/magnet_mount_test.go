@@ -39,8 +39,8 @@ func TestMountMagnetFromLibtorrent(t *testing.T) {
 	placeholder := filepath.Join(mnt, torfsfs.ResolvingName)
 
 	started := time.Now()
-	p := mountTorfs(t, bin, magnet, mnt, "-v", "--cache-dir", cacheDir, "--listen", "127.0.0.1:0")
-	if line := p.Stdout(); !strings.Contains(line, "mounted album on "+mnt) || !strings.Contains(line, "resolving the magnet's metadata") {
+	p, line := mountMagnet(t, bin, magnet, mnt, "album", "-v", "--cache-dir", cacheDir, "--listen", "127.0.0.1:0")
+	if !strings.Contains(line, "resolving the magnet's metadata") {
 		t.Errorf("mount line = %q", line)
 	}
 	text, err := os.ReadFile(placeholder)
@@ -123,8 +123,8 @@ func TestMountMagnetFromLibtorrent(t *testing.T) {
 		t.Logf("stopping the seeder: %v", err)
 	}
 	again := t.TempDir()
-	p2 := mountTorfs(t, bin, magnet, again, "-v", "--cache-dir", cacheDir, "--listen", "127.0.0.1:0")
-	if line := p2.Stdout(); strings.Contains(line, "resolving") {
+	p2, line := mountMagnet(t, bin, magnet, again, "album", "-v", "--cache-dir", cacheDir, "--listen", "127.0.0.1:0")
+	if strings.Contains(line, "resolving") {
 		t.Errorf("second mount line = %q, want no resolving", line)
 	}
 	if got, want := lsR(t, again), lsR(t, filepath.Join(src, "album")); got != want {
@@ -145,7 +145,7 @@ func TestMountMagnetUnmountWhileResolving(t *testing.T) {
 	bin := harness.BuildTorfs(t)
 	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&dn=nowhere&x.pe=127.0.0.1:%d", strings.Repeat("ab", 20), harness.FreePort(t))
 	mnt := t.TempDir()
-	p := mountTorfs(t, bin, magnet, mnt, "--cache-dir", t.TempDir(), "--listen", "127.0.0.1:0")
+	p, _ := mountMagnet(t, bin, magnet, mnt, "nowhere", "--cache-dir", t.TempDir(), "--listen", "127.0.0.1:0")
 	if _, err := os.ReadFile(filepath.Join(mnt, torfsfs.ResolvingName)); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +163,21 @@ func TestMountMagnetUnmountWhileResolving(t *testing.T) {
 	if !strings.Contains(p.Stderr(), "unmounted "+mnt) {
 		t.Errorf("exit message:\n%s", p.Stderr())
 	}
+}
+
+// mountMagnet starts `torfs mount` of magnet on mnt with args and waits
+// for the line saying name is mounted (with -v the log also says
+// "mounted", earlier), which it returns. The mount is removed when the
+// test ends whatever happens.
+func mountMagnet(t *testing.T, bin, magnet, mnt, name string, args ...string) (*harness.Process, string) {
+	t.Helper()
+	harness.CleanupMount(t, mnt)
+	p := harness.StartTorfs(t, bin, append(append([]string{"mount"}, args...), magnet, mnt)...)
+	line, err := p.WaitOutput(harness.Context(t, time.Minute), "mounted "+name+" on "+mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, line
 }
 
 // lsR is `ls -R dir` with dir replaced by ROOT.
