@@ -60,6 +60,9 @@ Flags:
   --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
   --read-timeout DUR   fail a read with EIO after this long without progress
                        (default 2m; 0 waits forever)
+  --resolve-timeout DUR
+                       give up looking for a magnet link's metadata after this
+                       long; .torfs-resolving then says why (default 0: never)
   --download-all       also download the rest in the background (within the budget)
   --no-upload          do not upload to other peers
   --peer HOST:PORT     connect to this peer (repeatable)
@@ -96,6 +99,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fl.Bool("keep", false, "keep the cache")
 	readahead := fl.String("readahead", "16MiB", "readahead")
 	readTimeout := fl.Duration("read-timeout", 2*time.Minute, "read timeout")
+	resolveTimeout := fl.Duration("resolve-timeout", 0, "resolve timeout")
 	downloadAll := fl.Bool("download-all", false, "download everything")
 	noUpload := fl.Bool("no-upload", false, "no upload")
 	statusAddr := fl.String("status", "", "status address")
@@ -136,6 +140,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *readTimeout < 0 {
 		return usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", *readTimeout)
 	}
+	if *resolveTimeout < 0 {
+		return usagef("--resolve-timeout: want a duration such as 10m or 0, got %v", *resolveTimeout)
+	}
 	if *cacheDir == "" {
 		if *cacheDir, err = defaultCacheDir(); err != nil {
 			return err
@@ -158,7 +165,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scfg := session.Config{
 		Fetch: cfg, CacheDir: *cacheDir, CacheSize: size, Keep: *keep,
 		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
-		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log,
+		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
 	mc := session.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 

@@ -114,11 +114,17 @@ type served struct {
 // of the test, whatever happens.
 func serveForTest(t *testing.T, cacheDir, source string, resolver Resolver) *served {
 	t.Helper()
+	return serveConfig(t, Config{CacheDir: cacheDir, Resolver: resolver}, source)
+}
+
+// serveConfig is serveForTest with a whole Config (listening on loopback).
+func serveConfig(t *testing.T, cfg Config, source string) *served {
+	t.Helper()
 	mnt := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	sv := &served{mnt: mnt, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan Mounted, 1)
-	cfg := Config{Fetch: fetch.Config{ListenAddr: "127.0.0.1:0"}, CacheDir: cacheDir, Resolver: resolver}
+	cfg.Fetch.ListenAddr = "127.0.0.1:0"
 	go func() {
 		sv.done <- Serve(ctx, cfg, MountConfig{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
 	}()
@@ -393,5 +399,29 @@ func TestFormatElapsed(t *testing.T) {
 		if got := formatElapsed(d); got != want {
 			t.Errorf("formatElapsed(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestMagnetResolveTimeoutLeavesThePlaceholderSayingWhy(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	sv := serveConfig(t, Config{CacheDir: t.TempDir(), Resolver: fr.resolve, ResolveTimeout: 100 * time.Millisecond}, magnetOf(t, mi))
+	mnt := sv.mnt
+	fr.waitStarted(t)
+	var state string
+	eventually(t, "the state to say it stopped", func() bool {
+		state = xattr(t, mnt, fs.XattrState)
+		return strings.Contains(state, "stopped after")
+	})
+	text := readPlaceholder(t, mnt)
+	if !strings.Contains(text, "gave up after 100ms (the resolve timeout): no peer has the metadata: context deadline exceeded") ||
+		!strings.Contains(text, "mount again to retry") {
+		t.Errorf("placeholder after the timeout = %q", text)
+	}
+	if st := statusOf(t, mnt); len(st.Resolving) != 1 || st.Resolving[0].State != "failed" {
+		t.Errorf("status after the timeout = %+v", st)
+	}
+	if n := fr.calls.Load(); n != 1 {
+		t.Errorf("resolver called %d times, want 1", n)
 	}
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -80,7 +81,7 @@ func (r *resolution) describe() string {
 	if rs.State == stateResolving {
 		b.WriteString("The torrent's files replace this file as soon as its metadata arrives from a peer.\n")
 	} else {
-		b.WriteString("Unmount and mount again to retry, with --peer or --tracker if you know where the torrent is seeded.\n")
+		b.WriteString("Unmount and mount again to retry; --peer or --tracker help if you know where the torrent is seeded.\n")
 	}
 	fmt.Fprintf(&b, "magnet: %s\n", r.magnet)
 	return b.String()
@@ -139,6 +140,11 @@ func formatElapsed(d time.Duration) string {
 // trying again after a pause when an attempt fails on its own.
 func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInfo, []string, error) {
 	opts := fetch.TorrentOptions{Trackers: s.cfg.Trackers, Peers: s.cfg.Peers}
+	if s.cfg.ResolveTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.ResolveTimeout)
+		defer cancel()
+	}
 	for {
 		mi, peers, err := s.cfg.Resolver(ctx, r.magnet, opts, r.progress)
 		if err == nil && mi.InfoHash != r.magnet.InfoHash {
@@ -148,8 +154,7 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 			return mi, peers, nil
 		}
 		if ctx.Err() != nil {
-			r.fail(err)
-			return nil, nil, err
+			return nil, nil, s.gaveUp(ctx, r, err)
 		}
 		r.attemptFailed(err)
 		s.log.Warn("resolving a magnet link failed; trying again", "name", r.name, "infohash", r.magnet.InfoHash, "err", err, "in", s.retryDelay)
@@ -157,12 +162,19 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			err := fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-			r.fail(err)
-			return nil, nil, err
+			return nil, nil, s.gaveUp(ctx, r, fmt.Errorf("%w (last error: %v)", ctx.Err(), err))
 		case <-t.C:
 		}
 	}
+}
+
+// gaveUp records why r stopped, as the user reads it, and returns it.
+func (s *Session) gaveUp(ctx context.Context, r *resolution, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && s.cfg.ResolveTimeout > 0 {
+		err = fmt.Errorf("gave up after %s (the resolve timeout): %w", s.cfg.ResolveTimeout, err)
+	}
+	r.fail(err)
+	return err
 }
 
 // track shows r on the status page until untrack.

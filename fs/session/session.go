@@ -49,6 +49,10 @@ type Config struct {
 	Peers    []string
 	// Logger receives session events; nil discards.
 	Logger *slog.Logger
+	// ResolveTimeout bounds how long a magnet link's metadata is looked
+	// for; past it the placeholder file says why it was not found and
+	// stays until unmount. 0 looks until unmount.
+	ResolveTimeout time.Duration
 	// Resolver fetches the metadata of magnet links; nil means the engine
 	// client's (fetch.Client.Resolve). Tests give a fake.
 	Resolver Resolver
