@@ -281,7 +281,7 @@ func mountProfiled(ctx context.Context, bin, dir, torrent, seed, profile string)
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"mount", "--peer", seed, "--listen", "127.0.0.1:0",
+	args := append([]string{"mount", "--no-dht", "--peer", seed, "--listen", "127.0.0.1:0",
 		"--cache-dir", cache, "--cache-size", "unlimited"}, strings.Fields(mountFlags)...)
 	cmd := exec.CommandContext(ctx, bin, append(args, torrent, mnt)...)
 	if profile != "" {
@@ -353,7 +353,7 @@ func measureGet(ctx context.Context, bin, torrent, seed string, size int64) (flo
 	}
 	defer os.RemoveAll(out)
 	start := time.Now()
-	res, err := exec.CommandContext(ctx, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed, torrent).CombinedOutput()
+	res, err := exec.CommandContext(ctx, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed, torrent).CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("torfs get: %v\n%s", err, res)
 	}

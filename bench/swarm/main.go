@@ -131,7 +131,7 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 		return 0, 0, 0, err
 	}
 	defer os.RemoveAll(out)
-	args := []string{"get", "-o", out, "--listen", "127.0.0.1:0"}
+	args := []string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}
 	for _, p := range peers {
 		args = append(args, "--peer", p)
 	}
@@ -173,7 +173,7 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 
 // startTorfsSeed starts torfs seed on the data and waits until it serves.
 func startTorfsSeed(ctx context.Context, bin, torrent, save string) (string, func(), error) {
-	cmd := exec.CommandContext(ctx, bin, "seed", "--data", save, "--listen", "127.0.0.1:0", torrent)
+	cmd := exec.CommandContext(ctx, bin, "seed", "--no-dht", "--data", save, "--listen", "127.0.0.1:0", torrent)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err

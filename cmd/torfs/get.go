@@ -20,8 +20,8 @@ import (
 func getCommand() *command {
 	return &command{
 		name:    "get",
-		summary: "download a torrent's files to a directory",
-		usage: `Usage: torfs get [flags] FILE.torrent
+		summary: "download a torrent's or magnet link's files to a directory",
+		usage: `Usage: torfs get [flags] FILE.torrent|MAGNET
 
 Downloads every file of the torrent into DIR (the current directory by
 default), verifying each piece against its SHA-1 hash, and exits 0 once
@@ -29,8 +29,14 @@ everything is there. It uploads to other peers while it downloads. An
 interrupted download resumes where it stopped when run again with the same
 DIR (the state is kept in DIR/.<info-hash>.torfs).
 
-Peers come from the torrent's trackers, from --tracker URLs and from --peer
-addresses; with --peer no tracker is needed at all.
+A magnet link (quote it for the shell) is first resolved: its metadata is
+fetched from peers (BEP 9) and checked against its info-hash, with progress
+on stderr. The resulting .torrent is saved as DIR/.<info-hash>.torrent, so
+running the same command again resumes without resolving.
+
+Peers come from the torrent's trackers, the DHT, --tracker URLs, --peer
+addresses and the magnet link's x.pe peers; with --peer no tracker is
+needed at all. Private torrents never use the DHT.
 
 Flags:
   -o DIR             where to put the files (default: current directory)
@@ -41,23 +47,26 @@ Flags:
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
   -v                 log peer and tracker events to stderr
-
+` + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
   torfs get --seed --up-rate 1MiB --listen :6881 movie.torrent
+  torfs get -o ~/data 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
+  torfs get --no-dht 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&x.pe=192.0.2.7:6881'
 `,
 		run: runGet,
 	}
 }
 
-// swarmFlags are the flags get and seed share.
+// swarmFlags are the flags get, seed and mount share.
 type swarmFlags struct {
 	peers, trackers stringsFlag
 	listen          string
 	upRate          string
 	downRate        string
 	verbose         bool
+	dht             dhtFlags
 }
 
 func (f *swarmFlags) register(fs *flag.FlagSet) {
@@ -67,6 +76,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upRate, "up-rate", "0", "upload limit")
 	fs.StringVar(&f.downRate, "down-rate", "0", "download limit")
 	fs.BoolVar(&f.verbose, "v", false, "verbose")
+	f.dht.register(fs)
 }
 
 // config turns the flags into a fetch.Config.
@@ -84,7 +94,11 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log}, nil
+	dht, err := f.dht.config()
+	if err != nil {
+		return fetch.Config{}, err
+	}
+	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht}, nil
 }
 
 // options turns the flags into torrent options.
@@ -107,20 +121,42 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("want one .torrent file, got %d arguments", len(pos))
+		return usagef("want one .torrent file or magnet link, got %d arguments", len(pos))
 	}
 	cfg, err := sf.config(stderr)
 	if err != nil {
 		return err
 	}
-	mi, err := metainfo.Load(pos[0])
-	if err != nil {
+	var (
+		mi     *metainfo.MetaInfo
+		magnet *metainfo.Magnet
+	)
+	if isMagnet(pos[0]) {
+		if magnet, err = metainfo.ParseMagnet(pos[0]); err != nil {
+			return err
+		}
+	} else if mi, err = metainfo.Load(pos[0]); err != nil {
 		return err
 	}
 	opts := sf.options(mi)
 	opts.DownloadAll = true
-	if len(mi.Trackers()) == 0 && len(opts.Trackers) == 0 && len(opts.Peers) == 0 {
-		return usagef("%s names no tracker: give peers with --peer HOST:PORT or a tracker with --tracker URL", pos[0])
+	if magnet != nil {
+		opts.Peers = append(opts.Peers, magnet.Peers...)
+	} else if err := checkPeerSources(pos[0], mi, opts, cfg); err != nil {
+		return err
+	}
+	c, err := fetch.NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if magnet != nil {
+		saved := filepath.Join(*dir, "."+magnet.InfoHash.String()+".torrent")
+		var peers []string
+		if mi, peers, err = loadOrResolve(ctx, c, magnet, opts, saved, stderr); err != nil {
+			return err
+		}
+		opts.Peers = append(opts.Peers, peers...)
 	}
 	st, err := cache.Open(&mi.Info, cache.Options{
 		Dir:       *dir,
@@ -144,10 +180,11 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer stopProfile()
 	}
-	s, err := startSwarm(ctx, cfg, mi, st, opts)
+	t, err := c.AddTorrent(ctx, mi, st, opts)
 	if err != nil {
 		return err
 	}
+	s := &swarm{client: c, tor: t}
 	defer s.stop()
 
 	bar := newProgressBar(stderr, mi.Info.Name, mi.Info.Length)
@@ -165,12 +202,27 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// checkPeerSources refuses a torrent that gives no way to find peers.
+func checkPeerSources(name string, mi *metainfo.MetaInfo, opts fetch.TorrentOptions, cfg fetch.Config) error {
+	if len(mi.Trackers()) > 0 || len(opts.Trackers) > 0 || len(opts.Peers) > 0 {
+		return nil
+	}
+	switch {
+	case mi.Info.Private:
+		return usagef("%s is private and names no tracker: give peers with --peer HOST:PORT or a tracker with --tracker URL", name)
+	case cfg.DHT == nil:
+		return usagef("%s names no tracker and the DHT is off: give peers with --peer HOST:PORT or a tracker with --tracker URL", name)
+	}
+	return nil
+}
+
 // swarm is a running client with one torrent.
 type swarm struct {
 	client *fetch.Client
 	tor    *fetch.Torrent
 }
 
+// startSwarm starts a client and adds one torrent.
 func startSwarm(ctx context.Context, cfg fetch.Config, mi *metainfo.MetaInfo, st fetch.Storage, opts fetch.TorrentOptions) (*swarm, error) {
 	c, err := fetch.NewClient(cfg)
 	if err != nil {
@@ -185,6 +237,7 @@ func startSwarm(ctx context.Context, cfg fetch.Config, mi *metainfo.MetaInfo, st
 }
 
 // stop announces "stopped" (a few seconds at most) and closes everything.
+// The client may be closed again after it.
 func (s *swarm) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

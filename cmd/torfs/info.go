@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -16,22 +18,36 @@ func infoCommand() *command {
 	return &command{
 		name:    "info",
 		summary: "show what a .torrent file or magnet link holds",
-		usage: `Usage: torfs info [--json] FILE.torrent|MAGNET
+		usage: `Usage: torfs info [flags] FILE.torrent|MAGNET
 
 Prints a torrent's name, info-hash, total size, piece length and count,
-files with their sizes, trackers, web seeds and private flag. A magnet link
-shows what the link itself carries (info-hash, name, trackers, peers, web
-seeds); its files are only known once the metadata is fetched from peers.
+files with their sizes, trackers, web seeds and private flag.
+
+For a magnet link (quote it for the shell), the metadata is first fetched
+from peers (BEP 9: from the link's trackers and x.pe peers, --peer,
+--tracker and the DHT) and checked against the info-hash, with progress on
+stderr; then it prints like a .torrent, and --save writes the .torrent.
+--no-resolve shows only what the link itself carries, without the network.
 
 Flags:
-  --json   print one JSON object instead: info_hash, name, length,
-           piece_length, piece_count, private, files [{path, length}],
-           trackers [[url, ...], ...], url_list, and more
-
+  --json             print one JSON object instead: info_hash, name, length,
+                     piece_length, piece_count, private, files [{path,
+                     length}], trackers [[url, ...], ...], url_list, and more
+  --timeout DUR      give up fetching a magnet's metadata after DUR
+                     (default 60s)
+  --save FILE        write the magnet's resolved .torrent to FILE
+  --no-resolve       for a magnet link, print only what the link carries
+  --peer HOST:PORT   fetch the metadata from this peer (repeatable)
+  --tracker URL      ask this tracker for peers too (repeatable)
+  --listen ADDR      our peer address, announced to trackers (default ":0")
+  -v                 log peer and tracker events to stderr
+` + dhtFlagsHelp + `
 Examples:
   torfs info ubuntu.iso.torrent
   torfs info --json dataset.torrent | jq -r '.files[].path | join("/")'
-  torfs info 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
+  torfs info --save temp.torrent 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
+  torfs info --no-dht --timeout 10s 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&x.pe=192.0.2.7:6881'
+  torfs info --no-resolve 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
 `,
 		run: runInfo,
 	}
@@ -40,6 +56,11 @@ Examples:
 func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("info")
 	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", time.Minute, "resolve timeout")
+	save := fs.String("save", "", "write the .torrent")
+	noResolve := fs.Bool("no-resolve", false, "do not fetch a magnet's metadata")
+	var sf swarmFlags
+	sf.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -48,26 +69,71 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("want one .torrent file or magnet link, got %d arguments", len(pos))
 	}
 	src := pos[0]
-	if strings.HasPrefix(strings.ToLower(src), "magnet:") {
+	var mi *metainfo.MetaInfo
+	if isMagnet(src) {
 		m, err := metainfo.ParseMagnet(src)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return writeJSON(stdout, magnetJSON(m))
+		if *noResolve {
+			if *save != "" {
+				return usagef("--save needs the metadata: drop --no-resolve")
+			}
+			if *asJSON {
+				return writeJSON(stdout, magnetJSON(m))
+			}
+			printMagnet(stdout, m)
+			return nil
 		}
-		printMagnet(stdout, m)
-		return nil
+		if *timeout <= 0 {
+			return usagef("--timeout must be positive, e.g. 60s")
+		}
+		if mi, err = resolveForInfo(ctx, m, &sf, *timeout, stderr); err != nil {
+			return err
+		}
+	} else {
+		if *save != "" {
+			return usagef("--save is for magnet links; %s is already a .torrent", src)
+		}
+		if mi, err = metainfo.Load(src); err != nil {
+			return err
+		}
 	}
-	mi, err := metainfo.Load(src)
-	if err != nil {
-		return err
+	if *save != "" {
+		if err := saveTorrent(mi, *save); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "saved %s\n", *save)
 	}
 	if *asJSON {
 		return writeJSON(stdout, torrentJSON(mi))
 	}
 	printTorrent(stdout, mi)
 	return nil
+}
+
+// resolveForInfo fetches a magnet's metadata within timeout.
+func resolveForInfo(ctx context.Context, m *metainfo.Magnet, sf *swarmFlags, timeout time.Duration, stderr io.Writer) (*metainfo.MetaInfo, error) {
+	cfg, err := sf.config(stderr)
+	if err != nil {
+		return nil, err
+	}
+	opts := sf.options(nil)
+	if len(m.Trackers)+len(m.Peers)+len(opts.Trackers)+len(opts.Peers) == 0 && cfg.DHT == nil {
+		return nil, usagef("the magnet link names no tracker and no peer, and the DHT is off: give --peer or --tracker, drop --no-dht, or use --no-resolve")
+	}
+	c, err := fetch.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	mi, _, err := resolveWithProgress(ctx, c, m, opts, stderr)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w; try a longer --timeout", err)
+	}
+	return mi, err
 }
 
 // infoJSON is the --json output for a .torrent file. The first fields are

@@ -34,11 +34,15 @@ Flags:
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   -v                 log peer and tracker events to stderr
+` + dhtFlagsHelp + `
+Peers find us through the torrent's trackers, --tracker and the DHT
+(announced every 15 minutes; never for a private torrent).
 
 Examples:
   torfs seed --data ~/isos/ubuntu.iso ubuntu.iso.torrent
   torfs seed --data ~/datasets --listen :6881 dataset.torrent
   torfs seed --tracker http://127.0.0.1:8080/announce --data ./out photos.torrent
+  torfs seed --no-dht --listen :6881 --data ./out photos.torrent
 `,
 		run: runSeed,
 	}

@@ -183,7 +183,7 @@ func Start(tb testing.TB, c Command) *Process {
 // two minutes.
 func RunTorfs(tb testing.TB, bin string, args ...string) *Result {
 	tb.Helper()
-	r := Run(tb, Command{Path: bin, Args: args})
+	r := Run(tb, Command{Path: bin, Args: loopbackOnly(args)})
 	if r.Code != 0 {
 		tb.Fatalf("%v", r)
 	}
@@ -194,15 +194,40 @@ func RunTorfs(tb testing.TB, bin string, args ...string) *Result {
 // result whatever the exit code.
 func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
 	tb.Helper()
-	return Run(tb, Command{Path: bin, Args: args})
+	return Run(tb, Command{Path: bin, Args: loopbackOnly(args)})
 }
 
 // StartTorfs starts bin with args in the background (a seeder, a tracker, a
 // mount). The process is stopped when the test ends and its output logged
 // if the test failed.
+//
+// RunTorfs, RunTorfsStatus and StartTorfs keep tests on loopback: the
+// commands that join a swarm (get, seed, mount, info) get --no-dht, so
+// they never contact the public DHT routers, unless args already have
+// --no-dht or --dht-bootstrap (a test that builds its own loopback DHT).
 func StartTorfs(tb testing.TB, bin string, args ...string) *Process {
 	tb.Helper()
-	return Start(tb, Command{Path: bin, Args: args})
+	return Start(tb, Command{Path: bin, Args: loopbackOnly(args)})
+}
+
+// loopbackOnly adds --no-dht after the command name of a torfs command
+// line that joins a swarm and says nothing about the DHT.
+func loopbackOnly(args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	switch args[0] {
+	case "get", "seed", "mount", "info":
+	default:
+		return args
+	}
+	for _, a := range args[1:] {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "no-dht" || name == "dht-bootstrap") {
+			return args
+		}
+	}
+	return append([]string{args[0], "--no-dht"}, args[1:]...)
 }
 
 func firstArg(args []string) string {

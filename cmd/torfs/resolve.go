@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/metainfo"
+	"golang.org/x/term"
+)
+
+// isMagnet tells a magnet link from a file name.
+func isMagnet(s string) bool { return strings.HasPrefix(strings.ToLower(s), "magnet:") }
+
+// loadOrResolve returns the torrent of a magnet link: from the .torrent
+// saved at path by an earlier run, else fetched from peers and then saved
+// there. The peers it found come second.
+func loadOrResolve(ctx context.Context, c *fetch.Client, m *metainfo.Magnet, opts fetch.TorrentOptions, path string, stderr io.Writer) (*metainfo.MetaInfo, []string, error) {
+	if mi, err := metainfo.Load(path); err == nil && mi.InfoHash == m.InfoHash {
+		fmt.Fprintf(stderr, "using the metadata saved in %s\n", path)
+		return mi, nil, nil
+	}
+	mi, peers, err := resolveWithProgress(ctx, c, m, opts, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := saveTorrent(mi, path); err != nil {
+		return nil, nil, err
+	}
+	return mi, peers, nil
+}
+
+// resolveWithProgress resolves m, showing on stderr how many peers are
+// known and connected and how many metadata pieces arrived.
+func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magnet, opts fetch.TorrentOptions, stderr io.Writer) (*metainfo.MetaInfo, []string, error) {
+	p := newResolveProgress(stderr, m)
+	start := time.Now()
+	mi, peers, err := c.Resolve(ctx, m, opts, p.update)
+	p.finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, nil, fmt.Errorf("interrupted while fetching the metadata of %s", m.InfoHash)
+		}
+		return nil, nil, err
+	}
+	fmt.Fprintf(stderr, "metadata of %s (%s) received in %.1fs; %d %s known\n",
+		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Seconds(), len(peers), plural(len(peers), "peer", "peers"))
+	return mi, peers, nil
+}
+
+// saveTorrent writes mi as a .torrent file, atomically.
+func saveTorrent(mi *metainfo.MetaInfo, path string) error {
+	b, err := mi.Encode()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("saving the torrent: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("saving the torrent: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("saving the torrent: %w", err)
+	}
+	return nil
+}
+
+// resolveProgress shows the resolver's status: redrawn in place on a
+// terminal, otherwise one line when it changes, at most every few
+// seconds.
+type resolveProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	hash  string
+	tty   bool
+	last  time.Time
+	line  string
+	drawn bool
+}
+
+func newResolveProgress(w io.Writer, m *metainfo.Magnet) *resolveProgress {
+	p := &resolveProgress{w: w, hash: m.InfoHash.String()}
+	if m.DisplayName != "" {
+		p.hash = oneLine(m.DisplayName)
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *resolveProgress) update(s fetch.ResolveStatus) {
+	pieces := "size unknown"
+	if s.Total > 0 {
+		pieces = fmt.Sprintf("%d/%d pieces", s.Have, s.Total)
+	}
+	line := fmt.Sprintf("fetching metadata of %s: %d %s known, %d connected, metadata %s",
+		p.hash, s.Peers, plural(s.Peers, "peer", "peers"), s.Connected, pieces)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if line == p.line {
+		return
+	}
+	p.line = line
+	now := time.Now()
+	switch {
+	case p.tty:
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.drawn = true
+	case now.Sub(p.last) >= plainInterval || (s.Total > 0 && s.Have == s.Total):
+		p.last = now
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *resolveProgress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
