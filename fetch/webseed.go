@@ -18,10 +18,13 @@ import (
 )
 
 const (
-	// webSeedRun is how many bytes a web seed is asked for at once (at
+	// webSeedConns workers share each web seed, so that one reads from
+	// the network while the other hashes and stores.
+	webSeedConns = 2
+	// webSeedRunBytes is how many bytes a web seed is asked for at once (at
 	// least one piece): large enough to keep one connection streaming,
 	// small enough that peers still get most of a download.
-	webSeedRun = 8 << 20
+	webSeedRunBytes = 8 << 20
 	// webSeedMinPeers: with fewer peers serving us than this, web seeds
 	// also fetch readahead and download-all pieces; otherwise only urgent
 	// pieces no peer delivers.
@@ -50,14 +53,19 @@ type webSeed struct {
 	wake chan struct{}
 
 	// guarded by t.mu
-	// cur and last are the piece being fetched and the end of the run;
-	// peers with nothing else to do take pieces off the end (stealTail).
-	cur, last  int
-	busy       bool
+	runs       [webSeedConns]webSeedRun
 	fails      int
 	dropped    bool
 	downloaded int64
 	lastError  string
+}
+
+// webSeedRun is the run of pieces one worker fetches: cur is the piece
+// being fetched, last the end of the run. Peers with nothing else to do
+// take pieces off the end (stealTail). Guarded by t.mu.
+type webSeedRun struct {
+	busy      bool
+	cur, last int
 }
 
 // WebSeedStats describes one web seed.
@@ -81,8 +89,8 @@ func (t *Torrent) WebSeeds() []WebSeedStats {
 	return out
 }
 
-// startWebSeeds starts downloading from the torrent's web seeds: one
-// worker per URL, sharing one HTTP client.
+// startWebSeeds starts downloading from the torrent's web seeds:
+// webSeedConns workers per URL, sharing one HTTP client.
 func (t *Torrent) startWebSeeds() {
 	var urls []string
 	for _, u := range append(slices.Clone(t.mi.URLList), t.webSeeds.extra...) {
@@ -104,7 +112,7 @@ func (t *Torrent) startWebSeeds() {
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   dialTimeout,
 		ResponseHeaderTimeout: 20 * time.Second,
-		MaxConnsPerHost:       2,
+		MaxConnsPerHost:       2 * webSeedConns,
 		IdleConnTimeout:       time.Minute,
 	}}
 	t.mu.Lock()
@@ -114,8 +122,10 @@ func (t *Torrent) startWebSeeds() {
 	seeds := t.webSeeds.seeds
 	t.mu.Unlock()
 	for _, ws := range seeds {
-		t.wg.Add(1)
-		go t.webSeedWorker(ws)
+		for k := range ws.runs {
+			t.wg.Add(1)
+			go t.webSeedWorker(ws, &ws.runs[k])
+		}
 	}
 }
 
@@ -137,7 +147,7 @@ func (e corruptError) Error() string {
 
 // webSeedWorker fetches runs of pieces from one web seed until the
 // torrent closes or the seed proves to lie.
-func (t *Torrent) webSeedWorker(ws *webSeed) {
+func (t *Torrent) webSeedWorker(ws *webSeed, run *webSeedRun) {
 	defer t.wg.Done()
 	defer t.webSeeds.client.CloseIdleConnections()
 	tick := time.NewTicker(webSeedIdle)
@@ -145,9 +155,13 @@ func (t *Torrent) webSeedWorker(ws *webSeed) {
 	var buf []byte
 	for t.ctx.Err() == nil {
 		t.mu.Lock()
+		if ws.dropped {
+			t.mu.Unlock()
+			return
+		}
 		first, last := t.webSeedClaim()
 		if first >= 0 {
-			ws.busy, ws.cur, ws.last = true, first, last
+			*run = webSeedRun{busy: true, cur: first, last: last}
 		}
 		t.mu.Unlock()
 		if first < 0 {
@@ -160,12 +174,14 @@ func (t *Torrent) webSeedWorker(ws *webSeed) {
 			continue
 		}
 		var err error
-		buf, err = t.webSeedFetch(ws, first, last, buf)
+		buf, err = t.webSeedFetch(ws, run, first, last, buf)
 		t.mu.Lock()
-		ws.busy = false
+		run.busy = false
+		wasDropped := ws.dropped
 		t.webSeedRelease(first, last)
 		var corrupt corruptError
 		switch {
+		case wasDropped: // the other worker caught it lying
 		case err == nil:
 			ws.fails, ws.lastError = 0, ""
 		case t.ctx.Err() != nil:
@@ -178,6 +194,8 @@ func (t *Torrent) webSeedWorker(ws *webSeed) {
 		fails, dropped := ws.fails, ws.dropped
 		t.mu.Unlock()
 		switch {
+		case wasDropped:
+			return
 		case err == nil || t.ctx.Err() != nil:
 			continue
 		case dropped:
@@ -255,7 +273,7 @@ func (t *Torrent) webSeedClaim() (first, last int) {
 	size := t.info.PieceSize(first)
 	last = first
 	for j := first + 1; j < len(t.state) && t.state[j] == pieceMissing && t.prio(j) >= minPrio; j++ {
-		if size += t.info.PieceSize(j); size > webSeedRun {
+		if size += t.info.PieceSize(j); size > webSeedRunBytes {
 			break
 		}
 		last = j
@@ -272,11 +290,14 @@ func (t *Torrent) webSeedClaim() (first, last int) {
 // when there is none. Called with t.mu held.
 func (t *Torrent) stealTail(p *peer) int {
 	for _, ws := range t.webSeeds.seeds {
-		if ws.busy && ws.last > ws.cur && t.state[ws.last] == pieceWebSeed && p.has(ws.last) {
-			i := ws.last
-			ws.last--
-			t.state[i] = pieceMissing
-			return i
+		for k := range ws.runs {
+			r := &ws.runs[k]
+			if r.busy && r.last > r.cur && t.state[r.last] == pieceWebSeed && p.has(r.last) {
+				i := r.last
+				r.last--
+				t.state[i] = pieceMissing
+				return i
+			}
 		}
 	}
 	return -1
@@ -304,7 +325,7 @@ func (t *Torrent) webSeedRelease(first, last int) {
 // stores and queues for verification the ones that pass. A piece that
 // fails stops the run with a corruptError: nothing of it is stored. buf
 // is reused between runs.
-func (t *Torrent) webSeedFetch(ws *webSeed, first, last int, buf []byte) ([]byte, error) {
+func (t *Torrent) webSeedFetch(ws *webSeed, run *webSeedRun, first, last int, buf []byte) ([]byte, error) {
 	info := t.info
 	off := info.PieceOffset(first)
 	n := info.PieceOffset(last) + info.PieceSize(last) - off
@@ -315,8 +336,8 @@ func (t *Torrent) webSeedFetch(ws *webSeed, first, last int, buf []byte) ([]byte
 	defer rd.close()
 	for i := first; i <= last; i++ {
 		t.mu.Lock()
-		stolen := i > ws.last
-		ws.cur = i
+		stolen := i > run.last || ws.dropped
+		run.cur = i
 		t.mu.Unlock()
 		if stolen {
 			return buf, nil // peers took the rest of the run

@@ -176,6 +176,7 @@ func TestWebSeedCorrupt(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), srv.URL) {
 		t.Errorf("no error naming the web seed in the log:\n%s", logs.String())
 	}
+	time.Sleep(webSeedIdle / 2) // a request in flight at the drop may still land
 	n := reqs.Load()
 	time.Sleep(3 * webSeedIdle)
 	select {
