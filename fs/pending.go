@@ -32,8 +32,9 @@ type PendingOptions struct {
 	StatusURL string
 }
 
-// Pending is the root of a single-torrent mount whose torrent is not
-// known yet: a magnet link whose metadata is still being fetched. Until
+// Pending is the directory of a torrent not known yet, a magnet link
+// whose metadata is still being fetched: the root of a single-torrent
+// mount, or one directory of a Root (Root.AddPending). Until
 // Show is called it holds one read-only file, ResolvingName, saying what
 // is happening; Show replaces that file with the torrent's tree, telling
 // the kernel so that a listing shows the files at once.
@@ -164,14 +165,12 @@ func (p *Pending) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.A
 // known), the status page and the state: the placeholder's first line
 // while resolving, then StateReady.
 func (p *Pending) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	st, files := p.shown()
+	st, _ := p.shown()
 	switch {
 	case attr == XattrInfoHash:
 		return xattrReply([]byte(p.opts.InfoHash.String()), dest)
-	case attr == XattrProgress && st == nil:
-		return xattrReply(progressValue(0, 0), dest)
 	case attr == XattrProgress:
-		return xattrReply(progressValue(st.progress(files)), dest)
+		return xattrReply(progressValue(p.progressAll()), dest)
 	case attr == XattrStatus && p.opts.StatusURL != "":
 		return xattrReply([]byte(p.opts.StatusURL), dest)
 	case attr == XattrState && st == nil:
@@ -193,6 +192,15 @@ func (p *Pending) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 // Statfs reports the torrent's sizes, nothing while it is not known.
 func (p *Pending) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return statfs(p.EmbeddedInode(), out)
+}
+
+// progressAll is the torrent's progress, 0/0 while it is not known.
+func (p *Pending) progressAll() (verified, total int64) {
+	st, files := p.shown()
+	if st == nil {
+		return 0, 0
+	}
+	return st.progress(files)
 }
 
 func (p *Pending) size() (bytes, files int64) {

@@ -180,3 +180,45 @@ func getxattr(t *testing.T, path, attr string) string {
 	}
 	return string(buf[:n])
 }
+
+func TestRootShowsPendingTorrent(t *testing.T) {
+	ft := multiFileTorrent(t)
+	ft.setAll()
+	root := NewRoot(RootOptions{})
+	_, dir := mountForTest(t, root)
+	p := NewPending(PendingOptions{InfoHash: ft.hash, Describe: func() string { return "resolving metadata for sample\n" }})
+	if err := root.AddPending("sample", p); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.AddPending("sample", NewPending(PendingOptions{})); err == nil {
+		t.Error("a second directory under the same name was accepted")
+	}
+	sub := filepath.Join(dir, "sample")
+	if got := lsNames(t, sub); got != ResolvingName {
+		t.Fatalf("ls of the pending directory = %q", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(sub, ResolvingName)); err != nil || string(b) != "resolving metadata for sample\n" {
+		t.Fatalf("placeholder = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "readme.txt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat before Show: %v", err)
+	}
+	if err := p.Show(ft, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(sub, "readme.txt")); err != nil || !bytes.Equal(b, ft.fileData(0)) {
+		t.Fatalf("reading after Show: %v", err)
+	}
+	if got, want := lsNames(t, sub), "empty readme.txt tail.bin video"; got != want {
+		t.Fatalf("ls after Show = %q, want %q", got, want)
+	}
+	if got := getxattr(t, dir, XattrProgress); got != "376001/376001" {
+		t.Errorf("root progress = %q", got)
+	}
+	if err := root.Remove("sample"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sub); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stat after Remove: %v", err)
+	}
+}

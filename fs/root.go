@@ -23,8 +23,22 @@ type Root struct {
 
 	mu       sync.Mutex
 	mounted  bool
-	torrents map[string]*TorrentDir
+	torrents map[string]shownDir
 }
+
+// shownDir is a directory a Root shows: a torrent's, or a Pending one
+// waiting for its torrent.
+type shownDir interface {
+	fusefs.InodeEmbedder
+	sizer
+	// progressAll sums the verified bytes and the sizes of every file.
+	progressAll() (verified, total int64)
+}
+
+var (
+	_ shownDir = (*TorrentDir)(nil)
+	_ shownDir = (*Pending)(nil)
+)
 
 var (
 	_ = (fusefs.NodeOnAdder)((*Root)(nil))
@@ -42,12 +56,22 @@ type RootOptions struct {
 
 // NewRoot returns an empty multi-torrent root.
 func NewRoot(opts RootOptions) *Root {
-	return &Root{mtime: time.Now(), status: opts.StatusURL, torrents: make(map[string]*TorrentDir)}
+	return &Root{mtime: time.Now(), status: opts.StatusURL, torrents: make(map[string]shownDir)}
 }
 
 // Add shows t as the directory name. It fails if name is taken or is not
 // a single path component.
 func (r *Root) Add(name string, t Torrent, opts Options) error {
+	return r.show(name, NewTorrentDir(t, opts))
+}
+
+// AddPending shows p as the directory name: a torrent not known yet,
+// whose directory holds ResolvingName until p.Show. It fails as Add does.
+func (r *Root) AddPending(name string, p *Pending) error {
+	return r.show(name, p)
+}
+
+func (r *Root) show(name string, d shownDir) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return fmt.Errorf("cannot show a torrent as %q: not a valid file name", name)
 	}
@@ -56,7 +80,6 @@ func (r *Root) Add(name string, t Torrent, opts Options) error {
 		r.mu.Unlock()
 		return fmt.Errorf("a torrent is already shown as %q", name)
 	}
-	d := NewTorrentDir(t, opts)
 	r.torrents[name] = d
 	mounted := r.mounted
 	if mounted {
@@ -116,7 +139,7 @@ func (r *Root) OnAdd(ctx context.Context) {
 	}
 }
 
-func (r *Root) attach(ctx context.Context, name string, d *TorrentDir) {
+func (r *Root) attach(ctx context.Context, name string, d shownDir) {
 	ch := r.NewPersistentInode(ctx, d, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	r.AddChild(name, ch, false)
 }
@@ -147,7 +170,7 @@ func (r *Root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	}
 	var verified, total int64
 	for _, d := range r.dirs() {
-		v, t := d.st.progress(d.files)
+		v, t := d.progressAll()
 		verified, total = verified+v, total+t
 	}
 	return xattrReply(progressValue(verified, total), dest)
@@ -168,16 +191,16 @@ func (r *Root) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 
 func (r *Root) size() (bytes, files int64) {
 	for _, d := range r.dirs() {
-		b, f := d.st.size()
+		b, f := d.size()
 		bytes, files = bytes+b, files+f
 	}
 	return bytes, files
 }
 
-func (r *Root) dirs() []*TorrentDir {
+func (r *Root) dirs() []shownDir {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ds := make([]*TorrentDir, 0, len(r.torrents))
+	ds := make([]shownDir, 0, len(r.torrents))
 	for _, d := range r.torrents {
 		ds = append(ds, d)
 	}

@@ -82,6 +82,9 @@ func (d *TorrentDir) OnAdd(ctx context.Context) {
 	d.files = buildTree(ctx, d.st, d.EmbeddedInode())
 }
 
+// progressAll sums the progress of every file of the torrent.
+func (d *TorrentDir) progressAll() (verified, total int64) { return d.st.progress(d.files) }
+
 // buildTree adds every file of st's torrent below top, creating the
 // directories between, and returns the files added (for top's progress).
 func buildTree(ctx context.Context, st *torrentState, top *fusefs.Inode) []int {
