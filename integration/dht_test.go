@@ -103,3 +103,75 @@ func TestDHTFindsLibtorrent(t *testing.T) {
 		t.Errorf("no torfs node has libtorrent's DHT node (port %d) in its routing table", want.Port())
 	}
 }
+
+// TestGetMagnetThroughDHT is issue 7's proof: libtorrent seeds a torrent
+// with no tracker and announces it into a DHT that torfs nodes make up on
+// loopback; torfs get of a bare magnet link (no tracker, no peer), told
+// only of one DHT node, finds libtorrent through the DHT, fetches the
+// metadata from it and then the data, byte for byte.
+func TestGetMagnetThroughDHT(t *testing.T) {
+	t.Parallel()
+	ctx := harness.Context(t, 90*time.Second)
+	var nodes []*dht.Node
+	for i := range 4 {
+		var boot []string
+		if i > 0 {
+			boot = []string{nodes[0].Addr().String()}
+		}
+		n, err := dht.New(dht.Config{Addr: "127.0.0.1:0", Bootstrap: append([]string{}, boot...), QueryRate: -1, QueryTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+		if i > 0 {
+			if err := n.Bootstrap(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "lecture.mp4"), 6<<20+3, 21)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "lecture.mp4"), harness.TorrentOptions{})
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mi.Trackers()) != 0 {
+		t.Fatalf("the torrent names trackers %v; want none", mi.Trackers())
+	}
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{
+		Mode: harness.Seed, Torrent: torrent, Save: src, DHTBootstrap: []string{nodes[1].Addr().String()},
+	})
+	if err := seed.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for libtorrent's announce to land, so torfs get's own lookup
+	// is what the test measures.
+	want := netip.MustParseAddrPort(seed.Addr())
+	for {
+		if err := seed.DHTAnnounce(); err != nil {
+			t.Fatal(err)
+		}
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		found, _ := nodes[3].GetPeers(attempt, dht.ID(mi.InfoHash))
+		cancel()
+		if slices.Contains(found, want) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("libtorrent (%s) never announced into the loopback DHT", want)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+
+	bin := harness.BuildTorfs(t)
+	out := t.TempDir()
+	magnet := "magnet:?xt=urn:btih:" + mi.InfoHash.String()
+	r := harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0",
+		"--dht-bootstrap", nodes[2].Addr().String(), "--dht-state", "", magnet)
+	harness.AssertSameFile(t, filepath.Join(src, "lecture.mp4"), filepath.Join(out, "lecture.mp4"))
+	t.Logf("torfs get through the DHT:\n%s", r.Stderr)
+}

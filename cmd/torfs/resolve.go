@@ -50,8 +50,8 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 		}
 		return nil, nil, err
 	}
-	fmt.Fprintf(stderr, "metadata of %s (%s) received in %.1fs; %d %s known\n",
-		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Seconds(), len(peers), plural(len(peers), "peer", "peers"))
+	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %d %s known\n",
+		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), len(peers), plural(len(peers), "peer", "peers"))
 	return mi, peers, nil
 }
 
