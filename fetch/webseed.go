@@ -173,6 +173,7 @@ func (t *Torrent) webSeedWorker(ws *webSeed, run *webSeedRun) {
 			}
 			continue
 		}
+		t.log.Debug("fetching from a web seed", "url", ws.url, "first", first, "last", last)
 		var err error
 		buf, err = t.webSeedFetch(ws, run, first, last, buf)
 		t.mu.Lock()
