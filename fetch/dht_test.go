@@ -9,6 +9,7 @@ import (
 
 	"github.com/torfs/torfs/dht"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/wire"
 	"github.com/zeebo/bencode"
 )
 
@@ -143,4 +144,39 @@ func TestDHTStateFile(t *testing.T) {
 	if len(nodes) == 0 || nodes[0].Addr.String() != boot {
 		t.Fatalf("restarted with nodes %v, want %s from the state file", nodes, boot)
 	}
+}
+
+// waitForNode waits until c's routing table holds addr.
+func waitForNode(t *testing.T, c *Client, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.dht.Nodes() {
+			if n.Addr.String() == addr {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the client's DHT never added %s: %v", addr, c.dht.Nodes())
+}
+
+// TestDHTNodesFromTorrentAndPeers: the nodes a torrent lists and the DHT
+// port a peer sends (PORT, BEP 5) join the routing table.
+func TestDHTNodesFromTorrentAndPeers(t *testing.T) {
+	_, a := loopbackDHT(t)
+	fromPeer, b := loopbackDHT(t)
+	c := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}}})
+	mi, data := magnetTorrent(t, 20)
+	mi.Nodes = []string{a}
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	waitForNode(t, c, a)
+
+	r, hs, err := dialRawExtended(t, c.Addr().String(), mi.InfoHash)
+	if err != nil || !hs.Reserved.DHT() {
+		t.Fatalf("handshake %v, DHT bit %v", err, hs.Reserved.DHT())
+	}
+	port := fromPeer.Addr().Port()
+	r.send(wire.AppendPort(nil, port))
+	waitForNode(t, c, b)
 }
