@@ -32,9 +32,9 @@ program can stream or seek in a file that is not downloaded yet. Pieces
 held in the cache are uploaded to other peers while mounted.
 
 A single-file torrent shows its file at MOUNTPOINT; a multi-file torrent
-the contents of its directory. Given a DIR of .torrent files, MOUNTPOINT
-shows one directory per torrent and follows files added to or removed
-from DIR.
+the contents of its directory. Given a DIR of .torrent files (and
+.magnet files, each holding one magnet link), MOUNTPOINT shows one
+directory per file and follows files added to or removed from DIR.
 
 A MAGNET link (quote it for the shell) mounts at once: until the
 torrent's metadata arrives from a peer, MOUNTPOINT holds one read-only

@@ -425,3 +425,64 @@ func TestMagnetResolveTimeoutLeavesThePlaceholderSayingWhy(t *testing.T) {
 		t.Errorf("resolver called %d times, want 1", n)
 	}
 }
+
+func TestDirectoryMountShowsMagnetFiles(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	src := t.TempDir()
+	magnetFile := filepath.Join(src, "music.magnet")
+	if err := os.WriteFile(magnetFile, []byte(magnetOf(t, mi)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := t.TempDir()
+	sv := serveForTest(t, cacheDir, src, fr.resolve)
+	sub := filepath.Join(sv.mnt, "music")
+	fr.waitStarted(t)
+	if got := ls(t, sv.mnt); got != "music" {
+		t.Fatalf("ls of the mount = %q", got)
+	}
+	if text := readPlaceholder(t, sub); !strings.HasPrefix(text, "resolving metadata for music ("+mi.InfoHash.String()+"): 3 peers") {
+		t.Errorf("placeholder = %q", text)
+	}
+	if st := statusOf(t, sv.mnt); len(st.Resolving) != 1 || st.Resolving[0].Name != "music" {
+		t.Errorf("status while resolving = %+v", st)
+	}
+
+	// Removing the file while resolving stops the resolution.
+	if err := os.Remove(magnetFile); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the directory to go", func() bool {
+		_, err := os.Stat(sub)
+		return errors.Is(err, os.ErrNotExist)
+	})
+	fr.cancelMu.Lock()
+	canceled := fr.canceled
+	fr.cancelMu.Unlock()
+	if !canceled {
+		t.Error("removing the magnet file did not cancel its resolution")
+	}
+	if st := statusOf(t, sv.mnt); len(st.Resolving) != 0 {
+		t.Errorf("status after removing = %+v", st)
+	}
+
+	// Back again, and resolved this time.
+	if err := os.WriteFile(magnetFile, []byte(magnetOf(t, mi)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fr.waitStarted(t)
+	fr.answers <- nil
+	eventually(t, "the torrent to be shown", func() bool {
+		_, err := os.Stat(filepath.Join(sub, "docs", "a.txt"))
+		return err == nil
+	})
+	if got := ls(t, sub); got != "b.bin docs" {
+		t.Errorf("ls of the resolved directory = %q", got)
+	}
+	if st := statusOf(t, sv.mnt); len(st.Torrents) != 1 || st.Torrents[0].Name != "music" || len(st.Resolving) != 0 {
+		t.Errorf("status after resolving = %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, "torrents", mi.InfoHash.String()+".torrent")); err != nil {
+		t.Errorf("saved torrent: %v", err)
+	}
+}

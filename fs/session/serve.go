@@ -15,8 +15,9 @@ import (
 // MountConfig says what to mount where.
 type MountConfig struct {
 	// Source is a .torrent file or a magnet link, shown at the
-	// mountpoint, or a directory of .torrent files, shown one directory
-	// each and watched for files added and removed. A magnet link whose
+	// mountpoint, or a directory of .torrent files (and .magnet files
+	// holding a magnet link), shown one directory each and watched for
+	// files added and removed. A magnet link whose
 	// metadata was saved by an earlier mount (in CacheDir/torrents) is
 	// shown at once; otherwise the mount shows fs.ResolvingName until the
 	// metadata arrives, then the files.

@@ -40,7 +40,7 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	}
 	if fi.IsDir() {
 		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL})
-		w := &watcher{dir: source, s: s, root: r, log: s.log, known: map[string]fileStamp{}}
+		w := &watcher{dir: source, s: s, root: r, log: s.log, known: map[string]fileStamp{}, magnets: map[string]*watchedMagnet{}}
 		w.scan(ctx)
 		return view{root: r, watch: w.run, names: r.Names(), source: "torfs"}, nil
 	}
@@ -85,38 +85,46 @@ func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL 
 	}
 	r := newResolution(name, m)
 	p := fs.NewPending(fs.PendingOptions{InfoHash: m.InfoHash, Describe: r.describe, StatusURL: statusURL})
-	watch := func(ctx context.Context) { s.resolveAndShow(ctx, r, p, statusURL) }
+	watch := func(ctx context.Context) {
+		s.resolveAndShow(ctx, r, p, "", fs.Options{Logger: s.log, StatusURL: statusURL})
+	}
 	return view{root: p, watch: watch, names: []string{name}, source: name, resolving: true}, nil
 }
 
-// resolveAndShow resolves r, saves the .torrent, starts the torrent and
-// shows its tree in p. On failure the placeholder says why.
-func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pending, statusURL string) {
+// resolveAndShow resolves r, saves the .torrent, starts the torrent as
+// name ("" for the torrent's own name) and shows its tree in p with opts.
+// It reports whether it added the torrent to the session; when it did not,
+// the placeholder says why.
+func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pending, name string, opts fs.Options) bool {
 	s.track(r)
 	s.log.Info("resolving the metadata of a magnet link", "name", r.name, "infohash", r.magnet.InfoHash)
 	mi, peers, err := s.resolve(ctx, r)
 	if err != nil {
 		s.log.Info("stopped resolving a magnet link", "name", r.name, "err", err)
-		return
+		return false
 	}
 	if path, err := s.save(mi); err != nil {
 		s.log.Warn("could not save the resolved torrent; the next mount resolves it again", "err", err)
 	} else {
 		s.log.Info("saved the resolved torrent", "file", path)
 	}
-	t, err := s.add(ctx, mi.Info.Name, mi, magnetExtras(mi, r.magnet, peers))
+	if name == "" {
+		name = mi.Info.Name
+	}
+	t, err := s.add(ctx, name, mi, magnetExtras(mi, r.magnet, peers))
 	if err != nil {
 		r.fail(err)
 		s.log.Error("cannot serve the resolved torrent", "name", r.name, "err", err)
-		return
+		return false
 	}
 	s.untrack(r)
-	if err := p.Show(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL}); err != nil {
-		s.log.Error("cannot show the resolved torrent", "name", mi.Info.Name, "err", err)
-		return
+	if err := p.Show(t.FS(), opts); err != nil {
+		s.log.Error("cannot show the resolved torrent", "name", name, "err", err)
+		return true
 	}
-	s.log.Info("metadata resolved; showing the torrent", "name", mi.Info.Name, "infohash", mi.InfoHash,
+	s.log.Info("metadata resolved; showing the torrent", "name", name, "infohash", mi.InfoHash,
 		"files", len(mi.Info.Files), "peers", len(peers))
+	return true
 }
 
 // magnetExtras are what a magnet link adds to its torrent: trackers and
