@@ -147,6 +147,9 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 	}
 	for {
 		mi, peers, err := s.cfg.Resolver(ctx, r.magnet, opts, r.progress)
+		if err == nil && mi == nil {
+			err = errors.New("the resolver returned no torrent")
+		}
 		if err == nil && mi.InfoHash != r.magnet.InfoHash {
 			err = fmt.Errorf("the resolver returned torrent %s, not %s", mi.InfoHash, r.magnet.InfoHash)
 		}
