@@ -83,6 +83,7 @@ func TestMountMagnetFromLibtorrent(t *testing.T) {
 	// Only now can the metadata come from anywhere.
 	seedStart := time.Now()
 	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, Listen: seedAddr})
+	t.Logf("seeder start to listening: %v", time.Since(seedStart))
 	ctx = harness.Context(t, 90*time.Second)
 	for getxattr(t, mnt, torfsfs.XattrState) != torfsfs.StateReady {
 		select {
