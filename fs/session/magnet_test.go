@@ -252,6 +252,11 @@ func TestMagnetMountResolvesThenShowsTheTree(t *testing.T) {
 	}
 
 	// Metadata arrives: the tree replaces the placeholder, no remount.
+	open, err := os.Open(filepath.Join(sv.mnt, fs.ResolvingName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close() // if the test fails before it is closed below
 	fr.answers <- nil
 	eventually(t, "the state to become ready", func() bool { return xattr(t, sv.mnt, fs.XattrState) == fs.StateReady })
 	if got := ls(t, sv.mnt); got != "b.bin docs" {
@@ -263,6 +268,12 @@ func TestMagnetMountResolvesThenShowsTheTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(sv.mnt, fs.ResolvingName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("placeholder after resolving: %v", err)
 	}
+	// A placeholder still open says what happened.
+	buf := make([]byte, 4096)
+	if n, _ := open.ReadAt(buf, 0); !strings.HasPrefix(string(buf[:n]), "metadata for sample ("+mi.InfoHash.String()+") resolved after ") {
+		t.Errorf("the open placeholder after resolving = %q", buf[:n])
+	}
+	open.Close() // an open file holds the unmount back
 	st = statusOf(t, sv.mnt)
 	if len(st.Resolving) != 0 || len(st.Torrents) != 1 || st.Torrents[0].Name != "sample" || len(st.Torrents[0].Files) != 2 {
 		t.Errorf("status after resolving = %+v", st)

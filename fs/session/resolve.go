@@ -25,6 +25,7 @@ const resolveRetryDelay = 10 * time.Second
 const (
 	stateResolving = "resolving metadata"
 	stateFailed    = "failed"
+	stateResolved  = "resolved"
 )
 
 // resolution is one magnet link whose metadata is being fetched, and what
@@ -38,6 +39,7 @@ type resolution struct {
 	st      fetch.ResolveStatus
 	lastErr string // the resolver's, or why the last attempt failed
 	failed  string // why it stopped for good; "" while it goes on
+	done    bool   // the metadata arrived
 	stopped time.Time
 }
 
@@ -69,6 +71,14 @@ func (r *resolution) fail(err error) {
 	r.failed, r.stopped = err.Error(), time.Now()
 }
 
+// succeed records that the metadata arrived: a placeholder still open
+// says so when read again.
+func (r *resolution) succeed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done, r.stopped = true, time.Now()
+}
+
 // describe is the content of the placeholder file: one line saying what
 // is going on (also the user.torfs.state attribute), then detail.
 func (r *resolution) describe() string {
@@ -78,9 +88,10 @@ func (r *resolution) describe() string {
 	if rs.LastError != "" && rs.State == stateResolving {
 		fmt.Fprintf(&b, "last error: %s\n", rs.LastError)
 	}
-	if rs.State == stateResolving {
+	switch rs.State {
+	case stateResolving:
 		b.WriteString("The torrent's files replace this file as soon as its metadata arrives from a peer.\n")
-	} else {
+	case stateFailed:
 		b.WriteString("Unmount and mount again to retry; --peer or --tracker help if you know where the torrent is seeded.\n")
 	}
 	fmt.Fprintf(&b, "magnet: %s\n", r.magnet)
@@ -107,7 +118,12 @@ func (r *resolution) status() ResolvingStatus {
 	}
 	rs.Message = fmt.Sprintf("%s for %s (%s): %s, %d connected, %s, %s",
 		stateResolving, r.name, rs.InfoHash, count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
-	if r.failed != "" {
+	switch {
+	case r.done:
+		rs.State = stateResolved
+		rs.Message = fmt.Sprintf("metadata for %s (%s) resolved after %s; its files are shown",
+			r.name, rs.InfoHash, formatElapsed(elapsed))
+	case r.failed != "":
 		rs.State = stateFailed
 		rs.LastError = r.failed
 		rs.Message = fmt.Sprintf("%s for %s (%s) stopped after %s: %s",

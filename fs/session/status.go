@@ -19,7 +19,8 @@ type Status struct {
 }
 
 // ResolvingStatus describes a magnet link whose metadata is being
-// fetched (or whose resolution stopped, State "failed").
+// fetched (or whose resolution stopped, State "failed"; "resolved" is
+// never listed: the torrent is, instead).
 type ResolvingStatus struct {
 	Name     string `json:"name"`
 	InfoHash string `json:"infohash"`

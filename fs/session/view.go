@@ -117,6 +117,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 		s.log.Error("cannot serve the resolved torrent", "name", r.name, "err", err)
 		return false
 	}
+	r.succeed()
 	s.untrack(r)
 	if err := p.Show(t.FS(), opts); err != nil {
 		s.log.Error("cannot show the resolved torrent", "name", name, "err", err)
