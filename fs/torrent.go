@@ -7,6 +7,11 @@
 // engine has verified the bytes under it. The package knows nothing about
 // peers: it talks to the engine through the two small interfaces below,
 // which makes it testable with an in-memory torrent.
+//
+// A torrent known only by its info-hash (a magnet link whose metadata is
+// on its way) is shown by a Pending directory: one file, ResolvingName,
+// says what is going on until Pending.Show swaps in the tree and tells the
+// kernel, so a listing shows the files without a remount.
 package fs
 
 import (
