@@ -89,3 +89,24 @@ func TestDHTFlagsDefaultState(t *testing.T) {
 		t.Fatalf("--no-dht gives %+v, %v", cfg, err)
 	}
 }
+
+// TestGetNeedsAPeerSource: a torrent without trackers needs --peer,
+// --tracker or the DHT, and a private one cannot use the DHT.
+func TestGetNeedsAPeerSource(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.bin")
+	os.WriteFile(data, []byte("hello"), 0o644)
+	public, private := filepath.Join(dir, "pub.torrent"), filepath.Join(dir, "priv.torrent")
+	for _, args := range [][]string{{"create", "-o", public, data}, {"create", "--private", "-o", private, data}} {
+		if code, _, errs := runTorfs(t, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	if code, _, errs := runTorfs(t, "get", "--no-dht", "-o", dir, public); code != 2 || !strings.Contains(errs, "DHT is off") {
+		t.Fatalf("public, --no-dht: exit %d, %s", code, errs)
+	}
+	if code, _, errs := runTorfs(t, "get", "--dht-bootstrap", "127.0.0.1:1", "-o", dir, private); code != 2 || !strings.Contains(errs, "is private") {
+		t.Fatalf("private: exit %d, %s", code, errs)
+	}
+}
