@@ -72,7 +72,7 @@ func received(tor *Torrent) int64 {
 // each piece is handed to storage by one call at a time, in order from
 // its start, which is what lets the cache hash it as it is written.
 func TestWriterBackPressure(t *testing.T) {
-	mi, data := testTorrent(t, 64<<20, 1<<20) // several runs per piece
+	mi, data := testTorrent(t, 32<<20, 1<<20) // several runs per piece; 4x the buffers
 	seed := newTestClient(t, Config{})
 	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	leech := newTestClient(t, Config{})
