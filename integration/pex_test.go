@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +76,36 @@ func waitMatch(ctx context.Context, p *harness.Process, re *regexp.Regexp) error
 		}
 	}
 	return nil
+}
+
+// TestPEXLibtorrentLearnsFromTorfs: two libtorrent leechers told only of a
+// torfs seeder meet each other: they can only have learned of each other
+// from the seeder's ut_pex messages, so libtorrent reads what torfs sends.
+func TestPEXLibtorrentLearnsFromTorfs(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "ltpex.img"), 4<<20+3, 72)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "ltpex.img"), harness.TorrentOptions{PieceLength: 64 << 10})
+	bin := harness.BuildTorfs(t)
+	s := startSeed(t, bin, src, torrent, "--up-rate", "512KiB")
+	var ls [2]*harness.Libtorrent
+	for k := range ls {
+		ls[k] = harness.StartLibtorrent(t, harness.LibtorrentOptions{
+			Mode: harness.Leech, Torrent: torrent, Peers: []string{s}, DownloadLimit: 256 << 10,
+		})
+	}
+	// A peer id starting "-LT" (hex 2d4c54) is libtorrent's; torfs's
+	// start "-TF".
+	met := func(st harness.LibtorrentStatus) bool {
+		for _, p := range st.PeersSeen {
+			if strings.HasPrefix(p.PeerID, "2d4c54") {
+				return true
+			}
+		}
+		return false
+	}
+	ctx := harness.Context(t, time.Minute)
+	if err := ls[0].WaitStatus(ctx, func(st harness.LibtorrentStatus) bool { return met(st) || met(ls[1].Status()) }); err != nil {
+		t.Fatalf("the libtorrent leechers never met: %v\nfirst: %+v\nsecond: %+v", err, ls[0].Peers(), ls[1].Peers())
+	}
 }
