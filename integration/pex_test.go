@@ -109,3 +109,42 @@ func TestPEXLibtorrentLearnsFromTorfs(t *testing.T) {
 		t.Fatalf("the libtorrent leechers never met: %v\nfirst: %+v\nsecond: %+v", err, ls[0].Peers(), ls[1].Peers())
 	}
 }
+
+// TestPEXTorfsLearnsFromLibtorrent: two torfs leechers told only of a
+// libtorrent seeder learn of each other from its ut_pex messages and
+// connect.
+func TestPEXTorfsLearnsFromLibtorrent(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "fromlt.img"), 6<<20+11, 73)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "fromlt.img"), harness.TorrentOptions{PieceLength: 64 << 10})
+	bin := harness.BuildTorfs(t)
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, UploadLimit: 1 << 20})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var addrs [2]string
+	var ps [2]*harness.Process
+	for k := range ps {
+		addrs[k] = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+		ps[k] = harness.StartTorfs(t, bin, "get", "-v", "-o", t.TempDir(), "--listen", addrs[k], "--peer", seed.Addr(), torrent)
+	}
+	ctx := harness.Context(t, time.Minute)
+	for k := range ps {
+		re := regexp.MustCompile(`msg="learned peers through PEX".*` + regexp.QuoteMeta(addrs[1-k]))
+		if err := waitMatch(ctx, ps[k], re); err != nil {
+			t.Fatalf("leecher %d: %v", k, err)
+		}
+	}
+	var res [2]*regexp.Regexp
+	for k := range res {
+		res[k] = regexp.MustCompile(`msg="peer connected".* peer=` + regexp.QuoteMeta(addrs[1-k]) + ` .*source=pex`)
+	}
+	for !res[0].MatchString(ps[0].Stderr()) && !res[1].MatchString(ps[1].Stderr()) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("neither leecher connected to the other through PEX:\nA:\n%s\nB:\n%s", ps[0].Stderr(), ps[1].Stderr())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
