@@ -166,11 +166,10 @@ func (mc *metaConn) writeLoop() {
 }
 
 // readLoop decodes messages until the connection ends and hands the
-// extended ones to the run loop.
+// extended ones to the run loop. Resolve closes the connection when it
+// returns: the connection is in r.conns from attach on.
 func (mc *metaConn) readLoop() {
 	defer mc.close()
-	stop := context.AfterFunc(mc.r.ctx, mc.close)
-	defer stop()
 	dec := wire.NewDecoder(mc.conn, 32<<10)
 	var m wire.Message
 	for {
