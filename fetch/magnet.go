@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ type ResolveStatus struct {
 // connection and goroutine it starts is gone when it returns.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
 	rctx, cancel := context.WithCancel(ctx)
+	stopOnClose := context.AfterFunc(c.ctx, cancel) // Close ends a Resolve too
+	defer stopOnClose()
 	r := &resolver{
 		c: c, m: m, ctx: rctx, progress: progress,
 		events: make(chan func()),
@@ -51,6 +54,8 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	}
 	return mi, r.found(), nil
 }
+
+var errClientClosed = errors.New("the client was closed")
 
 const (
 	// metaPipeline is how many metadata pieces we ask one peer for at once.
@@ -143,7 +148,10 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 			f()
 		case <-tick.C:
 			r.expire()
-		case <-ctx.Done():
+		case <-r.ctx.Done():
+			if ctx.Err() == nil {
+				return nil, fmt.Errorf("resolving magnet link %s: %w", r.m.InfoHash, errClientClosed)
+			}
 			return nil, fmt.Errorf("resolving magnet link %s: %s: %w", r.m.InfoHash, r.failure(), ctx.Err())
 		}
 	}

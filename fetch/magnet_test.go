@@ -307,3 +307,26 @@ func TestResolveFromTracker(t *testing.T) {
 		t.Fatalf("announces %q: want event=started with left=1", queries)
 	}
 }
+
+// TestResolveEndsOnClose: closing the client ends a Resolve in progress.
+func TestResolveEndsOnClose(t *testing.T) {
+	c, err := NewClient(Config{ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Resolve(context.Background(), &metainfo.Magnet{InfoHash: metainfo.Hash{2}}, TorrentOptions{}, nil)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errClientClosed) {
+			t.Fatalf("err = %v, want the client closed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Resolve still running 10 s after Close")
+	}
+}
