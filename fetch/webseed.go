@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,7 @@ type webSeed struct {
 	// guarded by t.mu
 	runs       [webSeedConns]webSeedRun
 	fails      int
+	retryAt    time.Time // no request before this (back-off)
 	dropped    bool
 	downloaded int64
 	lastError  string
@@ -139,6 +141,15 @@ func (t *Torrent) wakeWebSeeds() {
 	}
 }
 
+// busyError is a server asking us to come back later (503 or 429, with
+// Retry-After in seconds when it says how long).
+type busyError struct {
+	url, status string
+	after       time.Duration
+}
+
+func (e busyError) Error() string { return fmt.Sprintf("%s: %s", e.url, e.status) }
+
 type corruptError struct{ piece int }
 
 func (e corruptError) Error() string {
@@ -159,6 +170,16 @@ func (t *Torrent) webSeedWorker(ws *webSeed, run *webSeedRun) {
 			t.mu.Unlock()
 			return
 		}
+		// The seed's back-off holds for all its workers.
+		if wait := time.Until(ws.retryAt); wait > 0 {
+			t.mu.Unlock()
+			select {
+			case <-t.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
 		first, last := t.webSeedClaim()
 		if first >= 0 {
 			*run = webSeedRun{busy: true, cur: first, last: last}
@@ -178,41 +199,37 @@ func (t *Torrent) webSeedWorker(ws *webSeed, run *webSeedRun) {
 		buf, err = t.webSeedFetch(ws, run, first, last, buf)
 		t.mu.Lock()
 		run.busy = false
-		wasDropped := ws.dropped
 		t.webSeedRelease(first, last)
-		var corrupt corruptError
-		switch {
-		case wasDropped: // the other worker caught it lying
-		case err == nil:
-			ws.fails, ws.lastError = 0, ""
-		case t.ctx.Err() != nil:
-		case errors.As(err, &corrupt):
-			ws.dropped, ws.lastError = true, err.Error()
-		default:
-			ws.fails++
-			ws.lastError = err.Error()
-		}
-		fails, dropped := ws.fails, ws.dropped
+		t.webSeedResult(ws, err)
 		t.mu.Unlock()
-		switch {
-		case wasDropped:
-			return
-		case err == nil || t.ctx.Err() != nil:
-			continue
-		case dropped:
-			t.log.Error("web seed sent data that fails the piece hash; no longer using it", "url", ws.url, "err", err)
-			return
-		case errors.Is(err, cache.ErrBudget):
-			// Storage full of pieces in use: not the seed's fault.
-			fails = 0
+	}
+}
+
+// webSeedResult records how a run ended: a success clears the seed's
+// failures, an error backs it off, a piece that fails its hash drops it.
+// Called with t.mu held.
+func (t *Torrent) webSeedResult(ws *webSeed, err error) {
+	var corrupt corruptError
+	var busy busyError
+	switch {
+	case ws.dropped || t.ctx.Err() != nil:
+		// The other worker caught it lying, or the torrent is closing.
+	case err == nil:
+		ws.fails, ws.lastError = 0, ""
+	case errors.As(err, &corrupt):
+		ws.dropped, ws.lastError = true, err.Error()
+		t.log.Error("web seed sent data that fails the piece hash; no longer using it", "url", ws.url, "err", err)
+	default:
+		ws.lastError = err.Error()
+		if !errors.Is(err, cache.ErrBudget) { // a full storage is not the seed's fault
+			ws.fails++
 		}
-		wait := webSeedBackoff(fails)
+		wait := webSeedBackoff(ws.fails)
+		if errors.As(err, &busy) && busy.after > wait {
+			wait = min(busy.after, webSeedMaxBackoff)
+		}
+		ws.retryAt = time.Now().Add(wait)
 		t.log.Debug("web seed failed; retrying later", "url", ws.url, "err", err, "retry", wait)
-		select {
-		case <-t.ctx.Done():
-			return
-		case <-time.After(wait):
-		}
 	}
 }
 
@@ -482,6 +499,13 @@ func (r *webSeedReader) open(s metainfo.Span) (io.ReadCloser, error) {
 	case resp.StatusCode == http.StatusOK:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: the server ignores range requests", u)
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+		resp.Body.Close()
+		err := busyError{url: u, status: resp.Status}
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+			err.after = time.Duration(secs) * time.Second
+		}
+		return nil, err
 	default:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %s", u, resp.Status)

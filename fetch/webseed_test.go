@@ -312,3 +312,35 @@ func TestPeersTakeOverSlowWebSeed(t *testing.T) {
 		t.Fatalf("the slow web seed delivered %d of %d bytes", ws.Downloaded, mi.Info.Length)
 	}
 }
+
+// TestWebSeedRetryAfter: a server that answers 503 with Retry-After is
+// asked again only after that delay.
+func TestWebSeedRetryAfter(t *testing.T) {
+	t.Parallel()
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	var reqs atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if reqs.Add(1) == 1 {
+			w.Header().Set("Retry-After", "3600")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	mi.URLList = []string{srv.URL + "/f"}
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{DownloadAll: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(tor.WebSeeds()[0].LastError, "503") {
+		if time.Now().After(deadline) {
+			t.Fatalf("web seed stats %+v", tor.WebSeeds())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Without Retry-After the next attempt would come within a second.
+	time.Sleep(3 * webSeedIdle)
+	if n := reqs.Load(); n != 1 {
+		t.Fatalf("%d requests to a server that asked for an hour's pause", n)
+	}
+}
