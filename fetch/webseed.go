@@ -48,10 +48,10 @@ type webSeedState struct {
 	seeds  []*webSeed
 }
 
-// webSeed is one URL and its worker.
+// webSeed is one URL and its workers.
 type webSeed struct {
 	url  string
-	wake chan struct{}
+	wake chan struct{} // one token per idle worker to wake
 
 	// guarded by t.mu
 	runs       [webSeedConns]webSeedRun
@@ -119,7 +119,7 @@ func (t *Torrent) startWebSeeds() {
 	}}
 	t.mu.Lock()
 	for _, u := range urls {
-		t.webSeeds.seeds = append(t.webSeeds.seeds, &webSeed{url: u, wake: make(chan struct{}, 1)})
+		t.webSeeds.seeds = append(t.webSeeds.seeds, &webSeed{url: u, wake: make(chan struct{}, webSeedConns)})
 	}
 	seeds := t.webSeeds.seeds
 	t.mu.Unlock()
@@ -134,9 +134,11 @@ func (t *Torrent) startWebSeeds() {
 // wakeWebSeeds tells idle web seed workers that demand changed.
 func (t *Torrent) wakeWebSeeds() {
 	for _, ws := range t.webSeeds.seeds {
-		select {
-		case ws.wake <- struct{}{}:
-		default:
+		for range webSeedConns {
+			select {
+			case ws.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
