@@ -69,8 +69,11 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent
-	conns    int // established connections over all torrents
-	closed   bool
+	// resolving are the Resolve calls in progress, which take incoming
+	// peers for their info-hash.
+	resolving map[metainfo.Hash]*resolver
+	conns     int // established connections over all torrents
+	closed    bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -109,11 +112,12 @@ func NewClient(cfg Config) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg: cfg, log: log, ln: ln,
-		up:       newRateLimiter(cfg.UploadRate),
-		down:     newRateLimiter(cfg.DownloadRate),
-		halfOpen: make(chan struct{}, cfg.MaxHalfOpen),
-		torrents: map[metainfo.Hash]*Torrent{},
-		ctx:      ctx, cancel: cancel,
+		up:        newRateLimiter(cfg.UploadRate),
+		down:      newRateLimiter(cfg.DownloadRate),
+		halfOpen:  make(chan struct{}, cfg.MaxHalfOpen),
+		torrents:  map[metainfo.Hash]*Torrent{},
+		resolving: map[metainfo.Hash]*resolver{},
+		ctx:       ctx, cancel: cancel,
 	}
 	if cfg.DHT != nil {
 		if err := c.startDHT(cfg.DHT); err != nil {
@@ -199,7 +203,12 @@ func (c *Client) handleIncoming(conn net.Conn) {
 	}
 	c.mu.Lock()
 	t := c.torrents[metainfo.Hash(hs.InfoHash)]
+	r := c.resolving[metainfo.Hash(hs.InfoHash)]
 	c.mu.Unlock()
+	if t == nil && r != nil {
+		r.acceptIncoming(conn, hs)
+		return
+	}
 	if t == nil {
 		c.log.Debug("incoming peer for an unknown torrent", "peer", conn.RemoteAddr(), "infohash", metainfo.Hash(hs.InfoHash))
 		conn.Close()

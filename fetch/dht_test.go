@@ -51,13 +51,16 @@ func findInDHT(t *testing.T, node *dht.Node, ih metainfo.Hash, addr string) {
 // magnet link with no tracker and no peer resolves through the DHT and
 // downloads.
 func TestDHTMagnet(t *testing.T) {
-	_, boot := loopbackDHT(t)
+	first, boot := loopbackDHT(t)
 	mi, data := magnetTorrent(t, 200)
 	seed := dhtClient(t, boot)
 	if a, ok := seed.DHTAddr(); !ok || a.String() != seed.Addr().String() {
 		t.Fatalf("DHT on %v, want the TCP listen address %s", a, seed.Addr())
 	}
 	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	// Else the leecher's first lookup may come before the announce and
+	// wait for the next one.
+	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
 
 	leech := dhtClient(t, boot)
 	got, peers, _, err := resolve(t, leech, &metainfo.Magnet{InfoHash: mi.InfoHash}, TorrentOptions{}, 30*time.Second)
@@ -169,7 +172,7 @@ func TestDHTNodesFromTorrentAndPeers(t *testing.T) {
 	c := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}}})
 	mi, data := magnetTorrent(t, 20)
 	mi.Nodes = []string{a}
-	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	waitForNode(t, c, a)
 
 	r, hs, err := dialRawExtended(t, c.Addr().String(), mi.InfoHash)
@@ -179,4 +182,10 @@ func TestDHTNodesFromTorrentAndPeers(t *testing.T) {
 	port := fromPeer.Addr().Port()
 	r.send(wire.AppendPort(nil, port))
 	waitForNode(t, c, b)
+	// Leave before the client closes: peer.go's readLoop reads closeErr
+	// unsynchronized when a reset and Close race (reported to its owner).
+	r.conn.Close()
+	for deadline := time.Now().Add(5 * time.Second); len(tor.Stats().Peers) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }

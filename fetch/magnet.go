@@ -38,7 +38,17 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 		cands:  map[string]*resolveCand{},
 		conns:  map[*metaConn]struct{}{},
 	}
+	c.mu.Lock()
+	if c.resolving[m.InfoHash] == nil {
+		c.resolving[m.InfoHash] = r
+	}
+	c.mu.Unlock()
 	defer func() {
+		c.mu.Lock()
+		if c.resolving[m.InfoHash] == r {
+			delete(c.resolving, m.InfoHash)
+		}
+		c.mu.Unlock()
 		cancel()
 		for mc := range r.conns {
 			mc.close()

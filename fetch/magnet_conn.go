@@ -69,7 +69,7 @@ func (r *resolver) dial(addr string) {
 		})
 		return
 	}
-	mc := &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}}
+	mc := r.newMetaConn(conn, addr)
 	if !r.post(func() { r.dialing--; r.attach(mc) }) {
 		conn.Close()
 		return
@@ -94,10 +94,7 @@ func (r *resolver) connect(addr string) (net.Conn, error) {
 	stop := context.AfterFunc(r.ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	h := wire.Handshake{InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID}
-	h.Reserved.SetExtended(true)
-	h.Reserved.SetDHT(r.c.dht != nil)
-	if err := wire.WriteHandshake(conn, h); err != nil {
+	if err := wire.WriteHandshake(conn, r.handshake()); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -106,29 +103,80 @@ func (r *resolver) connect(addr string) (net.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
-	switch {
-	case hs.PeerID == r.c.cfg.PeerID:
-		err = errSelf
-	case hs.InfoHash != r.m.InfoHash:
-		err = errWrongTorrent
-	case !hs.Reserved.Extended():
-		err = errNoExtensions
-	}
-	if err != nil {
+	if err := r.greet(conn, hs); err != nil {
 		conn.Close()
 		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// handshake is the BitTorrent handshake we send while resolving.
+func (r *resolver) handshake() wire.Handshake {
+	h := wire.Handshake{InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID}
+	h.Reserved.SetExtended(true)
+	h.Reserved.SetDHT(r.c.dht != nil)
+	return h
+}
+
+// greet checks the peer's handshake and sends our extended handshake,
+// which asks for ut_metadata.
+func (r *resolver) greet(conn net.Conn, hs wire.Handshake) error {
+	switch {
+	case hs.PeerID == r.c.cfg.PeerID:
+		return errSelf
+	case hs.InfoHash != r.m.InfoHash:
+		return errWrongTorrent
+	case !hs.Reserved.Extended():
+		return errNoExtensions
 	}
 	eh := wire.ExtendedHandshake{M: map[string]int{wire.ExtMetadata: extMetadataID}, V: "torfs 0.1"}
 	b, err := eh.Encode()
 	if err == nil {
 		_, err = conn.Write(wire.AppendExtended(nil, 0, b))
 	}
+	return err
+}
+
+// acceptIncoming takes a peer that connected to us for the magnet's
+// info-hash (it found us through a tracker or the DHT) and whose
+// handshake was read. It runs on the Client's accept goroutine.
+func (r *resolver) acceptIncoming(conn net.Conn, hs wire.Handshake) {
+	err := wire.WriteHandshake(conn, r.handshake())
+	if err == nil {
+		err = r.greet(conn, hs)
+	}
 	if err != nil {
+		r.c.log.Debug("incoming metadata peer refused", "peer", conn.RemoteAddr(), "err", err)
 		conn.Close()
-		return nil, err
+		return
 	}
 	conn.SetDeadline(time.Time{})
-	return conn, nil
+	mc := r.newMetaConn(conn, "")
+	accepted := r.post(func() {
+		if len(r.conns) >= maxResolveConns {
+			conn.Close()
+			return
+		}
+		r.attach(mc)
+		// Added on the run loop, before Resolve can be waiting.
+		r.wg.Add(2)
+		go mc.writeLoop()
+		go func() {
+			defer r.wg.Done()
+			mc.readLoop()
+		}()
+	})
+	if !accepted {
+		conn.Close()
+	}
+}
+
+func (r *resolver) newMetaConn(conn net.Conn, addr string) *metaConn {
+	if addr == "" {
+		addr = conn.RemoteAddr().String()
+	}
+	return &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}}
 }
 
 // close ends the connection; the read loop then reports it lost.

@@ -330,3 +330,35 @@ func TestResolveEndsOnClose(t *testing.T) {
 		t.Fatal("Resolve still running 10 s after Close")
 	}
 }
+
+// TestResolveFromIncomingPeer: a peer that connects to us for the
+// magnet's info-hash (it found us through a tracker or the DHT) gives us
+// the metadata, though we knew no address.
+func TestResolveFromIncomingPeer(t *testing.T) {
+	mi, data := magnetTorrent(t, 1000)
+	c := newTestClient(t, Config{})
+	seed := newTestClient(t, Config{})
+	go func() {
+		// Once the Resolve is registered, the seeder dials us.
+		for {
+			c.mu.Lock()
+			r := c.resolving[mi.InfoHash]
+			c.mu.Unlock()
+			if r != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		seed.AddTorrent(context.Background(), mi, newMemStorage(&mi.Info, data), TorrentOptions{Peers: []string{c.Addr().String()}})
+	}()
+	got, _, log, err := resolve(t, c, &metainfo.Magnet{InfoHash: mi.InfoHash}, TorrentOptions{}, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) {
+		t.Fatal("resolved metadata differs")
+	}
+	if last := log[len(log)-1]; last.Peers != 0 || last.Have != last.Total {
+		t.Fatalf("last status %+v: want every piece from a peer we never dialed", last)
+	}
+}
