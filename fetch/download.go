@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,10 +72,20 @@ func (p *peer) onPiece(m *wire.Message) error {
 		}
 		bl.reqs = 0
 	}
+	// Ask for more now, not once the block is stored: the requests in
+	// flight then stay as deep as the network needs while blocks wait
+	// for the writer, which waiting for a buffer bounds on its own.
+	t.fill(p)
 	t.mu.Unlock()
 
 	w := &p.pending
 	if w.ap != nil && (w.ap != ap || int64(m.Begin) != w.begin+int64(len(w.buf)) || len(w.buf)+n > maxCoalesce) {
+		if w.holds(m.Block) {
+			// Decoded into the run's spare room, but the piece started
+			// over since (a new activePiece): the buffer goes to the
+			// writer, and back to the pool, without the block.
+			m.Block = bytes.Clone(m.Block)
+		}
 		p.flushWrites()
 	}
 	if w.ap == nil {
