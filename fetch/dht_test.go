@@ -86,8 +86,8 @@ func TestDHTNotForPrivate(t *testing.T) {
 	pub, pubData := magnetTorrent(t, 50)
 	priv := privateTorrent(t)
 	c := dhtClient(t, boot)
-	addTorrent(t, c, pub, newMemStorage(&pub.Info, pubData), TorrentOptions{})
-	addTorrent(t, c, priv, newMemStorage(&priv.Info, nil), TorrentOptions{})
+	pubTor := addTorrent(t, c, pub, newMemStorage(&pub.Info, pubData), TorrentOptions{})
+	privTor := addTorrent(t, c, priv, newMemStorage(&priv.Info, nil), TorrentOptions{})
 
 	findInDHT(t, watcher, pub.InfoHash, c.Addr().String())
 	// The public announce went through, and both torrents started at the
@@ -98,16 +98,17 @@ func TestDHTNotForPrivate(t *testing.T) {
 		t.Fatalf("the private torrent is in the DHT: %v %v", peers, err)
 	}
 	for _, tc := range []struct {
-		mi   *metainfo.MetaInfo
+		tor  *Torrent
 		want bool
-	}{{pub, true}, {priv, false}} {
-		_, hs, err := dialRawExtended(t, c.Addr().String(), tc.mi.InfoHash)
+	}{{pubTor, true}, {privTor, false}} {
+		r, hs, err := dialRawExtended(t, c.Addr().String(), tc.tor.InfoHash())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if hs.Reserved.DHT() != tc.want {
-			t.Errorf("private=%v: handshake DHT bit %v, want %v", tc.mi.Info.Private, hs.Reserved.DHT(), tc.want)
+			t.Errorf("private=%v: handshake DHT bit %v, want %v", tc.tor.Info().Private, hs.Reserved.DHT(), tc.want)
 		}
+		leave(r, tc.tor)
 	}
 }
 
@@ -182,8 +183,13 @@ func TestDHTNodesFromTorrentAndPeers(t *testing.T) {
 	port := fromPeer.Addr().Port()
 	r.send(wire.AppendPort(nil, port))
 	waitForNode(t, c, b)
-	// Leave before the client closes: peer.go's readLoop reads closeErr
-	// unsynchronized when a reset and Close race (reported to its owner).
+	leave(r, tor)
+}
+
+// leave closes a raw peer's connection and waits for the torrent to drop
+// it, so the client's Close does not race the peer's reset (peer.go's
+// readLoop reads closeErr unsynchronized then; reported to its owner).
+func leave(r *rawPeer, tor *Torrent) {
 	r.conn.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(tor.Stats().Peers) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
