@@ -323,6 +323,30 @@ func (t *Torrent) stealTail(p *peer) int {
 	return -1
 }
 
+// webSeedMoveOn reports whether a run should end before piece i: nobody
+// wants it any more (its reader moved or closed), or it is not urgent
+// while a reader waits for a piece nobody fetches (a seek). Called with
+// t.mu held.
+func (t *Torrent) webSeedMoveOn(i int) bool {
+	prio := t.prio(i)
+	if prio == prioNone {
+		return true
+	}
+	if prio == prioUrgent {
+		return false
+	}
+	for r := range t.readers {
+		for _, u := range r.reads {
+			for j := max(u[0], 0); j <= u[1]; j++ {
+				if t.state[j] == pieceMissing {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // webSeedRelease gives back the pieces of a run that were not stored.
 // Called with t.mu held.
 func (t *Torrent) webSeedRelease(first, last int) {
@@ -356,11 +380,11 @@ func (t *Torrent) webSeedFetch(ws *webSeed, run *webSeedRun, first, last int, bu
 	defer rd.close()
 	for i := first; i <= last; i++ {
 		t.mu.Lock()
-		stolen := i > run.last || ws.dropped
+		stop := i > run.last || ws.dropped || (i > first && t.webSeedMoveOn(i))
 		run.cur = i
 		t.mu.Unlock()
-		if stolen {
-			return buf, nil // peers took the rest of the run
+		if stop {
+			return buf, nil // the rest is released for peers or a new claim
 		}
 		size := info.PieceSize(i)
 		if int64(cap(buf)) < size {

@@ -344,3 +344,78 @@ func TestWebSeedRetryAfter(t *testing.T) {
 		t.Fatalf("%d requests to a server that asked for an hour's pause", n)
 	}
 }
+
+// throttled serves data with ServeContent at about 1.6 MB/s.
+func throttled(t *testing.T, data []byte) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(pacedWriter{w}, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv
+}
+
+// pacedWriter writes 16 KiB every 10 ms.
+type pacedWriter struct{ http.ResponseWriter }
+
+func (w pacedWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), 16<<10)
+		m, err := w.ResponseWriter.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n, nil
+}
+
+// webSeedsIdle reports whether no web seed worker is in a run.
+func webSeedsIdle(tor *Torrent) bool {
+	tor.mu.Lock()
+	defer tor.mu.Unlock()
+	for _, ws := range tor.webSeeds.seeds {
+		for _, r := range ws.runs {
+			if r.busy {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestWebSeedRunEndsWithDemand: a run fetched for a reader's readahead
+// ends soon after the reader closes, instead of fetching what nobody
+// wants any more.
+func TestWebSeedRunEndsWithDemand(t *testing.T) {
+	t.Parallel()
+	mi, data := testTorrent(t, 16<<20, 1<<20)
+	srv := throttled(t, data)
+	mi.URLList = []string{srv.URL + "/f"}
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	r := tor.NewReader(ReaderOptions{Readahead: 16 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := r.ReadAt(ctx, make([]byte, 1), 0); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	for !webSeedsIdle(tor) {
+		if ctx.Err() != nil {
+			t.Fatal("the web seed is still busy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The run covered the read's piece and the first readahead window,
+	// pieces 0-2. The reader left while piece 0 or 1 was on its way; the
+	// run ends before piece 2.
+	if got := tor.WebSeeds()[0].Downloaded; got >= 3<<20 {
+		t.Fatalf("the web seed fetched %d bytes for a reader that wanted 1 byte and left", got)
+	}
+}
