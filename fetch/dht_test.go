@@ -187,8 +187,7 @@ func TestDHTNodesFromTorrentAndPeers(t *testing.T) {
 }
 
 // leave closes a raw peer's connection and waits for the torrent to drop
-// it, so the client's Close does not race the peer's reset (peer.go's
-// readLoop reads closeErr unsynchronized then; reported to its owner).
+// it.
 func leave(r *rawPeer, tor *Torrent) {
 	r.conn.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(tor.Stats().Peers) > 0 && time.Now().Before(deadline); {

@@ -22,6 +22,7 @@ type peer struct {
 	id       [20]byte
 	fast     bool
 	extended bool
+	dht      bool // runs a DHT node: it gets our DHT port (BEP 5)
 	done     chan struct{}
 	closeErr error
 	once     sync.Once
@@ -98,6 +99,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed string) *peer 
 		id:          hs.PeerID,
 		fast:        hs.Reserved.Fast(),
 		extended:    hs.Reserved.Extended(),
+		dht:         hs.Reserved.DHT(),
 		done:        make(chan struct{}),
 		bits:        wire.NewBits(len(t.state)),
 		amChoking:   true,
@@ -160,6 +162,9 @@ func (p *peer) sendGreeting() {
 		}
 		p.out = wire.AppendBitfield(p.out, bits)
 	}
+	if port, ok := t.dhtPort(); ok && p.dht {
+		p.out = wire.AppendPort(p.out, port)
+	}
 	p.signal()
 }
 
@@ -218,8 +223,12 @@ func (p *peer) readLoop() {
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
-	if err != nil && p.closeErr == nil {
-		t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+	select {
+	case <-p.done: // we closed it, and said why where we did
+	default:
+		if err != nil {
+			t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+		}
 	}
 	p.close(err)
 	p.flushWrites() // what arrived is good data
