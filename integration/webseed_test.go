@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,11 +31,6 @@ func webSeedTorrent(t *testing.T, bin, path, url string) string {
 	return out
 }
 
-// deadPeer is a loopback address nobody listens on. torfs get wants a
-// tracker or a peer; this one gives it a peer that never answers, so
-// everything must come from the web seed.
-func deadPeer(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)) }
-
 // TestWebSeedGet: torrents whose only source is a loopback web seed
 // download completely, single-file (URL naming the file) and multi-file
 // (URL of the directory above the torrent's root, with names that need
@@ -52,7 +46,7 @@ func TestWebSeedGet(t *testing.T) {
 
 	torrent := webSeedTorrent(t, bin, filepath.Join(src, "disk.img"), url+"/disk.img")
 	out := t.TempDir()
-	r := harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", deadPeer(t), torrent)
+	r := harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", torrent)
 	harness.AssertSameFile(t, filepath.Join(src, "disk.img"), filepath.Join(out, "disk.img"))
 	if m := regexp.MustCompile(`received (\d+) bytes`).FindStringSubmatch(r.Stdout); m == nil || m[1] != "5243003" {
 		t.Errorf("single-file get output: %s", r.Stdout)
@@ -60,7 +54,7 @@ func TestWebSeedGet(t *testing.T) {
 
 	torrent = webSeedTorrent(t, bin, filepath.Join(src, "tree"), url+"/")
 	out = t.TempDir()
-	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", deadPeer(t), torrent)
+	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", torrent)
 	harness.AssertSameTree(t, spec, filepath.Join(src, "tree"), filepath.Join(out, "tree"))
 }
 
@@ -84,7 +78,7 @@ func TestWebSeedCorruptIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	p := harness.StartTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", deadPeer(t), torrent)
+	p := harness.StartTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", torrent)
 	ctx := harness.Context(t, time.Minute)
 	if err := waitMatch(ctx, p, regexp.MustCompile(`level=ERROR msg="web seed sent data that fails the piece hash.*url=\S*/disk.img`)); err != nil {
 		t.Fatal(err)

@@ -193,7 +193,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bar.Finish()
 	stats := s.tor.Stats()
-	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes from peers, uploaded %d bytes to peers\n",
+	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
 		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
 	if *keepSeeding {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
@@ -204,7 +204,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // checkPeerSources refuses a torrent that gives no way to find peers.
 func checkPeerSources(name string, mi *metainfo.MetaInfo, opts fetch.TorrentOptions, cfg fetch.Config) error {
-	if len(mi.Trackers()) > 0 || len(opts.Trackers) > 0 || len(opts.Peers) > 0 {
+	if len(mi.Trackers()) > 0 || len(opts.Trackers) > 0 || len(opts.Peers) > 0 || len(mi.URLList) > 0 || len(opts.WebSeeds) > 0 {
 		return nil
 	}
 	switch {
