@@ -55,8 +55,8 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 		}
 		r.wg.Wait()
 	}()
-	r.addAddrs(m.Peers)
-	r.addAddrs(opts.Peers)
+	r.addGiven(m.Peers)
+	r.addGiven(opts.Peers)
 	r.startSources(opts)
 	mi, err := r.run(ctx)
 	if err != nil {
@@ -76,7 +76,10 @@ const (
 	metaIdleTimeout = 60 * time.Second
 	// maxResolveConns bounds the connections of one Resolve.
 	maxResolveConns = 30
-	// maxResolveFails forgets an address after this many failed attempts.
+	// maxResolveFails forgets an address a tracker, the DHT or a peer
+	// gave after this many failed attempts. Addresses the user gave
+	// (x.pe, --peer) are retried for as long as Resolve runs: a seeder
+	// started after the mount must still be found.
 	maxResolveFails = 5
 )
 
@@ -93,6 +96,7 @@ type resolveCand struct {
 	fails  int
 	next   time.Time // no attempt before this
 	banned bool      // lied, or is ourselves: never again
+	given  bool      // from the user: never forgotten for failing
 }
 
 // resolver is the state of one Resolve call. Everything but the fields
@@ -175,6 +179,14 @@ func (r *resolver) addAddrs(addrs []string) {
 		}
 		r.cands[a] = &resolveCand{}
 		r.order = append(r.order, a)
+	}
+}
+
+// addGiven adds addresses the user gave, which failures never remove.
+func (r *resolver) addGiven(addrs []string) {
+	r.addAddrs(addrs)
+	for _, a := range addrs {
+		r.cands[a].given = true
 	}
 }
 

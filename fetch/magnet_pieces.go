@@ -41,7 +41,7 @@ func (r *resolver) retryLater(c *resolveCand, wait time.Duration) {
 	c.fails++
 	c.next = time.Now().Add(wait)
 	c.state = candIdle
-	if c.fails >= maxResolveFails {
+	if c.fails >= maxResolveFails && !c.given {
 		c.state = candGone
 	}
 }
