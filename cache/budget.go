@@ -120,7 +120,8 @@ func (c *Cache) trim() error {
 
 // drop abandons piece p if it is still in state from (being written,
 // verified or proven): its charge is released and its blocks freed. It
-// waits for writes to p in flight so none lands after the hole is punched.
+// waits for writes to p in flight, WriteBlock calls and queued buffers, so
+// none lands after the hole is punched.
 // The state check matters: a Discard racing a Verify must not drop the
 // piece the Verify is about to make readable.
 func (c *Cache) drop(p int, from pieceState) {
@@ -135,14 +136,19 @@ func (c *Cache) drop(p int, from pieceState) {
 	for c.pieces[p].writers > 0 {
 		c.changed.Wait()
 	}
-	if pt := c.pieces[p].part; pt != nil {
-		c.pieces[p].part = nil
-		c.putPartial(pt)
-	}
+	pt := c.pieces[p].part
+	c.pieces[p].part = nil
 	c.forgetLocked(p)
 	holes := c.holesLocked([]int{p})
 	c.changed.Broadcast()
 	c.mu.Unlock()
+	if pt != nil {
+		// Its queued buffers are abandoned, or land before the hole is
+		// punched; allocMu keeps the range from being reserved again
+		// meanwhile.
+		c.takeOver(pt, false)
+		c.putPartial(pt)
+	}
 	c.punch(holes)
 }
 

@@ -87,9 +87,17 @@ type Cache struct {
 	footprint []int64
 	hashers   sync.Pool // *hasher
 	partials  sync.Pool // *partial
-	writeBufs sync.Pool // *[]byte of capacity writeBehind
-	// writeBufsHeld counts the write-behind buffers out of writeBufs.
+	writeBufs bufList   // of capacity runSize
+	// runSize is the capacity of the write-behind buffers: writeBehind,
+	// smaller in tests so that small pieces go through the flusher.
+	runSize int
+	// writeBufsHeld counts the write-behind buffers pieces hold.
 	writeBufsHeld atomic.Int32
+	// flushQ feeds the flusher goroutine full write-behind buffers; it is
+	// closed by Close once no WriteBlock is in flight, and flusherDone
+	// is closed when the flusher has written everything and exited.
+	flushQ      chan *flushJob
+	flusherDone chan struct{}
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
 
@@ -108,6 +116,7 @@ type Cache struct {
 	verified  int
 	unproven  int
 	evictions int64
+	writing   int // WriteBlock calls in flight, all pieces
 	dirty     bool
 	closed    bool
 
@@ -131,7 +140,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if opts.SaveInterval <= 0 {
 		opts.SaveInterval = DefaultSaveInterval
 	}
-	c := &Cache{info: info, opts: opts, log: opts.Logger}
+	c := &Cache{info: info, opts: opts, log: opts.Logger, runSize: writeBehind}
 	c.keepAll = opts.Budget == 0 || opts.Budget >= info.Length
 	if c.log == nil {
 		c.log = slog.Default()
@@ -179,6 +188,9 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 			return nil, err
 		}
 	}
+	c.flushQ = make(chan *flushJob, flushQueue)
+	c.flusherDone = make(chan struct{})
+	go c.flusher()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stopSaver = cancel
 	c.saverDone = make(chan struct{})
@@ -196,7 +208,14 @@ func (c *Cache) Close() error {
 	}
 	c.closed = true
 	c.changed.Broadcast() // waiters return ErrClosed
+	// Writes in flight may still queue buffers; once they are done, the
+	// flusher writes out the queue and stops.
+	for c.writing > 0 {
+		c.changed.Wait()
+	}
 	c.mu.Unlock()
+	close(c.flushQ)
+	<-c.flusherDone
 	c.stopSaver()
 	<-c.saverDone
 	var err error

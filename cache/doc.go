@@ -44,21 +44,33 @@
 // contiguous prefix while they are still in the CPU cache, and with the
 // bytes written earlier out of order, read back from disk, once the
 // prefix reaches them. Verify then reads back and hashes only what is
-// left, usually nothing, instead of the whole piece. Small in-order
-// writes are gathered into 256 KiB writes (write-behind, within the
-// hashed prefix) because the kernel's cost per byte is much higher for
-// 16 KiB writes; the last run of a piece is written out by Verify. A
-// caller that writes each piece from one goroutine, in order, makes
-// Verify cost a compare (fetch does: its writer goroutines, not the
-// connections' receive loops, call WriteBlock, since hashing on the
-// receive loop slowed torfs get). Every write of a piece and its effect on the running
-// hash happen under a lock of that piece alone, so the hash always
-// describes the bytes the cache wrote, and a write into the prefix
-// already hashed starts the hash over from the disk. The cache computes
-// every hash itself; none is ever taken from a caller. The price: bytes
-// hashed from memory are not read back, so another process overwriting a
-// backing file between a block's write and its piece's Verify goes
-// unnoticed; Prove, as after a crash, hashes what is on disk.
+// left, usually nothing, instead of the whole piece.
+//
+// In-order bytes are copied into 256 KiB write-behind buffers and hashed
+// there. A full buffer, or the one that ends a piece, goes to the cache's
+// flusher goroutine, which writes it (one pwrite: the kernel's cost per
+// byte is much higher for 16 KiB writes) while the writer hashes the next
+// bytes, on another core when there is one. At most four buffers wait
+// for the flusher; a writer that finds the queue full waits. Verify
+// writes any of the piece's buffers the flusher has not taken yet itself,
+// waits for the others, and returns only once every byte of the piece is
+// on disk (in the page cache), reporting any write error: a verified
+// piece is always readable. So a caller that writes each piece from one
+// goroutine, in order, makes Verify cost a compare plus what the flusher
+// has not done yet, and one that verifies on another goroutine, as
+// fetch's hash workers do, never waits for the disk (fetch's writer
+// goroutines, not the connections' receive loops, call WriteBlock, since
+// hashing on the receive loop slowed torfs get).
+//
+// Every write of a piece and its effect on the running hash happen under
+// a lock of that piece alone, so the hash always describes the bytes the
+// cache wrote, and a write into the prefix already hashed waits for the
+// piece's queued buffers and starts the hash over from the disk. The
+// cache computes every hash itself; none is ever taken from a caller.
+// The price: bytes hashed from memory are not read back, so another
+// process overwriting a backing file between a block's write and its
+// piece's Verify goes unnoticed; Prove, as after a crash, hashes what is
+// on disk.
 //
 // # Resume
 //

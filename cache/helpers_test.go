@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -59,6 +60,15 @@ func newTorrent(t testing.TB, seed uint64, pieceLen int64, files ...testFile) *t
 func (tt *torrent) piece(p int) []byte {
 	off := tt.info.PieceOffset(p)
 	return tt.data[off : off+tt.info.PieceSize(p)]
+}
+
+// forRunSizes runs test with the cache's write-behind runs at their real
+// size and at 8 KiB, so that pieces of a few blocks go through the
+// flusher too.
+func forRunSizes(t *testing.T, test func(t *testing.T, run int)) {
+	for _, run := range []int{writeBehind, 8 << 10} {
+		t.Run(fmt.Sprintf("runs%dKiB", run>>10), func(t *testing.T) { test(t, run) })
+	}
 }
 
 // open opens a cache for tt and closes it when the test ends.

@@ -122,7 +122,7 @@ func (c *Cache) hashPiece(p int, pt *partial) (bool, error) {
 	defer c.hashers.Put(hs)
 	h, from := hs.h, int64(0)
 	if pt != nil {
-		if err := c.flush(p, pt); err != nil {
+		if err := c.settle(p, pt); err != nil {
 			return false, fmt.Errorf("cache: writing piece %d: %w", p, err)
 		}
 		h, from = pt.h, pt.hashed

@@ -55,7 +55,7 @@ func flushPending(t testing.TB, c *Cache, p int) {
 	}
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	if err := c.flush(p, pt); err != nil {
+	if err := c.settle(p, pt); err != nil {
 		t.Fatalf("writing out piece %d: %v", p, err)
 	}
 }
@@ -82,7 +82,9 @@ func writeOrder(t testing.TB, c *Cache, p int, content []byte, bs int, offs []in
 // TestRunningHashOrders: whatever order the blocks arrive in, the running
 // hash reaches the end of the piece as soon as the piece is contiguous,
 // and Verify accepts it.
-func TestRunningHashOrders(t *testing.T) {
+func TestRunningHashOrders(t *testing.T) { forRunSizes(t, testRunningHashOrders) }
+
+func testRunningHashOrders(t *testing.T, run int) {
 	tt := newTorrent(t, 70, 64<<10, multiFiles...)
 	const bs = 4 << 10
 	orders := map[string]func([]int) []int{
@@ -108,6 +110,7 @@ func TestRunningHashOrders(t *testing.T) {
 	for name, order := range orders {
 		t.Run(name, func(t *testing.T) {
 			c := open(t, tt, Options{Dir: t.TempDir()})
+			c.runSize = run
 			for p := range tt.info.NumPieces() {
 				content := tt.piece(p)
 				writeOrder(t, c, p, content, bs, order(blocks(content, bs)))
@@ -126,9 +129,12 @@ func TestRunningHashOrders(t *testing.T) {
 // TestRunningHashRewrites: blocks written again, inside the hashed prefix
 // or ahead of it, with other bytes or the same: Verify judges the last
 // bytes written.
-func TestRunningHashRewrites(t *testing.T) {
+func TestRunningHashRewrites(t *testing.T) { forRunSizes(t, testRunningHashRewrites) }
+
+func testRunningHashRewrites(t *testing.T, run int) {
 	tt := newTorrent(t, 71, 64<<10, testFile{name: "x", length: 6 * 64 << 10})
 	c := open(t, tt, Options{Dir: t.TempDir()})
+	c.runSize = run
 	const bs = 16 << 10
 	garbage := bytes.Repeat([]byte{0x5a}, 64<<10) // a whole piece of it
 	cases := []struct {
@@ -368,10 +374,10 @@ func TestWriteBehindBounded(t *testing.T) {
 	}
 }
 
-// TestWriteBehindDiskFull: blocks held in memory that the disk refuses
-// when they are written out (here by Verify) drop their piece with an
-// error that still says ENOSPC, release its charge, and leave the
-// verified pieces readable.
+// TestWriteBehindDiskFull: blocks gathered in memory that the disk
+// refuses when they are written out (by the flusher, or by Verify if it
+// comes first) drop their piece with an error from Verify that still says
+// ENOSPC, release its charge, and leave the verified pieces readable.
 func TestWriteBehindDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
@@ -391,10 +397,9 @@ func TestWriteBehindDiskFull(t *testing.T) {
 	failed := -1
 	for p := range tt.info.NumPieces() {
 		content := tt.piece(p)
-		writeOrder(t, c, p, content, bs, blocks(content, bs)) // in order: held in memory
-		if got := pending(c, p); got != len(content) {
-			t.Fatalf("piece %d: %d bytes held in memory, want the whole piece (%d)", p, got, len(content))
-		}
+		// In order: gathered in one buffer, queued whole when the last
+		// block arrives.
+		writeOrder(t, c, p, content, bs, blocks(content, bs))
 		ok, err := c.Verify(p)
 		if err != nil {
 			if !errors.Is(err, syscall.ENOSPC) || ok {
@@ -418,5 +423,104 @@ func TestWriteBehindDiskFull(t *testing.T) {
 	}
 	for p := range failed {
 		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+}
+
+// TestFlusherDiskFull: runs the flusher fails to write, because the disk
+// is full, drop their piece with an error that still says ENOSPC, from a
+// later WriteBlock of the piece or from its Verify; the charge is
+// released, no buffer stays held, and the verified pieces stay readable.
+func TestFlusherDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	tt := newTorrent(t, 78, 256<<10, testFile{name: "x", length: 3 << 20})
+	c := open(t, tt, Options{Dir: filepath.Join(dir, "sparse"), Budget: 2 << 20}) // more than the disk
+	c.runSize = 16 << 10
+	const bs = 16 << 10
+	failed := -1
+	for p := range tt.info.NumPieces() {
+		content := tt.piece(p)
+		var err error
+		for off := 0; off < len(content) && err == nil; off += bs {
+			err = c.WriteBlock(p, int64(off), content[off:off+bs])
+		}
+		if err == nil {
+			var ok bool
+			ok, err = c.Verify(p)
+			if err == nil && !ok {
+				t.Fatalf("Verify(%d) = false", p)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("piece %d: %v; want ENOSPC", p, err)
+			}
+			failed = p
+			break
+		}
+	}
+	if failed < 0 {
+		t.Fatal("a 3 MiB torrent fit on a 1 MiB tmpfs")
+	}
+	if c.Have(failed) || pending(c, failed) != -1 {
+		t.Fatalf("piece %d still held after its write failed", failed)
+	}
+	if st := c.Stats(); st.Verified != failed || st.Used != int64(failed)*c.footprint[0] {
+		t.Fatalf("Verified = %d, Used = %d; want %d pieces charged", st.Verified, st.Used, failed)
+	}
+	if held := c.writeBufsHeld.Load(); held != 0 {
+		t.Fatalf("%d write-behind buffers still held", held)
+	}
+	for p := range failed {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+}
+
+// TestFlusherWriteError: a run the flusher cannot write (its backing file
+// was removed behind the cache's back) fails its piece, even though the
+// piece's last run, which Verify writes into another file, lands and the
+// running hash matches: Verify never vouches for bytes that are not on
+// disk.
+func TestFlusherWriteError(t *testing.T) {
+	tt := newTorrent(t, 79, 256<<10, testFile{name: "a", length: 240 << 10}, testFile{name: "b", length: 16 << 10})
+	c := open(t, tt, Options{Dir: t.TempDir()})
+	c.runSize = 16 << 10
+	if err := os.Remove(c.Path(0)); err != nil {
+		t.Fatal(err)
+	}
+	content := tt.piece(0)
+	const bs = 16 << 10
+	var err error
+	for off := 0; off < len(content) && err == nil; off += bs {
+		err = c.WriteBlock(0, int64(off), content[off:off+bs])
+	}
+	if err == nil {
+		var ok bool
+		ok, err = c.Verify(0)
+		if err == nil {
+			t.Fatalf("Verify = %v, nil with most of the piece never written; want an error", ok)
+		}
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("error %v does not say the file is missing", err)
+	}
+	if c.Have(0) || pending(c, 0) != -1 {
+		t.Fatal("piece still held after its write failed")
+	}
+	if st := c.Stats(); st.Used != 0 {
+		t.Fatalf("Used = %d after the only piece was dropped", st.Used)
+	}
+	if held := c.writeBufsHeld.Load(); held != 0 {
+		t.Fatalf("%d write-behind buffers still held", held)
 	}
 }

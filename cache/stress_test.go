@@ -107,11 +107,14 @@ func TestDiskFull(t *testing.T) {
 
 // TestConcurrentUse runs writers, readers and provers of different pieces
 // at once under eviction pressure; run with -race.
-func TestConcurrentUse(t *testing.T) {
+func TestConcurrentUse(t *testing.T) { forRunSizes(t, testConcurrentUse) }
+
+func testConcurrentUse(t *testing.T, run int) {
 	tt := newTorrent(t, 32, 16<<10, testFile{name: "a", length: 700_000}, testFile{name: "b", length: 300_001})
 	dir := t.TempDir()
 	const budget = 24 * 16 << 10
 	c := open(t, tt, Options{Dir: dir, Budget: budget, MaxOpenFiles: 1})
+	c.runSize = run
 	n := tt.info.NumPieces()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -185,11 +188,14 @@ func TestConcurrentUse(t *testing.T) {
 // TestDiscardRacesWrites discards pieces while their blocks are being
 // written: no write may land after the hole is punched, so once every
 // unverified piece is discarded the disk holds only verified pieces.
-func TestDiscardRacesWrites(t *testing.T) {
+func TestDiscardRacesWrites(t *testing.T) { forRunSizes(t, testDiscardRacesWrites) }
+
+func testDiscardRacesWrites(t *testing.T, run int) {
 	tt := newTorrent(t, 33, 16<<10, testFile{name: "a", length: 64 * 16 << 10})
 	dir := t.TempDir()
 	const budget = 16 * 16 << 10
 	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	c.runSize = run
 	n := tt.info.NumPieces()
 	var writers, discarder sync.WaitGroup
 	stop := make(chan struct{})
@@ -257,6 +263,7 @@ func TestDiscardWaitsForWriteInFlight(t *testing.T) {
 	}
 	c.mu.Lock()
 	c.pieces[1].writers--
+	c.writing--
 	c.changed.Broadcast()
 	c.mu.Unlock()
 	<-done

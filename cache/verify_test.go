@@ -75,9 +75,12 @@ func TestPadBytesHashAsZeros(t *testing.T) {
 // TestConcurrentConflictingWrites: writers race on the same blocks
 // with right and wrong bytes, in and out of order; Verify must accept the
 // piece exactly when the bytes on disk match its hash.
-func TestConcurrentConflictingWrites(t *testing.T) {
+func TestConcurrentConflictingWrites(t *testing.T) { forRunSizes(t, testConcurrentConflictingWrites) }
+
+func testConcurrentConflictingWrites(t *testing.T, run int) {
 	tt := newTorrent(t, 62, 32<<10, testFile{name: "x", length: 96 * 32 << 10})
 	c := open(t, tt, Options{Dir: t.TempDir()})
+	c.runSize = run
 	var accepted, rejected int
 	for p := range tt.info.NumPieces() {
 		good := tt.piece(p)

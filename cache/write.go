@@ -34,6 +34,7 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 	pt.mu.Unlock()
 	c.mu.Lock()
 	c.pieces[p].writers--
+	c.writing--
 	if c.pieces[p].writers == 0 {
 		c.changed.Broadcast()
 	}
@@ -60,6 +61,7 @@ func (c *Cache) startWrite(p int) (*partial, error) {
 		switch pc.state {
 		case stateWriting:
 			pc.writers++
+			c.writing++
 			if pc.part == nil {
 				pc.part = c.getPartial()
 			}
