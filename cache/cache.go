@@ -98,6 +98,12 @@ type Cache struct {
 	// is closed when the flusher has written everything and exited.
 	flushQ      chan *flushJob
 	flusherDone chan struct{}
+	// aside holds up to flushQueue jobs that end a piece, kept from the
+	// flusher until the next kick (see writeInOrder); asideN is its
+	// length, read without the lock.
+	asideMu sync.Mutex
+	aside   []*flushJob
+	asideN  atomic.Int32
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
 
@@ -214,6 +220,7 @@ func (c *Cache) Close() error {
 		c.changed.Wait()
 	}
 	c.mu.Unlock()
+	c.kick()
 	close(c.flushQ)
 	<-c.flusherDone
 	c.stopSaver()

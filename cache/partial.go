@@ -139,11 +139,12 @@ func (c *Cache) writeInOrder(p int, pt *partial, data []byte) error {
 	if errp := pt.flushErr.Load(); errp != nil {
 		return *errp
 	}
+	c.kick()
 	base, size := c.info.PieceOffset(p), c.info.PieceSize(p)
 	for len(data) > 0 {
 		if pt.wb != nil && pt.wbOff+int64(len(*pt.wb)) != pt.hashed {
 			// catchUp moved the prefix past the buffer's end.
-			c.queueFlush(p, pt)
+			c.queueFlush(p, pt, false)
 		}
 		if pt.wb == nil {
 			if pt.wb = c.getWriteBuf(); pt.wb == nil {
@@ -159,12 +160,16 @@ func (c *Cache) writeInOrder(p int, pt *partial, data []byte) error {
 		// Hash the copy: it is the one in the CPU cache now.
 		c.feed(pt.h, b[len(b)-n:], base+pt.hashed)
 		pt.hashed += int64(n)
-		if len(b) == cap(b) || pt.hashed == size {
-			// Full, or the piece's last bytes: the flusher writes
-			// them while the writer goes on. (Leaving the last run
-			// for Verify to write kept a buffer per piece waiting
-			// for fetch's hash workers, and measured no faster.)
-			c.queueFlush(p, pt)
+		if pt.hashed == size {
+			// The piece's last bytes wait, without waking the
+			// flusher, for the first of: its Verify, which writes
+			// them itself when it comes at once (a serial caller
+			// pays no wake-up nor wait), or the next WriteBlock,
+			// which hands them to the flusher (a caller verifying on
+			// another goroutine does not wait for the disk).
+			c.queueFlush(p, pt, true)
+		} else if len(b) == cap(b) {
+			c.queueFlush(p, pt, false)
 		}
 	}
 	if len(data) == 0 {
@@ -181,9 +186,9 @@ func (c *Cache) writeInOrder(p int, pt *partial, data []byte) error {
 }
 
 // queueFlush hands the write-behind buffer of piece p to the flusher,
-// waiting while the queue is full. Called with pt.mu held, or by the
-// owner of pt.
-func (c *Cache) queueFlush(p int, pt *partial) {
+// waiting while the queue is full, or, if later is set, sets it aside
+// for the next kick. Called with pt.mu held, or by the owner of pt.
+func (c *Cache) queueFlush(p int, pt *partial, later bool) {
 	if pt.wb == nil {
 		return
 	}
@@ -195,11 +200,48 @@ func (c *Cache) queueFlush(p int, pt *partial) {
 	j := &flushJob{pt: pt, off: c.info.PieceOffset(p) + pt.wbOff, buf: pt.wb}
 	pt.flushes.Add(1)
 	pt.jobs = append(pt.jobs, j)
-	c.flushQ <- j
 	pt.wb = nil
+	if later && c.setAside(j) {
+		c.writeBufsHeld.Add(-1)
+		return
+	}
+	c.flushQ <- j
 	// Out of the piece's hands: it no longer counts against
 	// maxWriteBehind; the queue bounds it now.
 	c.writeBufsHeld.Add(-1)
+}
+
+// setAside keeps j for the next kick, unless flushQueue jobs already
+// wait there; it reports whether it did.
+func (c *Cache) setAside(j *flushJob) bool {
+	c.asideMu.Lock()
+	defer c.asideMu.Unlock()
+	if len(c.aside) >= flushQueue {
+		return false
+	}
+	c.aside = append(c.aside, j)
+	c.asideN.Store(int32(len(c.aside)))
+	return true
+}
+
+// kick hands the jobs set aside to the flusher, but those their piece's
+// owner has taken meanwhile.
+func (c *Cache) kick() {
+	if c.asideN.Load() == 0 {
+		return
+	}
+	var jobs [flushQueue]*flushJob
+	c.asideMu.Lock()
+	n := copy(jobs[:], c.aside)
+	clear(c.aside)
+	c.aside = c.aside[:0]
+	c.asideN.Store(0)
+	c.asideMu.Unlock()
+	for _, j := range jobs[:n] {
+		if !j.taken.Load() {
+			c.flushQ <- j
+		}
+	}
 }
 
 // flusher writes out the buffers queued by queueFlush until the queue is
