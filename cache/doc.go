@@ -47,11 +47,13 @@
 // left, usually nothing, instead of the whole piece.
 //
 // In-order bytes are copied into 256 KiB write-behind buffers and hashed
-// there. A full buffer, or the one that ends a piece, goes to the cache's
-// flusher goroutine, which writes it (one pwrite: the kernel's cost per
-// byte is much higher for 16 KiB writes) while the writer hashes the next
-// bytes, on another core when there is one. At most four buffers wait
-// for the flusher; a writer that finds the queue full waits. Verify
+// there. A full buffer goes to the cache's flusher goroutine, which
+// writes it (one pwrite: the kernel's cost per byte is much higher for
+// 16 KiB writes) while the writer hashes the next bytes, on another core
+// when there is one. At most four buffers wait for the flusher; a writer
+// that finds the queue full waits. The buffer that ends a piece is handed
+// over by the next write instead (at most four wait so), so that a
+// Verify coming at once writes it without waking the flusher. Verify
 // writes any of the piece's buffers the flusher has not taken yet itself,
 // waits for the others, and returns only once every byte of the piece is
 // on disk (in the page cache), reporting any write error: a verified
