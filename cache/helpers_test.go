@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -69,6 +70,25 @@ func forRunSizes(t *testing.T, test func(t *testing.T, run int)) {
 	for _, run := range []int{writeBehind, 8 << 10} {
 		t.Run(fmt.Sprintf("runs%dKiB", run>>10), func(t *testing.T) { test(t, run) })
 	}
+}
+
+// tinyTmpfs mounts a 1 MiB tmpfs for the test, unmounted when it ends, and
+// returns its path; it skips the test without root.
+func tinyTmpfs(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }
 
 // open opens a cache for tt and closes it when the test ends.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -379,18 +378,7 @@ func TestWriteBehindBounded(t *testing.T) {
 // comes first) drop their piece with an error from Verify that still says
 // ENOSPC, release its charge, and leave the verified pieces readable.
 func TestWriteBehindDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := tinyTmpfs(t)
 	tt := newTorrent(t, 77, 64<<10, testFile{name: "x", length: 2 << 20})
 	c := open(t, tt, Options{Dir: filepath.Join(dir, "sparse"), Budget: 3 << 19}) // 1.5 MiB: more than the disk
 	const bs = 16 << 10
@@ -412,8 +400,17 @@ func TestWriteBehindDiskFull(t *testing.T) {
 			t.Fatalf("Verify(%d) = false", p)
 		}
 	}
+	checkDiskFull(t, c, tt, failed)
+}
+
+// checkDiskFull checks what a full disk left of a cache written piece
+// by piece in order: failed, the first piece that met the full disk, is
+// dropped and no longer charged; the pieces before it stay verified,
+// charged and readable.
+func checkDiskFull(t *testing.T, c *Cache, tt *torrent, failed int) {
+	t.Helper()
 	if failed < 0 {
-		t.Fatal("a 2 MiB torrent fit on a 1 MiB tmpfs")
+		t.Fatalf("a %s torrent fit on a 1 MiB tmpfs", formatBytes(tt.info.Length))
 	}
 	if c.Have(failed) || pending(c, failed) != -1 {
 		t.Fatalf("piece %d still held after its write failed", failed)
@@ -431,18 +428,7 @@ func TestWriteBehindDiskFull(t *testing.T) {
 // later WriteBlock of the piece or from its Verify; the charge is
 // released, no buffer stays held, and the verified pieces stay readable.
 func TestFlusherDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := tinyTmpfs(t)
 	tt := newTorrent(t, 78, 256<<10, testFile{name: "x", length: 3 << 20})
 	c := open(t, tt, Options{Dir: filepath.Join(dir, "sparse"), Budget: 2 << 20}) // more than the disk
 	c.runSize = 16 << 10
@@ -469,20 +455,9 @@ func TestFlusherDiskFull(t *testing.T) {
 			break
 		}
 	}
-	if failed < 0 {
-		t.Fatal("a 3 MiB torrent fit on a 1 MiB tmpfs")
-	}
-	if c.Have(failed) || pending(c, failed) != -1 {
-		t.Fatalf("piece %d still held after its write failed", failed)
-	}
-	if st := c.Stats(); st.Verified != failed || st.Used != int64(failed)*c.footprint[0] {
-		t.Fatalf("Verified = %d, Used = %d; want %d pieces charged", st.Verified, st.Used, failed)
-	}
+	checkDiskFull(t, c, tt, failed)
 	if held := c.writeBufsHeld.Load(); held != 0 {
 		t.Fatalf("%d write-behind buffers still held", held)
-	}
-	for p := range failed {
-		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 	}
 }
 

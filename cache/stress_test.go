@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -52,18 +51,7 @@ func TestManyFilesBoundedDescriptors(t *testing.T) {
 // TestDiskFull fills a 1 MiB tmpfs: the failing piece is dropped with an
 // error that still says ENOSPC, and verified pieces stay readable.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("cannot mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := tinyTmpfs(t)
 	tt := newTorrent(t, 31, 64<<10, testFile{name: "x", length: 2 << 20})
 
 	// Unlimited budget preallocates: a torrent larger than the disk is
