@@ -24,6 +24,11 @@ const maxWriteBehind = 64
 // buffers in the CPU caches.
 const flushQueue = 4
 
+// copyChunk is how much of an in-order write is copied into the
+// write-behind buffer before it is hashed: small enough that the copy is
+// still in the L1 cache when SHA-1 reads it.
+const copyChunk = 16 << 10
+
 // partial is the running SHA-1 of a piece being written. WriteBlock feeds
 // it the bytes that extend the piece's contiguous prefix while they are
 // still hot in the CPU cache, and reads back from disk the bytes that were
@@ -153,7 +158,7 @@ func (c *Cache) writeInOrder(p int, pt *partial, data []byte) error {
 			pt.wbOff = pt.hashed
 		}
 		b := *pt.wb
-		n := min(len(data), cap(b)-len(b))
+		n := min(len(data), cap(b)-len(b), copyChunk)
 		b = append(b, data[:n]...)
 		*pt.wb = b
 		data = data[n:]
