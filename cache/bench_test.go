@@ -118,7 +118,7 @@ func benchReadAt(b *testing.B, size int) {
 //
 // Verify returns once the piece's bytes are on disk, so a serial writer
 // of 256 KiB pieces does all the copying and all the hashing in turn:
-// that case reaches the goal only with hot blocks (see the README).
+// with spread blocks that is the tightest case (see the README).
 // Everywhere else the copy into the page cache overlaps the hashing.
 func BenchmarkWriteVerify(b *testing.B) {
 	for _, mode := range []string{"serial", "pipelined"} {
