@@ -1,6 +1,6 @@
 # torfs — build, demo, and the full check CI runs.
 GO      ?= go
-FUZZTIME ?= 5s
+FUZZTIME ?= 50000x
 
 .PHONY: all build demo check deps vet test fuzz clean
 
