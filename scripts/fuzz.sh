@@ -10,14 +10,14 @@
 # take 1 to 17 seconds per target here (77 s for all). -timeout bounds
 # each target in time.
 set -euo pipefail
-dur=${1:-50000x}
+budget=${1:-50000x}
 cd "$(dirname "$0")/.."
 found=0
 while IFS= read -r file; do
   pkg=./$(dirname "$file")
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(f \*testing\.F\)' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/'); do
-    echo "fuzz $pkg $target ($dur)"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$dur" -timeout 5m "$pkg"
+    echo "fuzz $pkg $target ($budget)"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$budget" -timeout 5m "$pkg"
     found=$((found + 1))
   done
 done < <(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go')
