@@ -18,7 +18,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	if len(seeds) == 0 && len(n.Nodes()) == 0 {
 		return errors.New("DHT bootstrap: no bootstrap node could be resolved and the routing table is empty")
 	}
-	if _, err := n.lookup(ctx, n.id, false, seeds); err != nil {
+	if _, err := n.lookup(ctx, n.id, nil, seeds); err != nil {
 		return fmt.Errorf("DHT bootstrap: %w", err)
 	}
 	return nil
@@ -55,21 +55,30 @@ func (n *Node) resolve(ctx context.Context, hostports []string) []netip.AddrPort
 }
 
 // GetPeers looks up the peers that announced infoHash, from the nodes
-// nearest to it (and from our own store, when we are one of them).
+// nearest to it (and from our own store, when we are one of them). It
+// returns when the lookup ends, which a node that never answers delays by
+// Config.QueryTimeout; GetPeersFunc hands peers over as they come.
 func (n *Node) GetPeers(ctx context.Context, infoHash ID) ([]netip.AddrPort, error) {
-	res, err := n.lookup(ctx, infoHash, true, n.seedsIfEmpty(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("DHT get_peers %s: %w", infoHash, err)
-	}
+	var peers []netip.AddrPort
+	err := n.GetPeersFunc(ctx, infoHash, func(ps []netip.AddrPort) { peers = append(peers, ps...) })
+	return peers, err
+}
+
+// GetPeersFunc is GetPeers handing the peers to found as they come: our
+// own store's first, then each node's as its reply arrives, every peer
+// once. found runs on the caller's goroutine, one call at a time, while
+// the lookup waits for the other nodes; it should not block for long.
+// The error is the lookup's, when no node answered.
+func (n *Node) GetPeersFunc(ctx context.Context, infoHash ID, found func([]netip.AddrPort)) error {
+	sink := newPeerSink(found)
 	n.mu.Lock()
 	local := n.peers.get(infoHash, n.v6, maxValues, time.Now())
 	n.mu.Unlock()
-	for _, p := range local {
-		if !containsAddr(res.peers, p) {
-			res.peers = append(res.peers, p)
-		}
+	sink.add(local)
+	if _, err := n.lookup(ctx, infoHash, sink, n.seedsIfEmpty(ctx)); err != nil {
+		return fmt.Errorf("DHT get_peers %s: %w", infoHash, err)
 	}
-	return res.peers, nil
+	return nil
 }
 
 // Announce tells the nodes nearest to infoHash that we have it, reachable
@@ -77,12 +86,20 @@ func (n *Node) GetPeers(ctx context.Context, infoHash ID) ([]netip.AddrPort, err
 // It returns the peers the lookup found on the way, and fails when no
 // node accepted the announce.
 func (n *Node) Announce(ctx context.Context, infoHash ID, port int) ([]netip.AddrPort, error) {
+	var peers []netip.AddrPort
+	err := n.AnnounceFunc(ctx, infoHash, port, func(ps []netip.AddrPort) { peers = append(peers, ps...) })
+	return peers, err
+}
+
+// AnnounceFunc is Announce handing the peers its lookup finds to found as
+// they come, as GetPeersFunc does.
+func (n *Node) AnnounceFunc(ctx context.Context, infoHash ID, port int, found func([]netip.AddrPort)) error {
 	if port < 0 || port > 65535 {
-		return nil, fmt.Errorf("DHT announce: port %d out of range", port)
+		return fmt.Errorf("DHT announce: port %d out of range", port)
 	}
-	res, err := n.lookup(ctx, infoHash, true, n.seedsIfEmpty(ctx))
+	res, err := n.lookup(ctx, infoHash, newPeerSink(found), n.seedsIfEmpty(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("DHT announce %s: %w", infoHash, err)
+		return fmt.Errorf("DHT announce %s: %w", infoHash, err)
 	}
 	var (
 		wg       sync.WaitGroup
@@ -119,9 +136,9 @@ func (n *Node) Announce(ctx context.Context, infoHash ID, port int) ([]netip.Add
 		if lastErr == nil {
 			lastErr = errors.New("no node near it gave a token")
 		}
-		return res.peers, fmt.Errorf("DHT announce %s: no node accepted it: %w", infoHash, lastErr)
+		return fmt.Errorf("DHT announce %s: no node accepted it: %w", infoHash, lastErr)
 	}
-	return res.peers, nil
+	return nil
 }
 
 // seedsIfEmpty returns the bootstrap nodes when the routing table is
@@ -131,15 +148,6 @@ func (n *Node) seedsIfEmpty(ctx context.Context) []netip.AddrPort {
 		return nil
 	}
 	return n.resolve(ctx, n.cfg.Bootstrap)
-}
-
-func containsAddr(l []netip.AddrPort, a netip.AddrPort) bool {
-	for _, x := range l {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // AddNodes pings "host:port" nodes (e.g. a torrent's "nodes" list) and

@@ -23,15 +23,42 @@ type candidate struct {
 // lookupResult is what an iterative lookup learned.
 type lookupResult struct {
 	closest []*candidate // nodes that replied, nearest to the target first
-	peers   []netip.AddrPort
 	replies int
 }
 
+// peerSink hands the peers a lookup finds to a caller's function as
+// replies bring them, each peer once.
+type peerSink struct {
+	seen  map[netip.AddrPort]bool
+	found func([]netip.AddrPort)
+}
+
+func newPeerSink(found func([]netip.AddrPort)) *peerSink {
+	return &peerSink{seen: make(map[netip.AddrPort]bool), found: found}
+}
+
+// add passes on the peers of ps not seen before, if any.
+func (s *peerSink) add(ps []netip.AddrPort) {
+	var fresh []netip.AddrPort
+	for _, p := range ps {
+		if usable(p) && !s.seen[p] {
+			s.seen[p] = true
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) > 0 {
+		s.found(fresh)
+	}
+}
+
 // lookup walks the DHT towards target, alpha queries at a time, until the
-// bucketSize nearest nodes it knows of have all answered or failed.
-// getPeers collects peers and tokens (get_peers); otherwise it is a
-// find_node lookup. seeds are addresses of unknown ID to query first.
-func (n *Node) lookup(ctx context.Context, target ID, getPeers bool, seeds []netip.AddrPort) (*lookupResult, error) {
+// bucketSize nearest nodes it knows of have all answered or failed. With
+// a peer sink it is a get_peers lookup, which collects tokens and hands
+// each reply's peers to the sink at once, while slower nodes are still
+// being waited for; otherwise it is a find_node lookup. seeds are
+// addresses of unknown ID to query first.
+func (n *Node) lookup(ctx context.Context, target ID, sink *peerSink, seeds []netip.AddrPort) (*lookupResult, error) {
+	getPeers := sink != nil
 	n.mu.Lock()
 	start := n.table.closest(target, bucketSize)
 	n.mu.Unlock()
@@ -70,7 +97,6 @@ func (n *Node) lookup(ctx context.Context, target ID, getPeers bool, seeds []net
 	results := make(chan result)
 	inflight := 0
 	res := &lookupResult{}
-	seenPeer := make(map[netip.AddrPort]bool)
 	method := "find_node"
 	if getPeers {
 		method = "get_peers"
@@ -151,12 +177,14 @@ func (n *Node) lookup(ctx context.Context, target ID, getPeers bool, seeds []net
 			c.ID, c.idKnown = ID([]byte(r.r.ID)), true
 			add(c)
 		}
-		for _, v := range r.r.Values {
-			p, err := parseCompactPeer([]byte(v))
-			if err == nil && usable(p) && !seenPeer[p] {
-				seenPeer[p] = true
-				res.peers = append(res.peers, p)
+		if getPeers {
+			var peers []netip.AddrPort
+			for _, v := range r.r.Values {
+				if p, err := parseCompactPeer([]byte(v)); err == nil {
+					peers = append(peers, p)
+				}
 			}
+			sink.add(peers)
 		}
 		for _, nd := range n.replyNodes(r.r) {
 			add(&candidate{NodeInfo: nd, idKnown: true})

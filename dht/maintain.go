@@ -70,7 +70,7 @@ func (n *Node) housekeep(now time.Time) {
 		if ctx.Err() != nil {
 			return
 		}
-		if _, err := n.lookup(ctx, randomIDInBucket(n.id, prefix), false, nil); err != nil {
+		if _, err := n.lookup(ctx, randomIDInBucket(n.id, prefix), nil, nil); err != nil {
 			n.log.Debug("DHT bucket refresh failed", "bucket", prefix, "err", err)
 		}
 	}

@@ -113,7 +113,8 @@ func (t *Torrent) startDHT() {
 
 // dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
 // lookup also finds peers) and, while the torrent wants peers, looks for
-// more every dhtLookupEvery.
+// more every dhtLookupEvery. Peers are added as each node's reply brings
+// them, not when the lookup ends.
 func (t *Torrent) dhtLoop(node *dht.Node) {
 	defer t.wg.Done()
 	if len(t.mi.Nodes) > 0 {
@@ -121,24 +122,25 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		t.log.Debug("DHT nodes from the torrent", "given", len(t.mi.Nodes), "answered", n)
 	}
 	ih := dht.ID(t.mi.InfoHash)
+	found := func(peers []netip.AddrPort) {
+		t.log.Debug("DHT found peers", "peers", len(peers))
+		t.AddPeers(addrStrings(peers)...)
+	}
 	now := time.Now()
 	nextAnnounce, nextLookup := now, now
 	for {
-		var (
-			peers []netip.AddrPort
-			err   error
-		)
+		var err error
 		now = time.Now()
 		switch {
 		case !now.Before(nextAnnounce):
-			peers, err = node.Announce(t.ctx, ih, int(t.c.listenPort()))
+			err = node.AnnounceFunc(t.ctx, ih, int(t.c.listenPort()), found)
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {
 				nextAnnounce = now.Add(dhtRetry)
 			}
 		case !now.Before(nextLookup):
 			if t.wantsPeers() {
-				peers, err = node.GetPeers(t.ctx, ih)
+				err = node.GetPeersFunc(t.ctx, ih, found)
 			}
 			nextLookup = now.Add(dhtLookupEvery)
 			if err != nil {
@@ -151,14 +153,6 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		if err != nil {
 			t.log.Debug("DHT", "err", err)
 		}
-		if len(peers) > 0 {
-			addrs := make([]string, 0, len(peers))
-			for _, a := range peers {
-				addrs = append(addrs, a.String())
-			}
-			t.log.Debug("DHT found peers", "peers", len(addrs))
-			t.AddPeers(addrs...)
-		}
 		tm := time.NewTimer(time.Until(earliest(nextAnnounce, nextLookup)))
 		select {
 		case <-t.ctx.Done():
@@ -167,6 +161,15 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		case <-tm.C:
 		}
 	}
+}
+
+// addrStrings turns peer addresses into the strings AddPeers takes.
+func addrStrings(peers []netip.AddrPort) []string {
+	addrs := make([]string, 0, len(peers))
+	for _, a := range peers {
+		addrs = append(addrs, a.String())
+	}
+	return addrs
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/binary"
+	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -192,5 +196,76 @@ func leave(r *rawPeer, tor *Torrent) {
 	r.conn.Close()
 	for deadline := time.Now().Add(5 * time.Second); len(tor.Stats().Peers) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deadDHTNode is a UDP socket that never answers, as a DHT node that
+// went away; it returns the socket, to see what was sent to it.
+func deadDHTNode(t *testing.T) *net.UDPConn {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// writeDHTState writes a DHT state file whose routing table holds nodes
+// (IPv4 addresses), so a client starts knowing exactly them.
+func writeDHTState(t *testing.T, path string, nodes ...dht.NodeInfo) {
+	t.Helper()
+	var compact []byte
+	for _, n := range nodes {
+		compact = append(compact, n.ID[:]...)
+		compact = append(compact, n.Addr.Addr().AsSlice()...)
+		compact = binary.BigEndian.AppendUint16(compact, n.Addr.Port())
+	}
+	id := dht.RandomID()
+	b, err := bencode.EncodeBytes(map[string]string{"id": string(id[:]), "nodes": string(compact)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDHTMagnetWithDeadNode: a magnet resolves through the DHT although
+// one node of the resolver's routing table never answers: the peers the
+// live node gives are dialled at once, not after the dead node's query
+// timed out (2 s). The test logs how long resolving took.
+func TestDHTMagnetWithDeadNode(t *testing.T) {
+	first, boot := loopbackDHT(t)
+	mi, data := magnetTorrent(t, 200)
+	seed := dhtClient(t, boot)
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
+
+	dead := deadDHTNode(t)
+	deadAddr := dead.LocalAddr().(*net.UDPAddr).AddrPort()
+	state := filepath.Join(t.TempDir(), "dht.state")
+	writeDHTState(t, state, dht.NodeInfo{ID: first.ID(), Addr: first.Addr()}, dht.NodeInfo{ID: dht.RandomID(), Addr: deadAddr})
+	leech := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}, StateFile: state}})
+	start := time.Now()
+	got, _, _, err := resolve(t, leech, &metainfo.Magnet{InfoHash: mi.InfoHash}, TorrentOptions{}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("resolved through the DHT with a dead node in the table in %v", time.Since(start))
+	if !bytes.Equal(got.InfoBytes, mi.InfoBytes) {
+		t.Fatal("resolved metadata differs")
+	}
+	// The dead node was asked too: the lookup did not just miss it.
+	buf := make([]byte, 1500)
+	dead.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := dead.Read(buf)
+		if err != nil {
+			t.Fatalf("the dead node got no get_peers for the info-hash: %v", err)
+		}
+		if bytes.Contains(buf[:n], []byte("9:get_peers")) && bytes.Contains(buf[:n], mi.InfoHash[:]) {
+			break
+		}
 	}
 }

@@ -3,6 +3,7 @@ package fetch
 import (
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -76,28 +77,28 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 }
 
 // dhtLoop looks the info-hash up in the DHT until Resolve ends: again
-// soon while it finds nothing, then every half minute.
+// soon while it finds nothing, then every half minute. Peers are posted
+// as each node's reply brings them, so they are dialled while the lookup
+// still waits for slow or dead nodes.
 func (r *resolver) dhtLoop(node *dht.Node) {
 	defer r.wg.Done()
 	for {
-		peers, err := node.GetPeers(r.ctx, dht.ID(r.m.InfoHash))
+		found := 0
+		err := node.GetPeersFunc(r.ctx, dht.ID(r.m.InfoHash), func(peers []netip.AddrPort) {
+			found += len(peers)
+			addrs := addrStrings(peers)
+			r.post(func() { r.addAddrs(addrs) })
+		})
 		if r.ctx.Err() != nil {
 			return
 		}
 		wait := 30 * time.Second
-		if err != nil || len(peers) == 0 {
+		if err != nil || found == 0 {
 			wait = 5 * time.Second
 		}
-		addrs := make([]string, 0, len(peers))
-		for _, a := range peers {
-			addrs = append(addrs, a.String())
+		if err != nil {
+			r.post(func() { r.lastErr = err.Error() })
 		}
-		r.post(func() {
-			if err != nil {
-				r.lastErr = err.Error()
-			}
-			r.addAddrs(addrs)
-		})
 		tm := time.NewTimer(wait)
 		select {
 		case <-r.ctx.Done():
