@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/torfs/torfs/dht"
@@ -44,7 +45,9 @@ type Config struct {
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 	// DHT, when not nil, runs a DHT node (BEP 5) that torrents (but
-	// private ones) and Resolve find peers in and announce to.
+	// private ones) and Resolve find peers in and announce to. The node
+	// starts with the first such torrent or Resolve: a Client with only
+	// private torrents never opens its socket.
 	DHT *DHTConfig
 }
 
@@ -65,7 +68,10 @@ type Client struct {
 	ln       net.Listener
 	up, down *rateLimiter
 	halfOpen chan struct{}
-	dht      *dht.Node // nil when Config.DHT is nil
+	// dht is the DHT node, nil until needDHT starts it (never when
+	// Config.DHT is nil); set once, under mu.
+	dht    atomic.Pointer[dht.Node]
+	dhtErr error // why the DHT node could not start; guarded by mu
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent
@@ -119,13 +125,6 @@ func NewClient(cfg Config) (*Client, error) {
 		resolving: map[metainfo.Hash]*resolver{},
 		ctx:       ctx, cancel: cancel,
 	}
-	if cfg.DHT != nil {
-		if err := c.startDHT(cfg.DHT); err != nil {
-			cancel()
-			ln.Close()
-			return nil, fmt.Errorf("starting the DHT: %w", err)
-		}
-	}
 	c.wg.Add(1)
 	go c.acceptLoop()
 	return c, nil
@@ -159,8 +158,8 @@ func (c *Client) Close() error {
 	c.cancel()
 	err := c.ln.Close()
 	c.wg.Wait()
-	if c.dht != nil {
-		if derr := c.dht.Close(); derr != nil {
+	if node := c.dht.Load(); node != nil {
+		if derr := node.Close(); derr != nil {
 			c.log.Warn("closing the DHT node", "err", derr)
 		}
 	}

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -47,8 +48,35 @@ type dhtState struct {
 	portNodes map[string]bool
 }
 
+// needDHT starts the Client's DHT node and its bootstrap in the
+// background, when the Client has a DHTConfig and the node is not running
+// yet. The first torrent that may use the DHT (one that is not private)
+// and the first Resolve call it, so that a Client with only private
+// torrents never opens the DHT socket nor sends a DHT packet (BEP 27).
+// A closed Client starts nothing.
+func (c *Client) needDHT() error {
+	cfg := c.cfg.DHT
+	if cfg == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.dht.Load() != nil {
+		return nil
+	}
+	if c.dhtErr != nil {
+		return c.dhtErr
+	}
+	if err := c.startDHT(cfg); err != nil {
+		c.dhtErr = fmt.Errorf("starting the DHT: %w", err)
+		return c.dhtErr
+	}
+	return nil
+}
+
 // startDHT creates the Client's DHT node and bootstraps it in the
-// background.
+// background. Called with c.mu held and c.closed false, so Close waits
+// for the bootstrap.
 func (c *Client) startDHT(cfg *DHTConfig) error {
 	addr := cfg.Addr
 	if addr == "" {
@@ -67,7 +95,7 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 	if err != nil {
 		return err
 	}
-	c.dht = node
+	c.dht.Store(node)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -81,17 +109,19 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 }
 
 // DHTAddr returns the UDP address of the Client's DHT node, and false
-// when the DHT is off.
+// when the DHT is off or not started: it starts with the first torrent
+// that is not private, or the first Resolve.
 func (c *Client) DHTAddr() (net.Addr, bool) {
-	if c.dht == nil {
+	node := c.dht.Load()
+	if node == nil {
 		return nil, false
 	}
-	return net.UDPAddrFromAddrPort(c.dht.Addr()), true
+	return net.UDPAddrFromAddrPort(node.Addr()), true
 }
 
 // usesDHT reports whether the torrent may use the DHT: never for private
 // torrents (BEP 27), whose peers come from their tracker only.
-func (t *Torrent) usesDHT() bool { return t.c.dht != nil && !t.info.Private }
+func (t *Torrent) usesDHT() bool { return !t.info.Private && t.c.dht.Load() != nil }
 
 // dhtPort is the UDP port to send peers in a PORT message, and false when
 // the torrent does not use the DHT.
@@ -99,7 +129,7 @@ func (t *Torrent) dhtPort() (uint16, bool) {
 	if !t.usesDHT() {
 		return 0, false
 	}
-	return t.c.dht.Addr().Port(), true
+	return t.c.dht.Load().Addr().Port(), true
 }
 
 // startDHT finds peers for the torrent in the DHT and announces it there.
@@ -108,7 +138,7 @@ func (t *Torrent) startDHT() {
 		return
 	}
 	t.wg.Add(1)
-	go t.dhtLoop(t.c.dht)
+	go t.dhtLoop(t.c.dht.Load())
 }
 
 // dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
@@ -207,7 +237,7 @@ func (p *peer) onPort(m *wire.Message) {
 	}
 	t.mu.Unlock()
 	if fresh {
-		node := t.c.dht
+		node := t.c.dht.Load()
 		go func() {
 			defer t.wg.Done()
 			node.AddNodes(t.ctx, hp)

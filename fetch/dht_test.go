@@ -58,10 +58,10 @@ func TestDHTMagnet(t *testing.T) {
 	first, boot := loopbackDHT(t)
 	mi, data := magnetTorrent(t, 200)
 	seed := dhtClient(t, boot)
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	if a, ok := seed.DHTAddr(); !ok || a.String() != seed.Addr().String() {
 		t.Fatalf("DHT on %v, want the TCP listen address %s", a, seed.Addr())
 	}
-	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	// Else the leecher's first lookup may come before the announce and
 	// wait for the next one.
 	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
@@ -139,16 +139,22 @@ func TestDHTStateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := c.needDHT(); err != nil { // a client without torrents has not started it
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(c.dht.Nodes()) == 0 && time.Now().Before(deadline) {
+	for len(c.dht.Load().Nodes()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(c.dht.Nodes()) == 0 {
+	if len(c.dht.Load().Nodes()) == 0 {
 		t.Fatal("the client never bootstrapped")
 	}
 	c.Close()
 	c2 := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}, StateFile: state}})
-	nodes := c2.dht.Nodes()
+	if err := c2.needDHT(); err != nil {
+		t.Fatal(err)
+	}
+	nodes := c2.dht.Load().Nodes()
 	if len(nodes) == 0 || nodes[0].Addr.String() != boot {
 		t.Fatalf("restarted with nodes %v, want %s from the state file", nodes, boot)
 	}
@@ -159,14 +165,14 @@ func waitForNode(t *testing.T, c *Client, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, n := range c.dht.Nodes() {
+		for _, n := range c.dht.Load().Nodes() {
 			if n.Addr.String() == addr {
 				return
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("the client's DHT never added %s: %v", addr, c.dht.Nodes())
+	t.Fatalf("the client's DHT never added %s: %v", addr, c.dht.Load().Nodes())
 }
 
 // TestDHTNodesFromTorrentAndPeers: the nodes a torrent lists and the DHT
@@ -266,6 +272,90 @@ func TestDHTMagnetWithDeadNode(t *testing.T) {
 		}
 		if bytes.Contains(buf[:n], []byte("9:get_peers")) && bytes.Contains(buf[:n], mi.InfoHash[:]) {
 			break
+		}
+	}
+}
+
+// drainUDP returns the packets waiting on conn, without waiting for more.
+func drainUDP(t *testing.T, conn *net.UDPConn) [][]byte {
+	t.Helper()
+	var pkts [][]byte
+	conn.SetReadDeadline(time.Now())
+	for {
+		buf := make([]byte, 1500)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return pkts
+		}
+		pkts = append(pkts, buf[:n])
+	}
+}
+
+// TestDHTPrivateOnlyClientSendsNothing: a client with a DHT configured
+// whose only torrent is private downloads it from its peer without ever
+// starting the DHT (BEP 27): the bootstrap node, a socket the test owns,
+// receives no packet. A public torrent on a second client makes the
+// same socket receive queries, so the check can see them.
+func TestDHTPrivateOnlyClientSendsNothing(t *testing.T) {
+	boot := deadDHTNode(t)
+	bootAddr := boot.LocalAddr().String()
+	priv, data := magnetTorrent(t, 30)
+	priv.Info.Private = true
+	seed := seeder(t, priv, data)
+
+	c := dhtClient(t, bootAddr)
+	st := newMemStorage(&priv.Info, nil)
+	tor := addTorrent(t, c, priv, st, TorrentOptions{DownloadAll: true, Peers: []string{seed}})
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
+	}
+	if a, ok := c.DHTAddr(); ok {
+		t.Errorf("a client with only a private torrent runs a DHT node on %v", a)
+	}
+	c.Close() // a packet sent at any time is queued on boot by now
+	if pkts := drainUDP(t, boot); len(pkts) != 0 {
+		t.Fatalf("the DHT bootstrap node got %d packets from a client with only a private torrent, first %q", len(pkts), pkts[0])
+	}
+
+	// Control: a public torrent starts the DHT, which queries boot.
+	pub, pubData := magnetTorrent(t, 31)
+	c2 := dhtClient(t, bootAddr)
+	addTorrent(t, c2, pub, newMemStorage(&pub.Info, pubData), TorrentOptions{})
+	boot.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := boot.Read(make([]byte, 1500)); err != nil {
+		t.Fatalf("a public torrent's client sent the bootstrap node nothing either: %v", err)
+	}
+}
+
+// TestDHTPrivateNeverInPackets: a client running the DHT for a public
+// torrent sends no DHT packet that names its private torrent.
+func TestDHTPrivateNeverInPackets(t *testing.T) {
+	boot := deadDHTNode(t)
+	priv := privateTorrent(t)
+	pub, pubData := magnetTorrent(t, 32)
+	c := dhtClient(t, boot.LocalAddr().String())
+	addTorrent(t, c, priv, newMemStorage(&priv.Info, nil), TorrentOptions{})
+	addTorrent(t, c, pub, newMemStorage(&pub.Info, pubData), TorrentOptions{})
+	// Wait for the public torrent's get_peers: the private one started
+	// first, so its lookup would be sent by now.
+	var pkts [][]byte
+	boot.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		buf := make([]byte, 1500)
+		n, err := boot.Read(buf)
+		if err != nil {
+			t.Fatalf("no get_peers for the public torrent: %v", err)
+		}
+		pkts = append(pkts, buf[:n])
+		if bytes.Contains(buf[:n], pub.InfoHash[:]) {
+			break
+		}
+	}
+	pkts = append(pkts, drainUDP(t, boot)...)
+	for _, p := range pkts {
+		if bytes.Contains(p, priv.InfoHash[:]) {
+			t.Fatalf("a DHT packet names the private torrent: %q", p)
 		}
 	}
 }

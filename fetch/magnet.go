@@ -29,6 +29,9 @@ type ResolveStatus struct {
 // first, the error wraps ctx.Err() and says what was tried. Every
 // connection and goroutine it starts is gone when it returns.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
+	if err := c.needDHT(); err != nil {
+		return nil, nil, err
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	stopOnClose := context.AfterFunc(c.ctx, cancel) // Close ends a Resolve too
 	defer stopOnClose()

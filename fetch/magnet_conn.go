@@ -115,7 +115,7 @@ func (r *resolver) connect(addr string) (net.Conn, error) {
 func (r *resolver) handshake() wire.Handshake {
 	h := wire.Handshake{InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID}
 	h.Reserved.SetExtended(true)
-	h.Reserved.SetDHT(r.c.dht != nil)
+	h.Reserved.SetDHT(r.c.dht.Load() != nil)
 	return h
 }
 

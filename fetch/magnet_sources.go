@@ -27,10 +27,10 @@ func (r *resolver) startSources(opts TorrentOptions) {
 		r.wg.Add(1)
 		go r.trackerLoop(tracker.NewTiers(tiers))
 	}
-	if r.c.dht != nil {
+	if node := r.c.dht.Load(); node != nil {
 		r.sources = append(r.sources, "the DHT")
 		r.wg.Add(1)
-		go r.dhtLoop(r.c.dht)
+		go r.dhtLoop(node)
 	}
 }
 
@@ -112,7 +112,7 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 // learnNode adds a peer's DHT node (its PORT message) to our table, in
 // the background.
 func (r *resolver) learnNode(peer net.Addr, port uint16) {
-	node := r.c.dht
+	node := r.c.dht.Load()
 	a, ok := peer.(*net.TCPAddr)
 	if node == nil || !ok || port == 0 {
 		return

@@ -13,13 +13,13 @@ import (
 // not, and a private torrent never sends one.
 func TestGreetingSendsDHTPort(t *testing.T) {
 	c := newTestClient(t, Config{DHT: &DHTConfig{Bootstrap: []string{}}})
+	pub, data := magnetTorrent(t, 4)
+	addTorrent(t, c, pub, newMemStorage(&pub.Info, data), TorrentOptions{})
 	a, ok := c.DHTAddr()
 	if !ok {
 		t.Fatal("client has no DHT node")
 	}
 	want := uint16(a.(*net.UDPAddr).Port)
-	pub, data := magnetTorrent(t, 4)
-	addTorrent(t, c, pub, newMemStorage(&pub.Info, data), TorrentOptions{})
 	priv, pdata := magnetTorrent(t, 5)
 	priv.Info.Private = true
 	addTorrent(t, c, priv, newMemStorage(&priv.Info, pdata), TorrentOptions{})

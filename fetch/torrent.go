@@ -151,6 +151,14 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
 	}
+	if !info.Private {
+		// Before peers can reach the torrent, so its handshakes offer the
+		// DHT from the first.
+		if err := c.needDHT(); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
