@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -276,16 +278,33 @@ func TestDHTMagnetWithDeadNode(t *testing.T) {
 	}
 }
 
-// drainUDP returns the packets waiting on conn, without waiting for more.
-func drainUDP(t *testing.T, conn *net.UDPConn) [][]byte {
+// queuedUDP returns the packets queued on conn, without waiting for
+// more (a read deadline in the past would not even read those).
+func queuedUDP(t *testing.T, conn *net.UDPConn) [][]byte {
 	t.Helper()
+	conn.SetReadDeadline(time.Time{})
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pkts [][]byte
-	conn.SetReadDeadline(time.Now())
 	for {
 		buf := make([]byte, 1500)
-		n, err := conn.Read(buf)
-		if err != nil {
+		var (
+			n    int
+			rerr error
+		)
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
+			return true // never wait
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if errors.Is(rerr, syscall.EAGAIN) {
 			return pkts
+		}
+		if rerr != nil {
+			t.Fatal(rerr)
 		}
 		pkts = append(pkts, buf[:n])
 	}
@@ -314,7 +333,7 @@ func TestDHTPrivateOnlyClientSendsNothing(t *testing.T) {
 		t.Errorf("a client with only a private torrent runs a DHT node on %v", a)
 	}
 	c.Close() // a packet sent at any time is queued on boot by now
-	if pkts := drainUDP(t, boot); len(pkts) != 0 {
+	if pkts := queuedUDP(t, boot); len(pkts) != 0 {
 		t.Fatalf("the DHT bootstrap node got %d packets from a client with only a private torrent, first %q", len(pkts), pkts[0])
 	}
 
@@ -352,7 +371,7 @@ func TestDHTPrivateNeverInPackets(t *testing.T) {
 			break
 		}
 	}
-	pkts = append(pkts, drainUDP(t, boot)...)
+	pkts = append(pkts, queuedUDP(t, boot)...)
 	for _, p := range pkts {
 		if bytes.Contains(p, priv.InfoHash[:]) {
 			t.Fatalf("a DHT packet names the private torrent: %q", p)
