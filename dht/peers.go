@@ -11,7 +11,8 @@ const (
 	peerTTL        = 30 * time.Minute
 	maxPeersPerKey = 1000
 	maxKeys        = 10000
-	// maxPeers caps the peers of all info-hashes together: about 10 MB.
+	// maxPeers caps the peers of all info-hashes together: some tens of
+	// MB with the expiry queue.
 	maxPeers = 100000
 	// maxValues is how many peers one get_peers reply carries, so it fits
 	// in a UDP packet even as IPv6 (50 * 18 bytes).
