@@ -19,5 +19,9 @@
 //	defer n.Close()
 //	if err := n.Bootstrap(ctx); err != nil { ... }
 //	peers, err := n.GetPeers(ctx, infoHash)
-//	err = n.Announce(ctx, infoHash, 6881)
+//	peers, err = n.Announce(ctx, infoHash, 6881)
+//
+// GetPeers and Announce return when their lookup ends, which a node that
+// never answers delays by the query timeout; GetPeersFunc and
+// AnnounceFunc hand the peers over as each node's reply brings them.
 package dht
