@@ -93,7 +93,7 @@ func TestDecode(t *testing.T) {
 		"":                      "empty input",
 		"d1:v2000000000:abce":   "claims 2000000000 bytes",
 		"d2000010000:":          "claims 2000010000 bytes",
-		"d1:v3:abcexx":          "2 bytes of garbage after the value",
+		"d1:v3:abcexx":          "2 bytes of garbage after its end",
 		"d1:vi1ee":              "Cannot store int64 into string",
 		"d1:mlee":               "Cant store a []interface{} into map",
 		strings.Repeat("l", 40): "nested deeper than 32",

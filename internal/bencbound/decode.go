@@ -55,7 +55,7 @@ func (d *Decoder) Decode(data []byte, v any) error {
 		return err
 	}
 	if n != len(data) {
-		return fmt.Errorf("%w: %d bytes of garbage after the value", ErrMalformed, len(data)-n)
+		return fmt.Errorf("%w: %d bytes of garbage after its end", ErrMalformed, len(data)-n)
 	}
 	return d.decode(data, v)
 }
