@@ -9,10 +9,11 @@
 // and only then hands the checked bytes to the codec. Decoding n bytes
 // then allocates at most a small multiple of n: measured, under 128 bytes
 // per input byte for the structures torfs decodes (the worst being a list
-// of empty dictionaries decoded into a list of structs), plus about 5 KiB.
+// of empty dictionaries decoded into a list of structs), plus a few KiB.
 //
-// Every bencode decode of data torfs did not produce itself goes through
-// this package.
+// Every bencode decode in torfs goes through this package;
+// TestOnlyEntryPoint fails on a direct call to the codec's decoders. Dict
+// and Exact only check, for callers that decode otherwise.
 package bencbound
 
 import (
