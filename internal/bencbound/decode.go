@@ -13,7 +13,7 @@
 //
 // Every bencode decode in torfs goes through this package;
 // TestOnlyEntryPoint fails on a direct call to the codec's decoders. Dict
-// and Exact only check, for callers that decode otherwise.
+// and Exact check a dictionary without decoding it.
 package bencbound
 
 import (
