@@ -1,12 +1,10 @@
 package dht
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"github.com/torfs/torfs/internal/bencbound"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -67,18 +65,15 @@ func (e *krpcError) Error() string {
 	return fmt.Sprintf("DHT node answered error %d: %s", e.Code, e.Msg)
 }
 
-// decoder decodes packets with one reused read buffer: the codec wraps its
-// input in a 4 KiB bufio.Reader unless it already is one, which would
-// otherwise cost 4 KiB per packet. A decoder serves one goroutine.
+// decoder decodes packets through bencbound, which checks each one
+// before the codec sees it and reuses one read buffer (the codec would
+// otherwise allocate 4 KiB per packet). A decoder serves one goroutine.
 type decoder struct {
-	rd bytes.Reader
-	br *bufio.Reader
+	bd bencbound.Decoder
 }
 
 func newDecoder() *decoder {
-	d := &decoder{}
-	d.br = bufio.NewReaderSize(&d.rd, 4096)
-	return d
+	return &decoder{bd: bencbound.Decoder{MaxDepth: maxDepth}}
 }
 
 // decodeMessage is decoder.decode for one-off callers.
@@ -89,13 +84,11 @@ func decodeMessage(b []byte) (*message, error) { return newDecoder().decode(b) }
 // replies, and well-formed compact fields; method arguments are checked
 // by the handler of each method.
 func (d *decoder) decode(b []byte) (*message, error) {
-	if err := bencbound.Exact(b, maxDepth); err != nil {
-		return nil, fmt.Errorf("invalid KRPC packet: %w", err)
+	if len(b) == 0 || b[0] != 'd' {
+		return nil, fmt.Errorf("invalid KRPC packet: %w", bencbound.ErrNotDict)
 	}
 	var m message
-	d.rd.Reset(b)
-	d.br.Reset(&d.rd)
-	if err := bencode.NewDecoder(d.br).Decode(&m); err != nil {
+	if err := d.bd.Decode(b, &m); err != nil {
 		return nil, fmt.Errorf("invalid KRPC packet: %w", err)
 	}
 	if len(m.T) == 0 || len(m.T) > maxTxID {
@@ -140,7 +133,7 @@ func decodeError(raw bencode.RawMessage) (*krpcError, error) {
 		return nil, errors.New("invalid KRPC error: \"e\" is not a list")
 	}
 	var l []any
-	if err := bencode.DecodeBytes(raw, &l); err != nil {
+	if err := bencbound.Decode(raw, &l); err != nil {
 		return nil, fmt.Errorf("invalid KRPC error: %w", err)
 	}
 	if len(l) < 2 {

@@ -84,6 +84,8 @@ func FuzzKRPC(f *testing.F) {
 	}
 	f.Add([]byte("d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti0e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe"))
 	f.Add([]byte("d1:ad2:id20:abcdefghij0123456789e1:q7:unknown1:t2:aa1:y1:qe"))
+	f.Add([]byte("d1:t2000000000:aa1:y1:qe")) // bencode bombs: huge claimed lengths
+	f.Add([]byte("d2000010000:"))
 	n, err := New(Config{Addr: "127.0.0.1:0", Bootstrap: []string{}, QueryRate: -1})
 	if err != nil {
 		f.Fatal(err)

@@ -3,11 +3,11 @@ package dht
 import (
 	"errors"
 	"fmt"
-	"github.com/torfs/torfs/internal/bencbound"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -31,11 +31,12 @@ func loadState(path string) (ID, []NodeInfo, error) {
 	bad := func(err error) (ID, []NodeInfo, error) {
 		return ID{}, nil, fmt.Errorf("DHT state file %s is damaged (it will be rewritten): %w", path, err)
 	}
-	if err := bencbound.Exact(b, maxDepth); err != nil {
-		return bad(err)
+	if len(b) == 0 || b[0] != 'd' {
+		return bad(bencbound.ErrNotDict)
 	}
 	var s stateFile
-	if err := bencode.DecodeBytes(b, &s); err != nil {
+	d := bencbound.Decoder{MaxDepth: maxDepth}
+	if err := d.Decode(b, &s); err != nil {
 		return bad(err)
 	}
 	if len(s.ID) != 20 {

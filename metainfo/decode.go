@@ -1,37 +1,30 @@
 package metainfo
 
 import (
-	"bufio"
-	"bytes"
-
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
-// decoder decodes raw bencode values with one reused read buffer: the
-// codec wraps its input in a 4 KiB bufio.Reader unless it already is
-// one, which would otherwise cost 4 KiB per field of every file entry.
+// decoder decodes raw bencode values through bencbound, which checks each
+// value before the codec sees it, with one reused read buffer: the codec
+// would otherwise allocate 4 KiB per field of every file entry.
 type decoder struct {
-	rd bytes.Reader
-	br *bufio.Reader
+	bd bencbound.Decoder
 }
 
 func newDecoder() *decoder {
-	d := &decoder{}
-	d.br = bufio.NewReaderSize(&d.rd, 4096)
-	return d
+	return &decoder{bd: bencbound.Decoder{MaxDepth: maxDepth}}
 }
 
+// decode decodes raw, which must hold exactly one value, into v.
 func (d *decoder) decode(raw []byte, v any) error {
-	d.rd.Reset(raw)
-	d.br.Reset(&d.rd)
-	return bencode.NewDecoder(d.br).Decode(v)
+	return d.bd.Decode(raw, v)
 }
 
 // The helpers below decode one field that was kept raw, so that a field
 // of the wrong type can be ignored (optional fields, as libtorrent does)
 // or reported by name (required fields) instead of failing the whole
-// decode with the codec's generic message. Every raw value has already
-// passed bencbound.Dict.
+// decode with the codec's generic message.
 
 func present(raw bencode.RawMessage) bool { return len(raw) > 0 }
 

@@ -2,7 +2,6 @@ package metainfo
 
 import (
 	"crypto/sha1"
-	"errors"
 	"fmt"
 
 	"github.com/torfs/torfs/internal/bencbound"
@@ -26,16 +25,10 @@ func FromInfo(infoBytes []byte, m *Magnet) (*MetaInfo, error) {
 	if h := Hash(sha1.Sum(infoBytes)); h != m.InfoHash {
 		return nil, fmt.Errorf("info dictionary hashes to %s, not to the magnet link's %s", h, m.InfoHash)
 	}
-	n, err := bencbound.Dict(infoBytes, maxDepth)
-	if errors.Is(err, bencbound.ErrNotDict) {
-		return nil, errors.New("invalid 'info' dictionary: not a bencoded dictionary")
+	if len(infoBytes) == 0 || infoBytes[0] != 'd' {
+		return nil, fmt.Errorf("invalid 'info' dictionary: %w", bencbound.ErrNotDict)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("invalid 'info' dictionary: %w", err)
-	}
-	if n != len(infoBytes) {
-		return nil, fmt.Errorf("invalid 'info' dictionary: %d bytes after its end", len(infoBytes)-n)
-	}
+	// parseInfo checks the bytes as it decodes them, trailing bytes included.
 	mi := &MetaInfo{InfoHash: m.InfoHash, InfoBytes: append([]byte(nil), infoBytes...)}
 	if err := newDecoder().parseInfo(mi.InfoBytes, &mi.Info); err != nil {
 		return nil, err

@@ -86,6 +86,7 @@ func FuzzFromInfo(f *testing.F) {
 	f.Add([]byte("d6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae"))
 	f.Add([]byte("d5:filesld6:lengthi1e4:pathl1:a1:beee4:name1:x12:piece lengthi1e6:pieces20:aaaaaaaaaaaaaaaaaaaae"))
 	f.Add([]byte("d4:name2147483647:"))
+	f.Add([]byte("d2000010000:"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mi, err := FromInfo(data, &Magnet{InfoHash: sha1.Sum(data)})
 		if err != nil {

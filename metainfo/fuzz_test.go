@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("d4:infod6:lengthi1e4:name1:a12:piece lengthi1e6:pieces20:aaaaaaaaaaaaaaaaaaaaee"))
 	f.Add([]byte("d4:info2147483647:"))
+	f.Add([]byte("d2000010000:"))
 	f.Add([]byte("de"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mi, err := Parse(data)

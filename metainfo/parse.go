@@ -4,13 +4,13 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
-	"github.com/torfs/torfs/internal/bencbound"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -65,17 +65,13 @@ type rawTorrent struct {
 // dictionary are ignored. Optional fields of the wrong type are ignored;
 // problems with the info dictionary are errors naming the field.
 func Parse(data []byte) (*MetaInfo, error) {
-	n, err := bencbound.Dict(data, maxDepth)
+	d := newDecoder()
+	var rt rawTorrent
+	_, err := d.bd.DecodeDict(data, &rt)
 	if errors.Is(err, bencbound.ErrNotDict) {
 		return nil, errNotDict
 	}
 	if err != nil {
-		return nil, fmt.Errorf("invalid torrent file: %w", err)
-	}
-	data = data[:n]
-	d := newDecoder()
-	var rt rawTorrent
-	if err := d.decode(data, &rt); err != nil {
 		return nil, fmt.Errorf("invalid torrent file: %w", err)
 	}
 	if len(rt.Info) == 0 || rt.Info[0] != 'd' {

@@ -3,9 +3,9 @@ package tracker
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/torfs/torfs/internal/bencbound"
 	"net/netip"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -37,11 +37,12 @@ const maxPeers = 2000
 // "failure reason" becomes a *FailureError (errors.Is(err, ErrFailure));
 // malformed input is an error, never a panic.
 func ParseAnnounceResponse(body []byte) (*AnnounceResponse, error) {
-	if err := bencbound.Exact(body, maxBencodeDepth); err != nil {
-		return nil, fmt.Errorf("tracker answer is not bencoded: %w", err)
+	if len(body) == 0 || body[0] != 'd' {
+		return nil, fmt.Errorf("tracker answer is not bencoded: %w", bencbound.ErrNotDict)
 	}
+	d := bencbound.Decoder{MaxDepth: maxBencodeDepth}
 	var r httpAnnounceResponse
-	if err := bencode.DecodeBytes(body, &r); err != nil {
+	if err := d.Decode(body, &r); err != nil {
 		return nil, fmt.Errorf("tracker answer is not a valid announce response: %w", err)
 	}
 	if r.FailureReason != "" {
@@ -59,7 +60,7 @@ func ParseAnnounceResponse(body []byte) (*AnnounceResponse, error) {
 		switch r.Peers[0] {
 		case 'l':
 			var list []dictPeer
-			if err := bencode.DecodeBytes(r.Peers, &list); err != nil {
+			if err := d.Decode(r.Peers, &list); err != nil {
 				return nil, fmt.Errorf("tracker answer has a malformed peer list: %w", err)
 			}
 			for _, p := range list {
@@ -71,7 +72,7 @@ func ParseAnnounceResponse(body []byte) (*AnnounceResponse, error) {
 			}
 		default:
 			var compact []byte
-			if err := bencode.DecodeBytes(r.Peers, &compact); err != nil {
+			if err := d.Decode(r.Peers, &compact); err != nil {
 				return nil, fmt.Errorf("tracker answer has malformed peers: %w", err)
 			}
 			if len(compact)%6 != 0 {
@@ -127,11 +128,12 @@ type httpScrapeFileCounts struct {
 // ParseScrapeResponse decodes an HTTP tracker's scrape answer (BEP 48).
 // Keys that are not 20-byte info-hashes are ignored.
 func ParseScrapeResponse(body []byte) (map[[20]byte]ScrapeStats, error) {
-	if err := bencbound.Exact(body, maxBencodeDepth); err != nil {
-		return nil, fmt.Errorf("tracker scrape answer is not bencoded: %w", err)
+	if len(body) == 0 || body[0] != 'd' {
+		return nil, fmt.Errorf("tracker scrape answer is not bencoded: %w", bencbound.ErrNotDict)
 	}
+	d := bencbound.Decoder{MaxDepth: maxBencodeDepth}
 	var r httpScrapeResponse
-	if err := bencode.DecodeBytes(body, &r); err != nil {
+	if err := d.Decode(body, &r); err != nil {
 		return nil, fmt.Errorf("tracker scrape answer is malformed: %w", err)
 	}
 	if r.FailureReason != "" {

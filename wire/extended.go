@@ -1,10 +1,10 @@
 package wire
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -56,7 +56,7 @@ func (h *ExtendedHandshake) Encode() ([]byte, error) {
 // does not know are ignored, as BEP 10 requires.
 func ParseExtendedHandshake(b []byte) (*ExtendedHandshake, error) {
 	var h ExtendedHandshake
-	if err := decodeDict(b, &h); err != nil {
+	if _, err := decodeDict(b, &h); err != nil {
 		return nil, fmt.Errorf("extended handshake: %w", err)
 	}
 	if h.Reqq < 0 || h.P < 0 || h.P > 65535 || h.MetadataSize < 0 {
@@ -75,17 +75,16 @@ func (h *ExtendedHandshake) YourAddr() (netip.Addr, bool) {
 	return netip.AddrFromSlice([]byte(h.YourIP))
 }
 
-// decodeDict decodes a bencoded dictionary into v. The codec panics on some
-// malformed inputs instead of returning an error; peers send arbitrary
-// bytes, so a panic becomes an error here.
-func decodeDict(b []byte, v any) (err error) {
-	if len(b) == 0 || b[0] != 'd' {
-		return fmt.Errorf("%w: not a dictionary", ErrMalformed)
+// decodeDict decodes the bencoded dictionary at the start of b into v and
+// returns its length. Trailing bytes are ignored, as they always were.
+// Peers send arbitrary bytes, so the input is checked before it is decoded:
+// a string claiming more bytes than the payload holds is refused, not
+// allocated.
+func decodeDict(b []byte, v any) (int, error) {
+	var d bencbound.Decoder
+	n, err := d.DecodeDict(b, v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrMalformed, r)
-		}
-	}()
-	return bencode.NewDecoder(bytes.NewReader(b)).Decode(v)
+	return n, nil
 }

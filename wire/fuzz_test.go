@@ -47,6 +47,9 @@ func FuzzExtendedHandshake(f *testing.F) {
 	f.Add([]byte("d1:mdee"))
 	f.Add([]byte("d6:yourip4:\x7f\x00\x00\x01e"))
 	f.Add([]byte("d1:mi3ee"))
+	for _, b := range bencodeBombs {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		h, err := ParseExtendedHandshake(in)
 		if err != nil {
@@ -65,6 +68,9 @@ func FuzzExtendedHandshake(f *testing.F) {
 func FuzzMetadataPEX(f *testing.F) {
 	f.Add([]byte("d8:msg_typei1e5:piecei0e10:total_sizei5eeabcde"))
 	f.Add([]byte("d5:added6:\x01\x02\x03\x04\x1a\xe1e"))
+	for _, b := range bencodeBombs {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ParseMetadata(in)
 		if p, err := ParsePEX(in); err == nil {

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/zeebo/bencode"
@@ -42,25 +41,14 @@ func AppendMetadata(b []byte, m MetadataMsg, data []byte) ([]byte, error) {
 // ParseMetadata decodes a ut_metadata payload. For a data message, data is
 // the piece's bytes (aliasing b).
 func ParseMetadata(b []byte) (m MetadataMsg, data []byte, err error) {
-	if len(b) == 0 || b[0] != 'd' {
-		return m, nil, fmt.Errorf("ut_metadata: %w: not a dictionary", ErrMalformed)
-	}
-	r := bytes.NewReader(b)
-	dec := bencode.NewDecoder(r)
-	if err := func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("%w: %v", ErrMalformed, p)
-			}
-		}()
-		return dec.Decode(&m)
-	}(); err != nil {
+	n, err := decodeDict(b, &m)
+	if err != nil {
 		return m, nil, fmt.Errorf("ut_metadata: %w", err)
 	}
 	if m.Piece < 0 || m.TotalSize < 0 {
 		return m, nil, fmt.Errorf("ut_metadata: %w: negative field", ErrMalformed)
 	}
-	rest := b[dec.BytesParsed():]
+	rest := b[n:]
 	switch m.Type {
 	case MetadataData:
 		if len(rest) > MetadataPieceSize {

@@ -41,7 +41,7 @@ func (p *PEX) Encode() ([]byte, error) {
 // ParsePEX decodes a ut_pex payload.
 func ParsePEX(b []byte) (*PEX, error) {
 	var p PEX
-	if err := decodeDict(b, &p); err != nil {
+	if _, err := decodeDict(b, &p); err != nil {
 		return nil, fmt.Errorf("ut_pex: %w", err)
 	}
 	return &p, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zeebo/bencode"
 
+	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -93,7 +94,7 @@ func ReadInfoHash(path string) (metainfo.Hash, error) {
 	var t struct {
 		Info bencode.RawMessage `bencode:"info"`
 	}
-	if err := bencode.DecodeBytes(data, &t); err != nil {
+	if _, err := bencbound.DecodeDict(data, &t); err != nil {
 		return metainfo.Hash{}, fmt.Errorf("info-hash of %s: %w", path, err)
 	}
 	if len(t.Info) == 0 {
