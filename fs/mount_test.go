@@ -99,37 +99,90 @@ func TestMountRefusesLiveMount(t *testing.T) {
 func TestUnmountWhileFileOpenDetaches(t *testing.T) {
 	ft := multiFileTorrent(t)
 	ft.setAll()
-	dir := t.TempDir()
-	srv, err := Mount(dir, NewTorrentDir(ft, Options{}), MountOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, dir := mountForTest(t, NewTorrentDir(ft, Options{}))
 	f, err := os.Open(filepath.Join(dir, "readme.txt"))
 	if err != nil {
-		_ = srv.Unmount(context.Background())
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		f.Close()
-		_ = srv.Unmount(context.Background())
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	err = srv.Unmount(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("unmount with a file open: %v, want it to wait for the file", err)
+	t.Cleanup(func() { f.Close() })
+
+	lazy, err := srv.Detach()
+	if err != nil || !lazy {
+		t.Fatalf("Detach with a file open = %v, %v; want a lazy detach", lazy, err)
 	}
 	if mountType(dir) != "" {
 		t.Errorf("the busy mount was not detached from %s", dir)
+	}
+	select {
+	case <-srv.Done():
+		t.Fatal("the server stopped while a file was still open")
+	default:
+	}
+	// Unmount does not wait past its context, and says why.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := srv.Unmount(ctx); !errors.Is(err, ErrInUse) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Unmount with a file open and a cancelled context: %v, want ErrInUse and context.Canceled", err)
 	}
 	// The open file keeps working until closed.
 	if _, err := f.ReadAt(make([]byte, 10), 0); err != nil {
 		t.Errorf("reading the open file after detach: %v", err)
 	}
 	f.Close()
+	waitDone(t, srv, "the server did not stop after the last file was closed")
+}
+
+func TestUnmountWhileMountedInAnotherNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a new mount namespace needs root")
+	}
+	ft := multiFileTorrent(t)
+	ft.setAll()
+	srv, dir := mountForTest(t, NewTorrentDir(ft, Options{}))
+	// A process in a new mount namespace holds a copy of the mount, as a
+	// container started while mounted would.
+	holder := exec.Command("unshare", "--mount", "sh", "-c", "echo ready; exec sleep 600")
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare: %v", err)
+	}
+	killHolder := func() {
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+	}
+	t.Cleanup(killHolder)
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("unshare did not start: %q, %v", line, err)
+	}
+
+	// Unmounting here succeeds at once; the server keeps serving the
+	// other namespace, and Unmount gives up when its context ends
+	// rather than waiting for that namespace forever.
+	lazy, err := srv.Detach()
+	if err != nil || lazy {
+		t.Fatalf("Detach of an idle mount = %v, %v; want an outright unmount", lazy, err)
+	}
+	if mountType(dir) != "" {
+		t.Errorf("%s is still mounted here", dir)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := srv.Unmount(ctx); !errors.Is(err, ErrInUse) {
+		t.Errorf("Unmount while another namespace holds the mount: %v, want ErrInUse", err)
+	}
+	killHolder()
+	waitDone(t, srv, "the server did not stop after the other namespace went away")
+}
+
+// waitDone waits until srv stops serving.
+func waitDone(t *testing.T, srv *Server, failure string) {
+	t.Helper()
 	select {
 	case <-srv.Done():
 	case <-time.After(20 * time.Second):
-		t.Fatal("the server did not stop after the last file was closed")
+		t.Fatal(failure)
 	}
 }

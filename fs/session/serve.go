@@ -30,7 +30,15 @@ type MountConfig struct {
 	StatusAddr string
 	// Debug logs every FUSE request.
 	Debug bool
+	// Grace is how long Serve keeps serving, once asked to stop, a mount
+	// it could only detach (files still open in it, or a copy of it in
+	// another mount namespace); default DefaultGrace.
+	Grace time.Duration
 }
+
+// DefaultGrace is MountConfig.Grace's default: long enough for a program
+// to finish what it was reading, short enough that stopping never hangs.
+const DefaultGrace = 3 * time.Second
 
 // Mounted describes a live mount, for the line the command prints.
 type Mounted struct {
@@ -51,9 +59,11 @@ type Mounted struct {
 
 // Serve mounts mc.Source on mc.Mountpoint and serves it until ctx ends
 // or someone unmounts it. ready is called once the mount is live. On the
-// way out it unmounts (lazily when files are open, then waits until they
-// are closed or force is closed), announces "stopped" and saves the
-// caches.
+// way out it takes the mount off the mountpoint at once (lazily when
+// files are open in it) and keeps serving the open files for up to
+// mc.Grace, or until force is closed; then it announces "stopped" (until
+// force is closed, for at most a few seconds) and saves the caches. It
+// logs what it does, so a user who pressed Ctrl-C knows why it waits.
 func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted), force <-chan struct{}) (err error) {
 	log := cfg.Logger
 	if log == nil {
@@ -66,6 +76,13 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		go func() {
+			select {
+			case <-force:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
 		if cerr := s.Close(cctx); cerr != nil {
 			log.Warn("shutting down", "err", cerr)
 		}
@@ -110,17 +127,38 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	}
 	stopWatch()
 	<-watchDone
-	uctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-force:
-			cancel()
-		case <-uctx.Done():
-		}
-	}()
-	if err := srv.Unmount(uctx); err != nil {
+	return unmount(srv, mc.Grace, force, log)
+}
+
+// unmount takes srv off its mountpoint and waits, for at most grace or
+// until force is closed, for the kernel to let go of it.
+func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *slog.Logger) error {
+	lazy, err := srv.Detach()
+	if err != nil {
 		return err
+	}
+	select {
+	case <-srv.Done():
+		return nil
+	default:
+	}
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	if lazy {
+		log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+	} else {
+		log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-srv.Done():
+		log.Info("the last user of the mount let go", "dir", srv.Dir())
+	case <-force:
+		log.Warn("stopping now: programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir())
+	case <-t.C:
+		log.Warn("stopping: the grace period is over; programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir(), "after", grace)
 	}
 	return nil
 }
