@@ -1,0 +1,157 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/torfs/torfs/integration/harness"
+)
+
+// stopBound is how long a torfs mount may take to exit after the signal
+// that stops it while a file is held open: the 3 s it keeps serving a
+// lazily detached mount, and the rest for saving its cache.
+const stopBound = 6 * time.Second
+
+// mountLonely mounts a torrent no peer has (its files can be opened, not
+// read) and returns the mount process and the path of its file.
+func mountLonely(t *testing.T, bin string) (*harness.Process, string, string) {
+	t.Helper()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "held.bin"), 1<<20, 21)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "held.bin"), harness.TorrentOptions{})
+	mnt := t.TempDir()
+	p := mountTorfs(t, bin, torrent, mnt, "--listen", "127.0.0.1:0", "--cache-dir", t.TempDir())
+	return p, mnt, filepath.Join(mnt, "held.bin")
+}
+
+// holdOpen starts a process that holds path open (as its stdin) until the
+// test ends.
+func holdOpen(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	holder := exec.Command("sleep", "600")
+	holder.Stdin = f
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+	})
+}
+
+// waitExit waits for p to exit, failing the test after stopBound.
+func waitExit(t *testing.T, p *harness.Process, after string) {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-time.After(stopBound):
+		t.Fatalf("torfs mount still running %v after %s\n%s", stopBound, after, p.Output())
+	}
+	if code, _ := p.Exited(); code != 0 {
+		t.Errorf("torfs mount exited %d after %s\n%s", code, after, p.Output())
+	}
+}
+
+func assertUnmounted(t *testing.T, mnt string, p *harness.Process) {
+	t.Helper()
+	if ok, err := harness.Mounted(mnt); err != nil || ok {
+		t.Errorf("%s still in /proc/self/mountinfo after torfs mount exited (%v)\n%s", mnt, err, p.Output())
+	}
+}
+
+// Each stopping signal, sent while another process holds a file open in
+// the mount, detaches the mount at once, says so, and ends torfs within
+// a few seconds without leaving a dead mount behind.
+func TestMountSignalWithFileOpenLeavesNoMount(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			p, mnt, file := mountLonely(t, bin)
+			holdOpen(t, file)
+			if err := p.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			waitExit(t, p, unix.SignalName(sig))
+			assertUnmounted(t, mnt, p)
+			if !strings.Contains(p.Output(), "detached the mount lazily") {
+				t.Errorf("torfs did not say it detached the busy mount:\n%s", p.Output())
+			}
+		})
+	}
+}
+
+// A second Ctrl-C after the lazy detach stops serving the open file at
+// once instead of at the end of the grace period.
+func TestMountSecondInterruptStopsAtOnce(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	p, mnt, file := mountLonely(t, bin)
+	holdOpen(t, file)
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitOutput(harness.Context(t, stopBound), "detached the mount lazily"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := harness.Mounted(mnt); err != nil || ok {
+		t.Errorf("%s still mounted after the lazy detach (%v)", mnt, err)
+	}
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, p, "a second SIGINT")
+	assertUnmounted(t, mnt, p)
+	if !strings.Contains(p.Output(), "stopping now") {
+		t.Errorf("torfs did not stop on the second SIGINT (it waited out the grace period):\n%s", p.Output())
+	}
+}
+
+// A torfs killed outright leaves a dead mount ("Transport endpoint is not
+// connected"); the next torfs mount on it clears it and says so.
+func TestMountKilledLeavesMountClearedByNext(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "k.bin"), 100_000, 22)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "k.bin"), harness.TorrentOptions{})
+	mnt := t.TempDir()
+	args := []string{"--listen", "127.0.0.1:0", "--cache-dir", t.TempDir()}
+	p := mountTorfs(t, bin, torrent, mnt, args...)
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Wait(harness.Context(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("statfs of the mountpoint of a killed torfs: %v, want ENOTCONN (a dead mount)", err)
+	}
+
+	p = mountTorfs(t, bin, torrent, mnt, args...)
+	if !strings.Contains(p.Output(), "clearing a stale torfs mount") {
+		t.Errorf("torfs did not say it cleared the stale mount:\n%s", p.Output())
+	}
+	if fi, err := os.Stat(filepath.Join(mnt, "k.bin")); err != nil || fi.Size() != 100_000 {
+		t.Fatalf("the new mount over the stale one: %v", err)
+	}
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, p, "SIGINT")
+	assertUnmounted(t, mnt, p)
+}
