@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -123,7 +122,7 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	}
 	server, err := fuse.NewServer(fusefs.NewNodeFS(root, fopts), dir, &fopts.MountOptions)
 	if err != nil {
-		return nil, fmt.Errorf("mounting on %s: %w (is fuse3 installed, and /dev/fuse or the setuid fusermount3 usable by you?)", dir, trimmed{err})
+		return nil, explainMountError(dir, opts, err)
 	}
 	fuseCloseOnExec()
 	m := &Server{dir: dir, server: server, log: log, done: make(chan struct{})}
@@ -145,13 +144,6 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	log.Info("mounted", "dir", dir)
 	return m, nil
 }
-
-// trimmed drops the trailing newline go-fuse leaves in some errors, so
-// they fit on the one line the user reads.
-type trimmed struct{ err error }
-
-func (t trimmed) Error() string { return strings.TrimSpace(t.err.Error()) }
-func (t trimmed) Unwrap() error { return t.err }
 
 // Dir is the absolute mountpoint.
 func (m *Server) Dir() string { return m.dir }

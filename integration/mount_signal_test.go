@@ -155,3 +155,57 @@ func TestMountKilledLeavesMountClearedByNext(t *testing.T) {
 	waitExit(t, p, "SIGINT")
 	assertUnmounted(t, mnt, p)
 }
+
+// A mount that fusermount3 refuses says why, not "fusermount exited with
+// code 256". The user is nobody when the test runs as root; the
+// mountpoint is one the user cannot write to. Where /dev/fuse is open to
+// everyone that is the cause given; where it is not (a container), that.
+func TestMountRefusedSaysWhy(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	// Everything nobody must read lives in one world-readable directory.
+	shared, err := os.MkdirTemp("", "torfs-unprivileged-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shared) })
+	mnt, cache := filepath.Join(shared, "mnt"), filepath.Join(shared, "cache")
+	for dir, mode := range map[string]os.FileMode{shared: 0o755, mnt: 0o555, cache: 0o777} {
+		if err := os.MkdirAll(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harness.RandomFile(t, filepath.Join(shared, "r.bin"), 10_000, 23)
+	torrent, torfs := filepath.Join(shared, "r.torrent"), filepath.Join(shared, "torfs")
+	for from, to := range map[string]string{
+		harness.MakeTorrent(t, filepath.Join(shared, "r.bin"), harness.TorrentOptions{}): torrent,
+		bin: torfs,
+	} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harness.CleanupMount(t, mnt)
+	cmd := harness.Command{Path: torfs, Args: []string{"mount", "--no-dht", "--listen", "127.0.0.1:0", "--cache-dir", cache, torrent, mnt}}
+	if os.Geteuid() == 0 {
+		cmd = harness.Command{Path: "setpriv", Args: append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", torfs}, cmd.Args...)}
+	}
+	r := harness.Run(t, cmd)
+	if r.Code != 1 {
+		t.Fatalf("torfs mount on a mountpoint its user cannot write: exit %d, want 1\n%v", r.Code, r)
+	}
+	if strings.Contains(r.Stderr, "exited with code") {
+		t.Errorf("the error shows a raw wait status:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "FUSE is not available: you cannot open /dev/fuse") &&
+		!strings.Contains(r.Stderr, "no permission to mount on "+mnt) {
+		t.Errorf("the error does not say why the mount failed:\n%s", r.Stderr)
+	}
+}
