@@ -76,7 +76,7 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := checkMountpoint(dir, log); err != nil {
+	if err := checkMountpoint(dir, log, statfsWait); err != nil {
 		return nil, err
 	}
 	timeout := opts.Timeout

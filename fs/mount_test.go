@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,11 @@ func serveForever(dir string) {
 	select {}
 }
 
-func TestStaleMountIsCleared(t *testing.T) {
-	dir := t.TempDir()
+// startHelper runs the test binary as a process that mounts a fake
+// torrent on dir and serves it; it is killed, and dir unmounted, when the
+// test ends.
+func startHelper(t *testing.T, dir string) *exec.Cmd {
+	t.Helper()
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), helperEnv+"="+dir)
 	helper.Stderr = os.Stderr
@@ -60,6 +64,12 @@ func TestStaleMountIsCleared(t *testing.T) {
 	if err != nil || line != "mounted\n" {
 		t.Fatalf("helper did not mount: %q, %v", line, err)
 	}
+	return helper
+}
+
+func TestStaleMountIsCleared(t *testing.T) {
+	dir := t.TempDir()
+	helper := startHelper(t, dir)
 	if err := helper.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +94,20 @@ func TestStaleMountIsCleared(t *testing.T) {
 	}
 	if mountType(dir) != "" {
 		t.Errorf("%s is still mounted after Unmount", dir)
+	}
+}
+
+// A mount whose server is stopped (hung) is reported at once, not waited
+// for.
+func TestMountReportsHungServer(t *testing.T) {
+	dir := t.TempDir()
+	helper := startHelper(t, dir)
+	if err := helper.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	err := checkMountpoint(dir, slog.New(slog.DiscardHandler), 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "does not answer") {
+		t.Errorf("checkMountpoint on a stopped server's mount: %v, want a 'does not answer' error", err)
 	}
 }
 
