@@ -137,31 +137,44 @@ func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *sl
 	if err != nil {
 		return err
 	}
-	select {
-	case <-srv.Done():
-		return nil
-	default:
-	}
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
-	if lazy {
-		log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
-	} else {
-		log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	// A lazy detach is news at once. An outright unmount ends the
+	// kernel's connection there and then, and the server sees it within
+	// moments: only a copy of the mount elsewhere keeps it going, which
+	// is worth a word if it lasts.
+	var quiet time.Duration
+	if !lazy {
+		quiet = quietUnmount
 	}
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-srv.Done():
-		log.Info("the last user of the mount let go", "dir", srv.Dir())
-	case <-force:
-		log.Warn("stopping now: programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir())
-	case <-t.C:
-		log.Warn("stopping: the grace period is over; programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir(), "after", grace)
+	tell := time.NewTimer(quiet)
+	defer tell.Stop()
+	for {
+		select {
+		case <-srv.Done():
+			return nil
+		case <-tell.C:
+			if lazy {
+				log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+			} else {
+				log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+			}
+		case <-force:
+			log.Warn("stopping now: programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir())
+			return nil
+		case <-deadline.C:
+			log.Warn("stopping: the grace period is over; programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir(), "after", grace)
+			return nil
+		}
 	}
-	return nil
 }
+
+// quietUnmount is how long an outright unmount may take to end the
+// server before Serve says why it is still waiting.
+const quietUnmount = 500 * time.Millisecond
 
 // serveStatus serves the status page on a loopback address.
 func serveStatus(s *Session, addr string) (url string, stop func(), err error) {
