@@ -120,6 +120,31 @@ func TestMountSecondInterruptStopsAtOnce(t *testing.T) {
 	}
 }
 
+// A copy of the mount in another mount namespace (a container started
+// while mounted) keeps the file system in use after the unmount here:
+// torfs says so and stops within a few seconds instead of waiting for it.
+func TestMountHeldByAnotherNamespaceStops(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3", "unshare")
+	bin := harness.BuildTorfs(t)
+	p, mnt, _ := mountLonely(t, bin)
+	args := []string{"--mount", "sh", "-c", "echo ready; exec sleep 600"}
+	if os.Geteuid() != 0 {
+		args = append([]string{"--user", "--map-root-user"}, args...)
+	}
+	holder := harness.Start(t, harness.Command{Path: "unshare", Args: args})
+	if _, err := holder.WaitOutput(harness.Context(t, 30*time.Second), "ready"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, p, "SIGINT")
+	assertUnmounted(t, mnt, p)
+	if !strings.Contains(p.Output(), "mounted in another mount namespace") {
+		t.Errorf("torfs did not say what kept the file system in use:\n%s", p.Output())
+	}
+}
+
 // A torfs killed outright leaves a dead mount ("Transport endpoint is not
 // connected"); the next torfs mount on it clears it and says so.
 func TestMountKilledLeavesMountClearedByNext(t *testing.T) {
