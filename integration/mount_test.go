@@ -194,14 +194,11 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := harness.Context(t, 30*time.Second)
-	for {
-		if ok, _ := harness.Mounted(mnt); !ok {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("%s still mounted after SIGTERM", mnt)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := p.WaitOutput(ctx, "detached the mount lazily"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := harness.Mounted(mnt); err != nil || ok {
+		t.Fatalf("%s still mounted after SIGTERM detached it (%v)", mnt, err)
 	}
 	open.Close()
 	if code, err := p.Wait(ctx); err != nil || code != 0 {
