@@ -61,7 +61,14 @@ func diagnoseMount(dir string, opts MountOptions, root bool) error {
 	}
 	bin, err := exec.LookPath("fusermount3")
 	if err != nil {
-		return fmt.Errorf("%w: fusermount3, which mounts for users other than root, is not installed (install the fuse3 package)", ErrFUSEUnavailable)
+		// go-fuse falls back to FUSE 2's fusermount, which refuses a
+		// mountpoint holding files.
+		if bin, err = exec.LookPath("fusermount"); err != nil {
+			return fmt.Errorf("%w: fusermount3, which mounts for users other than root, is not installed (install the fuse3 package)", ErrFUSEUnavailable)
+		}
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+			return fmt.Errorf("%s is not empty, and FUSE 2's fusermount (fusermount3 is not installed) refuses to mount over files; use an empty directory, or install the fuse3 package", dir)
+		}
 	}
 	if bfi, err := os.Stat(bin); err == nil && bfi.Mode()&os.ModeSetuid == 0 {
 		return fmt.Errorf("%w: %s is not setuid root, so it cannot mount for you (chmod u+s %s, as root)", ErrFUSEUnavailable, bin, bin)
