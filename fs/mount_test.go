@@ -105,6 +105,12 @@ func TestMountReportsHungServer(t *testing.T) {
 	if err := helper.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill returns before the helper stops: wait until all its threads
+	// have (the kernel tells the parent then), or one may still answer.
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(helper.Process.Pid, &ws, syscall.WUNTRACED, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("waiting for the helper to stop: %v, status %v", err, ws)
+	}
 	err := checkMountpoint(dir, slog.New(slog.DiscardHandler), 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Errorf("checkMountpoint on a stopped server's mount: %v, want a 'does not answer' error", err)
