@@ -2,7 +2,7 @@
 GO      ?= go
 FUZZTIME ?= 50000x
 
-.PHONY: all build demo check deps vet test fuzz clean
+.PHONY: all build demo check deps vet test stress fuzz clean
 
 all: build
 
@@ -24,8 +24,20 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+TEST_CMD = $(GO) test -race -timeout 14m ./...
+
 test:
-	$(GO) test -race -timeout 14m ./...
+	$(TEST_CMD)
+
+# The test suite STRESS_RUNS times in a row (default 5), stopping at the
+# first failure: a test that fails now and then shows up here. -count 1
+# makes every run a real one (go test would replay cached results).
+STRESS_RUNS ?= 5
+stress:
+	@for i in $$(seq 1 $(STRESS_RUNS)); do \
+		echo "=== stress run $$i of $(STRESS_RUNS)"; \
+		$(TEST_CMD) -count 1 || { echo "=== stress run $$i of $(STRESS_RUNS) failed"; exit 1; }; \
+	done; echo "=== $(STRESS_RUNS) runs in a row passed"
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

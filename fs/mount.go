@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,6 +57,10 @@ type Server struct {
 	server *fuse.Server
 	log    *slog.Logger
 	done   chan struct{}
+
+	detachMu sync.Mutex
+	detached bool // off the mountpoint
+	lazy     bool // detached while busy
 }
 
 // Mount mounts root (a *TorrentDir or a *Root) read-only on dir and
@@ -70,7 +76,7 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := checkMountpoint(dir, log); err != nil {
+	if err := checkMountpoint(dir, log, statfsWait); err != nil {
 		return nil, err
 	}
 	timeout := opts.Timeout
@@ -116,15 +122,16 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	}
 	server, err := fuse.NewServer(fusefs.NewNodeFS(root, fopts), dir, &fopts.MountOptions)
 	if err != nil {
-		return nil, fmt.Errorf("mounting on %s: %w (is fuse3 installed, and /dev/fuse or the setuid fusermount3 usable by you?)", dir, trimmed{err})
+		return nil, explainMountError(dir, opts, err)
 	}
+	fuseCloseOnExec()
 	m := &Server{dir: dir, server: server, log: log, done: make(chan struct{})}
 	go func() {
 		server.Serve()
 		close(m.done)
 	}()
 	if err := server.WaitMount(); err != nil {
-		_ = server.Unmount()
+		_, _ = unmount(dir)
 		return nil, fmt.Errorf("mounting on %s: %w", dir, err)
 	}
 	ra := opts.KernelReadahead
@@ -138,13 +145,6 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 	return m, nil
 }
 
-// trimmed drops the trailing newline go-fuse leaves in some errors, so
-// they fit on the one line the user reads.
-type trimmed struct{ err error }
-
-func (t trimmed) Error() string { return strings.TrimSpace(t.err.Error()) }
-func (t trimmed) Unwrap() error { return t.err }
-
 // Dir is the absolute mountpoint.
 func (m *Server) Dir() string { return m.dir }
 
@@ -152,30 +152,89 @@ func (m *Server) Dir() string { return m.dir }
 // Unmount, by fusermount3 -u or umount, or aborted.
 func (m *Server) Done() <-chan struct{} { return m.done }
 
-// Unmount unmounts the file system. If files are still open it detaches
-// it lazily (the name disappears now, the open files keep working) and
-// waits until they are closed or ctx ends.
+// ErrInUse reports a file system that is off its mountpoint but still
+// served: files are open in it, or another mount namespace holds a copy
+// of the mount (one made while it was mounted, by unshare or a container
+// runtime). Stopping the server anyway leaves those users with "Transport
+// endpoint is not connected"; the mountpoint itself is already free.
+var ErrInUse = errors.New("the file system is still in use (files open in it, or mounted in another mount namespace)")
+
+// Unmount takes the file system off its mountpoint (see Detach) and waits
+// until it is no longer served. When ctx ends first it returns an error
+// wrapping ErrInUse and ctx's error; the mountpoint is free either way.
 func (m *Server) Unmount(ctx context.Context) error {
-	select {
-	case <-m.done:
-		return nil
-	default:
-	}
-	if err := m.server.Unmount(); err == nil {
-		m.log.Info("unmounted", "dir", m.dir)
-		return nil
-	}
-	m.log.Warn("files are still open in the mount: detached it; they keep working, and the mount ends once they are closed", "dir", m.dir)
-	if err := detach(m.dir); err != nil {
-		return fmt.Errorf("unmounting %s: %w (close the programs using it, then run 'fusermount3 -u %s')", m.dir, err, m.dir)
+	if _, err := m.Detach(); err != nil {
+		return err
 	}
 	select {
 	case <-m.done:
-		m.log.Info("unmounted", "dir", m.dir)
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("unmounting %s: files are still open: %w", m.dir, ctx.Err())
+		return fmt.Errorf("unmounting %s: %w: %w", m.dir, ErrInUse, ctx.Err())
 	}
+}
+
+// Detach takes the file system off its mountpoint at once, without
+// waiting for anything: unmounted outright when nothing uses it, or, when
+// it is busy (a file open in it, a working directory inside it), detached
+// lazily, which lazy reports: the mountpoint is free now, the open files
+// keep working and Done is closed once the last one is closed. Either
+// way the server stops once the kernel lets go of the file system, which
+// a copy of the mount in another mount namespace delays until it goes
+// too. Detach may be called more than once.
+func (m *Server) Detach() (lazy bool, err error) {
+	m.detachMu.Lock()
+	defer m.detachMu.Unlock()
+	select {
+	case <-m.done:
+		return false, nil
+	default:
+	}
+	if m.detached {
+		return m.lazy, nil
+	}
+	lazy, err = unmount(m.dir)
+	if err != nil {
+		return false, fmt.Errorf("unmounting %s: %w (close the programs using it, then run 'fusermount3 -u %s')", m.dir, err, m.dir)
+	}
+	m.detached, m.lazy = true, lazy
+	if lazy {
+		m.log.Info("files are still open in the mount: detached it; they keep working until they are closed", "dir", m.dir)
+	} else {
+		m.log.Info("unmounted", "dir", m.dir)
+	}
+	return lazy, nil
+}
+
+// unmount unmounts dir, lazily (lazy true) when it is busy. It never
+// waits for the file system's users or its server.
+func unmount(dir string) (lazy bool, err error) {
+	if os.Geteuid() == 0 {
+		err := syscall.Unmount(dir, 0)
+		switch {
+		case err == nil, errors.Is(err, syscall.EINVAL) && mountType(dir) == "":
+			// EINVAL: no longer a mountpoint; someone got there first.
+			return false, nil
+		case errors.Is(err, syscall.EBUSY):
+			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+				return false, fmt.Errorf("umount -l: %w", err)
+			}
+			return true, nil
+		}
+		// EPERM and the like (root without the capability in this mount
+		// namespace): fusermount3 may still do it.
+	}
+	out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput()
+	if err == nil {
+		return false, nil
+	}
+	if mountType(dir) == "" {
+		return false, nil
+	}
+	if lerr := detach(dir); lerr != nil {
+		return false, fmt.Errorf("fusermount3 -u: %w: %s; %w", err, bytes.TrimSpace(out), lerr)
+	}
+	return true, nil
 }
 
 // detach lazily unmounts dir: it leaves the namespace at once and is
@@ -189,7 +248,28 @@ func detach(dir string) error {
 	}
 	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("fusermount3 -u -z: %w: %s", err, out)
+		return fmt.Errorf("fusermount3 -u -z: %w: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// fuseCloseOnExec marks this process's /dev/fuse descriptors
+// close-on-exec. go-fuse opens the one of a direct mount without the flag,
+// so every program started while mounted (fusermount3, a test's cat)
+// would hold the connection open: killed, torfs would then leave a mount
+// that hangs instead of one that fails at once and can be cleared.
+func fuseCloseOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "/dev/fuse" {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }

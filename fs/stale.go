@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,12 +19,17 @@ import (
 // process was killed, so the kernel answers ENOTCONN) is detached, which
 // is safe because nothing can be served through it any more; a dead mount
 // of another file system is left alone with instructions.
-func checkMountpoint(dir string, log *slog.Logger) error {
+//
+// A FUSE server that does not answer within wait is reported, not waited
+// for.
+func checkMountpoint(dir string, log *slog.Logger, wait time.Duration) error {
 	if fstype := mountType(dir); strings.HasPrefix(fstype, "fuse") {
 		// statfs always reaches the server, where stat may be answered
 		// from the kernel's attribute cache even on a dead mount.
-		var st unix.Statfs_t
-		err := unix.Statfs(dir, &st)
+		answered, err := statfsWithin(dir, wait)
+		if !answered {
+			return fmt.Errorf("%s is mounted (%s) and its server does not answer; if its process hangs, stop it (or clear the mount with 'fusermount3 -u -z %s') and retry", dir, fstype, dir)
+		}
 		if !errors.Is(err, syscall.ENOTCONN) {
 			return fmt.Errorf("%s is already mounted (%s); unmount it first with 'fusermount3 -u %s'", dir, fstype, dir)
 		}
@@ -48,6 +54,31 @@ func checkMountpoint(dir string, log *slog.Logger) error {
 		return fmt.Errorf("mountpoint %s is not a directory", dir)
 	}
 	return nil
+}
+
+// statfsWait bounds how long checkMountpoint waits for a FUSE server to
+// answer statfs: a live server answers at once, a dead one is ENOTCONN at
+// once, so only a hung (or stopped) server takes longer.
+const statfsWait = 5 * time.Second
+
+// statfsWithin calls statfs on dir, giving up after wait. A hung FUSE
+// server never answers and the call cannot be cancelled: its goroutine is
+// left behind, which costs one blocked thread until the server answers or
+// dies.
+func statfsWithin(dir string, wait time.Duration) (answered bool, err error) {
+	res := make(chan error, 1)
+	go func() {
+		var st unix.Statfs_t
+		res <- unix.Statfs(dir, &st)
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-res:
+		return true, err
+	case <-t.C:
+		return false, nil
+	}
 }
 
 // setReadahead sets the read_ahead_kb of the mount on dir (root only).

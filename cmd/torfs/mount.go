@@ -45,8 +45,11 @@ then the files replace it. The metadata is saved as
 --keep, so the next mount of the same magnet shows the files at once.
 
 torfs mount runs in the foreground and prints one line once the mount is
-live; Ctrl-C (or SIGTERM) unmounts, waiting for open files to be closed
-(Ctrl-C again to stop at once), tells the trackers and saves the cache.
+live. Ctrl-C (or SIGTERM, or closing the terminal) unmounts at once; when
+files are still open in the mount it detaches it lazily and serves them
+for up to 3 s more (Ctrl-C again to stop at once); then it tells the
+trackers and saves the cache. A dead mount left on MOUNTPOINT by a torfs
+that was killed is cleared by the next mount there.
 The cache lives in --cache-dir, one subdirectory per torrent, and is
 deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.
@@ -178,19 +181,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stopProfile()
 	}
 
-	// A second Ctrl-C stops waiting for open files.
-	force := make(chan struct{})
-	go func() {
-		<-ctx.Done()
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sig)
-		select {
-		case <-sig:
-			close(force)
-		case <-time.After(24 * time.Hour):
-		}
-	}()
+	ctx, force, stopSigs := stopSignals(ctx)
+	defer stopSigs()
 	ready := func(m session.Mounted) {
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
@@ -212,6 +204,42 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "unmounted %s\n", pos[1])
 	return nil
+}
+
+// stopSignals turns the signals that end a mount into its two steps: the
+// first SIGINT, SIGTERM or SIGHUP (the terminal closed: left at its
+// default, it would kill torfs and leave a dead mount behind) cancels the
+// returned context, which unmounts; a second closes force, which stops
+// serving files still open in a lazily detached mount, and cuts short
+// telling the trackers. The caller's ctx ending counts as a first signal
+// too. stop releases the signals.
+func stopSignals(parent context.Context) (ctx context.Context, force <-chan struct{}, stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	forced := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		// Only this channel counts signals: main's handler sees the same
+		// first SIGINT, so parent ending is not a signal of its own.
+		for n := 1; n <= 2; n++ {
+			select {
+			case <-sig:
+			case <-done:
+				return
+			}
+			if n == 1 {
+				cancel()
+			} else {
+				close(forced)
+			}
+		}
+	}()
+	return ctx, forced, func() {
+		signal.Stop(sig)
+		close(done)
+		cancel()
+	}
 }
 
 // parseCacheSize accepts a size, 0 or "unlimited" (no budget) and "auto"

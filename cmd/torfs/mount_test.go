@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseCacheSize(t *testing.T) {
@@ -44,5 +47,35 @@ func TestStatusOfSomethingElseIsAUserError(t *testing.T) {
 	code := run(context.Background(), []string{"status", t.TempDir()}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "not a torfs mount") {
 		t.Errorf("torfs status on a plain directory: exit %d, %q", code, stderr.String())
+	}
+}
+
+// The first of SIGINT, SIGTERM or SIGHUP unmounts (ends the context); a
+// second one forces the stop.
+func TestStopSignals(t *testing.T) {
+	for _, first := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		ctx, force, stop := stopSignals(context.Background())
+		if err := syscall.Kill(os.Getpid(), first); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%v did not end the mount's context", first)
+		}
+		select {
+		case <-force:
+			t.Fatalf("one %v forced the stop", first)
+		default:
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-force:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("a SIGINT after %v did not force the stop", first)
+		}
+		stop()
 	}
 }

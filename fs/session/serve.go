@@ -30,7 +30,15 @@ type MountConfig struct {
 	StatusAddr string
 	// Debug logs every FUSE request.
 	Debug bool
+	// Grace is how long Serve keeps serving, once asked to stop, a mount
+	// it could only detach (files still open in it, or a copy of it in
+	// another mount namespace); default DefaultGrace.
+	Grace time.Duration
 }
+
+// DefaultGrace is MountConfig.Grace's default: long enough for a program
+// to finish what it was reading, short enough that stopping never hangs.
+const DefaultGrace = 3 * time.Second
 
 // Mounted describes a live mount, for the line the command prints.
 type Mounted struct {
@@ -51,9 +59,11 @@ type Mounted struct {
 
 // Serve mounts mc.Source on mc.Mountpoint and serves it until ctx ends
 // or someone unmounts it. ready is called once the mount is live. On the
-// way out it unmounts (lazily when files are open, then waits until they
-// are closed or force is closed), announces "stopped" and saves the
-// caches.
+// way out it takes the mount off the mountpoint at once (lazily when
+// files are open in it) and keeps serving the open files for up to
+// mc.Grace, or until force is closed; then it announces "stopped" (until
+// force is closed, for at most a few seconds) and saves the caches. It
+// logs what it does, so a user who pressed Ctrl-C knows why it waits.
 func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted), force <-chan struct{}) (err error) {
 	log := cfg.Logger
 	if log == nil {
@@ -66,6 +76,13 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		go func() {
+			select {
+			case <-force:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
 		if cerr := s.Close(cctx); cerr != nil {
 			log.Warn("shutting down", "err", cerr)
 		}
@@ -110,20 +127,54 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	}
 	stopWatch()
 	<-watchDone
-	uctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-force:
-			cancel()
-		case <-uctx.Done():
-		}
-	}()
-	if err := srv.Unmount(uctx); err != nil {
+	return unmount(srv, mc.Grace, force, log)
+}
+
+// unmount takes srv off its mountpoint and waits, for at most grace or
+// until force is closed, for the kernel to let go of it.
+func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *slog.Logger) error {
+	lazy, err := srv.Detach()
+	if err != nil {
 		return err
 	}
-	return nil
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	// A lazy detach is news at once. An outright unmount ends the
+	// kernel's connection there and then, and the server sees it within
+	// moments: only a copy of the mount elsewhere keeps it going, which
+	// is worth a word if it lasts.
+	var quiet time.Duration
+	if !lazy {
+		quiet = quietUnmount
+	}
+	tell := time.NewTimer(quiet)
+	defer tell.Stop()
+	for {
+		select {
+		case <-srv.Done():
+			return nil
+		case <-tell.C:
+			if lazy {
+				log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+			} else {
+				log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+			}
+		case <-force:
+			log.Warn("stopping now: programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir())
+			return nil
+		case <-deadline.C:
+			log.Warn("stopping: the grace period is over; programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir(), "after", grace)
+			return nil
+		}
+	}
 }
+
+// quietUnmount is how long an outright unmount may take to end the
+// server before Serve says why it is still waiting.
+const quietUnmount = 500 * time.Millisecond
 
 // serveStatus serves the status page on a loopback address.
 func serveStatus(s *Session, addr string) (url string, stop func(), err error) {
