@@ -46,6 +46,10 @@ type Config struct {
 	// DHT, when not nil, runs a DHT node (BEP 5) that torrents (but
 	// private ones) and Resolve find peers in and announce to.
 	DHT *DHTConfig
+
+	// Timings of slow-peer handling; zero means the defaults below.
+	// Unexported: tests shorten them.
+	writeTimeout, stallAfter, idleSlotAfter time.Duration
 }
 
 // Timeouts of the connection life cycle.
@@ -56,6 +60,15 @@ const (
 	idleTimeout = 3 * time.Minute
 	// keepAliveEvery is how long we stay silent before sending a keep-alive.
 	keepAliveEvery = 90 * time.Second
+	// writeTimeout drops a peer that accepts none of what we send for
+	// this long: it stopped reading its socket.
+	writeTimeout = 30 * time.Second
+	// stallAfter is how long a write may stay blocked without progress
+	// before the peer loses its upload slot to others.
+	stallAfter = 3 * time.Second
+	// idleSlotAfter is how long an unchoked, interested peer may ask for
+	// nothing before its upload slot goes to a peer that waits for one.
+	idleSlotAfter = 3 * time.Second
 )
 
 // Client is a BitTorrent client: a listener and the torrents it serves.
@@ -99,6 +112,15 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = ":0"
+	}
+	if cfg.writeTimeout <= 0 {
+		cfg.writeTimeout = writeTimeout
+	}
+	if cfg.stallAfter <= 0 {
+		cfg.stallAfter = stallAfter
+	}
+	if cfg.idleSlotAfter <= 0 {
+		cfg.idleSlotAfter = idleSlotAfter
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,10 @@ type peer struct {
 	once     sync.Once
 
 	downBytes, upBytes atomic.Int64 // payload, for rates
+	// writingSince is, while a write is under way, when it last made
+	// progress (unix nanos); 0 when no write is under way. The choker
+	// reads it to take slots from peers that stopped reading.
+	writingSince atomic.Int64
 
 	// guarded by t.mu
 	bits           wire.Bits
@@ -57,15 +62,25 @@ type peer struct {
 	pex        peerPEX
 	gone       bool
 
+	// upload slot use, guarded by t.mu
+	lastUpAt   time.Time // when upBytes last grew, seen by the tick
+	slotLosses int       // times it lost an upload slot it did not use
+
 	// pending blocks, owned by the read goroutine
 	pending pendingWrite
 
 	// output, guarded by wmu
-	wmu      sync.Mutex
-	out      []byte
-	uploads  []request // their requests to us, in arrival order
-	wake     chan struct{}
-	lastSent time.Time
+	wmu     sync.Mutex
+	out     []byte
+	uploads []request // their requests to us, in arrival order
+	// owed counts their requests not yet answered on the wire (by a
+	// block or a reject written to the socket); outAnswers counts the
+	// answers in out. An honest peer keeps no more requests outstanding
+	// than our reqq, so owed beyond maxOwed is a flood.
+	owed       int
+	outAnswers int
+	wake       chan struct{}
+	lastSent   time.Time
 }
 
 // request is a block request.
@@ -76,6 +91,15 @@ const (
 	maxRequestLen = 128 << 10
 	// maxUploadQueue caps their queued requests; we advertise it as reqq.
 	maxUploadQueue = 2000
+	// maxOwed drops a peer with this many requests unanswered on the
+	// wire: twice the reqq we advertise, so only a flood reaches it. It
+	// bounds the rejects queued for a peer that does not read.
+	maxOwed = 2 * maxUploadQueue
+	// maxUploadBatch bounds the block bytes read for one write, and so
+	// the output buffer of a peer whose socket is full.
+	maxUploadBatch = 256 << 10
+	// maxSpareOut is the largest output buffer a peer keeps for reuse.
+	maxSpareOut = 1 << 20
 	// initialPipeline is the request depth of a new peer. It grows by one
 	// per block received (slow start) until the peer's rate is known;
 	// starting deep would hoard blocks on a slow peer.
@@ -256,13 +280,18 @@ func (p *peer) writeLoop() {
 		}
 		for {
 			p.wmu.Lock()
-			out := p.out
-			p.out = spare[:0]
+			out, answers := p.out, p.outAnswers
+			p.out, p.outAnswers = spare[:0], 0
 			var reqs []request
-			if len(out) < 64<<10 && len(p.uploads) > 0 {
+			if len(out) < 64<<10 {
 				// Serve a batch of uploads per write, so one system call
-				// carries many blocks.
-				n := min(len(p.uploads), 16)
+				// carries many blocks, but a bounded one: a peer that
+				// does not read holds this buffer until it is dropped.
+				n, bytes := 0, 0
+				for n < len(p.uploads) && (n == 0 || bytes+int(p.uploads[n].length) <= maxUploadBatch) {
+					bytes += int(p.uploads[n].length)
+					n++
+				}
 				reqs = append(reqs, p.uploads[:n]...)
 				p.uploads = append(p.uploads[:0], p.uploads[n:]...)
 			}
@@ -274,18 +303,24 @@ func (p *peer) writeLoop() {
 					p.close(err)
 					return
 				}
+				answers += len(reqs)
 			}
 			if len(out) == 0 {
 				spare = out
 				break
 			}
-			if _, err := p.conn.Write(out); err != nil {
+			if err := p.write(out); err != nil {
 				p.close(err)
 				return
 			}
 			p.lastSent = time.Now()
+			if answers > 0 {
+				p.wmu.Lock()
+				p.owed -= answers
+				p.wmu.Unlock()
+			}
 			// Keep the larger buffer for reuse but drop a huge one.
-			if cap(out) <= 4<<20 {
+			if cap(out) <= maxSpareOut {
 				spare = out[:0]
 			} else {
 				spare = nil
@@ -293,3 +328,47 @@ func (p *peer) writeLoop() {
 		}
 	}
 }
+
+// write sends b. It gives up when the peer accepts nothing for the write
+// timeout, and records its progress in writingSince meanwhile.
+func (p *peer) write(b []byte) error {
+	cfg := &p.t.c.cfg
+	// Short deadlines let the loop see partial progress: a slow peer that
+	// reads keeps its connection, one that stopped reading does not.
+	probe := min(time.Second, cfg.stallAfter/2)
+	last := time.Now()
+	p.writingSince.Store(last.UnixNano())
+	defer p.writingSince.Store(0)
+	for {
+		p.conn.SetWriteDeadline(time.Now().Add(probe))
+		n, err := p.conn.Write(b)
+		if err == nil {
+			return nil
+		}
+		b = b[n:]
+		now := time.Now()
+		if n > 0 {
+			last = now
+			p.writingSince.Store(now.UnixNano())
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if now.Sub(last) >= cfg.writeTimeout {
+			return errWriteTimeout
+		}
+	}
+}
+
+// writeStalled reports whether a write to the peer has made no progress
+// for the stall time: the peer is not reading what we send.
+func (p *peer) writeStalled(now time.Time) bool {
+	since := p.writingSince.Load()
+	return since != 0 && now.UnixNano()-since > int64(p.t.c.cfg.stallAfter)
+}
+
+type writeTimeoutError struct{}
+
+func (writeTimeoutError) Error() string { return "peer stopped reading what we send" }
+
+var errWriteTimeout error = writeTimeoutError{}

@@ -11,44 +11,71 @@ import (
 func (p *peer) onRequest(m *wire.Message) error {
 	t := p.t
 	r := request{m.Index, m.Begin, m.Length}
-	if int(r.index) >= len(t.state) {
-		return fmt.Errorf("request for piece %d of %d", r.index, len(t.state))
-	}
-	size := t.info.PieceSize(int(r.index))
-	if r.length == 0 || r.length > maxRequestLen || int64(r.begin)+int64(r.length) > size {
-		return fmt.Errorf("request %d+%d/%d outside the piece", r.index, r.begin, r.length)
-	}
-	if p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave {
-		p.reject(r)
-		return nil
+	if !t.validRequest(r) {
+		return fmt.Errorf("request %d+%d/%d outside the torrent", r.index, r.begin, r.length)
 	}
 	p.wmu.Lock()
-	if len(p.uploads) >= maxUploadQueue {
-		p.wmu.Unlock()
-		p.reject(r)
+	defer p.wmu.Unlock()
+	p.owed++
+	if p.owed > maxOwed {
+		return errFlood
+	}
+	if p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave || len(p.uploads) >= maxUploadQueue {
+		p.rejectLocked(r)
 		return nil
 	}
 	p.uploads = append(p.uploads, r)
-	p.wmu.Unlock()
 	p.signal()
 	return nil
 }
 
-// reject answers a request we will not serve (BEP 6); without the fast
-// extension the request is silently dropped, as BEP 3 does.
-func (p *peer) reject(r request) {
-	if p.fast {
-		p.queue(func(b []byte) []byte { return wire.AppendRequest(b, wire.Reject, r.index, r.begin, r.length) })
+// validRequest reports whether r names bytes of the torrent we may serve.
+// Its numbers come from the peer: they are compared as 64-bit values, so
+// no sum of them can wrap.
+func (t *Torrent) validRequest(r request) bool {
+	if uint64(r.index) >= uint64(len(t.state)) || r.length == 0 || r.length > maxRequestLen {
+		return false
+	}
+	return uint64(r.begin)+uint64(r.length) <= uint64(t.info.PieceSize(int(r.index)))
+}
+
+type floodError struct{}
+
+func (floodError) Error() string {
+	return fmt.Sprintf("peer sent over %d requests without reading the answers", maxOwed)
+}
+
+var errFlood error = floodError{}
+
+// rejectLocked answers a request we will not serve (BEP 6). Without the
+// fast extension the request is silently dropped, as BEP 3 does: a choked
+// peer knows its requests are discarded, so only one dropped while the
+// peer is unchoked (its queue is full: it ignores our reqq) stays owed.
+// Called with p.wmu held.
+func (p *peer) rejectLocked(r request) {
+	switch {
+	case p.fast:
+		p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
+		p.outAnswers++
+		p.signal()
+	case p.amChoking:
+		p.owed--
 	}
 }
 
-// onCancel withdraws a queued request.
+// onCancel withdraws a queued request; with the fast extension it is
+// rejected, as BEP 6 asks, so the peer knows it is over.
 func (p *peer) onCancel(m *wire.Message) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	for i, r := range p.uploads {
 		if r.index == m.Index && r.begin == m.Begin && r.length == m.Length {
 			p.uploads = append(p.uploads[:i], p.uploads[i+1:]...)
+			if p.fast {
+				p.rejectLocked(r)
+			} else {
+				p.owed--
+			}
 			return
 		}
 	}
@@ -63,6 +90,9 @@ func (p *peer) dropUploads() {
 		for _, r := range p.uploads {
 			p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
 		}
+		p.outAnswers += len(p.uploads)
+	} else {
+		p.owed -= len(p.uploads)
 	}
 	p.uploads = p.uploads[:0]
 }
