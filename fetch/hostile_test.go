@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -380,4 +383,109 @@ func TestWriteTimeoutDropsNonReader(t *testing.T) {
 	}
 	r.send(batch)
 	waitPeers(t, tor, 0, 20*time.Second)
+}
+
+// dialStuck connects a peer that says it is interested, then never reads
+// a byte; with ask it keeps requesting blocks as a pipelining client
+// would. It runs until the test ends.
+func dialStuck(t *testing.T, addr string, mi *metainfo.MetaInfo, n int, ask bool) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() { close(done); conn.Close(); wg.Wait() })
+	h := wire.Handshake{InfoHash: mi.InfoHash}
+	h.Reserved.SetFast(true)
+	copy(h.PeerID[:], fmt.Sprintf("-XX0001-stuck%07d", n))
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteHandshake(conn, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wire.ReadHandshake(conn); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Time{})
+	if _, err := conn.Write(wire.AppendSimple(nil, wire.Interested)); err != nil {
+		t.Fatal(err)
+	}
+	if !ask {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		np := uint32(mi.Info.NumPieces())
+		for i := uint32(0); ; i++ {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			var b []byte
+			for j := range uint32(16) {
+				b = wire.AppendRequest(b, wire.Request, (i*16+j)/16%np, (i*16+j)%16*wire.BlockSize, wire.BlockSize)
+			}
+			conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := conn.Write(b); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue // torfs stopped reading us: fine
+				}
+				return // dropped
+			}
+		}
+	}()
+}
+
+// TestStuckPeersLoseSlots: 20 interested peers that never read take every
+// upload slot first; they lose them (their writes stall, or they ask for
+// nothing), and an honest leecher that comes after them completes.
+func TestStuckPeersLoseSlots(t *testing.T) {
+	mi, data := testTorrent(t, 8<<20, 256<<10)
+	seed := newTestClient(t, Config{stallAfter: 300 * time.Millisecond, idleSlotAfter: 300 * time.Millisecond})
+	tor := addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	const stuck = 20
+	for i := range stuck {
+		dialStuck(t, seed.Addr().String(), mi, i, i%2 == 0)
+	}
+	waitPeers(t, tor, stuck, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for unchoked := 0; unchoked < unchokeSlots; {
+		unchoked = 0
+		for _, p := range tor.Stats().Peers {
+			if !p.Choked {
+				unchoked++
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d stuck peers unchoked, want %d", unchoked, unchokeSlots)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	leech := newTestClient(t, Config{})
+	st := newMemStorage(&mi.Info, nil)
+	start := time.Now()
+	got := addTorrent(t, leech, mi, st, TorrentOptions{DownloadAll: true, Peers: []string{seed.Addr().String()}})
+	waitComplete(t, got, 60*time.Second)
+	t.Logf("the honest leecher completed in %v next to %d stuck peers", time.Since(start), stuck)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("data differs")
+	}
+	tor.mu.Lock()
+	losses := 0
+	for p := range tor.peers {
+		losses += p.slotLosses
+	}
+	tor.mu.Unlock()
+	if losses == 0 {
+		t.Fatal("no stuck peer lost its slot")
+	}
 }
