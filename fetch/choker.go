@@ -21,8 +21,8 @@ const (
 // seeding: that we serve fastest) plus one optimistic unchoke, and chokes
 // the rest. Peers that waste a slot (wastesSlot) come last, so they lose
 // their slots to any peer that waits for one; among equals, peers that
-// wasted slots before come after those not yet tried. Called with t.mu
-// held.
+// wasted slots before come after those not yet tried, and newer peers
+// first. Called with t.mu held.
 func (t *Torrent) rechoke(rotate bool) {
 	now := time.Now()
 	var cands []*peer
@@ -34,10 +34,7 @@ func (t *Torrent) rechoke(rotate bool) {
 		}
 	}
 	seeding := t.seeding()
-	// Shuffled first, so that ties (new peers, all at rate 0) are broken
-	// at random rather than by map order.
-	t.rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	slices.SortStableFunc(cands, func(a, b *peer) int {
+	slices.SortFunc(cands, func(a, b *peer) int {
 		if waste[a] != waste[b] {
 			if waste[a] {
 				return 1
@@ -56,7 +53,13 @@ func (t *Torrent) rechoke(rotate bool) {
 				return c
 			}
 		}
-		return cmp.Compare(a.slotLosses, b.slotLosses)
+		if c := cmp.Compare(a.slotLosses, b.slotLosses); c != 0 {
+			return c
+		}
+		// Newer peers first, as BitTorrent's choker favours them: they
+		// have nothing to trade yet, and a peer that joins a swarm full
+		// of stuck ones is found at once.
+		return b.connectedAt.Compare(a.connectedAt)
 	})
 	keep := map[*peer]bool{}
 	for _, p := range cands[:min(len(cands), unchokeSlots)] {
@@ -146,14 +149,15 @@ func (t *Torrent) slotWasted(now time.Time) bool {
 }
 
 // maybeUnchoke unchokes a newly interested peer at once when a slot is
-// free, rather than making it wait for the next round.
+// free, rather than making it wait for the next round. A slot held by a
+// peer that wastes it counts as free.
 func (t *Torrent) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
 	}
-	n := 0
+	n, now := 0, time.Now()
 	for q := range t.peers {
-		if !q.amChoking {
+		if !q.amChoking && !q.wastesSlot(now) {
 			n++
 		}
 	}

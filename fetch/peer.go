@@ -63,8 +63,9 @@ type peer struct {
 	gone       bool
 
 	// upload slot use, guarded by t.mu
-	lastUpAt   time.Time // when upBytes last grew, seen by the tick
-	slotLosses int       // times it lost an upload slot it did not use
+	connectedAt time.Time
+	lastUpAt    time.Time // when upBytes last grew, seen by the tick
+	slotLosses  int       // times it lost an upload slot it did not use
 
 	// pending blocks, owned by the read goroutine
 	pending pendingWrite
@@ -133,6 +134,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed string) *peer 
 		reqq:        250, // libtorrent's default until the peer says otherwise
 		wake:        make(chan struct{}, 1),
 		lastBlock:   time.Now(),
+		connectedAt: time.Now(),
 	}
 	p.key = banKey(conn.RemoteAddr(), dialed, hs.PeerID)
 	return p
