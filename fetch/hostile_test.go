@@ -489,3 +489,30 @@ func TestStuckPeersLoseSlots(t *testing.T) {
 		t.Fatal("no stuck peer lost its slot")
 	}
 }
+
+// TestResolveHostileMetadataSizes: peers claiming metadata sizes that
+// overflow 32-bit arithmetic or a piece count are connected but never
+// asked for a piece.
+func TestResolveHostileMetadataSizes(t *testing.T) {
+	mi, _ := magnetTorrent(t, 3000)
+	var fakes []*fakePeer
+	var peers []string
+	for _, size := range []int{1 << 31, 1<<32 - 1, 1 << 49 * wire.MetadataPieceSize / 2, math.MaxInt64} {
+		f := startFakePeer(t, mi.InfoHash, size, func(int) []byte { return make([]byte, wire.MetadataPieceSize) })
+		fakes = append(fakes, f)
+		peers = append(peers, f.addr)
+	}
+	c := newTestClient(t, Config{})
+	_, _, _, err := resolve(t, c, &metainfo.Magnet{InfoHash: mi.InfoHash, Peers: peers}, TorrentOptions{}, 2*time.Second)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("resolving from liars alone: %v, want a deadline error", err)
+	}
+	for _, f := range fakes {
+		if f.conns.Load() == 0 {
+			t.Errorf("the peer claiming %d bytes of metadata was never connected: the test proves nothing", f.size)
+		}
+		if n := f.requests.Load(); n != 0 {
+			t.Errorf("%d requests to a peer claiming %d bytes of metadata, want none", n, f.size)
+		}
+	}
+}
