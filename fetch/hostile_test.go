@@ -516,3 +516,41 @@ func TestResolveHostileMetadataSizes(t *testing.T) {
 		}
 	}
 }
+
+// TestDroppedUploadsAreNotOwed: a BEP 3 peer's request for a piece evicted
+// since is dropped without an answer; it no longer counts towards the
+// flood limit.
+func TestDroppedUploadsAreNotOwed(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{})
+	st := newMemStorage(&mi.Info, data)
+	tor := addTorrent(t, c, mi, st, TorrentOptions{})
+	p := pipePeer(t, tor, false)
+	tor.wg.Add(1)
+	go p.writeLoop()
+	t.Cleanup(func() { p.close(nil) })
+	st.evict(3)
+	tor.mu.Lock()
+	p.amChoking = false
+	for b := range uint32(16) {
+		if err := p.onRequest(&wire.Message{ID: wire.Request, Index: 3, Begin: b * wire.BlockSize, Length: wire.BlockSize}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tor.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		p.wmu.Lock()
+		owed := p.owed
+		p.wmu.Unlock()
+		if owed == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d dropped requests still owed", owed)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

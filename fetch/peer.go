@@ -307,19 +307,22 @@ func (p *peer) writeLoop() {
 				}
 				answers += len(reqs)
 			}
-			if len(out) == 0 {
-				spare = out
-				break
+			if len(out) > 0 {
+				if err := p.write(out); err != nil {
+					p.close(err)
+					return
+				}
+				p.lastSent = time.Now()
 			}
-			if err := p.write(out); err != nil {
-				p.close(err)
-				return
-			}
-			p.lastSent = time.Now()
 			if answers > 0 {
+				// Written, or dropped without a trace (BEP 3).
 				p.wmu.Lock()
 				p.owed -= answers
 				p.wmu.Unlock()
+			}
+			if len(out) == 0 {
+				spare = out
+				break
 			}
 			// Keep the larger buffer for reuse but drop a huge one.
 			if cap(out) <= maxSpareOut {
