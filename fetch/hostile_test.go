@@ -554,3 +554,51 @@ func TestDroppedUploadsAreNotOwed(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataFloodWithoutReading: each ut_metadata request asks for a
+// 16 KiB answer; a peer that sends 5000 of them (80 MiB of answers) and
+// reads nothing is dropped at once, well before the write timeout.
+func TestMetadataFloodWithoutReading(t *testing.T) {
+	mi, data := testTorrent(t, 256<<10, 64<<10)
+	mi.InfoBytes = bytes.Repeat([]byte("d4:info"), 3000) // two pieces
+	c := newTestClient(t, Config{})
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	r, _, err := dialRawExtended(t, c.Addr().String(), mi.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := wire.ExtendedHandshake{M: map[string]int{wire.ExtMetadata: 3}}
+	b, _ := mine.Encode()
+	r.send(wire.AppendExtended(nil, 0, b))
+	req, _ := wire.AppendMetadata(nil, wire.MetadataMsg{Type: wire.MetadataRequest, Piece: 0}, nil)
+	var batch []byte
+	for range 5000 {
+		batch = wire.AppendExtended(batch, extMetadataID, req)
+	}
+	r.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := r.conn.Write(batch); err != nil {
+		t.Logf("dropped while sending the requests: %v", err)
+		return
+	}
+	// Dropped with our data unread, torfs resets the connection: a write
+	// fails. Keep-alives until then, for at most 10 s (the write timeout
+	// is 30 s).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		r.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := r.conn.Write(wire.AppendKeepAlive(nil)); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("torfs stopped reading but kept the connection: %v", err)
+			}
+			t.Logf("dropped: %v", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("a peer with 80 MiB of metadata answers unread is still connected after 10 s")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

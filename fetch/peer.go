@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -101,6 +102,8 @@ const (
 	maxUploadBatch = 256 << 10
 	// maxSpareOut is the largest output buffer a peer keeps for reuse.
 	maxSpareOut = 1 << 20
+	// maxQueuedOut is the most output waiting behind a write in progress.
+	maxQueuedOut = 2 << 20
 	// initialPipeline is the request depth of a new peer. It grows by one
 	// per block received (slow start) until the peer's rate is known;
 	// starting deep would hoard blocks on a slow peer.
@@ -194,11 +197,19 @@ func (p *peer) sendGreeting() {
 	p.signal()
 }
 
-// queue appends messages to the output. Called with p.wmu not held.
+// queue appends messages to the output. A peer that lets more than
+// maxQueuedOut pile up unsent is not reading: it is dropped, before a
+// stream of small requests for big answers (ut_metadata) can grow the
+// output without bound. Called with p.wmu not held.
 func (p *peer) queue(f func(b []byte) []byte) {
 	p.wmu.Lock()
 	p.out = f(p.out)
+	over := len(p.out) > maxQueuedOut
 	p.wmu.Unlock()
+	if over {
+		p.close(errNotReading)
+		return
+	}
 	p.signal()
 }
 
@@ -377,3 +388,11 @@ type writeTimeoutError struct{}
 func (writeTimeoutError) Error() string { return "peer stopped reading what we send" }
 
 var errWriteTimeout error = writeTimeoutError{}
+
+type notReadingError struct{}
+
+func (notReadingError) Error() string {
+	return fmt.Sprintf("peer let over %d bytes of our messages pile up unread", maxQueuedOut)
+}
+
+var errNotReading error = notReadingError{}
