@@ -72,17 +72,18 @@ type peer struct {
 	pending pendingWrite
 
 	// output, guarded by wmu
-	wmu     sync.Mutex
-	out     []byte
-	uploads []request // their requests to us, in arrival order
+	wmu      sync.Mutex
+	out      []byte
+	uploads  []request // their requests to us, in arrival order
+	wake     chan struct{}
+	lastSent time.Time
+
 	// owed counts their requests not yet answered on the wire (by a
 	// block or a reject written to the socket); outAnswers counts the
 	// answers in out. An honest peer keeps no more requests outstanding
-	// than our reqq, so owed beyond maxOwed is a flood.
+	// than our reqq, so owed beyond maxOwed is a flood. Guarded by wmu.
 	owed       int
 	outAnswers int
-	wake       chan struct{}
-	lastSent   time.Time
 }
 
 // request is a block request.
@@ -93,17 +94,6 @@ const (
 	maxRequestLen = 128 << 10
 	// maxUploadQueue caps their queued requests; we advertise it as reqq.
 	maxUploadQueue = 2000
-	// maxOwed drops a peer with this many requests unanswered on the
-	// wire: twice the reqq we advertise, so only a flood reaches it. It
-	// bounds the rejects queued for a peer that does not read.
-	maxOwed = 2 * maxUploadQueue
-	// maxUploadBatch bounds the block bytes read for one write, and so
-	// the output buffer of a peer whose socket is full.
-	maxUploadBatch = 256 << 10
-	// maxSpareOut is the largest output buffer a peer keeps for reuse.
-	maxSpareOut = 1 << 20
-	// maxQueuedOut is the most output waiting behind a write in progress.
-	maxQueuedOut = 2 << 20
 	// initialPipeline is the request depth of a new peer. It grows by one
 	// per block received (slow start) until the peer's rate is known;
 	// starting deep would hoard blocks on a slow peer.
@@ -271,6 +261,15 @@ func (p *peer) readLoop() {
 	p.flushWrites() // what arrived is good data
 	t.removePeer(p)
 }
+
+// Bounds of a peer's output: what a peer that does not read can make us
+// hold.
+const (
+	// maxSpareOut is the largest output buffer a peer keeps for reuse.
+	maxSpareOut = 1 << 20
+	// maxQueuedOut is the most output waiting behind a write in progress.
+	maxQueuedOut = 2 << 20
+)
 
 // writeLoop sends queued messages and serves upload requests.
 func (p *peer) writeLoop() {

@@ -6,6 +6,16 @@ import (
 	"github.com/torfs/torfs/wire"
 )
 
+const (
+	// maxOwed drops a peer with this many requests unanswered on the
+	// wire: twice the reqq we advertise, so only a flood reaches it. It
+	// bounds the rejects queued for a peer that does not read.
+	maxOwed = 2 * maxUploadQueue
+	// maxUploadBatch bounds the block bytes read for one write, and so
+	// the output buffer of a peer whose socket is full.
+	maxUploadBatch = 256 << 10
+)
+
 // onRequest queues a peer's block request, or rejects it. Called with t.mu
 // held.
 func (p *peer) onRequest(m *wire.Message) error {
