@@ -91,7 +91,7 @@ func TestSeedBoundedUnderRequestFlood(t *testing.T) {
 	}
 
 	// The resident set, sampled until the test ends.
-	ctx, stop := context.WithCancel(harness.Context(t, time.Minute))
+	ctx, stop := context.WithCancel(harness.Context(t, 50*time.Second))
 	defer stop()
 	var peak int64
 	var sampling sync.WaitGroup
@@ -199,11 +199,11 @@ func TestStuckPeersNextToLibtorrent(t *testing.T) {
 	alone := harness.StartLibtorrent(t, harness.LibtorrentOptions{
 		Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}, ExitOnComplete: true,
 	})
-	if err := alone.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+	if err := alone.WaitFinished(harness.Context(t, 20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 
-	ctx, stop := context.WithCancel(harness.Context(t, time.Minute))
+	ctx, stop := context.WithCancel(harness.Context(t, 40*time.Second))
 	var wg sync.WaitGroup
 	t.Cleanup(func() { stop(); wg.Wait() })
 	for i := range 45 {
