@@ -197,7 +197,7 @@ func (p *peer) queue(f func(b []byte) []byte) {
 	over := len(p.out) > maxQueuedOut
 	p.wmu.Unlock()
 	if over {
-		p.close(errNotReading)
+		p.drop(errNotReading)
 		return
 	}
 	p.signal()
@@ -208,6 +208,19 @@ func (p *peer) signal() {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// drop closes the connection for a reason found outside the read loop,
+// and says so.
+func (p *peer) drop(err error) {
+	select {
+	case <-p.done: // closed already, and said why there
+	default:
+		if !errors.Is(err, net.ErrClosed) {
+			p.t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+		}
+	}
+	p.close(err)
 }
 
 // close ends the connection once; the read loop then cleans up.
@@ -319,7 +332,7 @@ func (p *peer) writeLoop() {
 			}
 			if len(out) > 0 {
 				if err := p.write(out); err != nil {
-					p.close(err)
+					p.drop(err)
 					return
 				}
 				p.lastSent = time.Now()
