@@ -32,20 +32,31 @@ func TestRequestFloodIsBounded(t *testing.T) {
 	mi, data := testTorrent(t, 1<<20, 256<<10)
 	c := newTestClient(t, Config{})
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	// A torrent that has nothing yet, on another client.
+	empty := addTorrent(t, newTestClient(t, Config{}), mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
 	req := &wire.Message{ID: wire.Request, Index: 1, Begin: 0, Length: wire.BlockSize}
 	for _, tc := range []struct {
 		name      string
 		fast      bool
 		unchoked  bool
+		missing   bool // we do not have the piece
 		wantFlood bool
 	}{
-		{"fast, choked", true, false, true},
-		{"fast, unchoked", true, true, true},
-		{"BEP 3, unchoked", false, true, true},
-		// A choked BEP 3 peer's requests are dropped without a trace.
-		{"BEP 3, choked", false, false, false},
+		{"fast, choked", true, false, false, true},
+		{"fast, unchoked", true, true, false, true},
+		{"fast, unchoked, piece missing", true, true, true, true},
+		// Beyond reqq a BEP 3 peer gets no answer: still owed.
+		{"BEP 3, unchoked", false, true, false, true},
+		// Requests we drop for a reason the peer knows (a choke, the
+		// piece is not in our bitfield) are not owed.
+		{"BEP 3, choked", false, false, false, false},
+		{"BEP 3, unchoked, piece missing", false, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tor := tor
+			if tc.missing {
+				tor = empty
+			}
 			p := pipePeer(t, tor, tc.fast)
 			tor.mu.Lock()
 			defer tor.mu.Unlock()

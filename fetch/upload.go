@@ -30,12 +30,20 @@ func (p *peer) onRequest(m *wire.Message) error {
 	if p.owed > maxOwed {
 		return errFlood
 	}
-	if p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave || len(p.uploads) >= maxUploadQueue {
+	switch {
+	case p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave:
 		p.rejectLocked(r)
-		return nil
+	case len(p.uploads) >= maxUploadQueue:
+		// Beyond the reqq we advertised. A BEP 3 peer gets no answer
+		// and still counts the request as outstanding, so it stays
+		// owed: a peer that keeps ignoring reqq reaches maxOwed.
+		if p.fast {
+			p.rejectLocked(r)
+		}
+	default:
+		p.uploads = append(p.uploads, r)
+		p.signal()
 	}
-	p.uploads = append(p.uploads, r)
-	p.signal()
 	return nil
 }
 
@@ -58,19 +66,16 @@ func (floodError) Error() string {
 var errFlood error = floodError{}
 
 // rejectLocked answers a request we will not serve (BEP 6). Without the
-// fast extension the request is silently dropped, as BEP 3 does: a choked
-// peer knows its requests are discarded, so only one dropped while the
-// peer is unchoked (its queue is full: it ignores our reqq) stays owed.
-// Called with p.wmu held.
+// fast extension the request is silently dropped, as BEP 3 does, and no
+// longer owed. Called with p.wmu held.
 func (p *peer) rejectLocked(r request) {
-	switch {
-	case p.fast:
-		p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
-		p.outAnswers++
-		p.signal()
-	case p.amChoking:
+	if !p.fast {
 		p.owed--
+		return
 	}
+	p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
+	p.outAnswers++
+	p.signal()
 }
 
 // onCancel withdraws a queued request; with the fast extension it is
@@ -81,11 +86,7 @@ func (p *peer) onCancel(m *wire.Message) {
 	for i, r := range p.uploads {
 		if r.index == m.Index && r.begin == m.Begin && r.length == m.Length {
 			p.uploads = append(p.uploads[:i], p.uploads[i+1:]...)
-			if p.fast {
-				p.rejectLocked(r)
-			} else {
-				p.owed--
-			}
+			p.rejectLocked(r)
 			return
 		}
 	}
