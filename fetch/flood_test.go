@@ -167,7 +167,7 @@ func TestDroppedUploadsAreNotOwed(t *testing.T) {
 func TestFloodingNonReaderIsDropped(t *testing.T) {
 	mi, data := testTorrent(t, 4<<20, 256<<10)
 	c := newTestClient(t, Config{})
-	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	flood, _, err := dialRaw(t, c.Addr().String(), mi.InfoHash)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +194,7 @@ func TestFloodingNonReaderIsDropped(t *testing.T) {
 		t.Fatalf("torfs stopped reading the flood but kept the connection: %v", werr)
 	}
 	t.Logf("dropped after at most %d requests: %v", sent, werr)
+	waitPeers(t, tor, 0, 10*time.Second) // raw peers share a peer id
 
 	r, _, err := dialRaw(t, c.Addr().String(), mi.InfoHash)
 	if err != nil {
