@@ -19,33 +19,57 @@ const (
 
 // rechoke unchokes the interested peers that serve us fastest (when
 // seeding: that we serve fastest) plus one optimistic unchoke, and chokes
-// the rest. Called with t.mu held.
+// the rest. Peers that waste a slot (wastesSlot) come last, so they lose
+// their slots to any peer that waits for one; among equals, peers that
+// wasted slots before come after those not yet tried, and newer peers
+// first. Called with t.mu held.
 func (t *Torrent) rechoke(rotate bool) {
+	now := time.Now()
 	var cands []*peer
+	waste := map[*peer]bool{}
 	for p := range t.peers {
 		if p.peerInterested && !p.gone {
 			cands = append(cands, p)
+			waste[p] = p.wastesSlot(now)
 		}
 	}
 	seeding := t.seeding()
 	slices.SortFunc(cands, func(a, b *peer) int {
-		if seeding {
-			return cmp.Compare(b.upRate, a.upRate)
+		if waste[a] != waste[b] {
+			if waste[a] {
+				return 1
+			}
+			return -1
 		}
-		if c := cmp.Compare(b.downRate, a.downRate); c != 0 {
+		if seeding {
+			if c := cmp.Compare(b.upRate, a.upRate); c != 0 {
+				return c
+			}
+		} else {
+			if c := cmp.Compare(b.downRate, a.downRate); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(b.upRate, a.upRate); c != 0 {
+				return c
+			}
+		}
+		if c := cmp.Compare(a.slotLosses, b.slotLosses); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.upRate, a.upRate)
+		// Newer peers first, as BitTorrent's choker favours them: they
+		// have nothing to trade yet, and a peer that joins a swarm full
+		// of stuck ones is found at once.
+		return b.connectedAt.Compare(a.connectedAt)
 	})
 	keep := map[*peer]bool{}
 	for _, p := range cands[:min(len(cands), unchokeSlots)] {
 		keep[p] = true
 	}
 	opt := t.optimistic
-	if rotate || opt == nil || opt.gone || !opt.peerInterested || keep[opt] {
+	if rotate || opt == nil || opt.gone || !opt.peerInterested || keep[opt] || waste[opt] {
 		opt = nil
-		if rest := len(cands) - unchokeSlots; rest > 0 {
-			opt = cands[unchokeSlots+t.rng.IntN(rest)]
+		if len(cands) > unchokeSlots {
+			opt = t.pickOptimistic(cands[unchokeSlots:], waste)
 		}
 		t.optimistic = opt
 	}
@@ -57,20 +81,83 @@ func (t *Torrent) rechoke(rotate bool) {
 		case keep[p] && p.amChoking:
 			t.unchoke(p)
 		case !keep[p] && !p.amChoking:
+			if waste[p] {
+				p.slotLosses++
+			}
 			t.choke(p)
 		}
 	}
 }
 
+// pickOptimistic chooses the optimistic unchoke among rest at random,
+// preferring peers that use a slot and have wasted the fewest before.
+// Called with t.mu held.
+func (t *Torrent) pickOptimistic(rest []*peer, waste map[*peer]bool) *peer {
+	var pool []*peer
+	for _, p := range rest {
+		switch {
+		case waste[p]:
+		case len(pool) == 0 || p.slotLosses < pool[0].slotLosses:
+			pool = append(pool[:0], p)
+		case p.slotLosses == pool[0].slotLosses:
+			pool = append(pool, p)
+		}
+	}
+	if len(pool) == 0 {
+		pool = rest
+	}
+	return pool[t.rng.IntN(len(pool))]
+}
+
+// wastesSlot reports whether the peer holds, or would hold, an upload
+// slot without using it: what we send it stopped draining (it does not
+// read its socket), or it has been unchoked a while without asking for
+// anything. Called with t.mu held.
+func (p *peer) wastesSlot(now time.Time) bool {
+	if p.writeStalled(now) {
+		return true
+	}
+	if p.amChoking || !p.peerInterested {
+		return false
+	}
+	idle := p.t.c.cfg.idleSlotAfter
+	if now.Sub(p.unchokedAt) < idle || now.Sub(p.lastUpAt) < idle || p.writingSince.Load() != 0 {
+		return false
+	}
+	p.wmu.Lock()
+	queued := len(p.uploads)
+	p.wmu.Unlock()
+	return queued == 0
+}
+
+// slotWasted reports whether an unchoked peer wastes its slot while
+// another interested peer waits for one: the choker should not wait for
+// its next round. Called with t.mu held.
+func (t *Torrent) slotWasted(now time.Time) bool {
+	wasted, waiting := false, false
+	for p := range t.peers {
+		if !p.peerInterested || p.gone {
+			continue
+		}
+		if p.amChoking {
+			waiting = waiting || !p.wastesSlot(now)
+		} else {
+			wasted = wasted || p.wastesSlot(now)
+		}
+	}
+	return wasted && waiting
+}
+
 // maybeUnchoke unchokes a newly interested peer at once when a slot is
-// free, rather than making it wait for the next round.
+// free, rather than making it wait for the next round. A slot held by a
+// peer that wastes it counts as free.
 func (t *Torrent) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
 	}
-	n := 0
+	n, now := 0, time.Now()
 	for q := range t.peers {
-		if !q.amChoking {
+		if !q.amChoking && !q.wastesSlot(now) {
 			n++
 		}
 	}

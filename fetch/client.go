@@ -49,6 +49,10 @@ type Config struct {
 	// starts with the first such torrent or Resolve: a Client with only
 	// private torrents never opens its socket.
 	DHT *DHTConfig
+
+	// Timings of slow-peer handling; zero means the defaults below.
+	// Unexported: tests shorten them.
+	writeTimeout, stallAfter, idleSlotAfter time.Duration
 }
 
 // Timeouts of the connection life cycle.
@@ -59,6 +63,15 @@ const (
 	idleTimeout = 3 * time.Minute
 	// keepAliveEvery is how long we stay silent before sending a keep-alive.
 	keepAliveEvery = 90 * time.Second
+	// writeTimeout drops a peer that accepts none of what we send for
+	// this long: it stopped reading its socket.
+	writeTimeout = 30 * time.Second
+	// stallAfter is how long a write may stay blocked without progress
+	// before the peer loses its upload slot to others.
+	stallAfter = 3 * time.Second
+	// idleSlotAfter is how long an unchoked, interested peer may ask for
+	// nothing before its upload slot goes to a peer that waits for one.
+	idleSlotAfter = 3 * time.Second
 )
 
 // Client is a BitTorrent client: a listener and the torrents it serves.
@@ -105,6 +118,15 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = ":0"
+	}
+	if cfg.writeTimeout <= 0 {
+		cfg.writeTimeout = writeTimeout
+	}
+	if cfg.stallAfter <= 0 {
+		cfg.stallAfter = stallAfter
+	}
+	if cfg.idleSlotAfter <= 0 {
+		cfg.idleSlotAfter = idleSlotAfter
 	}
 	log := cfg.Logger
 	if log == nil {

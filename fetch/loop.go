@@ -125,6 +125,9 @@ func (t *Torrent) tick(n int) {
 		// Smoothed over a few seconds: quick to rise, not too jumpy.
 		p.downRate = 0.6*p.downRate + 0.4*float64(delta)
 		p.upRate = 0.6*p.upRate + 0.4*float64(up-p.lastUp)
+		if up > p.lastUp {
+			p.lastUpAt = now
+		}
 		p.lastDown, p.lastUp = down, up
 		if delta > 0 {
 			// A few seconds of data in flight, like libtorrent, once a
@@ -165,6 +168,8 @@ func (t *Torrent) tick(n int) {
 	t.reapStuck()
 	if n%int(chokeEvery/time.Second) == 0 {
 		t.rechoke(n%int(optimisticEvery/time.Second) == 0)
+	} else if t.slotWasted(now) {
+		t.rechoke(false)
 	}
 }
 

@@ -35,12 +35,11 @@ func (p *peer) onMetadata(payload []byte) error {
 		return fmt.Errorf("ut_metadata request from a peer that did not announce ut_metadata")
 	}
 	info := t.mi.InfoBytes
-	start := msg.Piece * wire.MetadataPieceSize
 	reply := wire.MetadataMsg{Type: wire.MetadataReject, Piece: msg.Piece}
 	var data []byte
-	if t.servesMetadata() && start < len(info) {
+	if start, end, ok := metadataPiece(msg.Piece, len(info)); ok && t.servesMetadata() {
 		reply.Type, reply.TotalSize = wire.MetadataData, len(info)
-		data = info[start:min(start+wire.MetadataPieceSize, len(info))]
+		data = info[start:end]
 	}
 	body, err := wire.AppendMetadata(nil, reply, data)
 	if err != nil {
@@ -48,4 +47,17 @@ func (p *peer) onMetadata(payload []byte) error {
 	}
 	p.queue(func(b []byte) []byte { return wire.AppendExtended(b, uint8(id), body) })
 	return nil
+}
+
+// metadataPiece is the byte range of ut_metadata piece i of an info
+// dictionary of size bytes. The piece number comes from the peer: it is
+// compared with the piece count before any multiplication, which a huge
+// number would overflow.
+func metadataPiece(i, size int) (start, end int, ok bool) {
+	n := (size + wire.MetadataPieceSize - 1) / wire.MetadataPieceSize
+	if i < 0 || i >= n {
+		return 0, 0, false
+	}
+	start = i * wire.MetadataPieceSize
+	return start, min(start+wire.MetadataPieceSize, size), true
 }

@@ -2,8 +2,10 @@ package fetch
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,10 @@ type peer struct {
 	once     sync.Once
 
 	downBytes, upBytes atomic.Int64 // payload, for rates
+	// writingSince is, while a write is under way, when it last made
+	// progress (unix nanos); 0 when no write is under way. The choker
+	// reads it to take slots from peers that stopped reading.
+	writingSince atomic.Int64
 
 	// guarded by t.mu
 	bits           wire.Bits
@@ -57,6 +63,11 @@ type peer struct {
 	pex        peerPEX
 	gone       bool
 
+	// upload slot use, guarded by t.mu
+	connectedAt time.Time
+	lastUpAt    time.Time // when upBytes last grew, seen by the tick
+	slotLosses  int       // times it lost an upload slot it did not use
+
 	// pending blocks, owned by the read goroutine
 	pending pendingWrite
 
@@ -66,6 +77,13 @@ type peer struct {
 	uploads  []request // their requests to us, in arrival order
 	wake     chan struct{}
 	lastSent time.Time
+
+	// owed counts their requests not yet answered on the wire (by a
+	// block or a reject written to the socket); outAnswers counts the
+	// answers in out. An honest peer keeps no more requests outstanding
+	// than our reqq, so owed beyond maxOwed is a flood. Guarded by wmu.
+	owed       int
+	outAnswers int
 }
 
 // request is a block request.
@@ -109,6 +127,7 @@ func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed string) *peer 
 		reqq:        250, // libtorrent's default until the peer says otherwise
 		wake:        make(chan struct{}, 1),
 		lastBlock:   time.Now(),
+		connectedAt: time.Now(),
 	}
 	p.key = banKey(conn.RemoteAddr(), dialed, hs.PeerID)
 	return p
@@ -168,11 +187,19 @@ func (p *peer) sendGreeting() {
 	p.signal()
 }
 
-// queue appends messages to the output. Called with p.wmu not held.
+// queue appends messages to the output. A peer that lets more than
+// maxQueuedOut pile up unsent is not reading: it is dropped, before a
+// stream of small requests for big answers (ut_metadata) can grow the
+// output without bound. Called with p.wmu not held.
 func (p *peer) queue(f func(b []byte) []byte) {
 	p.wmu.Lock()
 	p.out = f(p.out)
+	over := len(p.out) > maxQueuedOut
 	p.wmu.Unlock()
+	if over {
+		p.drop(errNotReading)
+		return
+	}
 	p.signal()
 }
 
@@ -181,6 +208,19 @@ func (p *peer) signal() {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// drop closes the connection for a reason found outside the read loop,
+// and says so.
+func (p *peer) drop(err error) {
+	select {
+	case <-p.done: // closed already, and said why there
+	default:
+		if !errors.Is(err, net.ErrClosed) {
+			p.t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+		}
+	}
+	p.close(err)
 }
 
 // close ends the connection once; the read loop then cleans up.
@@ -235,6 +275,15 @@ func (p *peer) readLoop() {
 	t.removePeer(p)
 }
 
+// Bounds of a peer's output: what a peer that does not read can make us
+// hold.
+const (
+	// maxSpareOut is the largest output buffer a peer keeps for reuse.
+	maxSpareOut = 1 << 20
+	// maxQueuedOut is the most output waiting behind a write in progress.
+	maxQueuedOut = 2 << 20
+)
+
 // writeLoop sends queued messages and serves upload requests.
 func (p *peer) writeLoop() {
 	t := p.t
@@ -256,13 +305,18 @@ func (p *peer) writeLoop() {
 		}
 		for {
 			p.wmu.Lock()
-			out := p.out
-			p.out = spare[:0]
+			out, answers := p.out, p.outAnswers
+			p.out, p.outAnswers = spare[:0], 0
 			var reqs []request
-			if len(out) < 64<<10 && len(p.uploads) > 0 {
+			if len(out) < 64<<10 {
 				// Serve a batch of uploads per write, so one system call
-				// carries many blocks.
-				n := min(len(p.uploads), 16)
+				// carries many blocks, but a bounded one: a peer that
+				// does not read holds this buffer until it is dropped.
+				n, bytes := 0, 0
+				for n < len(p.uploads) && (n == 0 || bytes+int(p.uploads[n].length) <= maxUploadBatch) {
+					bytes += int(p.uploads[n].length)
+					n++
+				}
 				reqs = append(reqs, p.uploads[:n]...)
 				p.uploads = append(p.uploads[:0], p.uploads[n:]...)
 			}
@@ -274,18 +328,27 @@ func (p *peer) writeLoop() {
 					p.close(err)
 					return
 				}
+				answers += len(reqs)
+			}
+			if len(out) > 0 {
+				if err := p.write(out); err != nil {
+					p.drop(err)
+					return
+				}
+				p.lastSent = time.Now()
+			}
+			if answers > 0 {
+				// Written, or dropped without a trace (BEP 3).
+				p.wmu.Lock()
+				p.owed -= answers
+				p.wmu.Unlock()
 			}
 			if len(out) == 0 {
 				spare = out
 				break
 			}
-			if _, err := p.conn.Write(out); err != nil {
-				p.close(err)
-				return
-			}
-			p.lastSent = time.Now()
 			// Keep the larger buffer for reuse but drop a huge one.
-			if cap(out) <= 4<<20 {
+			if cap(out) <= maxSpareOut {
 				spare = out[:0]
 			} else {
 				spare = nil
@@ -293,3 +356,55 @@ func (p *peer) writeLoop() {
 		}
 	}
 }
+
+// write sends b. It gives up when the peer accepts nothing for the write
+// timeout, and records its progress in writingSince meanwhile.
+func (p *peer) write(b []byte) error {
+	cfg := &p.t.c.cfg
+	// Short deadlines let the loop see partial progress: a slow peer that
+	// reads keeps its connection, one that stopped reading does not.
+	probe := min(time.Second, cfg.stallAfter/2)
+	last := time.Now()
+	p.writingSince.Store(last.UnixNano())
+	defer p.writingSince.Store(0)
+	for {
+		p.conn.SetWriteDeadline(time.Now().Add(probe))
+		n, err := p.conn.Write(b)
+		if err == nil {
+			return nil
+		}
+		b = b[n:]
+		now := time.Now()
+		if n > 0 {
+			last = now
+			p.writingSince.Store(now.UnixNano())
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if now.Sub(last) >= cfg.writeTimeout {
+			return errWriteTimeout
+		}
+	}
+}
+
+// writeStalled reports whether a write to the peer has made no progress
+// for the stall time: the peer is not reading what we send.
+func (p *peer) writeStalled(now time.Time) bool {
+	since := p.writingSince.Load()
+	return since != 0 && now.UnixNano()-since > int64(p.t.c.cfg.stallAfter)
+}
+
+type writeTimeoutError struct{}
+
+func (writeTimeoutError) Error() string { return "peer stopped reading what we send" }
+
+var errWriteTimeout error = writeTimeoutError{}
+
+type notReadingError struct{}
+
+func (notReadingError) Error() string {
+	return fmt.Sprintf("peer let over %d bytes of our messages pile up unread", maxQueuedOut)
+}
+
+var errNotReading error = notReadingError{}

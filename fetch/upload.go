@@ -6,49 +6,87 @@ import (
 	"github.com/torfs/torfs/wire"
 )
 
+const (
+	// maxOwed drops a peer with this many requests unanswered on the
+	// wire: twice the reqq we advertise, so only a flood reaches it. It
+	// bounds the rejects queued for a peer that does not read.
+	maxOwed = 2 * maxUploadQueue
+	// maxUploadBatch bounds the block bytes read for one write, and so
+	// the output buffer of a peer whose socket is full.
+	maxUploadBatch = 256 << 10
+)
+
 // onRequest queues a peer's block request, or rejects it. Called with t.mu
 // held.
 func (p *peer) onRequest(m *wire.Message) error {
 	t := p.t
 	r := request{m.Index, m.Begin, m.Length}
-	if int(r.index) >= len(t.state) {
-		return fmt.Errorf("request for piece %d of %d", r.index, len(t.state))
-	}
-	size := t.info.PieceSize(int(r.index))
-	if r.length == 0 || r.length > maxRequestLen || int64(r.begin)+int64(r.length) > size {
-		return fmt.Errorf("request %d+%d/%d outside the piece", r.index, r.begin, r.length)
-	}
-	if p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave {
-		p.reject(r)
-		return nil
+	if !t.validRequest(r) {
+		return fmt.Errorf("request %d+%d/%d outside the torrent", r.index, r.begin, r.length)
 	}
 	p.wmu.Lock()
-	if len(p.uploads) >= maxUploadQueue {
-		p.wmu.Unlock()
-		p.reject(r)
-		return nil
+	defer p.wmu.Unlock()
+	p.owed++
+	if p.owed > maxOwed {
+		return errFlood
 	}
-	p.uploads = append(p.uploads, r)
-	p.wmu.Unlock()
-	p.signal()
+	switch {
+	case p.amChoking || t.c.cfg.NoUpload || t.state[r.index] != pieceHave:
+		p.rejectLocked(r)
+	case len(p.uploads) >= maxUploadQueue:
+		// Beyond the reqq we advertised. A BEP 3 peer gets no answer
+		// and still counts the request as outstanding, so it stays
+		// owed: a peer that keeps ignoring reqq reaches maxOwed.
+		if p.fast {
+			p.rejectLocked(r)
+		}
+	default:
+		p.uploads = append(p.uploads, r)
+		p.signal()
+	}
 	return nil
 }
 
-// reject answers a request we will not serve (BEP 6); without the fast
-// extension the request is silently dropped, as BEP 3 does.
-func (p *peer) reject(r request) {
-	if p.fast {
-		p.queue(func(b []byte) []byte { return wire.AppendRequest(b, wire.Reject, r.index, r.begin, r.length) })
+// validRequest reports whether r names bytes of the torrent we may serve.
+// Its numbers come from the peer: they are compared as 64-bit values, so
+// no sum of them can wrap.
+func (t *Torrent) validRequest(r request) bool {
+	if uint64(r.index) >= uint64(len(t.state)) || r.length == 0 || r.length > maxRequestLen {
+		return false
 	}
+	return uint64(r.begin)+uint64(r.length) <= uint64(t.info.PieceSize(int(r.index)))
 }
 
-// onCancel withdraws a queued request.
+type floodError struct{}
+
+func (floodError) Error() string {
+	return fmt.Sprintf("peer sent over %d requests without reading the answers", maxOwed)
+}
+
+var errFlood error = floodError{}
+
+// rejectLocked answers a request we will not serve (BEP 6). Without the
+// fast extension the request is silently dropped, as BEP 3 does, and no
+// longer owed. Called with p.wmu held.
+func (p *peer) rejectLocked(r request) {
+	if !p.fast {
+		p.owed--
+		return
+	}
+	p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
+	p.outAnswers++
+	p.signal()
+}
+
+// onCancel withdraws a queued request; with the fast extension it is
+// rejected, as BEP 6 asks, so the peer knows it is over.
 func (p *peer) onCancel(m *wire.Message) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	for i, r := range p.uploads {
 		if r.index == m.Index && r.begin == m.Begin && r.length == m.Length {
 			p.uploads = append(p.uploads[:i], p.uploads[i+1:]...)
+			p.rejectLocked(r)
 			return
 		}
 	}
@@ -63,6 +101,9 @@ func (p *peer) dropUploads() {
 		for _, r := range p.uploads {
 			p.out = wire.AppendRequest(p.out, wire.Reject, r.index, r.begin, r.length)
 		}
+		p.outAnswers += len(p.uploads)
+	} else {
+		p.owed -= len(p.uploads)
 	}
 	p.uploads = p.uploads[:0]
 }
