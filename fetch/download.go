@@ -32,7 +32,7 @@ func (p *peer) onPiece(m *wire.Message) error {
 	seq, asked := p.reqs[key]
 	if asked {
 		delete(p.reqs, key)
-		if lost := p.sent.answered(p.reqs, seq, nil); len(lost) > 0 {
+		if lost := p.sent.answered(p.reqs, seq, time.Now().UnixNano(), nil); len(lost) > 0 {
 			t.giveUpSkipped(p, lost)
 		}
 	}

@@ -395,11 +395,18 @@ func (t *Torrent) onReject(p *peer, m *wire.Message) {
 
 // giveUpSkipped withdraws requests p skipped (requests.go): the blocks go
 // back to the picker, and other peers may take them before p asks again.
+// A cancel goes to p for each, in case it still holds the request: its
+// room in p's queue is then free for the next.
 func (t *Torrent) giveUpSkipped(p *peer, keys []uint64) {
+	var out []byte
 	for _, key := range keys {
 		delete(p.reqs, key)
 		t.unrequest(key)
+		i, begin := uint32(key>>32), uint32(key)
+		n := min(int64(wire.BlockSize), t.info.PieceSize(int(i))-int64(begin))
+		out = wire.AppendRequest(out, wire.Cancel, i, begin, uint32(n))
 	}
+	p.queue(func(b []byte) []byte { return append(b, out...) })
 	t.skipped += len(keys)
 	t.log.Debug("peer skipped requests; asking again", "peer", p.addr, "blocks", len(keys))
 	t.fillOthers(p)

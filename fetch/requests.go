@@ -1,25 +1,32 @@
 package fetch
 
-// Peers answer our requests in the order we sent them. A block that is
-// still missing when blocks we asked for after it have arrived is not
-// coming: the peer dropped the request (Transmission drops those beyond
-// its queue and rejects them only with its next batch of messages, some
-// seconds later; a peer without the fast extension drops them silently).
-// Such a block is asked for again at once instead of waiting for a reject
-// or for the snub timeout, which at the end of a download is the whole
-// wait.
+import "time"
 
-// skipLimit is how many blocks asked for after a request must arrive
-// before it counts as dropped. More than one, because a peer that reads
-// blocks from disk on several threads may send neighbours a little out of
-// order; a request given up too early costs one duplicate block.
-const skipLimit = 3
+// A peer answers our requests more or less in the order we sent them. A
+// block still missing well after blocks we asked for later have arrived
+// is not coming: the peer dropped the request (Transmission drops those
+// beyond its queue and rejects them only with its next batch of messages,
+// 8 to 10 s later; a peer without the fast extension drops them
+// silently). Such a block is asked for again after a short grace instead
+// of waiting for a reject or for the snub timeout, which at the end of a
+// download is the whole wait.
+//
+// "More or less": libtorrent reads blocks on several disk threads and
+// sends a block a few hundred requests early, or late by tens of
+// milliseconds. So the grace is a time, not a count of blocks, and grows
+// with the longest such lag each peer has shown.
+
+// skipGrace is the shortest wait for a block after a later one arrived.
+const skipGrace = 250 * time.Millisecond
+
+// maxSkipGrace bounds how far a peer's lags stretch the grace.
+const maxSkipGrace = 5 * time.Second
 
 // sentRequest is one of our requests to a peer.
 type sentRequest struct {
-	key   uint64
-	seq   int64
-	skips int // blocks asked for later that arrived before it
+	key    uint64
+	seq    int64
+	passed int64 // when a block asked for later arrived first (unix nanos); 0 = none yet
 }
 
 // live reports whether the request is still in flight.
@@ -34,6 +41,7 @@ func (r *sentRequest) live(reqs map[uint64]int64) bool {
 type requestQueue struct {
 	seq int64
 	q   []sentRequest
+	lag int64 // the longest a passed-over block took to arrive after all (ns)
 }
 
 // push records a request for key and returns its sequence number, which
@@ -56,28 +64,40 @@ func (s *requestQueue) push(reqs map[uint64]int64, key uint64) int64 {
 	return s.seq
 }
 
-// answered notes that the peer answered request seq and appends to lost
-// the keys of the earlier requests still in flight that it has skipped
-// skipLimit times, or all of them when nothing asked for after them is
-// still in flight: the peer has answered everything after them, and they
-// are not coming either (the end of a download). They are no longer in
-// flight for the queue; the caller removes them from reqs.
-func (s *requestQueue) answered(reqs map[uint64]int64, seq int64, lost []uint64) []uint64 {
-	end, skipped := 0, 0
+// answered notes that the peer answered request seq, which the caller has
+// removed from reqs, at now (unix nanos): the requests still in flight
+// that were sent before it are passed over. It appends to lost those
+// overdue (see overdue).
+func (s *requestQueue) answered(reqs map[uint64]int64, seq, now int64, lost []uint64) []uint64 {
+	end := 0
 	for ; end < len(s.q) && s.q[end].seq < seq; end++ {
-		if r := &s.q[end]; r.live(reqs) {
-			r.skips++
-			skipped++
+		if r := &s.q[end]; r.passed == 0 && r.live(reqs) {
+			r.passed = now
 		}
 	}
-	if skipped > 0 {
-		last := skipped == len(reqs)
-		for k := range end {
-			if r := &s.q[k]; r.live(reqs) && (last || r.skips >= skipLimit) {
-				lost = append(lost, r.key)
-				r.seq = -1 // no longer live; the order is kept
-			}
+	if end < len(s.q) && s.q[end].seq == seq && s.q[end].passed != 0 {
+		s.lag = max(s.lag, now-s.q[end].passed) // late, not lost
+	}
+	return s.overdue(reqs, now, lost)
+}
+
+// overdue appends to lost the requests in flight that were passed over
+// longer than the grace ago at now (unix nanos); they are no longer in
+// flight for the queue, and the caller removes them from reqs. It also
+// forgets answered requests at the front of the queue.
+func (s *requestQueue) overdue(reqs map[uint64]int64, now int64, lost []uint64) []uint64 {
+	grace := min(max(int64(skipGrace), 4*s.lag), int64(maxSkipGrace))
+	// The requests passed over come before all others in flight.
+	for k := range s.q {
+		r := &s.q[k]
+		if !r.live(reqs) {
+			continue
 		}
+		if r.passed == 0 || now-r.passed <= grace {
+			break
+		}
+		lost = append(lost, r.key)
+		r.seq = -1 // no longer live; the order is kept
 	}
 	k := 0
 	for k < len(s.q) && !s.q[k].live(reqs) {

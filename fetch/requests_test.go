@@ -15,19 +15,33 @@ import (
 func TestRequestQueue(t *testing.T) {
 	reqs := map[uint64]int64{}
 	var s requestQueue
+	now := int64(1) // unix nanos, moved by the test
 	send := func(keys ...uint64) {
 		for _, k := range keys {
 			reqs[k] = s.push(reqs, k)
 		}
 	}
 	answer := func(k uint64) []uint64 {
+		t.Helper()
 		seq, ok := reqs[k]
 		if !ok {
 			t.Fatalf("answer to %d, which is not in flight", k)
 		}
 		delete(reqs, k)
-		return s.answered(reqs, seq, nil)
+		lost := s.answered(reqs, seq, now, nil)
+		for _, l := range lost {
+			delete(reqs, l)
+		}
+		return lost
 	}
+	overdue := func() []uint64 {
+		lost := s.overdue(reqs, now, nil)
+		for _, l := range lost {
+			delete(reqs, l)
+		}
+		return lost
+	}
+	ms := int64(time.Millisecond)
 
 	// In order: nothing is lost and nothing is kept.
 	send(1, 2, 3)
@@ -40,48 +54,59 @@ func TestRequestQueue(t *testing.T) {
 		t.Fatalf("%d requests kept after every answer", len(s.q))
 	}
 
-	// A neighbour a little out of order is no loss.
+	// Out of order within the grace: no loss, however many pass it.
 	send(10, 11, 12, 13, 14, 15)
-	for _, k := range []uint64{11, 10, 13, 12, 14, 15} {
+	for _, k := range []uint64{15, 14, 13, 12, 11} {
+		now += ms
 		if lost := answer(k); lost != nil {
 			t.Fatalf("answer to %d lost %v", k, lost)
 		}
 	}
-
-	// Skipped by skipLimit later blocks: lost, once.
-	send(20, 21, 22, 23, 24, 25)
-	var lost []uint64
-	for _, k := range []uint64{21, 23, 22, 24, 25} {
-		lost = append(lost, answer(k)...)
+	now += 100 * ms
+	if lost := overdue(); lost != nil {
+		t.Fatalf("lost %v within the grace", lost)
 	}
-	if !slices.Equal(lost, []uint64{20}) {
+	answer(10) // 105 ms late: the grace for this peer is now 420 ms
+
+	// Passed over and still missing after the grace: lost, once.
+	send(20, 21, 22)
+	answer(21)
+	now += 300 * ms
+	answer(22)
+	if lost := overdue(); lost != nil {
+		t.Fatalf("lost %v within the grace the peer's lag earned", lost)
+	}
+	now += 200 * ms
+	if lost := overdue(); !slices.Equal(lost, []uint64{20}) {
 		t.Fatalf("lost %v, want [20]", lost)
 	}
-	delete(reqs, 20)
-
-	// Skipped with nothing later in flight: lost at once.
-	send(40, 41, 42)
-	answer(40)
-	if lost := answer(42); !slices.Equal(lost, []uint64{41}) {
-		t.Fatalf("lost %v, want [41]: the peer answered everything after it", lost)
+	if lost := overdue(); lost != nil {
+		t.Fatalf("lost %v again", lost)
 	}
-	delete(reqs, 41)
 	if len(s.q) != 0 {
 		t.Fatalf("%d requests kept after every answer", len(s.q))
 	}
 
-	// A block asked for again is judged by its new request.
+	// Only requests sent before an answered one are passed over.
 	send(30, 31)
-	reqs[30] = s.push(reqs, 30)
-	send(32, 33)
-	for _, k := range []uint64{31, 32} {
-		if lost := answer(k); lost != nil {
-			t.Fatalf("answer to %d lost %v, but 30 was asked again after it", k, lost)
-		}
+	answer(30)
+	now += time.Hour.Nanoseconds()
+	if lost := overdue(); lost != nil {
+		t.Fatalf("lost %v, which nothing passed", lost)
 	}
-	for _, k := range []uint64{30, 33} {
-		answer(k)
+	answer(31)
+
+	// A block asked for again is judged by its new request.
+	send(40, 41)
+	reqs[40] = s.push(reqs, 40)
+	send(42)
+	answer(41)
+	now += time.Hour.Nanoseconds()
+	if lost := overdue(); lost != nil {
+		t.Fatalf("lost %v, but 40 was asked again after the answered block", lost)
 	}
+	answer(40)
+	answer(42)
 	if len(s.q) != 0 {
 		t.Fatalf("%d requests kept after every answer", len(s.q))
 	}
@@ -259,7 +284,7 @@ func (f *fakeSeed) requested(r request) int {
 
 // TestSkippedBlockIsAskedAgain: a seed that never answers one request
 // (silently, or, with the fast extension, with no reject either) while it
-// serves the requests after it: the block is asked for again as soon as
+// serves the requests after it: the block is asked for again soon after
 // later ones arrive, long before the snub timeout would give it up. The
 // seed skips the fifth block asked for, or the last but one, which at the
 // end of the download only one block follows.
