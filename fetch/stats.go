@@ -10,8 +10,8 @@ type Stats struct {
 	// Wasted counts bytes received that could not be used.
 	Uploaded, Downloaded, Wasted int64
 	// Rejected counts our block requests that peers rejected; Skipped
-	// those they passed over, answering later ones first, which are
-	// asked for again at once.
+	// those still unanswered a while after later ones were answered,
+	// which are cancelled and asked for again.
 	Rejected, Skipped int
 	// DownloadRate and UploadRate are bytes per second, smoothed.
 	DownloadRate, UploadRate float64
