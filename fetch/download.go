@@ -29,9 +29,12 @@ func (p *peer) onPiece(m *wire.Message) error {
 	key := blockKey(m.Index, m.Begin)
 
 	t.mu.Lock()
-	_, asked := p.reqs[key]
+	seq, asked := p.reqs[key]
 	if asked {
 		delete(p.reqs, key)
+		if lost := p.sent.answered(p.reqs, seq, time.Now().UnixNano(), nil); len(lost) > 0 {
+			t.giveUpSkipped(p, lost)
+		}
 	}
 	ap := t.active[i]
 	b := int(m.Begin / wire.BlockSize)

@@ -53,43 +53,30 @@ func (p *peer) handle(m *wire.Message) error {
 		if i >= n {
 			return fmt.Errorf("have for piece %d of %d", i, n)
 		}
-		if !p.seed && !p.bits.Has(i) {
-			p.bits.Set(i)
-			p.numHave++
-			t.avail[i]++
-			if p.numHave == n {
-				t.becomeSeed(p)
-			}
-		}
+		p.addHave(i)
 		if t.state[i] != pieceHave && t.prio(i) > prioNone {
 			t.setInterested(p, true)
 		}
 		t.fill(p)
 	case wire.Bitfield:
-		if !wire.Bits(m.Payload).Valid(n) {
+		bits := wire.Bits(m.Payload)
+		if !bits.Valid(n) {
 			return fmt.Errorf("bitfield of %d bytes for %d pieces", len(m.Payload), n)
 		}
-		if p.seed || p.numHave > 0 {
-			return fmt.Errorf("bitfield after have messages")
-		}
-		copy(p.bits, m.Payload)
+		// BEP 3 puts the bitfield first, but some clients (aria2) send
+		// it after have messages: what both said is what the peer has.
 		for i := range n {
-			if p.bits.Has(i) {
-				p.numHave++
-				t.avail[i]++
+			if bits.Has(i) {
+				p.addHave(i)
 			}
-		}
-		if p.numHave == n {
-			t.becomeSeed(p)
 		}
 		t.updateInterest(p)
 	case wire.HaveAll:
-		if p.numHave > 0 {
-			return fmt.Errorf("have all after have messages")
-		}
 		t.becomeSeed(p)
 		t.updateInterest(p)
 	case wire.HaveNone:
+		// Only ever news when it comes first: after have messages or a
+		// bitfield it is stale, and pieces are never lost.
 	case wire.Request:
 		return p.onRequest(m)
 	case wire.Reject:
@@ -100,6 +87,21 @@ func (p *peer) handle(m *wire.Message) error {
 
 // has reports whether the peer has piece i. Called with t.mu held.
 func (p *peer) has(i int) bool { return p.seed || p.bits.Has(i) }
+
+// addHave records that the peer has piece i, counting it once in the
+// piece's availability. Called with t.mu held.
+func (p *peer) addHave(i int) {
+	if p.seed || p.bits.Has(i) {
+		return
+	}
+	t := p.t
+	p.bits.Set(i)
+	p.numHave++
+	t.avail[i]++
+	if p.numHave == len(t.state) {
+		t.becomeSeed(p)
+	}
+}
 
 // becomeSeed moves a peer that has everything out of the per-piece
 // availability counts: seeds make every piece equally available.

@@ -150,6 +150,9 @@ func (t *Torrent) tick(n int) {
 			p.lastBlock = now
 			p.desired = minPipeline
 		}
+		if lost := p.sent.overdue(p.reqs, now.UnixNano(), nil); len(lost) > 0 {
+			t.giveUpSkipped(p, lost)
+		}
 		// Drop connections where neither side wants anything.
 		if p.amInterested || p.peerInterested {
 			p.idleSince = time.Time{}

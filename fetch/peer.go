@@ -43,7 +43,8 @@ type peer struct {
 	amInterested   bool
 	peerChoking    bool
 	peerInterested bool
-	reqs           map[uint64]int64 // our requests to them: block key -> sent (unix nanos)
+	reqs           map[uint64]int64 // our requests to them: block key -> sequence number in sent
+	sent           requestQueue     // our requests to them in the order sent
 	desired        int              // pipeline depth we aim for
 	rated          bool             // desired follows the measured rate
 	// parole: the peer sent part of a piece that failed its hash; it now

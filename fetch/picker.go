@@ -132,7 +132,9 @@ func (t *Torrent) fill(p *peer) {
 	if p.peerChoking || !p.amInterested || p.gone {
 		return
 	}
-	limit := min(p.desired, p.reqq, maxPipeline)
+	// One below the peer's limit: Transmission serves one request fewer
+	// than its reqq and drops the last.
+	limit := max(min(p.desired, p.reqq-1, maxPipeline), 1)
 	want := limit - len(p.reqs)
 	// Requests go out in batches: one write carries many.
 	if want <= 0 || (len(p.reqs) > 0 && want < limit/8) {
@@ -150,7 +152,8 @@ func (t *Torrent) fill(p *peer) {
 		}
 		bl.reqs++
 		begin := uint32(b * wire.BlockSize)
-		p.reqs[blockKey(uint32(ap.index), begin)] = nowNs
+		key := blockKey(uint32(ap.index), begin)
+		p.reqs[key] = p.sent.push(p.reqs, key)
 		out = wire.AppendRequest(out, wire.Request, uint32(ap.index), begin, uint32(ap.blockLen(b)))
 		want--
 	}
@@ -354,6 +357,7 @@ func (t *Torrent) returnRequests(p *peer) {
 		t.unrequest(key)
 	}
 	clear(p.reqs)
+	p.sent.reset()
 }
 
 // unrequest drops one request of a block; the block becomes missing
@@ -384,7 +388,32 @@ func (t *Torrent) onReject(p *peer, m *wire.Message) {
 	}
 	delete(p.reqs, key)
 	t.unrequest(key)
+	t.rejected++
 	// Asking the same peer again at once would loop; others may serve it.
+	t.fillOthers(p)
+}
+
+// giveUpSkipped withdraws requests p skipped (requests.go): the blocks go
+// back to the picker, and other peers may take them before p asks again.
+// A cancel goes to p for each, in case it still holds the request: its
+// room in p's queue is then free for the next.
+func (t *Torrent) giveUpSkipped(p *peer, keys []uint64) {
+	var out []byte
+	for _, key := range keys {
+		delete(p.reqs, key)
+		t.unrequest(key)
+		i, begin := uint32(key>>32), uint32(key)
+		n := min(int64(wire.BlockSize), t.info.PieceSize(int(i))-int64(begin))
+		out = wire.AppendRequest(out, wire.Cancel, i, begin, uint32(n))
+	}
+	p.queue(func(b []byte) []byte { return append(b, out...) })
+	t.skipped += len(keys)
+	t.log.Debug("peer skipped requests; asking again", "peer", p.addr, "blocks", len(keys))
+	t.fillOthers(p)
+}
+
+// fillOthers tops up the pipelines of every peer but p.
+func (t *Torrent) fillOthers(p *peer) {
 	for q := range t.peers {
 		if q != p {
 			t.fill(q)

@@ -9,6 +9,10 @@ type Stats struct {
 	// Uploaded and Downloaded count payload bytes in this session;
 	// Wasted counts bytes received that could not be used.
 	Uploaded, Downloaded, Wasted int64
+	// Rejected counts our block requests that peers rejected; Skipped
+	// those still unanswered a while after later ones were answered,
+	// which are cancelled and asked for again.
+	Rejected, Skipped int
 	// DownloadRate and UploadRate are bytes per second, smoothed.
 	DownloadRate, UploadRate float64
 	Seeds                    int // connected peers with every piece
@@ -43,6 +47,8 @@ func (t *Torrent) Stats() Stats {
 		Downloaded:     t.downloaded.Load(),
 		Wasted:         t.wasted.Load(),
 		Seeds:          t.seeds,
+		Rejected:       t.rejected,
+		Skipped:        t.skipped,
 	}
 	s.VerifiedBytes = t.st.VerifiedBytes(0, t.info.Length)
 	for p := range t.peers {

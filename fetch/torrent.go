@@ -70,6 +70,8 @@ type Torrent struct {
 	haveCount   int
 	avail       []int32 // peers (not counting seeds) that have each piece
 	seeds       int     // connected peers that have everything
+	rejected    int     // our requests peers rejected
+	skipped     int     // our requests peers skipped, asked again (requests.go)
 	active      map[int]*activePiece
 	activeList  []*activePiece
 	hashQ       []hashJob

@@ -77,7 +77,9 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	t.verified = make(chan struct{})
 	if t.seeding() {
 		t.markComplete()
-		t.log.Info("download complete")
+		// How many requests went unanswered tells whether the tail of
+		// the download waited on peers.
+		t.log.Info("download complete", "wasted", t.wasted.Load(), "rejected", t.rejected, "skipped", t.skipped)
 		for p := range t.peers {
 			t.setInterested(p, false)
 		}

@@ -3,7 +3,7 @@
 # Safe to run repeatedly; needs root (or sudo) only when it has to install.
 set -euo pipefail
 
-pkgs=(mktorrent fuse3 python3-libtorrent opentracker redis-server)
+pkgs=(mktorrent fuse3 python3-libtorrent opentracker redis-server aria2 transmission-daemon)
 need=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -18,8 +18,9 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian starts redis-server and opentracker as services; tests start their own
-# instances on loopback ports, so the system ones are not needed.
-for svc in redis-server opentracker; do
+# Debian starts redis-server, opentracker and transmission-daemon as services;
+# tests start their own instances on loopback ports, so the system ones are not
+# needed.
+for svc in redis-server opentracker transmission-daemon; do
   $sudo systemctl stop "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
 done

@@ -1,6 +1,7 @@
 // Package harness starts and stops the real programs torfs's end-to-end
 // tests and benchmarks talk to: libtorrent peers (Debian's
-// python3-libtorrent driven by an embedded script), opentracker,
+// python3-libtorrent driven by an embedded script), aria2 (Aria2Get),
+// Transmission (StartTransmission, driven over its RPC), opentracker,
 // redis-server, and torfs itself, all on loopback. Every helper that takes
 // a testing.TB registers cleanup that stops its processes and removes its
 // files even when the test fails, logs their output when it does, and
@@ -54,6 +55,6 @@
 //	go test -run '^$' -bench LibtorrentReference -benchtime 1x ./integration/
 //
 // The programs come from Debian packages (python3-libtorrent, opentracker,
-// mktorrent, redis-server, fuse3); Require fails a test, rather than
+// mktorrent, redis-server, fuse3, aria2, transmission-daemon); Require fails a test, rather than
 // skipping it, when one is missing and says how to install them.
 package harness
