@@ -14,14 +14,18 @@ demo: build
 	./bin/torfs demo
 
 # Everything CI runs: installs missing Debian test dependencies, then
-# formatting, vet, the race-enabled test suite and short fuzz runs.
+# formatting, go mod tidiness, vet, the race-enabled test suite and short
+# fuzz runs.
 check: deps vet test fuzz
 
 deps:
 	bash scripts/deps.sh
 
+# vet also fails when go.mod or go.sum differ from what go mod tidy
+# would write (a requirement missing, unused, or wrongly marked indirect).
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@if ! out=$$($(GO) mod tidy -diff 2>&1); then echo "go.mod and go.sum are not tidy; run go mod tidy:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 TEST_CMD = $(GO) test -race -timeout 14m ./...

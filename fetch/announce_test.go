@@ -17,24 +17,29 @@ import (
 )
 
 // announceLog is a minimal HTTP tracker that records every announce and
-// hands out one peer.
+// hands out one peer, and trackerID as its "tracker id" when set.
 type announceLog struct {
-	mu    sync.Mutex
-	peer  netip.AddrPort
-	calls []map[string]string
+	mu        sync.Mutex
+	peer      netip.AddrPort
+	trackerID string
+	calls     []map[string]string
 }
 
 func (a *announceLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	call := map[string]string{}
-	for _, k := range []string{"event", "left", "downloaded", "uploaded", "port"} {
+	for _, k := range []string{"event", "left", "downloaded", "uploaded", "port", "trackerid"} {
 		call[k] = q.Get(k)
 	}
 	a.mu.Lock()
 	a.calls = append(a.calls, call)
 	a.mu.Unlock()
 	v4, _ := wire.CompactPeers([]netip.AddrPort{a.peer})
-	body, _ := bencode.EncodeBytes(map[string]any{"interval": 1800, "peers": v4})
+	answer := map[string]any{"interval": 1800, "peers": v4}
+	if a.trackerID != "" {
+		answer["tracker id"] = a.trackerID
+	}
+	body, _ := bencode.EncodeBytes(answer)
 	w.Write(body)
 }
 
@@ -45,13 +50,15 @@ func (a *announceLog) events() []map[string]string {
 }
 
 // TestAnnounceLifecycle: started with everything left, completed as soon
-// as the download completes with true counts, stopped on Close.
+// as the download completes with true counts, stopped on Close; every
+// announce after the first sends back the tracker id the first answer
+// gave.
 func TestAnnounceLifecycle(t *testing.T) {
 	mi, data := testTorrent(t, 1<<20, 64<<10)
 	seed := newTestClient(t, Config{})
 	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 
-	log := &announceLog{peer: seed.Addr().(*net.TCPAddr).AddrPort()}
+	log := &announceLog{peer: seed.Addr().(*net.TCPAddr).AddrPort(), trackerID: "tid-1"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,5 +96,8 @@ func TestAnnounceLifecycle(t *testing.T) {
 	}
 	if ev[2]["event"] != "stopped" || ev[2]["left"] != "0" {
 		t.Errorf("last announce %v, want stopped with left=0", ev[2])
+	}
+	if ev[0]["trackerid"] != "" || ev[1]["trackerid"] != "tid-1" || ev[2]["trackerid"] != "tid-1" {
+		t.Errorf("tracker ids sent %q, %q, %q; want none, then the tracker's tid-1", ev[0]["trackerid"], ev[1]["trackerid"], ev[2]["trackerid"])
 	}
 }

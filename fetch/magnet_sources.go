@@ -58,7 +58,6 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 		} else {
 			fails = 0
 			req.Event = tracker.EventNone
-			req.TrackerID = resp.TrackerID
 			wait = min(max(resp.Interval, minInterval), time.Minute)
 			addrs := make([]string, 0, len(resp.Peers))
 			for _, a := range resp.Peers {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/torfs/torfs/tracker/internal/udpproto"
 )
 
 // BEP 15 timing: a connection id is good for a minute on the client side
@@ -69,7 +71,7 @@ func (uc *udpConn) roundTrip(ctx context.Context, host string, req []byte, actio
 			switch binary.BigEndian.Uint32(p) {
 			case action:
 				return p, nil
-			case udpActionError:
+			case udpproto.ActionError:
 				return nil, &FailureError{URL: "udp://" + host, Reason: string(p[8:])}
 			default:
 				return nil, fmt.Errorf("udp tracker %s answered with an unexpected action", host)
@@ -88,10 +90,10 @@ func (c *Client) connect(ctx context.Context, uc *udpConn, host string) (uint64,
 		return id, nil
 	}
 	tx := rand.Uint32()
-	req := binary.BigEndian.AppendUint64(make([]byte, 0, udpConnectLen), udpProtocolID)
-	req = binary.BigEndian.AppendUint32(req, udpActionConnect)
+	req := binary.BigEndian.AppendUint64(make([]byte, 0, udpproto.ConnectLen), udpproto.ProtocolID)
+	req = binary.BigEndian.AppendUint32(req, udpproto.ActionConnect)
 	req = binary.BigEndian.AppendUint32(req, tx)
-	p, err := uc.roundTrip(ctx, host, req, udpActionConnect, tx)
+	p, err := uc.roundTrip(ctx, host, req, udpproto.ActionConnect, tx)
 	if err != nil {
 		return 0, err
 	}
@@ -115,7 +117,7 @@ func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceReques
 			return nil, err
 		}
 		tx := rand.Uint32()
-		p, err := uc.roundTrip(ctx, u.Host, appendUDPAnnounce(nil, id, tx, req), udpActionAnnounce, tx)
+		p, err := uc.roundTrip(ctx, u.Host, udpproto.AppendAnnounce(nil, udpAnnounce(id, tx, req)), udpproto.ActionAnnounce, tx)
 		if err != nil {
 			// A cached id the tracker no longer accepts: reconnect once.
 			if errors.Is(err, ErrFailure) && try == 0 && c.dropConnID(u.Host, id) {
@@ -125,6 +127,37 @@ func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceReques
 		}
 		return parseUDPAnnounceResponse(p, uc.conn.RemoteAddr().(*net.UDPAddr).IP.To4() == nil)
 	}
+}
+
+// udpAnnounce is req as a BEP 15 announce on connection id and
+// transaction tx.
+func udpAnnounce(id uint64, tx uint32, req AnnounceRequest) *udpproto.Announce {
+	numWant := int32(-1)
+	if req.NumWant > 0 {
+		numWant = int32(min(req.NumWant, 1<<31-1))
+	}
+	return &udpproto.Announce{
+		ConnID: id, TxID: tx,
+		InfoHash: req.InfoHash, PeerID: req.PeerID,
+		Downloaded: req.Downloaded, Left: req.Left, Uploaded: req.Uploaded,
+		Event:   udpEvent(req.Event),
+		Key:     req.Key,
+		NumWant: numWant,
+		Port:    req.Port,
+	}
+}
+
+// udpEvent maps e to its BEP 15 number.
+func udpEvent(e Event) uint32 {
+	switch e {
+	case EventCompleted:
+		return udpproto.EventCompleted
+	case EventStarted:
+		return udpproto.EventStarted
+	case EventStopped:
+		return udpproto.EventStopped
+	}
+	return udpproto.EventNone
 }
 
 // parseUDPAnnounceResponse decodes an announce answer; ipv6 tells the
@@ -157,7 +190,7 @@ func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (
 	defer uc.conn.Close()
 	out := make(map[[20]byte]ScrapeStats, len(hashes))
 	for len(hashes) > 0 {
-		batch := hashes[:min(len(hashes), udpMaxScrapeCount)]
+		batch := hashes[:min(len(hashes), udpproto.MaxScrapeCount)]
 		hashes = hashes[len(batch):]
 		id, err := c.connect(ctx, uc, u.Host)
 		if err != nil {
@@ -165,12 +198,12 @@ func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (
 		}
 		tx := rand.Uint32()
 		req := binary.BigEndian.AppendUint64(nil, id)
-		req = binary.BigEndian.AppendUint32(req, udpActionScrape)
+		req = binary.BigEndian.AppendUint32(req, udpproto.ActionScrape)
 		req = binary.BigEndian.AppendUint32(req, tx)
 		for _, h := range batch {
 			req = append(req, h[:]...)
 		}
-		p, err := uc.roundTrip(ctx, u.Host, req, udpActionScrape, tx)
+		p, err := uc.roundTrip(ctx, u.Host, req, udpproto.ActionScrape, tx)
 		if err != nil {
 			c.dropConnID(u.Host, id)
 			return nil, err

@@ -1,6 +1,9 @@
-// Package tracker is BitTorrent's peer directory, both sides of it: a
-// tracker server (HTTP announce and scrape per BEP 3, 23, 7 and 48, and
-// UDP per BEP 15) that keeps swarms in a pluggable Store, and the client
-// the swarm engine uses to announce to any tracker over http, https or
-// udp, honouring BEP 12 tiers.
+// Package tracker is the client side of BitTorrent's peer directory: it
+// announces to and scrapes trackers over http, https (BEP 3, 23, 7, 48)
+// and udp (BEP 15), retrying transient failures, and walks a torrent's
+// tracker list in BEP 12 tier order with Tiers, which also keeps the
+// "tracker id" each tracker gave and sends it back to that tracker. It
+// links nothing but the standard library and the bencode decoder, so the
+// swarm engine can announce without the server's stores and metrics; the
+// tracker server is package tracker/server.
 package tracker

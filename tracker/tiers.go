@@ -11,10 +11,12 @@ import (
 // Tiers is a torrent's tracker list in BEP 12 order: tiers are tried in
 // order, the URLs within a tier in an order shuffled once, and a URL that
 // answers moves to the front of its tier so that it is asked first next
-// time. A Tiers is safe for concurrent use.
+// time. It also keeps the "tracker id" each tracker gave, to send it
+// back to that tracker only. A Tiers is safe for concurrent use.
 type Tiers struct {
 	mu    sync.Mutex
 	tiers [][]string
+	ids   map[string]string // tracker id by announce URL
 }
 
 // NewTiers copies tiers (as from metainfo's Trackers), drops empty URLs
@@ -48,10 +50,25 @@ func (t *Tiers) URLs() [][]string {
 	return out
 }
 
-// promote moves url to the front of its tier.
-func (t *Tiers) promote(url string) {
+// trackerID is the tracker id that url gave last, or "".
+func (t *Tiers) trackerID(url string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.ids[url]
+}
+
+// answered records that url answered resp: it moves to the front of its
+// tier, and its tracker id is kept. An answer without one keeps the
+// earlier id, as BEP 3 asks.
+func (t *Tiers) answered(url string, resp *AnnounceResponse) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if resp.TrackerID != "" {
+		if t.ids == nil {
+			t.ids = make(map[string]string)
+		}
+		t.ids[url] = resp.TrackerID
+	}
 	for _, tier := range t.tiers {
 		for j, u := range tier {
 			if u == url {
@@ -71,6 +88,10 @@ var ErrNoTrackers = errors.New("the torrent lists no trackers")
 // (bounded by ctx and a per-request timeout) rather than retries: the
 // next tracker is the better retry. When none answers the errors of all
 // are returned together, and the caller retries later.
+//
+// req.TrackerID is ignored: each tracker is sent the tracker id it gave
+// in an earlier answer, which t keeps per URL, so whoever announces
+// through t sends it back without keeping it.
 func (c *Client) AnnounceTiers(ctx context.Context, t *Tiers, req AnnounceRequest) (*AnnounceResponse, string, error) {
 	var errs []error
 	for _, tier := range t.URLs() {
@@ -78,12 +99,13 @@ func (c *Client) AnnounceTiers(ctx context.Context, t *Tiers, req AnnounceReques
 			if err := ctx.Err(); err != nil {
 				return nil, "", err
 			}
+			req.TrackerID = t.trackerID(url)
 			resp, err := c.announceOnce(ctx, url, req)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			t.promote(url)
+			t.answered(url, resp)
 			return resp, url, nil
 		}
 	}

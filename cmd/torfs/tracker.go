@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/torfs/torfs/tracker"
+	"github.com/torfs/torfs/tracker/server"
 )
 
 func trackerCommand() *command {
@@ -89,7 +89,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--numwant and --max-numwant must be at least 1")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	cfg := tracker.Config{
+	cfg := server.Config{
 		Interval: *interval, MinInterval: *minInterval, PeerTimeout: *peerTimeout,
 		DefaultNumWant: *numWant, MaxNumWant: *maxNumWant,
 		AllowIPParam: *allowIP, Logger: log,
@@ -106,7 +106,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
 	}
 	if *allow != "" {
-		if cfg.Allow, err = tracker.LoadAllowList(*allow); err != nil {
+		if cfg.Allow, err = server.LoadAllowList(*allow); err != nil {
 			return err
 		}
 	}
@@ -118,7 +118,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case *storeURL == "memory" || *storeURL == "":
 	case strings.HasPrefix(*storeURL, "redis://") || strings.HasPrefix(*storeURL, "rediss://"):
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		store, err := tracker.NewRedisStore(sctx, *storeURL, timeout)
+		store, err := server.NewRedisStore(sctx, *storeURL, timeout)
 		cancel()
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func runTracker(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		// pointer-free, so the collector has little to mark).
 		debug.SetGCPercent(25)
 	}
-	srv, err := tracker.NewServer(cfg)
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/metainfo"
-	"github.com/torfs/torfs/tracker"
+	"github.com/torfs/torfs/tracker/server"
 )
 
 // Config configures a demo run.
@@ -202,7 +202,7 @@ func sameFile(want, got string) (int64, error) {
 
 // startTracker serves an in-memory tracker on loopback until ctx ends.
 func startTracker(ctx context.Context, log *slog.Logger) (announce string, done <-chan struct{}, err error) {
-	srv, err := tracker.NewServer(tracker.Config{Interval: time.Minute, Logger: log})
+	srv, err := server.New(server.Config{Interval: time.Minute, Logger: log})
 	if err != nil {
 		return "", nil, err
 	}
