@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -452,5 +453,44 @@ func removeOtherJournals(stateFile, keep string) {
 		if keep == "" || m != journalPath(stateFile, keep) {
 			os.Remove(m)
 		}
+	}
+}
+
+// Recorded returns the pieces the resume state at stateFile, with its
+// journal, records as verified: those the next Open trusts after a crash
+// (unless their data has gone meanwhile) or after a clean Close. It may
+// be called while a cache is saving to stateFile.
+func Recorded(stateFile string) ([]int, error) {
+	for attempt := 0; ; attempt++ {
+		data, err := os.ReadFile(stateFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the resume state: %w", err)
+		}
+		var st state
+		if err := json.Unmarshal(data, &st); err != nil {
+			return nil, fmt.Errorf("damaged state file %s: %w", stateFile, err)
+		}
+		n := len(st.Verified) * 8
+		if !st.Clean {
+			if st.Journal == "" {
+				return nil, nil // nothing is trusted after a crash
+			}
+			st.Unproven = make([]byte, len(st.Verified))
+			st.Partial = make([]byte, len(st.Verified))
+			err := replay(&st, stateFile, n)
+			if errors.Is(err, os.ErrNotExist) && attempt < 3 {
+				continue // a save replaced the state and its journal meanwhile
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		var pieces []int
+		for p := range n {
+			if bitSet(st.Verified, p) {
+				pieces = append(pieces, p)
+			}
+		}
+		return pieces, nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -366,8 +367,14 @@ func TestJournalCompaction(t *testing.T) {
 	}
 	first := loadTestState(t, state).Journal
 	download(t, c, tt, 0)
+	if got, err := Recorded(state); err != nil || len(got) != 0 {
+		t.Fatalf("Recorded before the flush = %v, %v; want none", got, err)
+	}
 	if err := c.flushJournal(); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := Recorded(state); err != nil || !slices.Equal(got, []int{0}) {
+		t.Fatalf("Recorded after the flush = %v, %v; want [0]", got, err)
 	}
 	if err := c.save(false); err != nil {
 		t.Fatal(err)
@@ -388,6 +395,9 @@ func TestJournalCompaction(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(state + ".journal-*"); len(m) != 0 {
 		t.Fatalf("journals left after Close: %v", m)
+	}
+	if got, err := Recorded(state); err != nil || !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("Recorded after Close = %v, %v; want [0 1]", got, err)
 	}
 	c = open(t, tt, Options{Dir: dir, StateFile: state})
 	if !c.Have(0) || !c.Have(1) {
