@@ -254,26 +254,26 @@ func (j *journal) barrier(p int) {
 }
 
 // begin makes f, called name, the journal records go to from now on,
-// and takes the records not written yet: the state being saved holds
+// and drops the records not written yet: the state being saved holds
 // them. Until end, evictions are recorded in the previous journal too,
 // which stays the one on disk if the save fails. Called with the cache's
 // mu held, while saving (so no flush is in progress).
-func (j *journal) begin(f *os.File, name string) (pending []int) {
+func (j *journal) begin(f *os.File, name string) {
 	if j == nil {
-		return nil
+		return
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.prev = j.f
 	j.f, j.name = f, name
-	pending = j.pending
 	j.pending = nil
-	return pending
 }
 
 // end finishes a save begun with begin: the new journal stays if ok,
-// else the previous one is restored with the records taken by begin.
-func (j *journal) end(ok bool, pending []int) {
+// else the previous one is restored. The records begin took are dropped
+// then (a piece among them may have been evicted since): those pieces
+// are fetched again after a crash, until the next save.
+func (j *journal) end(ok bool) {
 	if j == nil {
 		return
 	}
@@ -289,7 +289,6 @@ func (j *journal) end(ok bool, pending []int) {
 			os.Remove(j.f.Name())
 		}
 		j.f = j.prev
-		j.pending = append(pending, j.pending...)
 	}
 	j.prev = nil
 }

@@ -164,11 +164,10 @@ func (c *Cache) pieceFiles(p int, pre []fileStat, changed []bool) (onDisk, touch
 	return onDisk, touched
 }
 
-// snapshot captures the piece states for saving and, in the same
-// instant, makes the journal f (called name; nil for none) the one that
-// records the changes from then on. It returns the verified records that
-// were waiting for a flush: the state holds them.
-func (c *Cache) snapshot(clean bool, f *os.File, name string) (*state, []int) {
+// snapshot captures the piece states for saving and, unless clean, in
+// the same instant makes the journal f (called name; nil for none) the
+// one that records the changes from then on.
+func (c *Cache) snapshot(clean bool, f *os.File, name string) *state {
 	nbytes := (len(c.pieces) + 7) / 8
 	st := &state{
 		Version:  stateVersion,
@@ -191,12 +190,11 @@ func (c *Cache) snapshot(clean bool, f *os.File, name string) (*state, []int) {
 		}
 	}
 	c.dirty = false
-	var pending []int
 	if !clean {
-		pending = c.journal.begin(f, name)
+		c.journal.begin(f, name)
 	}
 	c.mu.Unlock()
-	return st, pending
+	return st
 }
 
 // save writes the state file atomically: a temp file in the same
@@ -214,7 +212,7 @@ func (c *Cache) save(clean bool) error {
 			c.log.Warn("cache: cannot start a resume journal; after a crash, pieces will be checked again", "err", err)
 		}
 	}
-	st, pending := c.snapshot(clean, f, name)
+	st := c.snapshot(clean, f, name)
 	// A state trusted without hashing (clean, or with a journal) vouches
 	// for data that must be on disk before it is, or a power cut could
 	// leave a trusted piece that reads as zeros.
@@ -235,17 +233,16 @@ func (c *Cache) save(clean bool) error {
 	if err == nil {
 		err = writeAtomic(c.opts.StateFile, data)
 	}
-	if !clean {
-		c.journal.end(err == nil, pending)
+	if clean {
+		c.journal.close()
+	} else {
+		c.journal.end(err == nil)
 	}
 	if err != nil {
 		c.mu.Lock()
 		c.dirty = true
 		c.mu.Unlock()
 		return fmt.Errorf("cache: saving state to %s: %w", c.opts.StateFile, err)
-	}
-	if clean {
-		c.journal.close()
 	}
 	removeOtherJournals(c.opts.StateFile, st.Journal)
 	if syncErr != nil {
