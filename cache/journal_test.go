@@ -434,12 +434,18 @@ func TestStateWithoutJournalField(t *testing.T) {
 // flushing the data and itself in the background) and without, in the
 // same run, and reports the wall time of the first as a ratio of the
 // second (goal: <= 1.1). "flush-ms" is how long the last flush of the
-// journal took after the last Verify.
+// journal took after the last Verify. "evicting" has a 16 MiB budget, so
+// that most pieces also write an eviction record.
 func BenchmarkJournal(b *testing.B) {
+	b.Run("kept", func(b *testing.B) { benchJournal(b, 0) })
+	b.Run("evicting", func(b *testing.B) { benchJournal(b, 16<<20) })
+}
+
+func benchJournal(b *testing.B, budget int64) {
 	tt := benchTorrent(b)
 	pass := func(journal bool) (time.Duration, time.Duration) {
 		dir := b.TempDir()
-		opts := Options{Dir: filepath.Join(dir, "cache")}
+		opts := Options{Dir: filepath.Join(dir, "cache"), Budget: budget}
 		if journal {
 			opts.StateFile = filepath.Join(dir, "state")
 		}
@@ -487,5 +493,5 @@ func BenchmarkJournal(b *testing.B) {
 	ratio := float64(with) / float64(without)
 	b.ReportMetric(ratio, "journal/plain")
 	b.ReportMetric(float64(flush.Milliseconds())/float64(b.N), "flush-ms")
-	fmt.Printf("BenchmarkJournal: write+verify with the journal takes %.2f× the time without (%v vs %v over %d runs)\n", ratio, with, without, b.N)
+	fmt.Printf("%s: write+verify with the journal takes %.2f× the time without (%v vs %v over %d runs)\n", b.Name(), ratio, with, without, b.N)
 }
