@@ -495,3 +495,32 @@ func benchJournal(b *testing.B, budget int64) {
 	b.ReportMetric(float64(flush.Milliseconds())/float64(b.N), "flush-ms")
 	fmt.Printf("%s: write+verify with the journal takes %.2f× the time without (%v vs %v over %d runs)\n", b.Name(), ratio, with, without, b.N)
 }
+
+// TestJournalerRecordsOnItsOwn: with no save due for an hour, the
+// journaler records a verified piece by itself, and a crash then keeps it.
+func TestJournalerRecordsOnItsOwn(t *testing.T) {
+	tt := journalTorrent(t)
+	dir := t.TempDir()
+	opts := Options{Dir: dir, StateFile: filepath.Join(dir, "state"), SaveInterval: time.Hour}
+	c, err := Open(tt.info, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	download(t, c, tt, 5)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := Recorded(opts.StateFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(got, []int{5}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("piece 5 not recorded after 30 s: %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	crash(c)
+	checkAfterCrash(t, tt, dir, 0, map[int]bool{5: true})
+}
