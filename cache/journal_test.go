@@ -2,8 +2,10 @@ package cache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -523,4 +525,27 @@ func TestJournalerRecordsOnItsOwn(t *testing.T) {
 	}
 	crash(c)
 	checkAfterCrash(t, tt, dir, 0, map[int]bool{5: true})
+}
+
+// FuzzParseJournal feeds arbitrary bytes to the journal decoder: it must
+// never panic, and every op it returns names a piece of the torrent.
+func FuzzParseJournal(f *testing.F) {
+	const name, npieces = "0102030405060708", 40
+	hdr := append([]byte(journalMagic), 1, 2, 3, 4, 5, 6, 7, 8)
+	hdr = binary.BigEndian.AppendUint32(hdr, crc32.ChecksumIEEE(hdr))
+	f.Add(appendBatch(appendBatch(bytes.Clone(hdr), []uint32{1, 2, 39}), []uint32{2 | evictBit}))
+	f.Add(appendBatch(bytes.Clone(hdr), []uint32{40}))
+	f.Add(append(bytes.Clone(hdr), 0xff, 0xff, 0, 0))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ops, err := parseJournal(data, name, npieces)
+		if err != nil {
+			return
+		}
+		for _, op := range ops {
+			if op.piece < 0 || op.piece >= npieces {
+				t.Fatalf("op on piece %d of %d", op.piece, npieces)
+			}
+		}
+	})
 }
