@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -221,7 +222,7 @@ func (j *journal) evicted(p int) {
 		if f == nil {
 			continue
 		}
-		if _, err := f.Write(rec); err != nil {
+		if err := appendTo(f, rec); err != nil {
 			j.log("cache: cannot record an evicted piece; the next start after a crash will check it again", err)
 			return
 		}
@@ -306,6 +307,22 @@ func (j *journal) close() {
 	}
 }
 
+// appendTo appends batches to a journal. A failed write is cut off, lest
+// a partial batch end the replay before the batches written after it.
+// Called with j.mu held.
+func appendTo(f *os.File, b []byte) error {
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(b); err != nil {
+		if terr := f.Truncate(end); terr != nil {
+			err = errors.Join(err, terr)
+		}
+	}
+	return err
+}
+
 func deleteAll(s []int, p int) []int {
 	out := s[:0]
 	for _, q := range s {
@@ -352,7 +369,7 @@ func (c *Cache) flushJournal() error {
 			recs = recs[n:]
 		}
 		if len(buf) > 0 {
-			_, err = f.Write(buf)
+			err = appendTo(f, buf)
 		}
 	}
 	synced := j.unsynced
