@@ -22,6 +22,14 @@ func journalTorrent(t testing.TB) *torrent {
 	return newTorrent(t, 40, 16<<10, testFile{name: "x", length: 24 << 14})
 }
 
+// stopBackground stops c's saver and journaler, so that only the test
+// flushes the journal and saves.
+func stopBackground(c *Cache) {
+	c.stopSaver()
+	<-c.saverDone
+	<-c.journalerDone
+}
+
 // loadTestState reads the state a cache left at path.
 func loadTestState(t *testing.T, path string) *state {
 	t.Helper()
@@ -107,6 +115,7 @@ func TestJournalTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopBackground(c)
 	batches := [][]int{{0, 1, 2, 3}, {7, 5}, {9, 10, 11}}
 	for _, b := range batches {
 		for _, p := range b {
@@ -182,6 +191,7 @@ func TestJournalEvictionThenCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopBackground(c)
 	if c.BlockSize() > 16<<10 {
 		t.Skipf("blocks of %d bytes are larger than a piece", c.BlockSize())
 	}
@@ -246,6 +256,7 @@ func TestJournalRewriteAfterEviction(t *testing.T) {
 	tt := journalTorrent(t)
 	dir := t.TempDir()
 	c := open(t, tt, Options{Dir: dir, StateFile: filepath.Join(dir, "state"), Budget: 2 << 14})
+	stopBackground(c)
 	download(t, c, tt, 0)
 	download(t, c, tt, 1)
 	if err := c.flushJournal(); err != nil {
@@ -367,6 +378,7 @@ func TestJournalCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopBackground(c)
 	first := loadTestState(t, state).Journal
 	download(t, c, tt, 0)
 	if got, err := Recorded(state); err != nil || len(got) != 0 {
@@ -548,4 +560,26 @@ func FuzzParseJournal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestJournalNoRecordWithoutData: when a verified piece's data cannot be
+// flushed to disk, no record vouches for it.
+func TestJournalNoRecordWithoutData(t *testing.T) {
+	tt := newTorrent(t, 41, 16<<10, testFile{name: "a", length: 64 << 10}, testFile{name: "b", length: 64 << 10})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	c := open(t, tt, Options{Dir: dir, StateFile: state, MaxOpenFiles: 1})
+	stopBackground(c)
+	download(t, c, tt, 0) // in file a
+	download(t, c, tt, 4) // in file b: a's descriptor is closed
+	// File a cannot be opened to flush piece 0 any more.
+	if err := os.Remove(c.Path(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flushJournal(); err == nil {
+		t.Fatal("flushJournal succeeded without flushing piece 0's file")
+	}
+	if got, err := Recorded(state); err != nil || len(got) != 0 {
+		t.Fatalf("Recorded = %v, %v; want nothing while a piece's data is not on disk", got, err)
+	}
 }
