@@ -84,6 +84,7 @@ func (c *Cache) forgetLocked(q int) {
 	case stateMissing:
 		return
 	}
+	c.journal.evicted(q) // before the hole is punched
 	c.pieces[q].state = stateMissing
 	c.used -= c.footprint[q]
 	c.dirty = true

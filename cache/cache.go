@@ -126,9 +126,14 @@ type Cache struct {
 	dirty     bool
 	closed    bool
 
+	// saveMu orders saves with journal flushes.
 	saveMu    sync.Mutex
-	stopSaver context.CancelFunc
+	stopSaver context.CancelFunc // stops the saver and the journaler
 	saverDone chan struct{}
+	// journal records verified and evicted pieces between saves; nil
+	// without a state file.
+	journal       *journal
+	journalerDone chan struct{}
 }
 
 // Open prepares the backing files for info under opts.Dir, loads the resume
@@ -180,6 +185,9 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	if opts.StateFile != "" {
+		c.journal = newJournal(func(msg string, err error) { c.log.Warn(msg, "err", err) })
+	}
 	st := c.loadState(pre)
 	c.restore(st, pre)
 	if err := c.trim(); err != nil {
@@ -187,8 +195,9 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		return nil, err
 	}
 	if opts.StateFile != "" {
-		// Mark the state unclean right away: if the process dies from now
-		// on, the next Open must not trust what it finds.
+		// Mark the state unclean right away, naming a new journal: if the
+		// process dies from now on, the next Open trusts only what that
+		// journal and the state vouch for.
 		if err := c.save(false); err != nil {
 			c.files.close()
 			return nil, err
@@ -201,6 +210,12 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.stopSaver = cancel
 	c.saverDone = make(chan struct{})
 	go c.saver(ctx)
+	c.journalerDone = make(chan struct{})
+	if c.journal != nil {
+		go c.journaler(ctx)
+	} else {
+		close(c.journalerDone)
+	}
 	return c, nil
 }
 
@@ -225,6 +240,7 @@ func (c *Cache) Close() error {
 	<-c.flusherDone
 	c.stopSaver()
 	<-c.saverDone
+	<-c.journalerDone
 	var err error
 	if c.opts.StateFile != "" {
 		err = c.save(true)

@@ -77,14 +77,25 @@
 // # Resume
 //
 // With Options.StateFile set, the cache records which pieces are verified
-// and, per backing file, its size and modification time, in a file that is
-// replaced atomically (temp file, fsync, rename) every 30 s when something
-// changed and on Close. Only the state Close writes, after flushing the
-// backing files to disk, is marked clean; Open marks it unclean again at
-// once. On Open, verified pieces of a clean state whose files are
-// unchanged are trusted; after a crash, or for files changed behind the
-// cache's back, they become unproven: present on disk but not served until
-// Prove hashes them again. Without a state file, every piece whose files
-// already exist and are long enough is unproven, which is how a seeder
-// checks existing data (ProveAll).
+// and, per backing file, its size and modification time, in a state file
+// that is replaced atomically (temp file, fsync, rename) every
+// SaveInterval when something changed and on Close. Between two saves a
+// journal next to it (see journal.go) records each piece as it verifies,
+// in batches at most a quarter of a second later and only once the
+// piece's bytes have been flushed to disk, and each piece leaving the disk
+// before its hole is punched; a torn tail is detected by checksums and
+// ignored. A save flushes the backing files, folds the journal in and
+// starts a new one.
+//
+// Only the state Close writes is marked clean; Open marks it unclean
+// again at once. On Open, verified pieces of a clean state whose files
+// are unchanged are trusted. After a crash, the pieces the state and its
+// journal vouch for are trusted if their ranges hold no hole (an eviction
+// whose record a power cut lost); any other data on disk is freed, and
+// pieces that were unproven stay unproven: present on disk but not served
+// until Prove hashes them again. A state written by a version without the
+// journal trusts nothing after a crash; files changed behind the cache's
+// back after a clean Close are unproven too. Without a state file,
+// every piece whose files already exist and are long enough is unproven,
+// which is how a seeder checks existing data (ProveAll).
 package cache

@@ -28,6 +28,12 @@ type state struct {
 	// freed at the next Open.
 	Partial []byte       `json:"partial"`
 	Files   []fileRecord `json:"files"`
+	// Journal names the journal continuing an unclean state (see
+	// journal.go). It is set only when the data of every verified piece
+	// was on disk before the state was written, so that the state's
+	// verified pieces, and those the journal adds, are trusted after a
+	// crash. Versions that do not know it treat the state as before.
+	Journal string `json:"journal,omitempty"`
 }
 
 // fileRecord is a backing file as it was when the state was saved.
@@ -43,6 +49,7 @@ func torrentID(pieces []byte) string {
 
 func bitSet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(0x80>>(i%8)) != 0 }
 func setBit(b []byte, i int)      { b[i/8] |= 0x80 >> (i % 8) }
+func clearBit(b []byte, i int)    { b[i/8] &^= 0x80 >> (i % 8) }
 
 // loadState reads the state file; a missing, unreadable or foreign state
 // is nil (existing data is then treated as unproven).
@@ -61,6 +68,12 @@ func (c *Cache) loadState(pre []fileStat) *state {
 	if err != nil {
 		c.log.Warn("cache: ignoring the resume state; existing data will be checked again", "file", c.opts.StateFile, "err", err)
 		return nil
+	}
+	if st.Journal != "" && !st.Clean {
+		if err := replay(st, c.opts.StateFile, len(c.pieces)); err != nil {
+			c.log.Warn("cache: ignoring the resume journal; existing data will be checked again", "file", c.opts.StateFile, "err", err)
+			st.Journal = ""
+		}
 	}
 	return st
 }
@@ -107,6 +120,13 @@ func (c *Cache) restore(st *state, pre []fileStat) {
 			next = stateUnproven
 		case bitSet(st.Verified, p) && st.Clean && !touched:
 			next = stateVerified
+		case bitSet(st.Verified, p) && st.Journal != "" && !st.Clean:
+			// Its data was on disk before the record; a hole means an
+			// eviction whose record did not reach the disk.
+			next = stateUnproven
+			if c.holeFree(p) {
+				next = stateVerified
+			}
 		case bitSet(st.Verified, p) || bitSet(st.Unproven, p):
 			next = stateUnproven
 		}
@@ -144,8 +164,10 @@ func (c *Cache) pieceFiles(p int, pre []fileStat, changed []bool) (onDisk, touch
 	return onDisk, touched
 }
 
-// snapshot captures the piece states for saving.
-func (c *Cache) snapshot(clean bool) *state {
+// snapshot captures the piece states for saving and, unless clean, in
+// the same instant makes the journal f (called name; nil for none) the
+// one that records the changes from then on.
+func (c *Cache) snapshot(clean bool, f *os.File, name string) *state {
 	nbytes := (len(c.pieces) + 7) / 8
 	st := &state{
 		Version:  stateVersion,
@@ -154,6 +176,7 @@ func (c *Cache) snapshot(clean bool) *state {
 		Verified: make([]byte, nbytes),
 		Unproven: make([]byte, nbytes),
 		Partial:  make([]byte, nbytes),
+		Journal:  name,
 	}
 	c.mu.Lock()
 	for p := range c.pieces {
@@ -167,25 +190,36 @@ func (c *Cache) snapshot(clean bool) *state {
 		}
 	}
 	c.dirty = false
+	if !clean {
+		c.journal.begin(f, name)
+	}
 	c.mu.Unlock()
 	return st
 }
 
 // save writes the state file atomically: a temp file in the same
 // directory, fsynced, renamed over the old one, and the directory synced.
+// An unclean save also compacts the journal: the state it writes names a
+// new, empty journal, after flushing the data its verified pieces hold.
 func (c *Cache) save(clean bool) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
-	var syncErr error
-	if clean {
-		// A clean state is trusted without hashing: the data it vouches
-		// for must be on disk before it is, or a power cut could leave a
-		// trusted piece that reads as zeros.
-		if syncErr = c.syncWritten(); syncErr != nil {
-			clean = false
+	var f *os.File
+	var name string
+	if !clean {
+		var err error
+		if f, name, err = createJournal(c.opts.StateFile); err != nil {
+			c.log.Warn("cache: cannot start a resume journal; after a crash, pieces will be checked again", "err", err)
 		}
 	}
-	st := c.snapshot(clean)
+	st := c.snapshot(clean, f, name)
+	// A state trusted without hashing (clean, or with a journal) vouches
+	// for data that must be on disk before it is, or a power cut could
+	// leave a trusted piece that reads as zeros.
+	syncErr := c.syncWritten()
+	if syncErr != nil {
+		st.Clean, st.Journal = false, ""
+	}
 	st.Files = make([]fileRecord, len(c.files.paths))
 	for k, path := range c.files.paths {
 		if path == "" {
@@ -196,37 +230,44 @@ func (c *Cache) save(clean bool) error {
 		}
 	}
 	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("cache: encoding state: %w", err)
+	if err == nil {
+		err = writeAtomic(c.opts.StateFile, data)
 	}
-	if err := writeAtomic(c.opts.StateFile, data); err != nil {
+	if clean {
+		c.journal.close()
+	} else {
+		c.journal.end(err == nil)
+	}
+	if err != nil {
 		c.mu.Lock()
 		c.dirty = true
 		c.mu.Unlock()
 		return fmt.Errorf("cache: saving state to %s: %w", c.opts.StateFile, err)
 	}
+	removeOtherJournals(c.opts.StateFile, st.Journal)
 	if syncErr != nil {
 		return fmt.Errorf("cache: flushing data to disk (the next start will check it again): %w", syncErr)
 	}
 	return nil
 }
 
-// syncWritten flushes every backing file written since Open.
+// syncWritten flushes every backing file written since the last flush.
 func (c *Cache) syncWritten() error {
 	for k := range c.written {
-		if !c.written[k].Load() {
+		// Cleared before the flush: a write landing meanwhile marks the
+		// file again for the next one.
+		if !c.written[k].Swap(false) {
 			continue
 		}
 		h, err := c.files.acquire(k)
+		if err == nil {
+			err = h.f.Sync()
+			c.files.release(h)
+		}
 		if err != nil {
+			c.written[k].Store(true)
 			return err
 		}
-		err = h.f.Sync()
-		c.files.release(h)
-		if err != nil {
-			return err
-		}
-		c.written[k].Store(false)
 	}
 	return nil
 }
@@ -254,6 +295,11 @@ func writeAtomic(path string, data []byte) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir flushes a directory, so that the names created in it last.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

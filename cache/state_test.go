@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,6 +17,8 @@ func crash(c *Cache) {
 	c.mu.Unlock()
 	c.stopSaver()
 	<-c.saverDone
+	<-c.journalerDone
+	c.journal.close()
 	c.files.close()
 }
 
@@ -48,6 +51,9 @@ func TestResumeAfterCleanClose(t *testing.T) {
 	}
 }
 
+// TestResumeAfterCrashRequiresProof: an unclean state without a journal,
+// as versions before the journal wrote, vouches for nothing after a
+// crash: its pieces are checked again.
 func TestResumeAfterCrashRequiresProof(t *testing.T) {
 	tt := newTorrent(t, 21, 32<<10, multiFiles...)
 	dir := t.TempDir()
@@ -78,6 +84,7 @@ func TestResumeAfterCrashRequiresProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash(c)
+	forgetJournal(t, opts.StateFile)
 
 	c = open(t, tt, opts)
 	for p := range n {
@@ -100,6 +107,30 @@ func TestResumeAfterCrashRequiresProof(t *testing.T) {
 	}
 	checkRead(t, c, tt, 0, tt.info.PieceOffset(2))
 	checkInvariants(t, c)
+}
+
+// forgetJournal rewrites the state at path as versions before the
+// journal wrote it: without the journal's name.
+func forgetJournal(t *testing.T, path string) {
+	t.Helper()
+	var st map[string]any
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &st)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st["journal"]; !ok {
+		t.Fatal("the unclean state names no journal")
+	}
+	delete(st, "journal")
+	if b, err = json.Marshal(st); err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestTamperedFileDetected(t *testing.T) {

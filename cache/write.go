@@ -81,6 +81,7 @@ func (c *Cache) startWrite(p int) (*partial, error) {
 			c.changed.Wait()
 		case stateMissing, stateDropping:
 			c.mu.Unlock()
+			c.journal.barrier(p)
 			if err := c.reserve(p); err != nil {
 				return nil, err
 			}
@@ -149,6 +150,7 @@ func (c *Cache) check(p int, from pieceState, pt *partial) (bool, error) {
 	c.pieces[p].state = stateVerified
 	c.verified++
 	c.lruAdd(p)
+	c.journal.verified(p)
 	c.dirty = true
 	c.changed.Broadcast()
 	c.mu.Unlock()

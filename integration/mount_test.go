@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/torfs/torfs/cache"
 	torfsfs "github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/integration/harness"
@@ -285,8 +286,8 @@ func TestMountKilledThenMountedAgain(t *testing.T) {
 
 	p := mountTorfs(t, bin, torrent, mnt, args...)
 	harness.AssertSameTree(t, spec, filepath.Join(src, "set"), mnt)
-	// The mount records what it verified every second; kill it once the
-	// record holds every piece.
+	// The mount journals what it verified within a second; kill it once
+	// the record holds every piece.
 	state := filepath.Join(cacheDir, mi.InfoHash.String(), "state")
 	if err := waitRecorded(harness.Context(t, 30*time.Second), state, mi.Info.NumPieces()); err != nil {
 		t.Fatal(err)
@@ -310,29 +311,23 @@ func TestMountKilledThenMountedAgain(t *testing.T) {
 	}
 }
 
-// waitRecorded waits until the cache's resume state at path (see
-// cache/state.go) records all n pieces as verified.
+// waitRecorded waits until the cache's resume state at path, with its
+// journal (see cache/journal.go), records pieces 0 to n-1 as verified.
 func waitRecorded(ctx context.Context, path string, n int) error {
 	for {
-		var st struct {
-			Verified []byte `json:"verified"`
-		}
-		b, err := os.ReadFile(path)
-		if err == nil {
-			err = json.Unmarshal(b, &st)
-		}
+		got, err := cache.Recorded(path)
 		have := 0
-		for p := range n {
-			if err == nil && p/8 < len(st.Verified) && st.Verified[p/8]&(0x80>>(p%8)) != 0 {
+		for _, p := range got {
+			if p < n {
 				have++
 			}
 		}
-		if have == n {
+		if err == nil && have == n {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the resume state %s records %d of %d pieces (%v): %w", path, have, n, err, ctx.Err())
+			return fmt.Errorf("the resume state %s records %d of the first %d pieces (%v): %w", path, have, n, err, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -153,11 +153,10 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		budget = b
 	}
 	c, err := cache.Open(&mi.Info, cache.Options{
-		Dir:          filepath.Join(dir, "data"),
-		StateFile:    filepath.Join(dir, "state"),
-		SaveInterval: resumeSaveInterval,
-		Budget:       budget,
-		Logger:       s.log,
+		Dir:       filepath.Join(dir, "data"),
+		StateFile: filepath.Join(dir, "state"),
+		Budget:    budget,
+		Logger:    s.log,
 	})
 	if err != nil {
 		lock.Close()
@@ -182,12 +181,6 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	s.log.Info("torrent added", "name", name, "infohash", mi.InfoHash, "cache", dir, "budget", budget)
 	return t, nil
 }
-
-// resumeSaveInterval is how often a torrent's cache records which pieces
-// it verified. A mount that is killed (or the machine losing power) loses
-// what was verified since: with the cache's default of 30 s, a mount
-// killed after streaming a file for 20 s fetched all of it again.
-const resumeSaveInterval = time.Second
 
 // FS is the torrent as the file system sees it.
 func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
