@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/torfs/torfs/wire"
 )
 
 // evictState carries the storage's eviction reports to the session. The
@@ -199,4 +201,46 @@ func formatSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// told is what one peer has been told we have (bitfield and have
+// messages), kept when the storage cannot hold every piece.
+type told struct {
+	bits wire.Bits
+	n    int
+}
+
+// noteGreeting records the pieces the greeting just sent to p announced.
+// Called with t.mu held, right after p.sendGreeting.
+func (t *Torrent) noteGreeting(p *peer) {
+	if t.capPieces == 0 {
+		return
+	}
+	k := &told{bits: wire.NewBits(len(t.state))}
+	for i, s := range t.state {
+		if s == pieceHave {
+			k.bits.Set(i)
+			k.n++
+		}
+	}
+	t.told[p] = k
+}
+
+// announceHave tells every peer that piece i is now held. A storage that
+// cannot hold every piece evicts some as others arrive, but BitTorrent has
+// no message to take a have back: a peer told of every piece in turn
+// would think us a seed, and a seed closes connections to seeds. So the
+// last piece a peer has not heard of is kept from it; it only costs that
+// peer one piece it could have had from us. Called with t.mu held.
+func (t *Torrent) announceHave(i int) {
+	for p := range t.peers {
+		if k := t.told[p]; k != nil && !k.bits.Has(i) {
+			if k.n+1 >= len(t.state) {
+				continue
+			}
+			k.bits.Set(i)
+			k.n++
+		}
+		p.queue(func(b []byte) []byte { return wire.AppendIndex(b, wire.Have, uint32(i)) })
+	}
 }

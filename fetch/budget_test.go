@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/torfs/torfs/wire"
 )
 
 // readAll reads the whole torrent through r in reads of size n.
@@ -143,5 +145,35 @@ func TestTooManyReadsFailAtOnce(t *testing.T) {
 		if err := <-errs; !errors.Is(err, context.Canceled) {
 			t.Fatalf("a read that fits: %v, want context.Canceled", err)
 		}
+	}
+}
+
+// TestHaveWithheldFromBecomingSeed: with a storage that cannot hold every
+// piece, a peer is never told of every piece one have at a time, which
+// would make it take us for a seed (and a seed drop us).
+func TestHaveWithheldFromBecomingSeed(t *testing.T) {
+	const n = 8
+	tor := offlineTorrent(t, n, 16<<10, false)
+	tor.capPieces = 4
+	tor.told = map[*peer]*told{}
+	p := offlinePeer(tor, true)
+	tor.state[0] = pieceHave
+	tor.noteGreeting(p) // its bitfield had piece 0
+	for i := 1; i < n; i++ {
+		tor.announceHave(i)
+	}
+	d := wire.NewDecoder(bytes.NewReader(p.out), 0)
+	var haves []uint32
+	for {
+		var m wire.Message
+		if d.Decode(&m) != nil {
+			break
+		}
+		if m.ID == wire.Have {
+			haves = append(haves, m.Index)
+		}
+	}
+	if len(haves) != n-2 || haves[0] != 1 {
+		t.Fatalf("sent haves %v; want pieces 1 to %d, the last one kept back", haves, n-2)
 	}
 }

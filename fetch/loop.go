@@ -265,6 +265,7 @@ func (t *Torrent) removePeer(p *peer) {
 	}
 	p.gone = true
 	delete(t.peers, p)
+	delete(t.told, p)
 	t.returnRequests(p)
 	if p.seed {
 		t.seeds--

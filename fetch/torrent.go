@@ -65,6 +65,9 @@ type Torrent struct {
 	// capPieces is how many pieces the storage holds at once; 0 when it
 	// keeps everything.
 	capPieces int
+	// told is what each peer heard we have, when capPieces is set
+	// (announceHave). Guarded by mu.
+	told map[*peer]*told
 
 	mu        sync.Mutex
 	state     []uint8
@@ -142,6 +145,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		webSeeds:    webSeedState{extra: opts.WebSeeds},
 		evicts:      evictState{wake: make(chan struct{}, 1)},
+		told:        map[*peer]*told{},
 	}
 	if info.PieceLength > 0 {
 		t.capPieces = int(st.Capacity() / info.PieceLength)
@@ -328,6 +332,7 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		source = cand.source
 	}
 	p.sendGreeting()
+	t.noteGreeting(p)
 	t.wg.Add(2) // under the lock: Close cannot be waiting yet
 	t.mu.Unlock()
 	if source != "" {

@@ -3,8 +3,6 @@ package fetch
 import (
 	"encoding/hex"
 	"net"
-
-	"github.com/torfs/torfs/wire"
 )
 
 // hashWorker verifies completed pieces and proves data found on disk.
@@ -70,9 +68,7 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 		delete(t.failed, i)
 		t.convict(job, fails)
 	}
-	for p := range t.peers {
-		p.queue(func(b []byte) []byte { return wire.AppendIndex(b, wire.Have, uint32(i)) })
-	}
+	t.announceHave(i)
 	close(t.verified)
 	t.verified = make(chan struct{})
 	if t.seeding() {
