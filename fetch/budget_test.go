@@ -177,3 +177,19 @@ func TestHaveWithheldFromBecomingSeed(t *testing.T) {
 		t.Fatalf("sent haves %v; want pieces 1 to %d, the last one kept back", haves, n-2)
 	}
 }
+
+// TestEvictedWhileBeingChecked: a piece the storage evicts between its
+// check and the session recording it is missing, not held: the report
+// came while the session could not count it.
+func TestEvictedWhileBeingChecked(t *testing.T) {
+	tor := offlineTorrent(t, 4, 16<<10, false)
+	tor.verified = make(chan struct{})
+	tor.complete = make(chan struct{})
+	tor.state[2] = pieceHashing
+	tor.onEvict(2) // Verify passed, then the storage evicted it
+	tor.takeEvictions()
+	tor.checked(hashJob{piece: 2}, true, nil)
+	if tor.state[2] != pieceMissing || tor.haveCount != 0 {
+		t.Fatalf("state %d, %d held; want the piece missing", tor.state[2], tor.haveCount)
+	}
+}

@@ -62,6 +62,13 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 		}
 		return
 	}
+	if !t.st.Have(i) {
+		// Evicted between its check and now: the storage's report came
+		// while the piece was not counted yet, and was dropped as stale.
+		t.state[i] = pieceMissing
+		t.demandChanged()
+		return
+	}
 	t.state[i] = pieceHave
 	t.haveCount++
 	if fails := t.failed[i]; len(fails) > 0 {
