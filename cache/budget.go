@@ -14,22 +14,25 @@ type hole struct {
 	off, n int64
 }
 
-// reserve charges piece p to the budget, evicting least recently used
-// pieces as needed, and marks it as being written. It does nothing if p
-// is no longer missing by the time it gets the locks.
+// reserve charges piece p to the budget, evicting what the policy lets
+// it take (policy.go), and marks it as being written. It does nothing if
+// p is no longer missing by the time it gets the locks. The user hears of
+// the evicted pieces (OnEvict) once the locks are released.
 func (c *Cache) reserve(p int) error {
 	c.allocMu.Lock()
-	defer c.allocMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		c.allocMu.Unlock()
 		return ErrClosed
 	}
 	if c.pieces[p].state != stateMissing {
 		c.mu.Unlock()
+		c.allocMu.Unlock()
 		return nil
 	}
-	evicted, err := c.makeRoomLocked(c.footprint[p])
+	d := c.demand.Load()
+	evicted, err := c.makeRoomLocked(c.footprint[p], d, d.limit(p))
 	if err == nil {
 		c.pieces[p].state = stateWriting
 		c.used += c.footprint[p]
@@ -37,16 +40,19 @@ func (c *Cache) reserve(p int) error {
 	holes := c.holesLocked(evicted)
 	c.mu.Unlock()
 	c.punch(holes)
+	c.allocMu.Unlock()
+	c.tellEvicted(evicted)
 	if err != nil {
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
 	return nil
 }
 
-// makeRoomLocked evicts least recently used pieces until need more bytes
-// fit in the budget, and returns them; their holes are still to punch.
-// Called with allocMu and mu held.
-func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
+// makeRoomLocked evicts pieces of a tier below limit until need more
+// bytes fit in the budget, and returns them; their holes are still to
+// punch. It evicts nothing when that cannot make room. Called with
+// allocMu and mu held.
+func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error) {
 	if c.keepAll {
 		return nil, nil
 	}
@@ -55,21 +61,34 @@ func (c *Cache) makeRoomLocked(need int64) ([]int, error) {
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
 			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(pinned))
 	}
-	var evicted []int
-	for steps := 0; c.used+need > c.opts.Budget; steps++ {
-		q, _, ok := c.lru.GetOldest()
-		if !ok || steps > 2*c.lru.Len()+len(c.pieces) { // unreachable while evictable is right; fail safe
-			return evicted, fmt.Errorf("%w: nothing left to evict", ErrBudget)
+	candidates := func(yield func(int) bool) {
+		for q := c.lru.Oldest(); q >= 0; q = c.lru.Newer(q) {
+			if c.pieces[q].pins == 0 && !yield(q) {
+				return
+			}
 		}
-		if c.pieces[q].pins > 0 {
-			c.lru.Get(q) // being read: step over it, it is recently used anyway
-			continue
-		}
+	}
+	footprint := func(q int) int64 { return c.footprint[q] }
+	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-c.opts.Budget)
+	if !ok {
+		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
+			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(c.used))
+	}
+	for _, q := range victims {
 		c.forgetLocked(q)
 		c.evictions++
-		evicted = append(evicted, q)
 	}
-	return evicted, nil
+	return victims, nil
+}
+
+// tellEvicted gives evicted pieces to the OnEvict function. Called with
+// no lock held.
+func (c *Cache) tellEvicted(pieces []int) {
+	if f := c.onEvict.Load(); f != nil {
+		for _, p := range pieces {
+			(*f)(p)
+		}
+	}
 }
 
 // forgetLocked makes piece q missing and releases its charge.
@@ -96,7 +115,7 @@ func (c *Cache) lruAdd(p int) {
 	if !c.lru.Contains(p) {
 		c.evictable += c.footprint[p]
 	}
-	c.lru.Add(p, struct{}{})
+	c.lru.Add(p)
 }
 
 // lruRemove takes p, which is not pinned, out of the eviction candidates.
@@ -112,7 +131,7 @@ func (c *Cache) trim() error {
 	c.allocMu.Lock()
 	defer c.allocMu.Unlock()
 	c.mu.Lock()
-	evicted, err := c.makeRoomLocked(0)
+	evicted, err := c.makeRoomLocked(0, nil, tierCursor+1)
 	holes := c.holesLocked(evicted)
 	c.mu.Unlock()
 	c.punch(holes)

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -20,11 +19,25 @@ var (
 	// ErrNotVerified means a read touched a piece that is not verified.
 	ErrNotVerified = errors.New("cache: piece not verified")
 	// ErrBudget means the pieces in use (written, verified or read right
-	// now) leave no room for another piece within the budget.
-	ErrBudget = errors.New("cache: budget smaller than the working set")
+	// now), and those the readers need (SetDemand), leave no room for
+	// another piece within the budget. It also matches, with errors.Is,
+	// the full-storage error of a storage contract that marks its own
+	// with a method StorageFull() bool, such as fetch.ErrStorageFull.
+	ErrBudget error = budgetError{}
 	// ErrClosed means the cache was used after Close.
 	ErrClosed = errors.New("cache: closed")
 )
+
+type budgetError struct{}
+
+func (budgetError) Error() string { return "cache: budget smaller than the working set" }
+
+// Is lets ErrBudget match a storage contract's full-storage error without
+// this package importing the contract's.
+func (budgetError) Is(target error) bool {
+	f, ok := target.(interface{ StorageFull() bool })
+	return ok && f.StorageFull()
+}
 
 // DefaultMaxOpenFiles is the number of backing files kept open when
 // Options.MaxOpenFiles is 0.
@@ -116,7 +129,7 @@ type Cache struct {
 	mu        sync.Mutex
 	changed   *sync.Cond // on mu: a piece left a transient state
 	pieces    []piece
-	lru       *simplelru.LRU[int, struct{}] // verified and unproven pieces, least recently used first
+	lru       *pieceLRU // verified and unproven pieces, least recently used first
 	used      int64
 	evictable int64 // bytes charged to the pieces in lru that are not pinned
 	verified  int
@@ -125,6 +138,13 @@ type Cache struct {
 	writing   int // WriteBlock calls in flight, all pieces
 	dirty     bool
 	closed    bool
+
+	// demand is what the readers want, for eviction (SetDemand); nil
+	// until set.
+	demand atomic.Pointer[demand]
+	// onEvict is told of every evicted piece (OnEvict), never with a
+	// lock held.
+	onEvict atomic.Pointer[func(int)]
 
 	// saveMu orders saves with journal flushes.
 	saveMu    sync.Mutex
@@ -181,10 +201,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.written = make([]atomic.Bool, len(paths))
 	n := info.NumPieces()
 	c.pieces = make([]piece, n)
-	c.lru, err = simplelru.NewLRU[int, struct{}](n+1, nil)
-	if err != nil {
-		return nil, fmt.Errorf("cache: %w", err)
-	}
+	c.lru = newPieceLRU(n)
 	if opts.StateFile != "" {
 		c.journal = newJournal(func(msg string, err error) { c.log.Warn(msg, "err", err) })
 	}

@@ -1,6 +1,6 @@
 // Package cache stores one torrent's pieces on disk, serves only the bytes
 // whose SHA-1 has been checked, keeps the data within a byte budget by
-// evicting the least recently used verified pieces, and remembers across
+// evicting verified pieces its readers do not need, and remembers across
 // restarts what it holds.
 //
 // # Layout
@@ -35,7 +35,34 @@
 // or dropped, so the blocks of piece data on disk (st_blocks) never exceed
 // the budget. Pieces being written, verified, proven or read are pinned
 // and never evicted; when they alone fill the budget, WriteBlock fails
-// with ErrBudget instead of waiting.
+// with ErrBudget instead of waiting. A downloader calls Reserve before it
+// asks peers for a piece, so that it asks only for pieces there is room
+// for.
+//
+// # Eviction: reader-aware LRU
+//
+// The policy is a reader-aware LRU. The cache's user says what its
+// readers want (SetDemand): the pieces under reads in flight, each read's
+// next piece first, the readahead windows, and where the readers are.
+// Held pieces fall into tiers, evicted in this order:
+//
+//   - behind every reader and outside every window and read: least
+//     recently used first;
+//   - the rest that nobody wants now (ahead of a reader but past its
+//     window, or wanted by nobody): least recently used first;
+//   - in a readahead window, fetched and not read yet: farthest first;
+//   - under a read in flight, after the piece it needs next: farthest
+//     first;
+//   - the piece a read in flight needs next: never.
+//
+// A piece takes room only from lower tiers than its own: a readahead
+// piece, or a piece nobody wants, only from the first two, so readahead
+// never pushes out what readers need; a piece under a read also from
+// windows; the piece a read needs next from everything but other reads'
+// next pieces. When that cannot make room Reserve fails with ErrBudget,
+// evicting nothing. Without SetDemand every piece is behind: plain LRU.
+// Each eviction is reported to the OnEvict function, outside the cache's
+// locks, so the user never believes it holds a piece it lost.
 //
 // # Hashing
 //

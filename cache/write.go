@@ -5,10 +5,9 @@ import (
 )
 
 // WriteBlock writes data at offset off within piece p. The data is not
-// readable until Verify(p) succeeds. The first write of a piece reserves
-// room for it, evicting least recently used verified pieces that are not
-// being read; when the pieces in use leave no room it returns an error
-// wrapping ErrBudget. A block for a piece that is already verified is
+// readable until Verify(p) succeeds. The first write of a piece not
+// reserved yet reserves room for it as Reserve does; when there is none
+// it returns an error wrapping ErrBudget. A block for a piece that is already verified is
 // ignored. On a write error (errors.Is(err, syscall.ENOSPC) works) the
 // piece is dropped and must be downloaded again; small in-order blocks
 // may be held in memory and written with later ones, so the error can

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -275,7 +274,7 @@ func (t *Torrent) store(j *writeJob) {
 		// it starts over.
 		switch {
 		case !t.budgetUntil.Before(time.Now()):
-		case errors.Is(err, cache.ErrBudget):
+		case errors.Is(err, ErrStorageFull):
 			t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)
 		default:
 			// Disk full or an I/O error: the user must hear of it.

@@ -273,6 +273,7 @@ func (t *Torrent) removePeer(p *peer) {
 	}
 	p.gone = true
 	delete(t.peers, p)
+	delete(t.told, p)
 	t.returnRequests(p)
 	if p.seed {
 		t.seeds--
@@ -341,9 +342,10 @@ func (t *Torrent) reapStuck() {
 
 // reapAbandoned discards partial pieces no reader wants any more (their
 // reads were cancelled or moved on), releasing the room the storage
-// reserved for them. It runs when the storage is full. Called with t.mu
-// held.
-func (t *Torrent) reapAbandoned() {
+// reserved for them. It runs when the storage is full, and returns how
+// many it discarded. Called with t.mu held.
+func (t *Torrent) reapAbandoned() int {
+	n := 0
 	for k := 0; k < len(t.activeList); k++ {
 		ap := t.activeList[k]
 		if t.prio(ap.index) != prioNone {
@@ -360,5 +362,7 @@ func (t *Torrent) reapAbandoned() {
 		t.state[ap.index] = pieceMissing
 		t.st.Discard(ap.index)
 		k--
+		n++
 	}
+	return n
 }

@@ -182,7 +182,7 @@ func (t *Torrent) fill(p *peer) {
 			if i < 0 && level == prioNormal && t.downloadAll {
 				i = t.stealTail(p)
 			}
-			if i < 0 {
+			if i < 0 || !t.reserve(i, level) {
 				break
 			}
 			fromPiece(t.activate(i))

@@ -18,6 +18,7 @@ func offlineTorrent(t *testing.T, pieces int, pieceLen int64, downloadAll bool) 
 	return &Torrent{
 		c:           &Client{},
 		info:        info,
+		st:          newMemStorage(info, nil),
 		log:         slog.New(slog.DiscardHandler),
 		state:       make([]uint8, pieces),
 		avail:       make([]int32, pieces),

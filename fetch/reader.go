@@ -83,14 +83,19 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	delete(t.readers, r)
+	t.pushDemand()
 	t.demandChanged()
 	return nil
 }
 
 // ReadAt reads len(b) bytes at off of the torrent's byte space, waiting
-// until the pieces under them are verified. It returns io.EOF at the end
-// of the torrent, ctx.Err() as soon as ctx ends, and an error wrapping
-// ErrStalled after StallTimeout without progress.
+// until the pieces under them are verified. It copies piece by piece as
+// they arrive, so a read needs only the piece it copies to be held, and
+// a budget smaller than the read still serves it. It returns io.EOF at
+// the end of the torrent, ctx.Err() as soon as ctx ends, an error
+// wrapping ErrStalled after StallTimeout without progress, and one
+// wrapping ErrStorageFull at once when the storage cannot hold even one
+// piece for each read in flight.
 func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	t := r.t
 	length := t.info.Length
@@ -105,8 +110,11 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	first, last := t.info.PieceRange(off, n)
-	id := r.demand(off, n, first, last)
+	id, err := r.demand(off, n, first, last)
 	defer r.done(id)
+	if err != nil {
+		return 0, err
+	}
 
 	var stall <-chan time.Time
 	var stallTimer *time.Timer
@@ -115,43 +123,54 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		defer stallTimer.Stop()
 		stall = stallTimer.C
 	}
-	verified := -1
-	for {
-		missing := -1
-		have := 0
-		for p := first; p <= last; p++ {
-			if t.st.Have(p) {
-				have++
-			} else if missing < 0 {
-				missing = p
-			}
+	progress := func() {
+		if stallTimer != nil {
+			stallTimer.Reset(r.opts.StallTimeout)
 		}
-		if missing < 0 {
-			got, err := t.st.ReadAt(b[:n], off)
+	}
+	done := int64(0) // bytes copied
+	held := 0        // pieces under the rest of the read held at the last look
+	for done < n {
+		p := int((off + done) / t.info.PieceLength)
+		// Copy the held pieces from p on in one go.
+		end := p
+		for end < last && t.st.Have(end+1) {
+			end++
+		}
+		if t.st.Have(p) {
+			span := min(n, t.info.PieceOffset(end)+t.info.PieceSize(end)-off) - done
+			_, err := t.st.ReadAt(b[done:done+span], off+done)
 			if err == nil {
-				if n < int64(len(b)) {
-					return int(n), io.EOF
+				done += span
+				if done < n {
+					r.advance(id, end+1, last)
 				}
-				return got, nil
+				held = 0
+				progress()
+				continue
 			}
-			// A piece was evicted between the check and the read:
-			// fetch it again.
-			missing = first
-		}
-		if have > verified {
-			if verified >= 0 && stallTimer != nil {
-				stallTimer.Reset(r.opts.StallTimeout)
+			if t.heldAll(p, end) {
+				return 0, fmt.Errorf("reading the cache: %w", err)
 			}
-			verified = have
+			// Evicted between the look and the read: wait for it again.
 		}
 		t.mu.Lock()
-		wake := t.verified
-		for p := first; p <= last; p++ {
-			if t.state[p] == pieceHave && !t.st.Have(p) {
-				t.lost(p)
+		wake := t.verified // taken before looking: a verify after the look closes it
+		ready := t.st.Have(p)
+		have := 0
+		for q := p; q <= last; q++ {
+			if t.st.Have(q) {
+				have++
 			}
 		}
 		t.mu.Unlock()
+		if ready {
+			continue
+		}
+		if have > held {
+			progress() // pieces further on arrived
+		}
+		held = have
 		select {
 		case <-wake:
 		case <-ctx.Done():
@@ -160,16 +179,21 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 			return 0, errors.New("torrent closed")
 		case <-stall:
 			t.mu.Lock()
-			reason := t.stallReason(missing)
+			reason := t.stallReason(p)
 			t.mu.Unlock()
 			return 0, fmt.Errorf("%w: %s", ErrStalled, reason)
 		}
 	}
+	if n < int64(len(b)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
 }
 
 // demand records the read's pieces as urgent and sizes the readahead. It
-// returns the read's id for done.
-func (r *Reader) demand(off, n int64, first, last int) uint64 {
+// returns the read's id for done, and an error when the storage cannot
+// hold a piece for every read in flight.
+func (r *Reader) demand(off, n int64, first, last int) (uint64, error) {
 	t := r.t
 	pl := t.info.PieceLength
 	t.mu.Lock()
@@ -186,29 +210,65 @@ func (r *Reader) demand(off, n int64, first, last int) uint64 {
 	r.nextID++
 	id := r.nextID
 	r.reads[id] = [2]int{first, last}
+	r.ahead = emptyRange
 	if a, b := t.info.PieceRange(r.pos, r.window); a <= b {
-		r.ahead = [2]int{a, b}
-	} else {
-		r.ahead = emptyRange
+		// The readers' windows share half of a storage's budget.
+		if k := t.windowPieces(); k >= 0 {
+			b = min(b, a+k-1)
+		}
+		if a <= b {
+			r.ahead = [2]int{a, b}
+		}
+	}
+	if err := t.checkReads(); err != nil {
+		delete(r.reads, id)
+		return id, err
 	}
 	if !r.closed {
+		t.pushDemand()
 		t.demandChanged()
 	}
-	return id
+	return id, nil
+}
+
+// advance moves a read in flight on to piece next, the pieces before it
+// being copied: they no longer need to be held for it.
+func (r *Reader) advance(id uint64, next, last int) {
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := r.reads[id]; !ok {
+		return
+	}
+	r.reads[id] = [2]int{next, last}
+	if !r.closed {
+		t.pushDemand()
+		t.demandChanged()
+	}
 }
 
 // done withdraws a finished read's urgent demand.
 func (r *Reader) done(id uint64) {
-	r.t.mu.Lock()
+	t := r.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := r.reads[id]; !ok {
+		return
+	}
 	delete(r.reads, id)
-	r.t.mu.Unlock()
+	if !r.closed {
+		t.pushDemand()
+	}
 }
 
-// lost notes that the storage evicted a piece we had: it must be fetched
-// again before it can be read. Called with t.mu held.
-func (t *Torrent) lost(p int) {
-	t.state[p] = pieceMissing
-	t.haveCount--
+// heldAll reports whether the storage holds pieces first to last.
+func (t *Torrent) heldAll(first, last int) bool {
+	for p := first; p <= last; p++ {
+		if !t.st.Have(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // stallReason explains why piece p does not arrive. Called with t.mu held.

@@ -3,9 +3,9 @@ package fetch
 import (
 	"bytes"
 	"crypto/sha1"
-	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -22,9 +22,17 @@ type memStorage struct {
 	// budgetFails makes the next WriteBlock calls fail like a full cache.
 	budgetFails int
 	writes      int
+	// capacity, when not 0, is how many pieces it holds: room for a new
+	// piece evicts the lowest one held that no read or window wants.
+	capacity int
+	reserved map[int]bool
+	reads    [][2]int
+	windows  [][2]int
+	evicted  int
+	onEvict  func(int)
 }
 
-var errFull = errors.New("memStorage: budget full")
+var errFull = fmt.Errorf("memStorage: budget full: %w", ErrStorageFull)
 
 func newMemStorage(info *metainfo.Info, full []byte) *memStorage {
 	s := &memStorage{info: info, data: make([]byte, info.Length), ok: make([]bool, info.NumPieces())}
@@ -68,10 +76,79 @@ func (s *memStorage) Verify(p int) (bool, error) {
 	start := s.info.PieceOffset(p)
 	h := sha1.Sum(s.data[start : start+s.info.PieceSize(p)])
 	s.ok[p] = h == [20]byte(s.info.PieceHash(p))
+	delete(s.reserved, p)
 	return s.ok[p], nil
 }
 
-func (s *memStorage) Discard(int) {}
+func (s *memStorage) Discard(p int) {
+	s.mu.Lock()
+	delete(s.reserved, p)
+	s.mu.Unlock()
+}
+
+func (s *memStorage) Capacity() int64 {
+	return int64(s.capacity) * s.info.PieceLength
+}
+
+func (s *memStorage) SetDemand(reads, windows [][2]int, behind int) {
+	s.mu.Lock()
+	s.reads, s.windows = slices.Clone(reads), slices.Clone(windows)
+	s.mu.Unlock()
+}
+
+func (s *memStorage) OnEvict(f func(int)) {
+	s.mu.Lock()
+	s.onEvict = f
+	s.mu.Unlock()
+}
+
+// Reserve makes room for p within capacity, evicting a piece nobody
+// wants, and reports the evictions outside its lock.
+func (s *memStorage) Reserve(p int) error {
+	s.mu.Lock()
+	if s.capacity == 0 || s.ok[p] || s.reserved[p] {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.reserved == nil {
+		s.reserved = map[int]bool{}
+	}
+	held := len(s.reserved)
+	for _, ok := range s.ok {
+		if ok {
+			held++
+		}
+	}
+	var gone []int
+	for q := 0; q < len(s.ok) && held >= s.capacity; q++ {
+		if s.ok[q] && !inRanges(q, s.reads) && !inRanges(q, s.windows) {
+			s.ok[q] = false
+			s.evicted++
+			held--
+			gone = append(gone, q)
+		}
+	}
+	if held >= s.capacity {
+		s.mu.Unlock()
+		return fmt.Errorf("piece %d: %w", p, errFull)
+	}
+	s.reserved[p] = true
+	f := s.onEvict
+	s.mu.Unlock()
+	for _, q := range gone {
+		f(q)
+	}
+	return nil
+}
+
+func inRanges(p int, rs [][2]int) bool {
+	for _, r := range rs {
+		if p >= r[0] && p <= r[1] {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *memStorage) ReadAt(b []byte, off int64) (int, error) {
 	s.mu.Lock()
@@ -100,10 +177,15 @@ func (s *memStorage) VerifiedBytes(off, n int64) int64 {
 	return v
 }
 
+// evict drops piece p and reports it like a cache evicting.
 func (s *memStorage) evict(p int) {
 	s.mu.Lock()
 	s.ok[p] = false
+	f := s.onEvict
 	s.mu.Unlock()
+	if f != nil {
+		f(p)
+	}
 }
 
 // testTorrent builds a single-file torrent of random data.

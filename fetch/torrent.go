@@ -59,15 +59,23 @@ type Torrent struct {
 	kick chan struct{}
 	// hashWake wakes the hashing workers.
 	hashWake chan struct{}
-	complete chan struct{}
-	// completeOnce closes complete: a mount may lose (evict) and fetch
-	// pieces again after completion.
-	completeOnce sync.Once
-	trackers     *tracker.Tiers
+	trackers *tracker.Tiers
+	// evicts brings the storage's eviction reports (budget.go).
+	evicts evictState
+	// capPieces is how many pieces the storage holds at once; 0 when it
+	// keeps everything.
+	capPieces int
+	// told is what each peer heard we have, when capPieces is set
+	// (announceHave). Guarded by mu.
+	told map[*peer]*told
 
-	mu          sync.Mutex
-	state       []uint8
-	haveCount   int
+	mu        sync.Mutex
+	state     []uint8
+	haveCount int
+	// complete is closed while every piece is held (isComplete); an
+	// eviction replaces it with an open one.
+	complete    chan struct{}
+	isComplete  bool
 	avail       []int32 // peers (not counting seeds) that have each piece
 	seeds       int     // connected peers that have everything
 	rejected    int     // our requests peers rejected
@@ -114,6 +122,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if n == 0 && info.Length > 0 {
 		return nil, errors.New("torrent has no pieces")
 	}
+	if err := checkCapacity(st, info.PieceLength, info.Length); err != nil {
+		return nil, err
+	}
 	tctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
 		c: c, mi: mi, info: info, st: st,
@@ -135,7 +146,13 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		verified:    make(chan struct{}),
 		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		webSeeds:    webSeedState{extra: opts.WebSeeds},
+		evicts:      evictState{wake: make(chan struct{}, 1)},
+		told:        map[*peer]*told{},
 	}
+	if info.PieceLength > 0 {
+		t.capPieces = int(st.Capacity() / info.PieceLength)
+	}
+	st.OnEvict(t.onEvict)
 	for p := range n {
 		switch {
 		case st.Have(p):
@@ -184,6 +201,8 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	t.signalHash()
 	t.startWriter()
 	t.wg.Add(1)
+	go t.evictLoop()
+	t.wg.Add(1)
 	go t.loop()
 	if t.trackers != nil {
 		t.wg.Add(1)
@@ -201,8 +220,15 @@ func (t *Torrent) Info() *metainfo.Info { return t.info }
 // InfoHash returns the torrent's info-hash.
 func (t *Torrent) InfoHash() metainfo.Hash { return t.mi.InfoHash }
 
-// Complete returns a channel closed once every piece is verified.
-func (t *Torrent) Complete() <-chan struct{} { return t.complete }
+// Complete returns a channel closed once every piece is verified and
+// held. A storage with a budget may evict a piece later: the session is
+// then no longer complete, and Complete returns a new channel, closed
+// when every piece is held again.
+func (t *Torrent) Complete() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.complete
+}
 
 // VerifiedBytes returns how many bytes of [off, off+n) are verified.
 func (t *Torrent) VerifiedBytes(off, n int64) int64 { return t.st.VerifiedBytes(off, n) }
@@ -308,6 +334,7 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		source = cand.source
 	}
 	p.sendGreeting()
+	t.noteGreeting(p)
 	t.wg.Add(2) // under the lock: Close cannot be waiting yet
 	t.mu.Unlock()
 	if source != "" {
@@ -348,9 +375,15 @@ func (t *Torrent) kickDial() {
 	}
 }
 
-func (t *Torrent) markComplete() { t.completeOnce.Do(func() { close(t.complete) }) }
+// markComplete closes the complete channel. Called with t.mu held.
+func (t *Torrent) markComplete() {
+	if !t.isComplete {
+		t.isComplete = true
+		close(t.complete)
+	}
+}
 
-// seeding reports whether we have every piece. Called with t.mu held.
+// seeding reports whether we hold every piece now. Called with t.mu held.
 func (t *Torrent) seeding() bool { return t.haveCount == len(t.state) }
 
 // left is the number of bytes we still miss, for trackers.

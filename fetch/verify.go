@@ -3,8 +3,6 @@ package fetch
 import (
 	"encoding/hex"
 	"net"
-
-	"github.com/torfs/torfs/wire"
 )
 
 // hashWorker verifies completed pieces and proves data found on disk.
@@ -64,15 +62,20 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 		}
 		return
 	}
+	if !t.st.Have(i) {
+		// Evicted between its check and now: the storage's report came
+		// while the piece was not counted yet, and was dropped as stale.
+		t.state[i] = pieceMissing
+		t.demandChanged()
+		return
+	}
 	t.state[i] = pieceHave
 	t.haveCount++
 	if fails := t.failed[i]; len(fails) > 0 {
 		delete(t.failed, i)
 		t.convict(job, fails)
 	}
-	for p := range t.peers {
-		p.queue(func(b []byte) []byte { return wire.AppendIndex(b, wire.Have, uint32(i)) })
-	}
+	t.announceHave(i)
 	close(t.verified)
 	t.verified = make(chan struct{})
 	if t.seeding() {
