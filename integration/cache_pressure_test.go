@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"crypto/sha1"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,12 +55,33 @@ func newPressureSwarm(t *testing.T) *pressureSwarm {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := sha1.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
+	var sums chunkSums
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < pressureSize; off += 1 << 20 {
+		n := min(1<<20, pressureSize-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			t.Fatal(err)
+		}
+		sums.add(off, buf[:n])
 	}
-	s.sum = h.Sum(nil)
+	s.sum = sums.digest()
 	return s
+}
+
+// chunkSums digests a file read in 1 MiB chunks in any order: the SHA-1
+// of each chunk's SHA-1 in file order. Readers need only one chunk of
+// memory, where hashing the file in order would need all of it when a
+// read starts in the middle.
+type chunkSums [pressureSize >> 20][sha1.Size]byte
+
+func (c *chunkSums) add(off int64, b []byte) { c[off>>20] = sha1.Sum(b) }
+
+func (c *chunkSums) digest() []byte {
+	h := sha1.New()
+	for _, s := range c {
+		h.Write(s[:])
+	}
+	return h.Sum(nil)
 }
 
 // pressureMount is one mount of the swarm's torrent with a cache budget.
@@ -104,24 +124,25 @@ func (m *pressureMount) sample(stop <-chan struct{}) (done <-chan struct{}) {
 // readFile reads the whole file through the mount from offset start
 // (wrapping around at the end), in 1 MiB reads, dropping the kernel's
 // copy of each page as it goes so every read reaches torfs, and returns
-// the SHA-1 of the file's bytes in order.
+// the file's chunkSums digest.
 func (m *pressureMount) readFile(start int64) ([]byte, error) {
 	f, err := os.Open(filepath.Join(m.mnt, "big.bin"))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, pressureSize)
+	var sums chunkSums
+	buf := make([]byte, 1<<20)
 	for k := int64(0); k < pressureSize; k += 1 << 20 {
 		off := (start + k) % pressureSize
 		n := min(1<<20, pressureSize-off)
-		if _, err := f.ReadAt(buf[off:off+n], off); err != nil {
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			return nil, fmt.Errorf("reading at %d: %w", off, err)
 		}
+		sums.add(off, buf[:n])
 		_ = unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 	}
-	sum := sha1.Sum(buf)
-	return sum[:], nil
+	return sums.digest(), nil
 }
 
 // check asserts the invariants every run keeps: disk use within the
