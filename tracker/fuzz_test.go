@@ -1,22 +1,88 @@
 package tracker
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/torfs/torfs/internal/allocbound"
+)
+
+// responseLimit bounds what decoding an n-byte tracker answer (HTTP
+// announce or scrape, UDP announce) allocates. The bencoded ones go
+// through bencbound (at most 107 bytes per byte for what torfs decodes);
+// peers are kept to maxPeers, 32 bytes each. The constant covers the
+// codec's read buffer and fixed costs. Measured worst
+// (TestAllocsWorstCase): 87 bytes per byte, for a "peers" list of empty
+// dictionaries (a dictPeer struct each).
+var responseLimit = allocbound.Limit{PerByte: 128, Const: 16 << 10}
+
+// hostileResponses claim far more than they hold, nest deep, or carry
+// huge counts.
+var hostileResponses = []string{
+	"99999999999:x",
+	"d5:peers2000000000:\x7f\x00\x00\x01\x1a\xe1e",
+	"d2000010000:",
+	"d5:peers" + strings.Repeat("l", 40) + strings.Repeat("e", 40) + "e",
+	"d5:peersl" + strings.Repeat("de", 2000) + "ee",
+	"d5:peersl" + strings.Repeat("d2:ip9:127.0.0.14:porti1ee", 500) + "ee",
+	"d5:peers" + "12000:" + strings.Repeat("\x7f\x00\x00\x01\x1a\xe1", 2000) + "e",
+	"d5:filesd" + strings.Repeat("0:de", 2000) + "ee",
+	"d14:failure reason" + "2147483647:e",
+}
+
+// checkResponses runs every decoder of a tracker's answer over b,
+// checking each against responseLimit, and returns the most one of them
+// allocated.
+func checkResponses(t testing.TB, b []byte) uint64 {
+	worst := allocbound.Check(t, responseLimit, "decoding an HTTP announce answer", b, func() { ParseAnnounceResponse(b) })
+	worst = max(worst, allocbound.Check(t, responseLimit, "decoding an HTTP scrape answer", b, func() { ParseScrapeResponse(b) }))
+	return max(worst, allocbound.Check(t, responseLimit, "decoding a UDP announce answer", b, func() {
+		parseUDPAnnounceResponse(b, false)
+		parseUDPAnnounceResponse(b, true)
+	}))
+}
 
 func FuzzParseAnnounceResponse(f *testing.F) {
 	f.Add([]byte("d8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\xe1e"))
 	f.Add([]byte("d8:completei1e10:incompletei2e8:intervali60e12:min intervali30e5:peersld2:ip9:127.0.0.17:peer id20:AAAAAAAAAAAAAAAAAAAA4:porti1eee6:peers618:AAAAAAAAAAAAAAAA\x00\x01e"))
 	f.Add([]byte("d14:failure reason4:nopee"))
 	f.Add([]byte("d5:filesd20:AAAAAAAAAAAAAAAAAAAAd8:completei1e10:downloadedi2e10:incompletei3eeee"))
-	f.Add([]byte("99999999999:x"))
-	f.Add([]byte("d5:peers2000000000:\x7f\x00\x00\x01\x1a\xe1e")) // bencode bombs
-	f.Add([]byte("d2000010000:"))
+	for _, s := range hostileResponses {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := ParseAnnounceResponse(b); err == nil {
 			if len(r.Peers) > maxPeers || r.Interval < 0 || r.Complete < 0 {
 				t.Fatalf("accepted %q as %+v", b, r)
 			}
 		}
-		ParseScrapeResponse(b)
-		parseUDPAnnounceResponse(b, len(b)%2 == 0)
+		// No answer may make its decoder allocate more than a small
+		// multiple of its size.
+		checkResponses(t, b)
 	})
+}
+
+// TestAllocsWorstCase runs the hostile answers, and larger ones whose
+// cost per byte the constant does not hide, and logs the worst ratio.
+func TestAllocsWorstCase(t *testing.T) {
+	const n = 10000
+	big := []string{
+		"d5:peersl" + strings.Repeat("de", n) + "ee",
+		"d5:peersl" + strings.Repeat("d2:ip9:127.0.0.14:porti1ee", n) + "ee",
+		"d5:peers" + "60000:" + strings.Repeat("\x7f\x00\x00\x01\x1a\xe1", n) + "e",
+		"d6:peers6" + "180000:" + strings.Repeat("\x00", 18*n) + "e",
+		"d5:filesd" + strings.Repeat("0:de", n) + "ee",
+		"d5:filesd" + strings.Repeat("20:aaaaaaaaaaaaaaaaaaaade", n) + "ee",
+		"d5:filesl" + strings.Repeat("de", n) + "ee",
+		strings.Repeat("\x00", 20+18*n),
+	}
+	worst := 0.0
+	for _, s := range append(hostileResponses, big...) {
+		b := []byte(s)
+		got := checkResponses(t, b)
+		if len(b) >= n {
+			worst = max(worst, allocbound.Ratio(got, len(b)))
+		}
+	}
+	t.Logf("worst: %.2f bytes per input byte (limit %d)", worst, responseLimit.PerByte)
 }
