@@ -40,7 +40,8 @@ func (l Limit) Of(n int) uint64 {
 // Another goroutine allocating meanwhile (the runtime's, the test
 // framework's) would count against f, so a run over the limit is repeated
 // and the least of three runs counts: f must allocate the same each time,
-// as a decoder given the same bytes does.
+// as a decoder given the same bytes does when f starts it from scratch
+// (a value decoded into again may reuse what the first run allocated).
 func Check[T ~string | ~[]byte](t testing.TB, l Limit, what string, input T, f func()) uint64 {
 	t.Helper()
 	limit := l.Of(len(input))
