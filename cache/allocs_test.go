@@ -41,7 +41,7 @@ func hostileStates(n int) []string {
 // allocate more than stateLimit allows.
 func FuzzParseStateAllocs(f *testing.F) {
 	f.Add([]byte(`{"version":1,"torrent":"abc","clean":true,"verified":"//8=","files":[]}`))
-	for _, s := range hostileStates(2000) {
+	for _, s := range hostileStates(300) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,23 +38,25 @@ func decodeAll(dec *decoder, b []byte) {
 }
 
 // hostilePackets claim far more than they hold, nest deep, or carry
-// huge counts.
-var hostilePackets = []string{
-	"d1:t2000000000:aa1:y1:qe",
-	"d2000010000:",
-	"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:x" + strings.Repeat("l", 30) + strings.Repeat("e", 30) + "e",
-	"d1:rd2:id20:abcdefghij01234567896:valuesl" + strings.Repeat("6:\x7f\x00\x00\x01\x1a\xe1", 1000) + "ee1:t2:aa1:y1:re",
-	"d1:rd2:id20:abcdefghij01234567896:valuesl" + strings.Repeat("0:", 3000) + "ee1:t2:aa1:y1:re",
-	"d1:rd2:id20:abcdefghij01234567895:nodes26000:" + strings.Repeat("a", 26000) + "e1:t2:aa1:y1:re",
-	"d1:ad2:id20:abcdefghij01234567894:wantl" + strings.Repeat("0:", 3000) + "ee1:q9:find_node1:t2:aa1:y1:qe",
-	"d1:el" + strings.Repeat("le", 3000) + "e1:t2:aa1:y1:ee",
-	"d1:ad" + strings.Repeat("1:xde", 2000) + "e1:q4:ping1:t2:aa1:y1:qe",
+// huge counts, in up to about n bytes each.
+func hostilePackets(n int) []string {
+	return []string{
+		"d1:t2000000000:aa1:y1:qe",
+		"d2000010000:",
+		"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:x" + strings.Repeat("l", 30) + strings.Repeat("e", 30) + "e",
+		"d1:rd2:id20:abcdefghij01234567896:valuesl" + strings.Repeat("6:\x7f\x00\x00\x01\x1a\xe1", n/8) + "ee1:t2:aa1:y1:re",
+		"d1:rd2:id20:abcdefghij01234567896:valuesl" + strings.Repeat("0:", n/2) + "ee1:t2:aa1:y1:re",
+		"d1:rd2:id20:abcdefghij01234567895:nodes" + strconv.Itoa(n/26*26) + ":" + strings.Repeat("a", n/26*26) + "e1:t2:aa1:y1:re",
+		"d1:ad2:id20:abcdefghij01234567894:wantl" + strings.Repeat("0:", n/2) + "ee1:q9:find_node1:t2:aa1:y1:qe",
+		"d1:el" + strings.Repeat("le", n/2) + "e1:t2:aa1:y1:ee",
+		"d1:ad" + strings.Repeat("1:xde", n/5) + "e1:q4:ping1:t2:aa1:y1:qe",
+	}
 }
 
 // FuzzKRPCAllocs checks that no packet makes decoding allocate more
 // than packetLimit allows.
 func FuzzKRPCAllocs(f *testing.F) {
-	for _, p := range append(validPackets, hostilePackets...) {
+	for _, p := range append(validPackets, hostilePackets(300)...) {
 		f.Add([]byte(p))
 	}
 	dec := newDecoder()
@@ -90,7 +93,7 @@ func TestAllocsWorstCase(t *testing.T) {
 	}
 	dec := newDecoder()
 	worst := 0.0
-	for _, s := range append(hostilePackets, big...) {
+	for _, s := range append(hostilePackets(n), big...) {
 		b := []byte(s)
 		got := allocbound.Check(t, packetLimit, "decoding a KRPC packet", b, func() { decodeAll(dec, b) })
 		if len(b) >= n {

@@ -21,7 +21,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("d4:info2147483647:"))
 	f.Add([]byte("d2000010000:"))
 	f.Add([]byte("de"))
-	for _, s := range hostileTorrents(2000) {
+	for _, s := range hostileTorrents(300) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -57,7 +57,7 @@ func FuzzParseMagnet(f *testing.F) {
 	f.Add("magnet:?xt=urn:btmh:1220abcd")
 	f.Add("magnet:?xt=%zz&tr=")
 	f.Add("http://example.com/")
-	for _, s := range hostileMagnets(2000) {
+	for _, s := range hostileMagnets(300) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, uri string) {

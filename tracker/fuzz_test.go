@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,29 +18,31 @@ import (
 var responseLimit = allocbound.Limit{PerByte: 128, Const: 16 << 10}
 
 // hostileResponses claim far more than they hold, nest deep, or carry
-// huge counts.
-var hostileResponses = []string{
-	"99999999999:x",
-	"d5:peers2000000000:\x7f\x00\x00\x01\x1a\xe1e",
-	"d2000010000:",
-	"d5:peers" + strings.Repeat("l", 40) + strings.Repeat("e", 40) + "e",
-	"d5:peersl" + strings.Repeat("de", 2000) + "ee",
-	"d5:peersl" + strings.Repeat("d2:ip9:127.0.0.14:porti1ee", 500) + "ee",
-	"d5:peers" + "12000:" + strings.Repeat("\x7f\x00\x00\x01\x1a\xe1", 2000) + "e",
-	"d5:filesd" + strings.Repeat("0:de", 2000) + "ee",
-	"d14:failure reason" + "2147483647:e",
+// huge counts, in up to about n bytes each.
+func hostileResponses(n int) []string {
+	return []string{
+		"99999999999:x",
+		"d5:peers2000000000:\x7f\x00\x00\x01\x1a\xe1e",
+		"d2000010000:",
+		"d5:peers" + strings.Repeat("l", 40) + strings.Repeat("e", 40) + "e",
+		"d5:peersl" + strings.Repeat("de", n/2) + "ee",
+		"d5:peersl" + strings.Repeat("d2:ip9:127.0.0.14:porti1ee", n/26) + "ee",
+		"d5:peers" + strconv.Itoa(n/6*6) + ":" + strings.Repeat("\x7f\x00\x00\x01\x1a\xe1", n/6) + "e",
+		"d5:filesd" + strings.Repeat("0:de", n/4) + "ee",
+		"d14:failure reason" + "2147483647:e",
+	}
 }
 
-// checkResponses runs every decoder of a tracker's answer over b,
-// checking each against responseLimit, and returns the most one of them
-// allocated.
-func checkResponses(t testing.TB, b []byte) uint64 {
-	worst := allocbound.Check(t, responseLimit, "decoding an HTTP announce answer", b, func() { ParseAnnounceResponse(b) })
-	worst = max(worst, allocbound.Check(t, responseLimit, "decoding an HTTP scrape answer", b, func() { ParseScrapeResponse(b) }))
-	return max(worst, allocbound.Check(t, responseLimit, "decoding a UDP announce answer", b, func() {
-		parseUDPAnnounceResponse(b, false)
-		parseUDPAnnounceResponse(b, true)
-	}))
+// responseSteps are the decoders of a tracker's answer, run over b.
+func responseSteps(b []byte) []allocbound.Step {
+	return []allocbound.Step{
+		{What: "decoding an HTTP announce answer", F: func() { ParseAnnounceResponse(b) }},
+		{What: "decoding an HTTP scrape answer", F: func() { ParseScrapeResponse(b) }},
+		{What: "decoding a UDP announce answer", F: func() {
+			parseUDPAnnounceResponse(b, false)
+			parseUDPAnnounceResponse(b, true)
+		}},
+	}
 }
 
 func FuzzParseAnnounceResponse(f *testing.F) {
@@ -47,7 +50,7 @@ func FuzzParseAnnounceResponse(f *testing.F) {
 	f.Add([]byte("d8:completei1e10:incompletei2e8:intervali60e12:min intervali30e5:peersld2:ip9:127.0.0.17:peer id20:AAAAAAAAAAAAAAAAAAAA4:porti1eee6:peers618:AAAAAAAAAAAAAAAA\x00\x01e"))
 	f.Add([]byte("d14:failure reason4:nopee"))
 	f.Add([]byte("d5:filesd20:AAAAAAAAAAAAAAAAAAAAd8:completei1e10:downloadedi2e10:incompletei3eeee"))
-	for _, s := range hostileResponses {
+	for _, s := range hostileResponses(300) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -58,7 +61,7 @@ func FuzzParseAnnounceResponse(f *testing.F) {
 		}
 		// No answer may make its decoder allocate more than a small
 		// multiple of its size.
-		checkResponses(t, b)
+		allocbound.CheckEach(t, responseLimit, b, responseSteps(b)...)
 	})
 }
 
@@ -77,11 +80,13 @@ func TestAllocsWorstCase(t *testing.T) {
 		strings.Repeat("\x00", 20+18*n),
 	}
 	worst := 0.0
-	for _, s := range append(hostileResponses, big...) {
+	for _, s := range append(hostileResponses(n), big...) {
 		b := []byte(s)
-		got := checkResponses(t, b)
-		if len(b) >= n {
-			worst = max(worst, allocbound.Ratio(got, len(b)))
+		for _, s := range responseSteps(b) {
+			got := allocbound.Check(t, responseLimit, s.What, b, s.F)
+			if len(b) >= n {
+				worst = max(worst, allocbound.Ratio(got, len(b)))
+			}
 		}
 	}
 	t.Logf("worst: %.2f bytes per input byte (limit %d)", worst, responseLimit.PerByte)

@@ -56,6 +56,33 @@ func Check[T ~string | ~[]byte](t testing.TB, l Limit, what string, input T, f f
 	return got
 }
 
+// A Step is one decoder run over an input, for CheckEach.
+type Step struct {
+	What string // what it does, for the failure message
+	F    func()
+}
+
+// CheckEach checks each step against l as Check does, but cheaper: a
+// measurement stops the world, so the steps are first measured together,
+// and when they allocated no more than l allows one of them, each of them
+// did too. Only otherwise is each measured on its own. It returns what
+// the steps allocated together, an upper bound on each.
+func CheckEach[T ~string | ~[]byte](t testing.TB, l Limit, input T, steps ...Step) uint64 {
+	t.Helper()
+	all := Bytes(func() {
+		for _, s := range steps {
+			s.F()
+		}
+	})
+	if all <= l.Of(len(input)) {
+		return all
+	}
+	for _, s := range steps {
+		Check(t, l, s.What, input, s.F)
+	}
+	return all
+}
+
 // Ratio is what a measurement cost per input byte, for logging the worst
 // case a test constructed against the limit it documents.
 func Ratio(allocated uint64, n int) float64 {

@@ -41,6 +41,21 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestCheckEach(t *testing.T) {
+	in := make([]byte, 1000)
+	small := Step{"small", func() { sink = make([]byte, 40<<10) }}
+	big := Step{"big", func() { sink = make([]byte, 80<<10) }}
+	r := &recorder{TB: t}
+	CheckEach(r, Limit{PerByte: 64, Const: 8 << 10}, in, small, small)
+	if r.failed != "" {
+		t.Error("CheckEach failed two steps of 40 KiB each within 72 KiB")
+	}
+	CheckEach(r, Limit{PerByte: 64, Const: 8 << 10}, in, small, big)
+	if r.failed == "" {
+		t.Error("CheckEach passed a step of 80 KiB against 72 KiB")
+	}
+}
+
 // TestForTestsOnly checks that no package of the module but tests
 // imports this one (and with it package testing).
 func TestForTestsOnly(t *testing.T) {

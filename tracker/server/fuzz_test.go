@@ -18,11 +18,11 @@ func FuzzParseAnnounceQuery(f *testing.F) {
 	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=bbbbbbbbbbbbbbbbbbbb&port=1&ip=%3A%3A1&compact=0&no_peer_id=1")
 	f.Add("info_hash=%zz&&=&port=99999999999999999999")
 	f.Add("info_hash=+++++++++++++++++++%&peer_id=")
-	for _, s := range hostileQueries {
+	for _, s := range hostileQueries(300) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		checkQuery(t, raw)
+		allocbound.CheckEach(t, queryLimit, raw, querySteps(raw)...)
 		var q announceQuery
 		err := parseAnnounceQuery(raw, &q)
 		if err == nil && (!q.haveHash || !q.havePeerID || q.port == 0) {
