@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/torfs/torfs/internal/allocbound"
+	"github.com/torfs/torfs/tracker/internal/udpproto"
 )
 
 // responseLimit bounds what decoding an n-byte tracker answer (HTTP
-// announce or scrape, UDP announce) allocates. The bencoded ones go
-// through bencbound (at most 107 bytes per byte for what torfs decodes);
-// peers are kept to maxPeers, 32 bytes each. The constant covers the
-// codec's read buffer and fixed costs. Measured worst
+// announce or scrape, UDP announce or scrape) allocates. The bencoded
+// ones go through bencbound (at most 107 bytes per byte for what torfs
+// decodes); peers are kept to maxPeers, 32 bytes each. The constant
+// covers the codec's read buffer and fixed costs. Measured worst
 // (TestAllocsWorstCase): 87 bytes per byte, for a "peers" list of empty
 // dictionaries (a dictPeer struct each).
 var responseLimit = allocbound.Limit{PerByte: 128, Const: 16 << 10}
@@ -35,6 +36,13 @@ func hostileResponses(n int) []string {
 
 // responseSteps are the decoders of a tracker's answer, run over b.
 func responseSteps(b []byte) []allocbound.Step {
+	// A UDP scrape answer is read for the hashes we asked about, into a
+	// map sized for them: both are ours, made before the measurement.
+	batch := make([][20]byte, udpproto.MaxScrapeCount)
+	for i := range batch {
+		batch[i][0] = byte(i)
+	}
+	out := make(map[[20]byte]ScrapeStats, len(batch))
 	return []allocbound.Step{
 		{What: "decoding an HTTP announce answer", F: func() { ParseAnnounceResponse(b) }},
 		{What: "decoding an HTTP scrape answer", F: func() { ParseScrapeResponse(b) }},
@@ -42,6 +50,7 @@ func responseSteps(b []byte) []allocbound.Step {
 			parseUDPAnnounceResponse(b, false)
 			parseUDPAnnounceResponse(b, true)
 		}},
+		{What: "decoding a UDP scrape answer", F: func() { parseUDPScrapeResponse(b, batch, out) }},
 	}
 }
 
