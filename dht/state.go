@@ -28,27 +28,33 @@ func loadState(path string) (ID, []NodeInfo, error) {
 	if err != nil {
 		return ID{}, nil, fmt.Errorf("read DHT state: %w", err)
 	}
-	bad := func(err error) (ID, []NodeInfo, error) {
+	id, nodes, err := parseState(b)
+	if err != nil {
 		return ID{}, nil, fmt.Errorf("DHT state file %s is damaged (it will be rewritten): %w", path, err)
 	}
+	return id, nodes, nil
+}
+
+// parseState decodes the bytes of a state file.
+func parseState(b []byte) (ID, []NodeInfo, error) {
 	if len(b) == 0 || b[0] != 'd' {
-		return bad(bencbound.ErrNotDict)
+		return ID{}, nil, bencbound.ErrNotDict
 	}
 	var s stateFile
 	d := bencbound.Decoder{MaxDepth: maxDepth}
 	if err := d.Decode(b, &s); err != nil {
-		return bad(err)
+		return ID{}, nil, err
 	}
 	if len(s.ID) != 20 {
-		return bad(errors.New("no 20-byte node id"))
+		return ID{}, nil, errors.New("no 20-byte node id")
 	}
 	v4, err := parseCompactNodes(s.Nodes, false)
 	if err != nil {
-		return bad(err)
+		return ID{}, nil, err
 	}
 	v6, err := parseCompactNodes(s.Nodes6, true)
 	if err != nil {
-		return bad(err)
+		return ID{}, nil, err
 	}
 	return ID([]byte(s.ID)), append(v4, v6...), nil
 }

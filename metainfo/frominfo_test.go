@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/torfs/torfs/internal/allocbound"
 )
 
 func TestFromInfoMatchesParse(t *testing.T) {
@@ -87,7 +89,14 @@ func FuzzFromInfo(f *testing.F) {
 	f.Add([]byte("d5:filesld6:lengthi1e4:pathl1:a1:beee4:name1:x12:piece lengthi1e6:pieces20:aaaaaaaaaaaaaaaaaaaae"))
 	f.Add([]byte("d4:name2147483647:"))
 	f.Add([]byte("d2000010000:"))
+	for _, s := range hostileTorrents(300) {
+		if i := strings.Index(s, "4:infod"); i >= 0 {
+			f.Add([]byte(s[i+len("4:info") : len(s)-1]))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		m := &Magnet{InfoHash: sha1.Sum(data)}
+		allocbound.Check(t, torrentLimit, "building a torrent from an info dictionary", data, func() { FromInfo(data, m) })
 		mi, err := FromInfo(data, &Magnet{InfoHash: sha1.Sum(data)})
 		if err != nil {
 			if err.Error() == "" {

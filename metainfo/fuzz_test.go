@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/torfs/torfs/internal/allocbound"
 )
 
 func FuzzParse(f *testing.F) {
@@ -19,7 +21,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("d4:info2147483647:"))
 	f.Add([]byte("d2000010000:"))
 	f.Add([]byte("de"))
+	for _, s := range hostileTorrents(300) {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		allocbound.Check(t, torrentLimit, "parsing a .torrent", data, func() { Parse(data) })
 		mi, err := Parse(data)
 		if err != nil {
 			if err.Error() == "" {
@@ -51,7 +57,11 @@ func FuzzParseMagnet(f *testing.F) {
 	f.Add("magnet:?xt=urn:btmh:1220abcd")
 	f.Add("magnet:?xt=%zz&tr=")
 	f.Add("http://example.com/")
+	for _, s := range hostileMagnets(300) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, uri string) {
+		allocbound.Check(t, magnetLimit, "parsing a magnet link", uri, func() { ParseMagnet(uri) })
 		m, err := ParseMagnet(uri)
 		if err != nil {
 			return

@@ -208,18 +208,28 @@ func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (
 			c.dropConnID(u.Host, id)
 			return nil, err
 		}
-		p = p[8:]
-		if len(p) < 12*len(batch) {
+		if !parseUDPScrapeResponse(p, batch, out) {
 			return nil, fmt.Errorf("udp tracker %s sent a short scrape answer", u.Host)
-		}
-		for i, h := range batch {
-			r := p[12*i:]
-			out[h] = ScrapeStats{
-				Complete:   clampCount(int64(binary.BigEndian.Uint32(r))),
-				Downloaded: clampCount(int64(binary.BigEndian.Uint32(r[4:]))),
-				Incomplete: clampCount(int64(binary.BigEndian.Uint32(r[8:]))),
-			}
 		}
 	}
 	return out, nil
+}
+
+// parseUDPScrapeResponse reads the counts of a scrape answer (header
+// included) for the hashes of batch, in order, into out; false means the
+// answer is too short for them.
+func parseUDPScrapeResponse(p []byte, batch [][20]byte, out map[[20]byte]ScrapeStats) bool {
+	if len(p) < 8+12*len(batch) {
+		return false
+	}
+	p = p[8:]
+	for i, h := range batch {
+		r := p[12*i:]
+		out[h] = ScrapeStats{
+			Complete:   clampCount(int64(binary.BigEndian.Uint32(r))),
+			Downloaded: clampCount(int64(binary.BigEndian.Uint32(r[4:]))),
+			Incomplete: clampCount(int64(binary.BigEndian.Uint32(r[8:]))),
+		}
+	}
+	return true
 }

@@ -115,14 +115,27 @@ func (d *Decoder) Decode(m *Message) error {
 	return nil
 }
 
-// read returns the next n bytes in the reused buffer.
+// minGrow is the payload buffer's first size when a message does not fit.
+const minGrow = 4 << 10
+
+// read returns the next n bytes in the reused buffer. A length prefix is
+// only the peer's claim, so a buffer too small grows as the bytes arrive,
+// doubling at most: a peer that claims a megabyte and sends five bytes
+// costs a few KiB, not the megabyte.
 func (d *Decoder) read(n int) ([]byte, error) {
-	if cap(d.buf) < n {
-		d.buf = make([]byte, n)
-	}
-	b := d.buf[:n]
-	if _, err := io.ReadFull(d.r, b); err != nil {
-		return nil, noEOF(err)
+	b := d.buf[:0]
+	for len(b) < n {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), min(n, max(2*cap(b), minGrow)))
+			copy(nb, b)
+			b = nb
+			d.buf = nb
+		}
+		k, err := io.ReadFull(d.r, b[len(b):min(n, cap(b))])
+		b = b[:len(b)+k]
+		if err != nil {
+			return nil, noEOF(err)
+		}
 	}
 	return b, nil
 }

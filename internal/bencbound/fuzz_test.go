@@ -1,10 +1,11 @@
 package bencbound
 
 import (
-	"runtime"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/torfs/torfs/internal/allocbound"
 	"github.com/zeebo/bencode"
 )
 
@@ -111,16 +112,12 @@ var fuzzTargets = []func() any{
 	func() any { return new(fuzzRaw) },
 }
 
-// Decoding n bytes may allocate at most allocPerByte*n + allocConst bytes.
-// The worst measured is 107 bytes per byte (TestDecodeAllocs logs it): a
-// list of empty dictionaries ("ldededede...") decoded into a list of
-// structs, which costs the codec a map of the struct's fields per
-// dictionary. The constant
-// covers the 4 KiB read buffer and the codec's fixed costs.
-const (
-	allocPerByte = 128
-	allocConst   = 16 << 10
-)
+// Decoding n bytes may allocate at most 128n + 16 KiB. The worst measured
+// is 107 bytes per byte (TestDecodeAllocs logs it): a list of empty
+// dictionaries ("ldededede...") decoded into a list of structs, which
+// costs the codec a map of the struct's fields per dictionary. The
+// constant covers the 4 KiB read buffer and the codec's fixed costs.
+var decodeLimit = allocbound.Limit{PerByte: 128, Const: 16 << 10}
 
 // FuzzDecodeAllocs checks that no input makes Decode allocate more than a
 // small multiple of its size, whatever it is decoded into.
@@ -139,16 +136,11 @@ func FuzzDecodeAllocs(f *testing.F) {
 		f.Add([]byte(s), uint8(i))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, target uint8) {
-		v := fuzzTargets[int(target)%len(fuzzTargets)]()
-		var d Decoder
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		err := d.Decode(data, v)
-		runtime.ReadMemStats(&after)
-		got := after.TotalAlloc - before.TotalAlloc
-		if limit := uint64(allocPerByte*len(data) + allocConst); got > limit {
-			t.Fatalf("decoding %d bytes into %T allocated %d bytes (limit %d, err %v): %.100q", len(data), v, got, limit, err, data)
-		}
+		newV := fuzzTargets[int(target)%len(fuzzTargets)]
+		allocbound.Check(t, decodeLimit, fmt.Sprintf("decoding into %T", newV()), data, func() {
+			var d Decoder
+			d.Decode(data, newV())
+		})
 	})
 }
 
@@ -171,19 +163,14 @@ func TestDecodeAllocs(t *testing.T) {
 	}
 	worst := 0.0
 	for name, in := range shapes {
-		for _, target := range fuzzTargets {
-			v := target()
-			var d Decoder
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			err := d.Decode([]byte(in), v)
-			runtime.ReadMemStats(&after)
-			got := after.TotalAlloc - before.TotalAlloc
-			if limit := uint64(allocPerByte*len(in) + allocConst); got > limit {
-				t.Errorf("%s (%d bytes) into %T allocated %d bytes (limit %d, err %v)", name, len(in), v, got, limit, err)
-			}
-			worst = max(worst, float64(got)/float64(len(in)))
+		b := []byte(in)
+		for _, newV := range fuzzTargets {
+			got := allocbound.Check(t, decodeLimit, fmt.Sprintf("%s into %T", name, newV()), b, func() {
+				var d Decoder
+				d.Decode(b, newV())
+			})
+			worst = max(worst, allocbound.Ratio(got, len(b)))
 		}
 	}
-	t.Logf("worst: %.1f bytes allocated per input byte (limit %d)", worst, allocPerByte)
+	t.Logf("worst: %.1f bytes allocated per input byte (limit %d)", worst, decodeLimit.PerByte)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/allocbound"
 	"github.com/torfs/torfs/tracker/internal/udpproto"
 )
 
@@ -17,7 +18,11 @@ func FuzzParseAnnounceQuery(f *testing.F) {
 	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=bbbbbbbbbbbbbbbbbbbb&port=1&ip=%3A%3A1&compact=0&no_peer_id=1")
 	f.Add("info_hash=%zz&&=&port=99999999999999999999")
 	f.Add("info_hash=+++++++++++++++++++%&peer_id=")
+	for _, s := range hostileQueries(300) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		allocbound.CheckEach(t, queryLimit, raw, querySteps(raw)...)
 		var q announceQuery
 		err := parseAnnounceQuery(raw, &q)
 		if err == nil && (!q.haveHash || !q.havePeerID || q.port == 0) {
@@ -52,7 +57,11 @@ func FuzzUDPPacket(f *testing.F) {
 	h := hashOf(1)
 	f.Add(append(scrape, h[:]...))
 	f.Add([]byte{0, 0, 0})
+	f.Add(append(scrape[:len(scrape):len(scrape)], make([]byte, 20*udpproto.MaxScrapeCount+19)...)) // more hashes than allowed
+	f.Add(append(udpproto.AppendAnnounce(nil, &udpproto.Announce{ConnID: id, NumWant: 1 << 30}), make([]byte, 1500)...))
+	parsed := &udpState{hashes: make([][20]byte, 0, udpproto.MaxScrapeCount)}
 	f.Fuzz(func(t *testing.T, p []byte) {
+		allocbound.Check(t, udpLimit, "parsing a UDP request", p, func() { parseUDP(parsed, p) })
 		// Ids are valid for this address whatever the fuzzer puts there,
 		// so that it reaches the announce and scrape paths.
 		if len(p) >= 8 && binary.BigEndian.Uint64(p) != udpproto.ProtocolID {
@@ -66,8 +75,6 @@ func FuzzUDPPacket(f *testing.F) {
 		if len(out) > 0 && len(out) < 8 {
 			t.Fatalf("answer %x shorter than a header", out)
 		}
-		var a udpproto.Announce
-		udpproto.ParseAnnounce(p, &a)
 	})
 }
 
