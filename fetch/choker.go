@@ -121,7 +121,8 @@ func (p *peer) wastesSlot(now time.Time) bool {
 		return false
 	}
 	idle := p.t.c.cfg.idleSlotAfter
-	if now.Sub(p.unchokedAt) < idle || now.Sub(p.lastUpAt) < idle || p.writingSince.Load() != 0 {
+	if now.Sub(p.unchokedAt) < idle || now.Sub(p.lastUpAt) < idle || now.Sub(p.lastReqAt) < idle ||
+		p.writingSince.Load() != 0 {
 		return false
 	}
 	p.wmu.Lock()
@@ -163,6 +164,73 @@ func (t *Torrent) maybeUnchoke(p *peer) {
 	}
 	if n < unchokeSlots+1 {
 		t.unchoke(p)
+		return
+	}
+	t.recheckAt(t.nextWaste(now))
+}
+
+// chokerState schedules the re-check that gives a waiting peer the slot
+// of one found wasting it, rather than at the next round or tick.
+type chokerState struct {
+	recheck   *time.Timer
+	recheckAt time.Time // when recheck fires; zero when not armed
+}
+
+// nextWaste returns the earliest time an unchoked peer that uses its slot
+// now could be found wasting it; zero when none could. Called with t.mu
+// held.
+func (t *Torrent) nextWaste(now time.Time) time.Time {
+	var next time.Time
+	for q := range t.peers {
+		if q.amChoking || !q.peerInterested || q.gone || q.wastesSlot(now) {
+			continue
+		}
+		var at time.Time
+		if since := q.writingSince.Load(); since != 0 {
+			at = time.Unix(0, since).Add(t.c.cfg.stallAfter)
+		} else {
+			at = q.unchokedAt
+			for _, u := range []time.Time{q.lastUpAt, q.lastReqAt} {
+				if u.After(at) {
+					at = u
+				}
+			}
+			at = at.Add(t.c.cfg.idleSlotAfter)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// recheckAt arms the re-check for at, unless one comes sooner. Called with
+// t.mu held.
+func (t *Torrent) recheckAt(at time.Time) {
+	cs := &t.choker
+	if at.IsZero() || (!cs.recheckAt.IsZero() && !cs.recheckAt.After(at)) {
+		return
+	}
+	// A little late, so the peer is past the threshold when checked.
+	d := time.Until(at) + 10*time.Millisecond
+	cs.recheckAt = at
+	if cs.recheck == nil {
+		cs.recheck = time.AfterFunc(d, t.recheck)
+	} else {
+		cs.recheck.Reset(d)
+	}
+}
+
+// recheck gives wasted slots to waiting peers.
+func (t *Torrent) recheck() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.choker.recheckAt = time.Time{}
+	if t.closed {
+		return
+	}
+	if now := time.Now(); t.slotWasted(now) {
+		t.rechoke(false)
 	}
 }
 

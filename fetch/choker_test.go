@@ -32,6 +32,7 @@ func TestWastesSlot(t *testing.T) {
 		{"unchoked, asked nothing for a minute", func(p *peer) { p.amChoking, p.unchokedAt = false, long }, true},
 		{"just unchoked", func(p *peer) { p.amChoking, p.unchokedAt = false, now }, false},
 		{"unchoked, uploaded just now", func(p *peer) { p.amChoking, p.unchokedAt, p.lastUpAt = false, long, now }, false},
+		{"unchoked, requested just now", func(p *peer) { p.amChoking, p.unchokedAt, p.lastReqAt = false, long, now }, false},
 		{"unchoked, requests queued", func(p *peer) {
 			p.amChoking, p.unchokedAt = false, long
 			p.uploads = append(p.uploads, request{0, 0, wire.BlockSize})

@@ -68,10 +68,10 @@ const (
 	writeTimeout = 30 * time.Second
 	// stallAfter is how long a write may stay blocked without progress
 	// before the peer loses its upload slot to others.
-	stallAfter = 3 * time.Second
+	stallAfter = 500 * time.Millisecond
 	// idleSlotAfter is how long an unchoked, interested peer may ask for
 	// nothing before its upload slot goes to a peer that waits for one.
-	idleSlotAfter = 3 * time.Second
+	idleSlotAfter = time.Second
 )
 
 // Client is a BitTorrent client: a listener and the torrents it serves.

@@ -67,6 +67,7 @@ type peer struct {
 	// upload slot use, guarded by t.mu
 	connectedAt time.Time
 	lastUpAt    time.Time // when upBytes last grew, seen by the tick
+	lastReqAt   time.Time // when they last requested a block
 	slotLosses  int       // times it lost an upload slot it did not use
 
 	// pending blocks, owned by the read goroutine
@@ -359,15 +360,19 @@ func (p *peer) writeLoop() {
 }
 
 // write sends b. It gives up when the peer accepts nothing for the write
-// timeout, and records its progress in writingSince meanwhile.
+// timeout, and records its progress in writingSince meanwhile. Progress is
+// bytes the socket takes, or bytes the peer acknowledges: a slow link
+// frees room in the socket only in large steps, but its ACKs come every
+// round trip.
 func (p *peer) write(b []byte) error {
 	cfg := &p.t.c.cfg
 	// Short deadlines let the loop see partial progress: a slow peer that
 	// reads keeps its connection, one that stopped reading does not.
-	probe := min(time.Second, cfg.stallAfter/2)
+	probe := min(time.Second, cfg.stallAfter/4)
 	last := time.Now()
 	p.writingSince.Store(last.UnixNano())
 	defer p.writingSince.Store(0)
+	queued, known := -1, false
 	for {
 		p.conn.SetWriteDeadline(time.Now().Add(probe))
 		n, err := p.conn.Write(b)
@@ -376,10 +381,12 @@ func (p *peer) write(b []byte) error {
 		}
 		b = b[n:]
 		now := time.Now()
-		if n > 0 {
+		q, ok := unacked(p.conn)
+		if n > 0 || (ok && known && q < queued) {
 			last = now
 			p.writingSince.Store(now.UnixNano())
 		}
+		queued, known = q, ok
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
