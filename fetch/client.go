@@ -67,10 +67,13 @@ const (
 	// this long: it stopped reading its socket.
 	writeTimeout = 30 * time.Second
 	// stallAfter is how long a write may stay blocked without progress
-	// before the peer loses its upload slot to others.
-	stallAfter = 500 * time.Millisecond
+	// before the peer loses its upload slot to others. Progress includes
+	// the peer's ACKs, which a link that delivers anything sends every
+	// round trip: a second without one means the peer stopped reading.
+	stallAfter = time.Second
 	// idleSlotAfter is how long an unchoked, interested peer may ask for
 	// nothing before its upload slot goes to a peer that waits for one.
+	// An honest peer asks within a round trip of being unchoked.
 	idleSlotAfter = time.Second
 )
 
