@@ -222,3 +222,58 @@ func TestStuckPeersLoseSlots(t *testing.T) {
 		t.Fatal("no stuck peer lost its slot")
 	}
 }
+
+// TestWaitingPeerRecheck: a peer that finds every slot held by peers that
+// use them is re-checked when the first of them could be found wasting
+// its slot, not at the next choking round.
+func TestWaitingPeerRecheck(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{stallAfter: time.Hour, idleSlotAfter: time.Hour})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	now := time.Now()
+	tor.mu.Lock()
+	defer tor.mu.Unlock()
+	var peers []*peer
+	add := func(setup func(p *peer)) *peer {
+		p := pipePeer(t, tor, true)
+		p.peerInterested, p.amChoking, p.unchokedAt = true, false, now.Add(-time.Minute)
+		setup(p)
+		tor.peers[p] = struct{}{}
+		peers = append(peers, p)
+		return p
+	}
+	t.Cleanup(func() {
+		tor.mu.Lock()
+		for _, p := range peers {
+			delete(tor.peers, p)
+		}
+		tor.mu.Unlock()
+	})
+	add(func(p *peer) { p.lastReqAt = now.Add(-time.Minute) })
+	add(func(p *peer) { p.lastReqAt = now.Add(-2 * time.Minute) })
+	add(func(p *peer) { p.writingSince.Store(now.Add(-3 * time.Minute).UnixNano()) })
+	add(func(p *peer) { p.unchokedAt = now.Add(-30 * time.Second) })
+	add(func(p *peer) { p.lastUpAt = now })
+	add(func(p *peer) { p.amChoking = true }) // waits itself: no slot to lose
+	if got := tor.nextWaste(now); got.IsZero() {
+		t.Fatal("nextWaste = zero with every slot held")
+	}
+	newcomer := add(func(p *peer) { p.amChoking = true })
+	// Every holder uses its slot for now: the newcomer waits.
+	tor.maybeUnchoke(newcomer)
+	if !newcomer.amChoking {
+		t.Fatal("a newcomer took a slot from peers that use theirs")
+	}
+	// The holder that wrote nothing for 3 minutes is the first that
+	// could stall.
+	want := now.Add(-3*time.Minute + time.Hour)
+	if got := tor.choker.recheckAt; !got.Equal(want) {
+		t.Errorf("re-check armed for %v, want %v", got, want)
+	}
+	// A sooner one replaces it; a later one does not.
+	tor.recheckAt(now.Add(time.Minute))
+	tor.recheckAt(now.Add(2 * time.Minute))
+	if got, want := tor.choker.recheckAt, now.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("re-check armed for %v, want %v", got, want)
+	}
+}
