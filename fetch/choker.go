@@ -117,7 +117,14 @@ func (p *peer) wastesSlot(now time.Time) bool {
 	if p.writeStalled(now) {
 		return true
 	}
-	if p.amChoking || !p.peerInterested {
+	if p.amChoking {
+		// Its socket may still hold what it did not read while it
+		// had a slot: the burst that filled its buffers must not rank
+		// it above a newcomer. (An unchoked peer that reads slowly
+		// keeps a queue between writes: not checked here.)
+		return p.unread(now)
+	}
+	if !p.peerInterested {
 		return false
 	}
 	idle := p.t.c.cfg.idleSlotAfter
@@ -150,8 +157,8 @@ func (t *Torrent) slotWasted(now time.Time) bool {
 }
 
 // maybeUnchoke unchokes a newly interested peer at once when a slot is
-// free, rather than making it wait for the next round. A slot held by a
-// peer that wastes it counts as free.
+// free, or when it ranks above a holder, rather than making it wait for
+// the next round. A slot held by a peer that wastes it counts as free.
 func (t *Torrent) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
@@ -166,7 +173,14 @@ func (t *Torrent) maybeUnchoke(p *peer) {
 		t.unchoke(p)
 		return
 	}
-	t.recheckAt(t.nextWaste(now))
+	// Every slot is in use, or not yet known to be wasted: the newcomer
+	// takes one if it ranks above a holder (new peers do, against
+	// holders that have not shown a rate yet), or waits until a holder
+	// could be found wasting it.
+	t.rechoke(false)
+	if p.amChoking {
+		t.recheckAt(t.nextWaste(now))
+	}
 }
 
 // chokerState schedules the re-check that gives a waiting peer the slot

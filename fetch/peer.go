@@ -34,6 +34,8 @@ type peer struct {
 	// progress (unix nanos); 0 when no write is under way. The choker
 	// reads it to take slots from peers that stopped reading.
 	writingSince atomic.Int64
+	// wroteAt is when a write last completed (unix nanos).
+	wroteAt atomic.Int64
 
 	// guarded by t.mu
 	bits           wire.Bits
@@ -377,6 +379,7 @@ func (p *peer) write(b []byte) error {
 		p.conn.SetWriteDeadline(time.Now().Add(probe))
 		n, err := p.conn.Write(b)
 		if err == nil {
+			p.wroteAt.Store(time.Now().UnixNano())
 			return nil
 		}
 		b = b[n:]
@@ -401,6 +404,18 @@ func (p *peer) write(b []byte) error {
 func (p *peer) writeStalled(now time.Time) bool {
 	since := p.writingSince.Load()
 	return since != 0 && now.UnixNano()-since > int64(p.t.c.cfg.stallAfter)
+}
+
+// unread reports whether what we wrote the stall time ago or earlier is
+// still not acknowledged, though no write waits: the peer stopped
+// reading (a choked peer's socket keeps what it did not read).
+func (p *peer) unread(now time.Time) bool {
+	at := p.wroteAt.Load()
+	if p.writingSince.Load() != 0 || at == 0 || now.UnixNano()-at < int64(p.t.c.cfg.stallAfter) {
+		return false
+	}
+	n, ok := unacked(p.conn)
+	return ok && n > 0
 }
 
 type writeTimeoutError struct{}

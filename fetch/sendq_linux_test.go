@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/torfs/torfs/wire"
 )
 
 // TestUnackedShrinksAsPeerReads: the count a blocked write watches for
@@ -67,5 +69,66 @@ func TestUnackedOfAPipe(t *testing.T) {
 	defer b.Close()
 	if _, ok := unacked(a); ok {
 		t.Fatal("unacked of a pipe reports a count")
+	}
+}
+
+// TestUnreadPeerWastesSlot: a peer that leaves what we wrote a while ago
+// unacknowledged wastes its slot even when no write waits; once it reads
+// everything it no longer does.
+func TestUnreadPeerWastesSlot(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{stallAfter: time.Second, idleSlotAfter: time.Hour})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	far, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	near, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer near.Close()
+	var hs wire.Handshake
+	p := newPeer(tor, near, hs, "")
+	p.peerInterested = true
+
+	b := make([]byte, 32<<20)
+	near.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	sent, _ := near.Write(b)
+	now := time.Now()
+	p.wroteAt.Store(now.UnixNano())
+	tor.mu.Lock()
+	if p.wastesSlot(now) {
+		t.Error("wastesSlot = true right after a write")
+	}
+	p.wroteAt.Store(now.Add(-time.Minute).UnixNano())
+	if !p.wastesSlot(now) {
+		t.Errorf("wastesSlot = false with %d bytes written a minute ago and not read", sent)
+	}
+	tor.mu.Unlock()
+
+	if _, err := io.ReadFull(far, b[:sent]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		tor.mu.Lock()
+		wastes := p.wastesSlot(now)
+		tor.mu.Unlock()
+		if !wastes {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("wastesSlot stays true after the peer read everything")
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
