@@ -201,7 +201,7 @@ func (t *Torrent) nextWaste(now time.Time) time.Time {
 		}
 		var at time.Time
 		if since := q.writingSince.Load(); since != 0 {
-			at = time.Unix(0, since).Add(t.c.cfg.stallAfter)
+			at = time.Unix(0, since).Add(q.stallLimit())
 		} else {
 			at = q.unchokedAt
 			for _, u := range []time.Time{q.lastUpAt, q.lastReqAt} {

@@ -71,6 +71,9 @@ const (
 	// the peer's ACKs, which a link that delivers anything sends every
 	// round trip: a second without one means the peer stopped reading.
 	stallAfter = time.Second
+	// slowStallFactor lengthens stallAfter for a peer that resumed
+	// reading after a pause before: it reads, slowly.
+	slowStallFactor = 3
 	// idleSlotAfter is how long an unchoked, interested peer may ask for
 	// nothing before its upload slot goes to a peer that waits for one.
 	// An honest peer asks within a round trip of being unchoked.

@@ -36,6 +36,11 @@ type peer struct {
 	writingSince atomic.Int64
 	// wroteAt is when a write last completed (unix nanos).
 	wroteAt atomic.Int64
+	// resumed: a write made progress again after a probe without any.
+	// The peer reads, only slowly: a rate-limited client opens its
+	// window in steps seconds apart. It gets longer before it counts as
+	// stalled.
+	resumed atomic.Bool
 
 	// guarded by t.mu
 	bits           wire.Bits
@@ -374,22 +379,29 @@ func (p *peer) write(b []byte) error {
 	last := time.Now()
 	p.writingSince.Store(last.UnixNano())
 	defer p.writingSince.Store(0)
-	queued, known := -1, false
+	queued, known, paused := -1, false, false
 	for {
 		p.conn.SetWriteDeadline(time.Now().Add(probe))
 		n, err := p.conn.Write(b)
 		if err == nil {
+			if paused && n > 0 {
+				p.resumed.Store(true)
+			}
 			p.wroteAt.Store(time.Now().UnixNano())
 			return nil
 		}
 		b = b[n:]
 		now := time.Now()
 		q, ok := unacked(p.conn)
-		if n > 0 || (ok && known && q < queued) {
+		progress := n > 0 || (ok && known && q < queued)
+		if progress {
+			if paused {
+				p.resumed.Store(true)
+			}
 			last = now
 			p.writingSince.Store(now.UnixNano())
 		}
-		queued, known = q, ok
+		queued, known, paused = q, ok, !progress
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
@@ -403,7 +415,16 @@ func (p *peer) write(b []byte) error {
 // for the stall time: the peer is not reading what we send.
 func (p *peer) writeStalled(now time.Time) bool {
 	since := p.writingSince.Load()
-	return since != 0 && now.UnixNano()-since > int64(p.t.c.cfg.stallAfter)
+	return since != 0 && now.UnixNano()-since > int64(p.stallLimit())
+}
+
+// stallLimit is how long the peer may make no progress before it counts
+// as not reading: longer for a peer that resumed reading before.
+func (p *peer) stallLimit() time.Duration {
+	if p.resumed.Load() {
+		return slowStallFactor * p.t.c.cfg.stallAfter
+	}
+	return p.t.c.cfg.stallAfter
 }
 
 // unread reports whether what we wrote the stall time ago or earlier is
@@ -411,7 +432,7 @@ func (p *peer) writeStalled(now time.Time) bool {
 // reading (a choked peer's socket keeps what it did not read).
 func (p *peer) unread(now time.Time) bool {
 	at := p.wroteAt.Load()
-	if p.writingSince.Load() != 0 || at == 0 || now.UnixNano()-at < int64(p.t.c.cfg.stallAfter) {
+	if p.writingSince.Load() != 0 || at == 0 || now.UnixNano()-at < int64(p.stallLimit()) {
 		return false
 	}
 	n, ok := unacked(p.conn)

@@ -132,3 +132,63 @@ func TestUnreadPeerWastesSlot(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowReaderResumes: a write to a peer that stops reading stalls; once
+// the peer reads again the peer counts as a slow reader, which gets longer
+// before it counts as stalled, and one that never paused does not.
+func TestSlowReaderResumes(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{stallAfter: 200 * time.Millisecond})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	far, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	near, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer near.Close()
+	var hs wire.Handshake
+	p := newPeer(tor, near, hs, "")
+
+	if err := p.write(make([]byte, 1<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if p.resumed.Load() {
+		t.Fatal("a write that never waited counts as resumed")
+	}
+	b := make([]byte, 32<<20)
+	done := make(chan error, 1)
+	go func() { done <- p.write(b) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for !p.writeStalled(time.Now()) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a write to a peer that reads nothing never stalls")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if p.resumed.Load() {
+		t.Fatal("a peer that reads nothing counts as resumed")
+	}
+	if _, err := io.ReadFull(far, make([]byte, 1<<10+len(b))); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !p.resumed.Load() {
+		t.Error("a peer that read again after a pause does not count as resumed")
+	}
+	if got, want := p.stallLimit(), slowStallFactor*200*time.Millisecond; got != want {
+		t.Errorf("stall limit of a slow reader = %v, want %v", got, want)
+	}
+}
