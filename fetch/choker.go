@@ -117,11 +117,19 @@ func (p *peer) wastesSlot(now time.Time) bool {
 	if p.writeStalled(now) {
 		return true
 	}
-	if p.amChoking || !p.peerInterested {
+	if p.amChoking {
+		// Its socket may still hold what it did not read while it
+		// had a slot: the burst that filled its buffers must not rank
+		// it above a newcomer. (An unchoked peer that reads slowly
+		// keeps a queue between writes: not checked here.)
+		return p.unread(now)
+	}
+	if !p.peerInterested {
 		return false
 	}
 	idle := p.t.c.cfg.idleSlotAfter
-	if now.Sub(p.unchokedAt) < idle || now.Sub(p.lastUpAt) < idle || p.writingSince.Load() != 0 {
+	if now.Sub(p.unchokedAt) < idle || now.Sub(p.lastUpAt) < idle || now.Sub(p.lastReqAt) < idle ||
+		p.writingSince.Load() != 0 {
 		return false
 	}
 	p.wmu.Lock()
@@ -149,8 +157,8 @@ func (t *Torrent) slotWasted(now time.Time) bool {
 }
 
 // maybeUnchoke unchokes a newly interested peer at once when a slot is
-// free, rather than making it wait for the next round. A slot held by a
-// peer that wastes it counts as free.
+// free, or when it ranks above a holder, rather than making it wait for
+// the next round. A slot held by a peer that wastes it counts as free.
 func (t *Torrent) maybeUnchoke(p *peer) {
 	if !p.amChoking {
 		return
@@ -163,6 +171,80 @@ func (t *Torrent) maybeUnchoke(p *peer) {
 	}
 	if n < unchokeSlots+1 {
 		t.unchoke(p)
+		return
+	}
+	// Every slot is in use, or not yet known to be wasted: the newcomer
+	// takes one if it ranks above a holder (new peers do, against
+	// holders that have not shown a rate yet), or waits until a holder
+	// could be found wasting it.
+	t.rechoke(false)
+	if p.amChoking {
+		t.recheckAt(t.nextWaste(now))
+	}
+}
+
+// chokerState schedules the re-check that gives a waiting peer the slot
+// of one found wasting it, rather than at the next round or tick.
+type chokerState struct {
+	recheck   *time.Timer
+	recheckAt time.Time // when recheck fires; zero when not armed
+}
+
+// nextWaste returns the earliest time an unchoked peer that uses its slot
+// now could be found wasting it; zero when none could. Called with t.mu
+// held.
+func (t *Torrent) nextWaste(now time.Time) time.Time {
+	var next time.Time
+	for q := range t.peers {
+		if q.amChoking || !q.peerInterested || q.gone || q.wastesSlot(now) {
+			continue
+		}
+		var at time.Time
+		if since := q.writingSince.Load(); since != 0 {
+			at = time.Unix(0, since).Add(q.stallLimit())
+		} else {
+			at = q.unchokedAt
+			for _, u := range []time.Time{q.lastUpAt, q.lastReqAt} {
+				if u.After(at) {
+					at = u
+				}
+			}
+			at = at.Add(t.c.cfg.idleSlotAfter)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// recheckAt arms the re-check for at, unless one comes sooner. Called with
+// t.mu held.
+func (t *Torrent) recheckAt(at time.Time) {
+	cs := &t.choker
+	if at.IsZero() || (!cs.recheckAt.IsZero() && !cs.recheckAt.After(at)) {
+		return
+	}
+	// A little late, so the peer is past the threshold when checked.
+	d := time.Until(at) + 10*time.Millisecond
+	cs.recheckAt = at
+	if cs.recheck == nil {
+		cs.recheck = time.AfterFunc(d, t.recheck)
+	} else {
+		cs.recheck.Reset(d)
+	}
+}
+
+// recheck gives wasted slots to waiting peers.
+func (t *Torrent) recheck() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.choker.recheckAt = time.Time{}
+	if t.closed {
+		return
+	}
+	if now := time.Now(); t.slotWasted(now) {
+		t.rechoke(false)
 	}
 }
 

@@ -32,6 +32,7 @@ func TestWastesSlot(t *testing.T) {
 		{"unchoked, asked nothing for a minute", func(p *peer) { p.amChoking, p.unchokedAt = false, long }, true},
 		{"just unchoked", func(p *peer) { p.amChoking, p.unchokedAt = false, now }, false},
 		{"unchoked, uploaded just now", func(p *peer) { p.amChoking, p.unchokedAt, p.lastUpAt = false, long, now }, false},
+		{"unchoked, requested just now", func(p *peer) { p.amChoking, p.unchokedAt, p.lastReqAt = false, long, now }, false},
 		{"unchoked, requests queued", func(p *peer) {
 			p.amChoking, p.unchokedAt = false, long
 			p.uploads = append(p.uploads, request{0, 0, wire.BlockSize})
@@ -176,7 +177,7 @@ func dialStuck(t *testing.T, addr string, mi *metainfo.MetaInfo, n int, ask bool
 
 // TestStuckPeersLoseSlots: 20 interested peers that never read take every
 // upload slot first; they lose them (their writes stall, or they ask for
-// nothing), and an honest leecher that comes after them completes.
+// nothing), and an honest leecher that comes after that completes.
 func TestStuckPeersLoseSlots(t *testing.T) {
 	mi, data := testTorrent(t, 8<<20, 256<<10)
 	seed := newTestClient(t, Config{stallAfter: 300 * time.Millisecond, idleSlotAfter: 300 * time.Millisecond})
@@ -202,6 +203,19 @@ func TestStuckPeersLoseSlots(t *testing.T) {
 		}
 	}
 
+	for losses := 0; losses == 0; {
+		tor.mu.Lock()
+		for p := range tor.peers {
+			losses += p.slotLosses
+		}
+		tor.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			t.Fatal("no stuck peer lost its slot")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
 	leech := newTestClient(t, Config{})
 	st := newMemStorage(&mi.Info, nil)
 	start := time.Now()
@@ -211,13 +225,107 @@ func TestStuckPeersLoseSlots(t *testing.T) {
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("data differs")
 	}
+}
+
+// TestWaitingPeerRecheck: a peer that finds every slot held by peers that
+// use them is re-checked when the first of them could be found wasting
+// its slot, not at the next choking round.
+func TestWaitingPeerRecheck(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{stallAfter: time.Hour, idleSlotAfter: time.Hour})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	now := time.Now()
 	tor.mu.Lock()
-	losses := 0
-	for p := range tor.peers {
-		losses += p.slotLosses
+	defer tor.mu.Unlock()
+	var peers []*peer
+	add := func(setup func(p *peer)) *peer {
+		p := pipePeer(t, tor, true)
+		p.peerInterested, p.amChoking, p.unchokedAt = true, false, now.Add(-time.Minute)
+		p.upRate = 1 << 20 // they use their slots: a newcomer ranks below
+		setup(p)
+		tor.peers[p] = struct{}{}
+		peers = append(peers, p)
+		return p
 	}
-	tor.mu.Unlock()
-	if losses == 0 {
-		t.Fatal("no stuck peer lost its slot")
+	t.Cleanup(func() {
+		tor.mu.Lock()
+		for _, p := range peers {
+			delete(tor.peers, p)
+		}
+		tor.mu.Unlock()
+	})
+	add(func(p *peer) { p.lastReqAt = now.Add(-time.Minute) })
+	add(func(p *peer) { p.lastReqAt = now.Add(-2 * time.Minute) })
+	add(func(p *peer) { p.writingSince.Store(now.Add(-3 * time.Minute).UnixNano()) })
+	add(func(p *peer) { p.unchokedAt = now.Add(-30 * time.Second) })
+	tor.optimistic = add(func(p *peer) { p.lastUpAt, p.upRate = now, 0 })
+	add(func(p *peer) { p.amChoking, p.upRate = true, 0 }) // waits itself: no slot to lose
+	if got := tor.nextWaste(now); got.IsZero() {
+		t.Fatal("nextWaste = zero with every slot held")
+	}
+	newcomer := add(func(p *peer) { p.amChoking, p.upRate = true, 0 })
+	// Every holder uses its slot for now: the newcomer waits.
+	tor.maybeUnchoke(newcomer)
+	if !newcomer.amChoking {
+		t.Fatal("a newcomer took a slot from peers that use theirs")
+	}
+	// The holder that wrote nothing for 3 minutes is the first that
+	// could stall.
+	want := now.Add(-3*time.Minute + time.Hour)
+	if got := tor.choker.recheckAt; !got.Equal(want) {
+		t.Errorf("re-check armed for %v, want %v", got, want)
+	}
+	// A sooner one replaces it; a later one does not.
+	tor.recheckAt(now.Add(time.Minute))
+	tor.recheckAt(now.Add(2 * time.Minute))
+	if got, want := tor.choker.recheckAt, now.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("re-check armed for %v, want %v", got, want)
+	}
+}
+
+// TestNewcomerTakesSlotWithoutWaiting: a newly interested peer takes a
+// slot at once from holders that have shown no rate yet, as the newest of
+// equals; the holder it replaces has not wasted its slot.
+func TestNewcomerTakesSlotWithoutWaiting(t *testing.T) {
+	mi, data := testTorrent(t, 1<<20, 256<<10)
+	c := newTestClient(t, Config{stallAfter: time.Hour, idleSlotAfter: time.Hour})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	now := time.Now()
+	tor.mu.Lock()
+	defer tor.mu.Unlock()
+	var peers []*peer
+	t.Cleanup(func() {
+		tor.mu.Lock()
+		for _, p := range peers {
+			delete(tor.peers, p)
+		}
+		tor.mu.Unlock()
+	})
+	for i := range unchokeSlots + 1 {
+		p := pipePeer(t, tor, true)
+		p.peerInterested, p.amChoking, p.unchokedAt = true, false, now
+		p.connectedAt = now.Add(time.Duration(i-10) * time.Second)
+		tor.peers[p] = struct{}{}
+		peers = append(peers, p)
+	}
+	newcomer := pipePeer(t, tor, true)
+	newcomer.peerInterested, newcomer.connectedAt = true, now
+	tor.peers[newcomer] = struct{}{}
+	peers = append(peers, newcomer)
+	tor.maybeUnchoke(newcomer)
+	if newcomer.amChoking {
+		t.Fatal("the newcomer waits behind holders that have shown no rate")
+	}
+	unchoked := 0
+	for _, p := range peers {
+		if !p.amChoking {
+			unchoked++
+		}
+		if p.slotLosses != 0 {
+			t.Errorf("a holder replaced by rank counts %d wasted slots", p.slotLosses)
+		}
+	}
+	if unchoked != unchokeSlots+1 {
+		t.Errorf("%d peers unchoked, want %d", unchoked, unchokeSlots+1)
 	}
 }

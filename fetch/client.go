@@ -67,11 +67,17 @@ const (
 	// this long: it stopped reading its socket.
 	writeTimeout = 30 * time.Second
 	// stallAfter is how long a write may stay blocked without progress
-	// before the peer loses its upload slot to others.
-	stallAfter = 3 * time.Second
+	// before the peer loses its upload slot to others. Progress includes
+	// the peer's ACKs, which a link that delivers anything sends every
+	// round trip: a second without one means the peer stopped reading.
+	stallAfter = time.Second
+	// slowStallFactor lengthens stallAfter for a peer that resumed
+	// reading after a pause before: it reads, slowly.
+	slowStallFactor = 3
 	// idleSlotAfter is how long an unchoked, interested peer may ask for
 	// nothing before its upload slot goes to a peer that waits for one.
-	idleSlotAfter = 3 * time.Second
+	// An honest peer asks within a round trip of being unchoked.
+	idleSlotAfter = time.Second
 )
 
 // Client is a BitTorrent client: a listener and the torrents it serves.

@@ -34,6 +34,13 @@ type peer struct {
 	// progress (unix nanos); 0 when no write is under way. The choker
 	// reads it to take slots from peers that stopped reading.
 	writingSince atomic.Int64
+	// wroteAt is when a write last completed (unix nanos).
+	wroteAt atomic.Int64
+	// resumed: a write made progress again after a probe without any.
+	// The peer reads, only slowly: a rate-limited client opens its
+	// window in steps seconds apart. It gets longer before it counts as
+	// stalled.
+	resumed atomic.Bool
 
 	// guarded by t.mu
 	bits           wire.Bits
@@ -67,6 +74,7 @@ type peer struct {
 	// upload slot use, guarded by t.mu
 	connectedAt time.Time
 	lastUpAt    time.Time // when upBytes last grew, seen by the tick
+	lastReqAt   time.Time // when they last requested a block
 	slotLosses  int       // times it lost an upload slot it did not use
 
 	// pending blocks, owned by the read goroutine
@@ -359,27 +367,41 @@ func (p *peer) writeLoop() {
 }
 
 // write sends b. It gives up when the peer accepts nothing for the write
-// timeout, and records its progress in writingSince meanwhile.
+// timeout, and records its progress in writingSince meanwhile. Progress is
+// bytes the socket takes, or bytes the peer acknowledges: a slow link
+// frees room in the socket only in large steps, but its ACKs come every
+// round trip.
 func (p *peer) write(b []byte) error {
 	cfg := &p.t.c.cfg
 	// Short deadlines let the loop see partial progress: a slow peer that
 	// reads keeps its connection, one that stopped reading does not.
-	probe := min(time.Second, cfg.stallAfter/2)
+	probe := min(time.Second, cfg.stallAfter/4)
 	last := time.Now()
 	p.writingSince.Store(last.UnixNano())
 	defer p.writingSince.Store(0)
+	queued, known, paused := -1, false, false
 	for {
 		p.conn.SetWriteDeadline(time.Now().Add(probe))
 		n, err := p.conn.Write(b)
 		if err == nil {
+			if paused && n > 0 {
+				p.resumed.Store(true)
+			}
+			p.wroteAt.Store(time.Now().UnixNano())
 			return nil
 		}
 		b = b[n:]
 		now := time.Now()
-		if n > 0 {
+		q, ok := unacked(p.conn)
+		progress := n > 0 || (ok && known && q < queued)
+		if progress {
+			if paused {
+				p.resumed.Store(true)
+			}
 			last = now
 			p.writingSince.Store(now.UnixNano())
 		}
+		queued, known, paused = q, ok, !progress
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
@@ -393,7 +415,28 @@ func (p *peer) write(b []byte) error {
 // for the stall time: the peer is not reading what we send.
 func (p *peer) writeStalled(now time.Time) bool {
 	since := p.writingSince.Load()
-	return since != 0 && now.UnixNano()-since > int64(p.t.c.cfg.stallAfter)
+	return since != 0 && now.UnixNano()-since > int64(p.stallLimit())
+}
+
+// stallLimit is how long the peer may make no progress before it counts
+// as not reading: longer for a peer that resumed reading before.
+func (p *peer) stallLimit() time.Duration {
+	if p.resumed.Load() {
+		return slowStallFactor * p.t.c.cfg.stallAfter
+	}
+	return p.t.c.cfg.stallAfter
+}
+
+// unread reports whether what we wrote the stall time ago or earlier is
+// still not acknowledged, though no write waits: the peer stopped
+// reading (a choked peer's socket keeps what it did not read).
+func (p *peer) unread(now time.Time) bool {
+	at := p.wroteAt.Load()
+	if p.writingSince.Load() != 0 || at == 0 || now.UnixNano()-at < int64(p.stallLimit()) {
+		return false
+	}
+	n, ok := unacked(p.conn)
+	return ok && n > 0
 }
 
 type writeTimeoutError struct{}

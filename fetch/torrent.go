@@ -104,6 +104,7 @@ type Torrent struct {
 	pex      pexState     // pex.go: peer exchange (BEP 11)
 	webSeeds webSeedState // webseed.go: HTTP seeds (BEP 19)
 	writer   writerState  // download.go: storing received blocks
+	choker   chokerState  // choker.go: taking back wasted upload slots
 }
 
 type hashJob struct {

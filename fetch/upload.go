@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/torfs/torfs/wire"
 )
@@ -24,6 +25,7 @@ func (p *peer) onRequest(m *wire.Message) error {
 	if !t.validRequest(r) {
 		return fmt.Errorf("request %d+%d/%d outside the torrent", r.index, r.begin, r.length)
 	}
+	p.lastReqAt = time.Now()
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	p.owed++

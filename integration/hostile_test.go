@@ -184,8 +184,10 @@ func TestSeedBoundedUnderRequestFlood(t *testing.T) {
 
 // TestStuckPeersNextToLibtorrent: 45 peers say they are interested and
 // never read again (half keep requesting blocks); an honest libtorrent
-// leecher that arrives after them still completes. Its time next to them
-// and alone are logged, not asserted: timings are noisy.
+// leecher that arrives after them still completes, within 3 times its
+// time alone. The bound is loose, as timings are noisy: next to them it
+// takes about its time alone (1.0-1.3x measured), where a choker that
+// took 3 s to find a stuck peer made it 4-5x.
 func TestStuckPeersNextToLibtorrent(t *testing.T) {
 	t.Parallel()
 	const size = 16 << 20
@@ -226,10 +228,13 @@ func TestStuckPeersNextToLibtorrent(t *testing.T) {
 	}
 	harness.AssertSameFile(t, filepath.Join(src, "data.bin"), filepath.Join(leech.Save(), "data.bin"))
 	a, s := alone.Elapsed(), leech.Elapsed()
-	// The difference is about the time torfs takes to see that a stuck
-	// peer wastes its slot (3 s), whatever the torrent's size.
+	// A newcomer outranks the stuck peers that hold slots, so the
+	// difference is small whatever the torrent's size.
 	t.Logf("libtorrent leecher: %v alone, %v next to 45 stuck peers (%.1fx, +%v)",
 		a.Round(time.Millisecond), s.Round(time.Millisecond), s.Seconds()/a.Seconds(), (s - a).Round(time.Millisecond))
+	if s > 3*a {
+		t.Errorf("next to 45 stuck peers libtorrent took %.1f times as long as alone, want at most 3", s.Seconds()/a.Seconds())
+	}
 	if code, exited := proc.Exited(); exited {
 		t.Fatalf("torfs seed exited with %d:\n%s", code, proc.Output())
 	}
