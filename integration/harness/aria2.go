@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -23,9 +24,27 @@ type Aria2Options struct {
 func Aria2Get(ctx context.Context, tb testing.TB, opts Aria2Options) *Result {
 	tb.Helper()
 	Require(tb, "aria2c")
+	// A free port can be taken by someone else before aria2 binds it;
+	// aria2 then gives up at once, so it is started again on a fresh
+	// port, up to three times.
+	for try := 1; ; try++ {
+		args := aria2Args(opts, FreePort(tb))
+		p := Start(tb, Command{Path: "aria2c", Args: args, Name: "aria2c"})
+		code, err := p.Wait(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r := &Result{Name: "aria2c", Args: args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr()}
+		if code == 0 || try == 3 || !strings.Contains(r.Stdout+r.Stderr, "failed to bind TCP port") {
+			return r
+		}
+	}
+}
+
+func aria2Args(opts Aria2Options, port int) []string {
 	args := []string{
 		"--no-conf", "--interface=127.0.0.1", "--disable-ipv6=true",
-		"--listen-port=" + strconv.Itoa(FreePort(tb)),
+		"--listen-port=" + strconv.Itoa(port),
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 		"--seed-time=0", "--file-allocation=none", "--summary-interval=0",
 		"--console-log-level=notice", "--log=-", "--log-level=info",
@@ -34,11 +53,5 @@ func Aria2Get(ctx context.Context, tb testing.TB, opts Aria2Options) *Result {
 	for _, t := range opts.Trackers {
 		args = append(args, "--bt-tracker="+t)
 	}
-	args = append(args, opts.Torrent)
-	p := Start(tb, Command{Path: "aria2c", Args: args, Name: "aria2c"})
-	code, err := p.Wait(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &Result{Name: "aria2c", Args: args, Code: code, Stdout: p.Stdout(), Stderr: p.Stderr()}
+	return append(args, opts.Torrent)
 }
