@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,7 @@ func main() {
 	flag.StringVar(&mountFlags, "mount-flags", "", "extra flags for torfs mount, space-separated (e.g. \"--readahead 64MiB\")")
 	flag.StringVar(&smallCache, "small-cache", "64MiB", "cache budget of the small-cache cold read (\"\" = skip it)")
 	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof)")
+	flag.BoolVar(&smallCacheOnly, "small-cache-only", false, "run only the small-cache case")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -71,6 +73,9 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	defer seeds[0].Close()
 	seed := seeds[0].Addr()
 	fmt.Printf("file: %d MiB, piece length %d KiB, one libtorrent seeder on loopback\n", size>>20, max(piece, 256<<10)>>10)
+	if smallCacheOnly {
+		return smallCacheRuns(ctx, bin, dir, torrent, seed, size, runs)
+	}
 
 	// Fresh mount: time to first byte, then seeks to places not fetched.
 	start := time.Now()
@@ -182,7 +187,7 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 // cold read through a mount without a budget, and prints the ratio of
 // their rates and how many times the file the small cache downloaded.
 func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size int64, runs int) error {
-	var smalls, unlimited, amps []float64
+	var smalls, unlimited, amps, pairs, smallCPU, unlimitedCPU []float64
 	var evictions []int64
 	for run := range runs {
 		for k := range 2 {
@@ -199,26 +204,52 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 			if err == nil {
 				st, err = torrentStatus(m.dir)
 			}
+			cpu := processCPU(m.cmd.Process.Pid)
 			m.stop()
 			if err != nil {
 				return err
 			}
 			if budget == "unlimited" {
 				unlimited = append(unlimited, rate)
+				unlimitedCPU = append(unlimitedCPU, cpu)
 				continue
 			}
 			smalls = append(smalls, rate)
+			smallCPU = append(smallCPU, cpu)
 			amps = append(amps, float64(st.Downloaded)/float64(size))
 			evictions = append(evictions, st.Evictions)
 		}
+	}
+	for i := range smalls {
+		pairs = append(pairs, smalls[i]/unlimited[i])
 	}
 	small, unl := median(smalls), median(unlimited)
 	fmt.Printf("small cache (--cache-size %s), cold sequential read (dd bs=1M), median of %d runs: %.0f MB/s; without a budget %.0f MB/s; ratio %.2f (goal >= 0.9)\n",
 		smallCache, runs, small, unl, small/unl)
 	fmt.Printf("  download amplification (downloaded bytes / file bytes): median %.3f (goal <= 1.1); runs %s; evictions %v\n",
 		median(amps), listPrec(amps, 3), evictions)
-	fmt.Printf("  runs: small cache %s; without a budget %s\n", list(smalls), list(unlimited))
+	fmt.Printf("  runs: small cache %s; without a budget %s; ratio of each pair %s\n", list(smalls), list(unlimited), listPrec(pairs, 2))
+	fmt.Printf("  torfs mount CPU seconds (user+system, whole mount): small cache %s; without a budget %s\n", listPrec(smallCPU, 1), listPrec(unlimitedCPU, 1))
 	return nil
+}
+
+// processCPU returns the user and system CPU seconds process pid has
+// used, or 0 if /proc does not say.
+func processCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(utime+stime) / 100 // USER_HZ is 100 on Linux
 }
 
 // torrentStatus asks the mount at mnt for its status and returns that of
@@ -329,6 +360,10 @@ func median(v []float64) float64 {
 
 // mountFlags are extra flags for every torfs mount (-mount-flags).
 var mountFlags string
+
+// smallCacheOnly skips every measurement but the small-cache case
+// (-small-cache-only).
+var smallCacheOnly bool
 
 // smallCache is the cache budget of the small-cache read (-small-cache).
 var smallCache string
