@@ -69,7 +69,7 @@ bench-create: deps build
 bench-tracker: deps build
 	$(GO) run ./bench/tracker -torfs bin/torfs $(BENCH_TRACKER_FLAGS)
 
-# torfs mount streaming a 1 GiB file from a libtorrent seeder: time to first byte, seek latency, cold read vs torfs get, warm re-read vs the page cache (see bench/mount).
+# torfs mount streaming a 1 GiB file from a libtorrent seeder: time to first byte, seek latency, cold read vs torfs get, warm re-read vs the page cache, a cold read through a 64 MiB cache vs an unlimited one and its download amplification (see bench/mount).
 .PHONY: bench-mount
 bench-mount: deps
 	$(GO) run ./bench/mount $(BENCH_MOUNT_FLAGS)

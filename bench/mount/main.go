@@ -1,25 +1,32 @@
 // Command mount benchmarks `torfs mount` streaming a file seeded by a
 // local libtorrent seeder: time to first byte, seek latency, cold
 // sequential read against `torfs get` of the same file, and warm re-read
-// against reading the source file from the page cache. Every figure has
-// its reference measured in the same run. Run it with `make bench-mount`.
+// against reading the source file from the page cache, and a cold read
+// through a cache smaller than the file against one with no budget.
+// Every figure has its reference measured in the same run. Run it with
+// `make bench-mount`.
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	torfsfs "github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/integration/harness"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +37,9 @@ func main() {
 	seeks := flag.Int("seeks", 10, "random 64 KiB reads for the seek latency")
 	runs := flag.Int("runs", 3, "runs of the cold, warm and torfs get measurements (the median is reported)")
 	flag.StringVar(&mountFlags, "mount-flags", "", "extra flags for torfs mount, space-separated (e.g. \"--readahead 64MiB\")")
+	flag.StringVar(&smallCache, "small-cache", "64MiB", "cache budget of the small-cache cold read (\"\" = skip it)")
 	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof)")
+	flag.BoolVar(&smallCacheOnly, "small-cache-only", false, "run only the small-cache case")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,6 +73,9 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	defer seeds[0].Close()
 	seed := seeds[0].Addr()
 	fmt.Printf("file: %d MiB, piece length %d KiB, one libtorrent seeder on loopback\n", size>>20, max(piece, 256<<10)>>10)
+	if smallCacheOnly {
+		return smallCacheRuns(ctx, bin, dir, torrent, seed, size, runs)
+	}
 
 	// Fresh mount: time to first byte, then seeks to places not fetched.
 	start := time.Now()
@@ -164,7 +176,103 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	fmt.Printf("  runs: cold %s; torfs get %s; warm %s; page cache %s\n", list(colds), list(gets), list(warms), list(cacheds))
 	fmt.Printf("  machine CPU busy (all cores, %%): cold read %s; torfs get %s\n", list(coldBusy), list(getBusy))
 	fmt.Printf("  re-read through FUSE from the torfs cache (kernel page cache dropped): %s MB/s (the mount's ceiling for cold reads)\n", list(fuses))
+	if smallCache == "" {
+		return nil
+	}
+	return smallCacheRuns(ctx, bin, dir, torrent, seed, size, runs)
+}
+
+// smallCacheRuns reads the file cold with dd through a mount whose cache
+// budget (-small-cache) is smaller than the file, alternating with a
+// cold read through a mount without a budget, and prints the ratio of
+// their rates and how many times the file the small cache downloaded.
+func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size int64, runs int) error {
+	var smalls, unlimited, amps, pairs, smallCPU, unlimitedCPU []float64
+	var evictions []int64
+	for run := range runs {
+		for k := range 2 {
+			budget := smallCache
+			if (k+run)%2 == 1 {
+				budget = "unlimited"
+			}
+			m, err := mountWith(ctx, bin, dir, torrent, seed, "", budget)
+			if err != nil {
+				return err
+			}
+			rate, err := ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
+			var st session.TorrentStatus
+			if err == nil {
+				st, err = torrentStatus(m.dir)
+			}
+			cpu := processCPU(m.cmd.Process.Pid)
+			m.stop()
+			if err != nil {
+				return err
+			}
+			if budget == "unlimited" {
+				unlimited = append(unlimited, rate)
+				unlimitedCPU = append(unlimitedCPU, cpu)
+				continue
+			}
+			smalls = append(smalls, rate)
+			smallCPU = append(smallCPU, cpu)
+			amps = append(amps, float64(st.Downloaded)/float64(size))
+			evictions = append(evictions, st.Evictions)
+		}
+	}
+	for i := range smalls {
+		pairs = append(pairs, smalls[i]/unlimited[i])
+	}
+	small, unl := median(smalls), median(unlimited)
+	fmt.Printf("small cache (--cache-size %s), cold sequential read (dd bs=1M), median of %d runs: %.0f MB/s; without a budget %.0f MB/s; ratio %.2f (goal >= 0.9)\n",
+		smallCache, runs, small, unl, small/unl)
+	fmt.Printf("  download amplification (downloaded bytes / file bytes): median %.3f (goal <= 1.1); runs %s; evictions %v\n",
+		median(amps), listPrec(amps, 3), evictions)
+	fmt.Printf("  runs: small cache %s; without a budget %s; ratio of each pair %s\n", list(smalls), list(unlimited), listPrec(pairs, 2))
+	fmt.Printf("  torfs mount CPU seconds (user+system, whole mount): small cache %s; without a budget %s\n", listPrec(smallCPU, 1), listPrec(unlimitedCPU, 1))
 	return nil
+}
+
+// processCPU returns the user and system CPU seconds process pid has
+// used, or 0 if /proc does not say.
+func processCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(utime+stime) / 100 // USER_HZ is 100 on Linux
+}
+
+// torrentStatus asks the mount at mnt for its status and returns that of
+// its one torrent.
+func torrentStatus(mnt string) (session.TorrentStatus, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(mnt, torfsfs.XattrStatus, buf)
+	if err != nil {
+		return session.TorrentStatus{}, fmt.Errorf("status address of %s: %w", mnt, err)
+	}
+	resp, err := http.Get(string(buf[:n]))
+	if err != nil {
+		return session.TorrentStatus{}, fmt.Errorf("asking the mount's status: %w", err)
+	}
+	defer resp.Body.Close()
+	var st session.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return session.TorrentStatus{}, fmt.Errorf("decoding the mount's status: %w", err)
+	}
+	if len(st.Torrents) != 1 {
+		return session.TorrentStatus{}, fmt.Errorf("the mount serves %d torrents, want 1", len(st.Torrents))
+	}
+	return st.Torrents[0], nil
 }
 
 // seeksWhileStreaming times 64 KiB reads made right after streaming
@@ -253,6 +361,13 @@ func median(v []float64) float64 {
 // mountFlags are extra flags for every torfs mount (-mount-flags).
 var mountFlags string
 
+// smallCacheOnly skips every measurement but the small-cache case
+// (-small-cache-only).
+var smallCacheOnly bool
+
+// smallCache is the cache budget of the small-cache read (-small-cache).
+var smallCache string
+
 // profileDir receives CPU profiles of the cold-read mounts (-cpuprofile).
 var profileDir string
 
@@ -273,6 +388,11 @@ func mount(ctx context.Context, bin, dir, torrent, seed string) (*mounted, error
 // mountProfiled is mount, with a CPU profile of the mount written to
 // profile unless it is "".
 func mountProfiled(ctx context.Context, bin, dir, torrent, seed, profile string) (*mounted, error) {
+	return mountWith(ctx, bin, dir, torrent, seed, profile, "unlimited")
+}
+
+// mountWith is mountProfiled with a cache budget for --cache-size.
+func mountWith(ctx context.Context, bin, dir, torrent, seed, profile, budget string) (*mounted, error) {
 	mnt, err := os.MkdirTemp(dir, "mnt-")
 	if err != nil {
 		return nil, err
@@ -282,7 +402,7 @@ func mountProfiled(ctx context.Context, bin, dir, torrent, seed, profile string)
 		return nil, err
 	}
 	args := append([]string{"mount", "--no-dht", "--peer", seed, "--listen", "127.0.0.1:0",
-		"--cache-dir", cache, "--cache-size", "unlimited"}, strings.Fields(mountFlags)...)
+		"--cache-dir", cache, "--cache-size", budget}, strings.Fields(mountFlags)...)
 	cmd := exec.CommandContext(ctx, bin, append(args, torrent, mnt)...)
 	if profile != "" {
 		cmd.Env = append(os.Environ(), "TORFS_CPUPROFILE="+profile)
@@ -326,10 +446,13 @@ func (m *mounted) stop() {
 	_ = os.RemoveAll(m.cache)
 }
 
-func list(v []float64) string {
+func list(v []float64) string { return listPrec(v, 0) }
+
+// listPrec formats v with prec decimals, space-separated.
+func listPrec(v []float64, prec int) string {
 	var s []string
 	for _, x := range v {
-		s = append(s, fmt.Sprintf("%.0f", x))
+		s = append(s, fmt.Sprintf("%.*f", prec, x))
 	}
 	return strings.Join(s, " ")
 }
