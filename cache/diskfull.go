@@ -1,0 +1,95 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrDiskFull is matched (errors.Is) by the error of a write or Verify
+// that the filesystem refused for want of space (ENOSPC, or EDQUOT for a
+// quota); the error is a *DiskFullError. It also matches a storage
+// contract's disk-full error that marks its own with a method DiskFull()
+// bool, such as fetch.ErrDiskFull.
+var ErrDiskFull error = diskFullMark{}
+
+type diskFullMark struct{}
+
+func (diskFullMark) Error() string  { return "cache disk full" }
+func (diskFullMark) DiskFull() bool { return true }
+
+// DiskFullError reports a cache write the disk refused. The cache has
+// lowered its budget to Budget, the bytes it held then plus what the
+// filesystem still had free, so that it evicts to make room from then on
+// instead of writing past the disk's end. errors.Is(err, syscall.ENOSPC)
+// (or EDQUOT) still holds.
+type DiskFullError struct {
+	Dir    string // the cache directory
+	Held   int64  // bytes of pieces the cache holds on that disk
+	Budget int64  // the budget the cache now keeps to
+	Err    error  // the filesystem's error, naming the file
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("cache disk full: %s holds %s of pieces and has no room for more; the cache now keeps to %s (free some space there or lower the cache size): %v",
+		e.Dir, formatBytes(e.Held), formatBytes(e.Budget), e.Err)
+}
+
+func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// Is makes a DiskFullError match ErrDiskFull and a storage contract's
+// disk-full error.
+func (e *DiskFullError) Is(target error) bool {
+	f, ok := target.(interface{ DiskFull() bool })
+	return ok && f.DiskFull()
+}
+
+// isNoSpace reports whether err is the filesystem refusing a write for
+// want of space.
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
+
+// diskFull turns a write error that means a full disk into a
+// *DiskFullError, after lowering the budget to what the disk holds: the
+// bytes charged now (the failed piece is already dropped) plus the free
+// space left. Pieces over that are evicted. Other errors come back as
+// they are.
+func (c *Cache) diskFull(err error) error {
+	if !isNoSpace(err) {
+		return err
+	}
+	free, ferr := FreeSpace(c.opts.Dir)
+	if ferr != nil {
+		free = 0
+	}
+	c.allocMu.Lock()
+	c.mu.Lock()
+	limit := roundDown(c.used+free, c.blockSize)
+	if c.shrunk {
+		limit = min(limit, c.limit)
+	}
+	c.shrunk, c.limit = true, limit
+	c.capacity.Store(max(limit, 1)) // 0 would mean "keeps everything"
+	// Over the new budget (space taken by someone else): evict, sparing
+	// the pieces reads need next.
+	evicted, _ := c.makeRoomLocked(0, c.demand.Load(), tierCursor)
+	holes := c.holesLocked(evicted)
+	held := c.used
+	c.mu.Unlock()
+	c.punch(holes)
+	c.allocMu.Unlock()
+	c.tellEvicted(evicted)
+	c.log.Error("cache disk full; keeping to a smaller budget", "dir", c.opts.Dir, "held", held, "budget", limit, "err", err)
+	return &DiskFullError{Dir: c.opts.Dir, Held: held, Budget: limit, Err: err}
+}
+
+// budgetLocked is the budget in force: Options.Budget, or less once the
+// disk filled up. Called with mu held.
+func (c *Cache) budgetLocked() int64 {
+	if c.shrunk {
+		return c.limit
+	}
+	return c.opts.Budget
+}
