@@ -271,6 +271,17 @@ func (c *Cache) Close() error {
 	var err error
 	if c.opts.StateFile != "" {
 		err = c.save(true)
+		if isNoSpace(err) && c.freeUnfinished() {
+			err = c.save(true)
+		}
+		if isNoSpace(err) {
+			// The journals take the last room. Without them an unclean
+			// state has every piece checked again at the next Open, which
+			// keeps the data; with them and no new state, the pieces
+			// verified since the journal's last entry would be freed.
+			removeOtherJournals(c.opts.StateFile, "")
+			err = c.save(true)
+		}
 	}
 	return errors.Join(err, c.files.close())
 }

@@ -54,8 +54,7 @@ func isNoSpace(err error) bool {
 // diskFull turns a write error that means a full disk into a
 // *DiskFullError, after lowering the budget to what the disk holds: the
 // bytes charged now (the failed piece is already dropped) plus the free
-// space left. Pieces over that are evicted. Other errors come back as
-// they are.
+// space left. Other errors come back as they are.
 func (c *Cache) diskFull(err error) error {
 	if !isNoSpace(err) {
 		return err
@@ -64,7 +63,6 @@ func (c *Cache) diskFull(err error) error {
 	if ferr != nil {
 		free = 0
 	}
-	c.allocMu.Lock()
 	c.mu.Lock()
 	limit := roundDown(c.used+free, c.blockSize)
 	if c.shrunk {
@@ -72,15 +70,10 @@ func (c *Cache) diskFull(err error) error {
 	}
 	c.shrunk, c.limit = true, limit
 	c.capacity.Store(max(limit, 1)) // 0 would mean "keeps everything"
-	// Over the new budget (space taken by someone else): evict, sparing
-	// the pieces reads need next.
-	evicted, _ := c.makeRoomLocked(0, c.demand.Load(), tierCursor)
-	holes := c.holesLocked(evicted)
 	held := c.used
 	c.mu.Unlock()
-	c.punch(holes)
-	c.allocMu.Unlock()
-	c.tellEvicted(evicted)
+	// Nothing is evicted now: the pieces over the new budget may be all
+	// the user has (torfs get). New pieces evict by the policy (Reserve).
 	c.log.Error("cache disk full; keeping to a smaller budget", "dir", c.opts.Dir, "held", held, "budget", limit, "err", err)
 	return &DiskFullError{Dir: c.opts.Dir, Held: held, Budget: limit, Err: err}
 }
@@ -92,4 +85,26 @@ func (c *Cache) budgetLocked() int64 {
 		return c.limit
 	}
 	return c.opts.Budget
+}
+
+// freeUnfinished makes room for the state file on a full disk at Close:
+// without it, the pieces verified since the last save would be trusted
+// by nothing. The pieces still being written go; the next Open would
+// free their blocks anyway. It reports whether any did.
+func (c *Cache) freeUnfinished() bool {
+	c.allocMu.Lock()
+	defer c.allocMu.Unlock()
+	c.mu.Lock()
+	var gone []int
+	for p := range c.pieces {
+		if c.pieces[p].state == stateWriting {
+			c.pieces[p].part = nil
+			c.forgetLocked(p)
+			gone = append(gone, p)
+		}
+	}
+	holes := c.holesLocked(gone)
+	c.mu.Unlock()
+	c.punch(holes)
+	return len(holes) > 0
 }
