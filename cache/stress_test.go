@@ -323,3 +323,64 @@ func TestDiskFullShrinksBudget(t *testing.T) {
 		t.Fatalf("Used = %d, over the new budget %d", st.Used, full.Budget)
 	}
 }
+
+// TestDiskFullCloseKeepsVerified: Close on a disk filled to the last
+// block still saves the state, making room by dropping the journals, so
+// the next Open (once there is room again) has every verified piece.
+func TestDiskFullCloseKeepsVerified(t *testing.T) {
+	dir := tinyTmpfs(t)
+	tt := newTorrent(t, 34, 64<<10, testFile{name: "x", length: 2 << 20})
+	opts := Options{Dir: filepath.Join(dir, "data"), StateFile: filepath.Join(dir, "state"), Budget: 3 << 19}
+	c, err := Open(tt.info, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := -1
+	for p := range tt.info.NumPieces() {
+		err := writePiece(c, p, tt.piece(p), 16<<10)
+		if err == nil {
+			_, err = c.Verify(p)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrDiskFull) {
+				c.Close()
+				t.Fatalf("piece %d: %v; want ErrDiskFull", p, err)
+			}
+			failed = p
+			break
+		}
+	}
+	// Whatever room the dropped piece left goes too.
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 4096))
+	}
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		c.Close()
+		t.Fatalf("filling the disk: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
+	if failed < 1 {
+		t.Fatalf("the disk filled at piece %d", failed)
+	}
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	c = open(t, tt, opts)
+	if err := c.ProveAll(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Verified != failed {
+		t.Fatalf("Verified = %d after reopening, want the %d pieces verified before the disk filled", st.Verified, failed)
+	}
+	for p := range failed {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+}
