@@ -7,11 +7,11 @@ import (
 // WriteBlock writes data at offset off within piece p. The data is not
 // readable until Verify(p) succeeds. The first write of a piece not
 // reserved yet reserves room for it as Reserve does; when there is none
-// it returns an error wrapping ErrBudget. A block for a piece that is already verified is
-// ignored. On a write error the piece is dropped; a full disk
-// (ENOSPC, EDQUOT) gives a *DiskFullError, matching ErrDiskFull, and
-// lowers the budget to what the disk holds. In any case the piece is dropped and must be downloaded again; small in-order blocks
-// may be held in memory and written with later ones, so the error can
+// it returns an error wrapping ErrBudget. A block for a piece that is
+// already verified is ignored. On a write error the piece is dropped and
+// must be downloaded again; a full disk (ENOSPC, EDQUOT) gives a
+// *DiskFullError, matching ErrDiskFull, and lowers the budget to what
+// the disk holds. Small in-order blocks may be held in memory and written with later ones, so the error can
 // also come from a later WriteBlock or from Verify of the same piece.
 // Writes of one piece are serialized; different pieces proceed in
 // parallel.
