@@ -26,7 +26,7 @@ func (diskFullMark) DiskFull() bool { return true }
 // (or EDQUOT) still holds.
 type DiskFullError struct {
 	Dir    string // the cache directory
-	Held   int64  // bytes of pieces the cache holds on that disk
+	Held   int64  // bytes of verified pieces (and ones to check) on that disk
 	Budget int64  // the budget the cache now keeps to
 	Err    error  // the filesystem's error, naming the file
 }
@@ -53,8 +53,8 @@ func isNoSpace(err error) bool {
 
 // diskFull turns a write error that means a full disk into a
 // *DiskFullError, after lowering the budget to what the disk holds: the
-// bytes charged now (the failed piece is already dropped) plus the free
-// space left. Other errors come back as they are.
+// bytes of the pieces held (the failed piece is already dropped) plus the
+// free space left. Other errors come back as they are.
 func (c *Cache) diskFull(err error) error {
 	if !isNoSpace(err) {
 		return err
@@ -64,13 +64,22 @@ func (c *Cache) diskFull(err error) error {
 		free = 0
 	}
 	c.mu.Lock()
-	limit := roundDown(c.used+free, c.blockSize)
+	// What the user has: pieces reserved and being written are charged
+	// in full but may have few blocks on disk, and would overstate what
+	// fits.
+	held := int64(0)
+	for p := range c.pieces {
+		switch c.pieces[p].state {
+		case stateVerified, stateUnproven, stateVerifying, stateProving:
+			held += c.footprint[p]
+		}
+	}
+	limit := roundDown(held+free, c.blockSize)
 	if c.shrunk {
 		limit = min(limit, c.limit)
 	}
 	c.shrunk, c.limit = true, limit
 	c.capacity.Store(max(limit, 1)) // 0 would mean "keeps everything"
-	held := c.used
 	c.mu.Unlock()
 	// Nothing is evicted now: the pieces over the new budget may be all
 	// the user has (torfs get). New pieces evict by the policy (Reserve).
