@@ -53,13 +53,14 @@ func (c *Cache) reserve(p int) error {
 // punch. It evicts nothing when that cannot make room. Called with
 // allocMu and mu held.
 func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error) {
-	if c.keepAll {
+	if c.keepAll && !c.shrunk {
 		return nil, nil
 	}
-	if pinned := c.used - c.evictable; pinned+need > c.opts.Budget {
+	budget := c.budgetLocked()
+	if pinned := c.used - c.evictable; pinned+need > budget {
 		// Fail before evicting anything: evicting cannot make room.
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
-			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(pinned))
+			ErrBudget, formatBytes(budget), formatBytes(need), formatBytes(pinned))
 	}
 	candidates := func(yield func(int) bool) {
 		for q := c.lru.Oldest(); q >= 0; q = c.lru.Newer(q) {
@@ -69,10 +70,10 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 		}
 	}
 	footprint := func(q int) int64 { return c.footprint[q] }
-	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-c.opts.Budget)
+	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
 	if !ok {
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
-			ErrBudget, formatBytes(c.opts.Budget), formatBytes(need), formatBytes(c.used))
+			ErrBudget, formatBytes(budget), formatBytes(need), formatBytes(c.used))
 	}
 	for _, q := range victims {
 		c.forgetLocked(q)
@@ -176,7 +177,7 @@ func (c *Cache) drop(p int, from pieceState) {
 // missing: each stored range rounded out to blocks, minus edge blocks
 // still shared with a piece that is present. Called with mu held.
 func (c *Cache) holesLocked(pieces []int) []hole {
-	if c.keepAll || len(pieces) == 0 {
+	if (c.keepAll && !c.shrunk) || len(pieces) == 0 {
 		return nil
 	}
 	var holes []hole

@@ -75,7 +75,7 @@ type Options struct {
 
 // Stats is a snapshot of a cache's occupancy.
 type Stats struct {
-	Budget    int64 // Options.Budget; 0 = unlimited
+	Budget    int64 // Options.Budget, or less after a full disk (ErrDiskFull); 0 = unlimited
 	Used      int64 // bytes charged to pieces held on disk (whole blocks)
 	Verified  int   // pieces verified and readable
 	Unproven  int   // pieces on disk waiting for Prove
@@ -95,6 +95,8 @@ type Cache struct {
 	// keepAll is set when the budget holds the whole torrent: nothing is
 	// ever evicted or punched, so existing data is never destroyed.
 	keepAll bool
+	// capacity is what Capacity returns.
+	capacity atomic.Int64
 	// footprint[p] is what piece p is charged: its byte ranges in the
 	// backing files rounded out to whole blocks.
 	footprint []int64
@@ -142,6 +144,11 @@ type Cache struct {
 	// demand is what the readers want, for eviction (SetDemand); nil
 	// until set.
 	demand atomic.Pointer[demand]
+	// shrunk is set once the disk filled up: limit, lower than
+	// Options.Budget, is the budget from then on (diskFull), and a cache
+	// that kept everything evicts.
+	shrunk bool
+	limit  int64
 	// onEvict is told of every evicted piece (OnEvict), never with a
 	// lock held.
 	onEvict atomic.Pointer[func(int)]
@@ -173,6 +180,9 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	}
 	c := &Cache{info: info, opts: opts, log: opts.Logger, runSize: writeBehind}
 	c.keepAll = opts.Budget == 0 || opts.Budget >= info.Length
+	if !c.keepAll {
+		c.capacity.Store(opts.Budget)
+	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -261,6 +271,17 @@ func (c *Cache) Close() error {
 	var err error
 	if c.opts.StateFile != "" {
 		err = c.save(true)
+		if isNoSpace(err) && c.freeUnfinished() {
+			err = c.save(true)
+		}
+		if isNoSpace(err) {
+			// The journals take the last room. Without them an unclean
+			// state has every piece checked again at the next Open, which
+			// keeps the data; with them and no new state, the pieces
+			// verified since the journal's last entry would be freed.
+			removeOtherJournals(c.opts.StateFile, "")
+			err = c.save(true)
+		}
 	}
 	return errors.Join(err, c.files.close())
 }
@@ -321,7 +342,7 @@ func (c *Cache) VerifiedBytes(off, n int64) int64 {
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()
 	s := Stats{
-		Budget:    c.opts.Budget,
+		Budget:    c.budgetLocked(),
 		Used:      c.used,
 		Verified:  c.verified,
 		Unproven:  c.unproven,

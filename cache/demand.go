@@ -27,11 +27,10 @@ func (c *Cache) OnEvict(f func(piece int)) {
 
 // Capacity returns the budget in bytes when the cache may evict, and 0
 // when it keeps everything (no budget, or one that holds the torrent).
+// Once the disk filled up (ErrDiskFull) it is the lowered budget, at
+// least 1.
 func (c *Cache) Capacity() int64 {
-	if c.keepAll {
-		return 0
-	}
-	return c.opts.Budget
+	return c.capacity.Load()
 }
 
 // Reserve charges piece p to the budget before its blocks are written, as

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -257,5 +259,128 @@ func TestDiscardWaitsForWriteInFlight(t *testing.T) {
 	<-done
 	if st := c.Stats(); st.Used != 0 {
 		t.Fatalf("Used = %d after Discard, want 0", st.Used)
+	}
+}
+
+// TestDiskFullShrinksBudget: the write the full disk refuses fails with a
+// *DiskFullError naming the cache directory and sizes, the budget drops
+// to what the disk holds, and from then on new pieces evict old ones
+// instead of meeting the full disk again.
+func TestDiskFullShrinksBudget(t *testing.T) {
+	dir := filepath.Join(tinyTmpfs(t), "sparse")
+	tt := newTorrent(t, 33, 64<<10, testFile{name: "x", length: 2 << 20})
+	const budget = 3 << 19 // 1.5 MiB: more than the disk
+	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	var evicted atomic.Int32
+	c.OnEvict(func(int) { evicted.Add(1) })
+	failed := -1
+	var full *DiskFullError
+	for p := range tt.info.NumPieces() {
+		err := writePiece(c, p, tt.piece(p), 16<<10)
+		if err == nil {
+			_, err = c.Verify(p)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) || !errors.As(err, &full) {
+				t.Fatalf("piece %d: %v; want a *DiskFullError matching ErrDiskFull and ENOSPC", p, err)
+			}
+			failed = p
+			break
+		}
+	}
+	if failed < 0 {
+		t.Fatal("a 2 MiB torrent fit on a 1 MiB tmpfs")
+	}
+	if full.Dir != dir || full.Held != int64(failed)*c.footprint[0] || full.Budget < full.Held || full.Budget >= budget {
+		t.Fatalf("DiskFullError = %+v; want dir %s, %d pieces held, a budget between that and %d", full, dir, failed, budget)
+	}
+	for _, want := range []string{"cache disk full", dir, formatBytes(full.Held), formatBytes(full.Budget)} {
+		if !strings.Contains(full.Error(), want) {
+			t.Fatalf("%q does not say %q", full.Error(), want)
+		}
+	}
+	if got := c.Capacity(); got != full.Budget {
+		t.Fatalf("Capacity = %d after the disk filled, want the new budget %d", got, full.Budget)
+	}
+	if st := c.Stats(); st.Budget != full.Budget {
+		t.Fatalf("Stats.Budget = %d, want %d", st.Budget, full.Budget)
+	}
+	// The rest of the torrent goes through the smaller budget: every
+	// piece fits by evicting, and the disk is never full again.
+	for p := failed; p < tt.info.NumPieces(); p++ {
+		if err := writePiece(c, p, tt.piece(p), 16<<10); err != nil {
+			t.Fatalf("piece %d after the budget shrank: %v", p, err)
+		}
+		if ok, err := c.Verify(p); !ok || err != nil {
+			t.Fatalf("Verify(%d) after the budget shrank = %v, %v", p, ok, err)
+		}
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+	if evicted.Load() == 0 {
+		t.Fatal("nothing was evicted to fit the rest of the torrent")
+	}
+	if st := c.Stats(); st.Used > full.Budget {
+		t.Fatalf("Used = %d, over the new budget %d", st.Used, full.Budget)
+	}
+}
+
+// TestDiskFullCloseKeepsVerified: Close on a disk filled to the last
+// block still saves the state, making room by dropping the journals, so
+// the next Open (once there is room again) has every verified piece.
+func TestDiskFullCloseKeepsVerified(t *testing.T) {
+	dir := tinyTmpfs(t)
+	tt := newTorrent(t, 34, 64<<10, testFile{name: "x", length: 2 << 20})
+	opts := Options{Dir: filepath.Join(dir, "data"), StateFile: filepath.Join(dir, "state"), Budget: 3 << 19}
+	c, err := Open(tt.info, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := -1
+	for p := range tt.info.NumPieces() {
+		err := writePiece(c, p, tt.piece(p), 16<<10)
+		if err == nil {
+			_, err = c.Verify(p)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrDiskFull) {
+				c.Close()
+				t.Fatalf("piece %d: %v; want ErrDiskFull", p, err)
+			}
+			failed = p
+			break
+		}
+	}
+	// Whatever room the dropped piece left goes too.
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 4096))
+	}
+	f.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		c.Close()
+		t.Fatalf("filling the disk: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close on a full disk: %v", err)
+	}
+	if failed < 1 {
+		t.Fatalf("the disk filled at piece %d", failed)
+	}
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	c = open(t, tt, opts)
+	if err := c.ProveAll(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Verified != failed {
+		t.Fatalf("Verified = %d after reopening, want the %d pieces verified before the disk filled", st.Verified, failed)
+	}
+	for p := range failed {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 	}
 }

@@ -7,10 +7,11 @@ import (
 // WriteBlock writes data at offset off within piece p. The data is not
 // readable until Verify(p) succeeds. The first write of a piece not
 // reserved yet reserves room for it as Reserve does; when there is none
-// it returns an error wrapping ErrBudget. A block for a piece that is already verified is
-// ignored. On a write error (errors.Is(err, syscall.ENOSPC) works) the
-// piece is dropped and must be downloaded again; small in-order blocks
-// may be held in memory and written with later ones, so the error can
+// it returns an error wrapping ErrBudget. A block for a piece that is
+// already verified is ignored. On a write error the piece is dropped and
+// must be downloaded again; a full disk (ENOSPC, EDQUOT) gives a
+// *DiskFullError, matching ErrDiskFull, and lowers the budget to what
+// the disk holds. Small in-order blocks may be held in memory and written with later ones, so the error can
 // also come from a later WriteBlock or from Verify of the same piece.
 // Writes of one piece are serialized; different pieces proceed in
 // parallel.
@@ -41,7 +42,7 @@ func (c *Cache) WriteBlock(p int, off int64, data []byte) error {
 	if err != nil {
 		c.log.Warn("cache: dropping piece after a write error", "piece", p, "err", err)
 		c.drop(p, stateWriting)
-		return fmt.Errorf("cache: writing piece %d: %w", p, err)
+		return fmt.Errorf("cache: writing piece %d: %w", p, c.diskFull(err))
 	}
 	return nil
 }
@@ -143,6 +144,9 @@ func (c *Cache) check(p int, from pieceState, pt *partial) (bool, error) {
 			c.log.Warn("cache: dropping piece after an I/O error", "piece", p, "err", err)
 		}
 		c.drop(p, from)
+		if err != nil {
+			err = c.diskFull(err)
+		}
 		return false, err
 	}
 	c.mu.Lock()

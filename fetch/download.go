@@ -273,6 +273,8 @@ func (t *Torrent) store(j *writeJob) {
 		// The storage may have dropped the piece's other blocks, so
 		// it starts over.
 		switch {
+		case errors.Is(err, ErrDiskFull):
+			t.noteDiskFull(err)
 		case !t.budgetUntil.Before(time.Now()):
 		case errors.Is(err, ErrStorageFull):
 			t.log.Debug("storage refused a block; pausing new pieces", "piece", i, "err", err)

@@ -95,7 +95,9 @@ func (r *Reader) Close() error {
 // the end of the torrent, ctx.Err() as soon as ctx ends, an error
 // wrapping ErrStalled after StallTimeout without progress, and one
 // wrapping ErrStorageFull at once when the storage cannot hold even one
-// piece for each read in flight.
+// piece for each read in flight; after the disk filled up (ErrDiskFull)
+// the same holds of its lowered capacity, and the error matches
+// ErrDiskFull too.
 func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 	t := r.t
 	length := t.info.Length
@@ -155,6 +157,10 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 			// Evicted between the look and the read: wait for it again.
 		}
 		t.mu.Lock()
+		if err := t.checkDiskFull(p); err != nil {
+			t.mu.Unlock()
+			return 0, err
+		}
 		wake := t.verified // taken before looking: a verify after the look closes it
 		ready := t.st.Have(p)
 		have := 0
@@ -220,7 +226,11 @@ func (r *Reader) demand(off, n int64, first, last int) (uint64, error) {
 			r.ahead = [2]int{a, b}
 		}
 	}
-	if err := t.checkReads(); err != nil {
+	err := t.checkReads()
+	if t.diskFull != nil {
+		err = t.checkDiskFull(first)
+	}
+	if err != nil {
 		delete(r.reads, id)
 		return id, err
 	}
@@ -273,6 +283,9 @@ func (t *Torrent) heldAll(first, last int) bool {
 
 // stallReason explains why piece p does not arrive. Called with t.mu held.
 func (t *Torrent) stallReason(p int) string {
+	if t.diskFull != nil {
+		return t.diskFull.Error()
+	}
 	if t.state[p] == pieceWebSeed {
 		return fmt.Sprintf("a web seed is slow to send piece %d", p)
 	}

@@ -22,7 +22,8 @@ type Storage interface {
 	Reserve(p int) error
 	// WriteBlock stores a block of piece p at offset off within the piece.
 	// An error matching ErrStorageFull (all room taken by pieces in use)
-	// is back-pressure: the engine retries later.
+	// is back-pressure: the engine retries later. One matching
+	// ErrDiskFull means the disk is full and Capacity was lowered.
 	WriteBlock(p int, off int64, data []byte) error
 	// Verify checks a completely written piece against its hash; false
 	// means the data was discarded. An error (a read, or a write the
@@ -68,3 +69,21 @@ func (storageFullError) StorageFull() bool { return true }
 // from a Storage that evicts: the piece a read needs next, one being
 // fetched ahead, and room for others' reads.
 const MinCapacityPieces = 4
+
+// ErrDiskFull is matched (errors.Is) by a Storage's WriteBlock or Verify
+// error when the disk under it refused a write for want of space. Unlike
+// ErrStorageFull it is not back-pressure: the storage has lowered its
+// Capacity to what the disk holds, and the session fails the reads that
+// cannot fit in it instead of retrying. The error's text names the disk
+// and the sizes. A storage package that cannot import fetch makes its
+// own error match with a method Is(target error) bool that is true for
+// a target with a method DiskFull() bool returning true, as ErrDiskFull
+// has (package cache's DiskFullError does).
+var ErrDiskFull error = diskFullError{}
+
+type diskFullError struct{}
+
+func (diskFullError) Error() string { return "cache disk full" }
+
+// DiskFull marks ErrDiskFull for storages' errors to match.
+func (diskFullError) DiskFull() bool { return true }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/torfs/torfs/metainfo"
@@ -30,6 +31,13 @@ type memStorage struct {
 	windows  [][2]int
 	evicted  int
 	onEvict  func(int)
+	// fillsUp makes the WriteBlock after the first fullAfter ones fail
+	// like a full disk, which lowers the capacity to capAfterFull pieces
+	// (0: less than one piece).
+	fillsUp      bool
+	fullAfter    int
+	capAfterFull int
+	shrunk       bool
 }
 
 var errFull = fmt.Errorf("memStorage: budget full: %w", ErrStorageFull)
@@ -62,6 +70,11 @@ func (s *memStorage) WriteBlock(p int, off int64, b []byte) error {
 		s.budgetFails--
 		return fmt.Errorf("piece %d: %w", p, errFull)
 	}
+	if s.fillsUp && s.writes >= s.fullAfter {
+		s.fillsUp, s.shrunk, s.capacity = false, true, s.capAfterFull
+		return fmt.Errorf("%w: /mem/cache holds %d pieces; the cache now keeps to %d: %w",
+			ErrDiskFull, s.writes, s.capAfterFull, syscall.ENOSPC)
+	}
 	if off+int64(len(b)) > s.info.PieceSize(p) {
 		return fmt.Errorf("block %d+%d outside piece %d", off, len(b), p)
 	}
@@ -87,6 +100,11 @@ func (s *memStorage) Discard(p int) {
 }
 
 func (s *memStorage) Capacity() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shrunk && s.capacity == 0 {
+		return 1 // less than a piece; 0 would mean "keeps everything"
+	}
 	return int64(s.capacity) * s.info.PieceLength
 }
 
@@ -106,6 +124,10 @@ func (s *memStorage) OnEvict(f func(int)) {
 // wants, and reports the evictions outside its lock.
 func (s *memStorage) Reserve(p int) error {
 	s.mu.Lock()
+	if s.shrunk && s.capacity == 0 {
+		s.mu.Unlock()
+		return errFull
+	}
 	if s.capacity == 0 || s.ok[p] || s.reserved[p] {
 		s.mu.Unlock()
 		return nil

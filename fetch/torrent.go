@@ -98,6 +98,7 @@ type Torrent struct {
 	closed      bool
 	dialing     int
 	lastError   string // why the last dial or tracker contact failed
+	diskFull    error  // the last write the full disk refused (diskfull.go)
 
 	// Parts that live in their own files, each owned by that file.
 	dht      dhtState     // dht.go: announcing to and finding peers in the DHT

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"encoding/hex"
+	"errors"
 	"net"
 )
 
@@ -46,9 +47,13 @@ func (t *Torrent) hashWorker() {
 func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	i := job.piece
 	if err != nil {
-		// A full disk or an I/O error: the user must hear of it.
-		t.log.Error("checking a piece failed; it will be downloaded again", "piece", i, "err", err)
 		t.state[i] = pieceMissing
+		if errors.Is(err, ErrDiskFull) {
+			t.noteDiskFull(err)
+			return
+		}
+		// An I/O error: the user must hear of it.
+		t.log.Error("checking a piece failed; it will be downloaded again", "piece", i, "err", err)
 		return
 	}
 	if !ok {

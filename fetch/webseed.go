@@ -222,7 +222,7 @@ func (t *Torrent) webSeedResult(ws *webSeed, err error) {
 		t.log.Error("web seed sent data that fails the piece hash; no longer using it", "url", ws.url, "err", err)
 	default:
 		ws.lastError = err.Error()
-		if !errors.Is(err, ErrStorageFull) { // a full storage is not the seed's fault
+		if !errors.Is(err, ErrStorageFull) && !errors.Is(err, ErrDiskFull) { // a full storage is not the seed's fault
 			ws.fails++
 		}
 		wait := webSeedBackoff(ws.fails)
@@ -414,10 +414,14 @@ func (t *Torrent) webSeedStore(i int, b []byte) error {
 		if err := t.st.WriteBlock(i, int64(off), b[off:end]); err != nil {
 			t.st.Discard(i)
 			t.mu.Lock()
-			if errors.Is(err, ErrStorageFull) {
+			switch {
+			case errors.Is(err, ErrDiskFull):
+				t.noteDiskFull(err)
+				t.budgetUntil = time.Now().Add(500 * time.Millisecond)
+			case errors.Is(err, ErrStorageFull):
 				t.budgetUntil = time.Now().Add(500 * time.Millisecond)
 				t.reapAbandoned()
-			} else {
+			default:
 				t.log.Error("could not store a piece from a web seed", "piece", i, "err", err)
 			}
 			t.mu.Unlock()

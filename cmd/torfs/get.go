@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/torfs/torfs/cache"
@@ -27,7 +28,10 @@ Downloads every file of the torrent into DIR (the current directory by
 default), verifying each piece against its SHA-1 hash, and exits 0 once
 everything is there. It uploads to other peers while it downloads. An
 interrupted download resumes where it stopped when run again with the same
-DIR (the state is kept in DIR/.<info-hash>.torfs).
+DIR (the state is kept in DIR/.<info-hash>.torfs). When DIR has too
+little free space for the torrent, it downloads what fits and stops with
+"cache disk full" and exit status 1, keeping every verified piece for the
+next run.
 
 A magnet link (quote it for the shell) is first resolved: its metadata is
 fetched from peers (BEP 9) and checked against its info-hash, with progress
@@ -158,11 +162,19 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		opts.Peers = append(opts.Peers, peers...)
 	}
-	st, err := cache.Open(&mi.Info, cache.Options{
+	copts := cache.Options{
 		Dir:       *dir,
 		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
 		Logger:    cfg.Logger,
-	})
+	}
+	st, err := cache.Open(&mi.Info, copts)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// Too little room to preallocate: fetch what fits into sparse
+		// files, kept for a later run, and stop when the disk is full.
+		fmt.Fprintf(stderr, "not enough free space in %s to hold %s; downloading what fits\n", *dir, formatSize(mi.Info.Length))
+		copts.Budget = max(mi.Info.Length, 1)
+		st, err = cache.Open(&mi.Info, copts)
+	}
 	if err != nil {
 		return fmt.Errorf("preparing %s: %w", *dir, err)
 	}
@@ -188,7 +200,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer s.stop()
 
 	bar := newProgressBar(stderr, mi.Info.Name, mi.Info.Length)
-	if err := s.waitComplete(ctx, bar); err != nil {
+	if err := s.waitComplete(ctx, bar, *dir); err != nil {
 		return err
 	}
 	bar.Finish()
@@ -245,8 +257,9 @@ func (s *swarm) stop() {
 	s.client.Close()
 }
 
-// waitComplete shows progress until the torrent is complete or ctx ends.
-func (s *swarm) waitComplete(ctx context.Context, bar *progressBar) error {
+// waitComplete shows progress until the torrent is complete, ctx ends or
+// the disk under dir fills up.
+func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	total := s.tor.Info().Length
@@ -265,6 +278,12 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar) error {
 			return fmt.Errorf("interrupted at %.1f%%; run the same command again to resume", pct)
 		case <-tick.C:
 			st := s.tor.Stats()
+			if err := s.tor.DiskFull(); err != nil {
+				// What is left cannot be stored: stop rather than churn.
+				bar.Finish()
+				return fmt.Errorf("%w\nthe %s verified so far is kept; free some space in %s and run the same command again to resume",
+					err, formatSize(st.VerifiedBytes), dir)
+			}
 			bar.mu.Lock()
 			bar.label = fmt.Sprintf("%s (%d peers)", s.tor.Info().Name, len(st.Peers))
 			bar.mu.Unlock()

@@ -117,6 +117,9 @@ func printStatus(w io.Writer, st session.Status, peers bool) {
 			t.Name, t.InfoHash, formatSize(t.Verified), formatSize(t.Length), percent(t.Verified, t.Length),
 			len(t.Peers), formatSize(int64(t.DownloadRate)), formatSize(int64(t.UploadRate)),
 			formatSize(t.Downloaded), formatSize(t.Uploaded), formatSize(t.CacheUsed), budget, t.CacheDir, t.Evictions)
+		if t.DiskFull != "" {
+			fmt.Fprintf(w, "  %s\n", t.DiskFull)
+		}
 		if peers {
 			for _, p := range t.Peers {
 				fmt.Fprintf(w, "    peer %-22s %-8s down %s/s up %s/s\n", p.Addr, p.Client,

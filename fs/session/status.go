@@ -52,12 +52,15 @@ type TorrentStatus struct {
 	Downloaded   int64   `json:"downloaded"`
 	Uploaded     int64   `json:"uploaded"`
 	// Cache use on disk against the budget (0 = unlimited).
-	CacheUsed   int64             `json:"cache_used"`
-	CacheBudget int64             `json:"cache_budget"`
-	Evictions   int64             `json:"evictions"`
-	CacheDir    string            `json:"cache_dir"`
-	Peers       []fetch.PeerStats `json:"peers"`
-	Files       []FileStatus      `json:"files"`
+	CacheUsed   int64  `json:"cache_used"`
+	CacheBudget int64  `json:"cache_budget"`
+	Evictions   int64  `json:"evictions"`
+	CacheDir    string `json:"cache_dir"`
+	// DiskFull, when set, says that the disk under the cache filled up,
+	// naming it and the sizes: reads that no longer fit fail (EIO).
+	DiskFull string            `json:"cache_disk_full,omitempty"`
+	Peers    []fetch.PeerStats `json:"peers"`
+	Files    []FileStatus      `json:"files"`
 }
 
 // FileStatus is one file's progress.
@@ -98,6 +101,9 @@ func (t *Torrent) status() TorrentStatus {
 		Name: t.Name, InfoHash: t.Meta.InfoHash.String(), Length: fs.Length, Verified: fs.VerifiedBytes,
 		DownloadRate: fs.DownloadRate, UploadRate: fs.UploadRate, Downloaded: fs.Downloaded, Uploaded: fs.Uploaded,
 		CacheUsed: cs.Used, CacheBudget: cs.Budget, Evictions: cs.Evictions, CacheDir: t.Dir, Peers: fs.Peers,
+	}
+	if err := t.tor.DiskFull(); err != nil {
+		ts.DiskFull = err.Error()
 	}
 	for _, f := range t.Meta.Info.Files {
 		if f.Pad || f.Symlink != nil {
