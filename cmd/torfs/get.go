@@ -14,6 +14,7 @@ import (
 
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -131,7 +132,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		mi     *metainfo.MetaInfo
 		magnet *metainfo.Magnet
 	)
-	if isMagnet(pos[0]) {
+	if metainfo.IsMagnet(pos[0]) {
 		if magnet, err = metainfo.ParseMagnet(pos[0]); err != nil {
 			return err
 		}
@@ -194,7 +195,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	bar.Finish()
 	stats := s.tor.Stats()
 	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
-		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
+		mi.Info.Name, bytesize.Format(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
 	if *keepSeeding {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
 		s.seedUntil(ctx, stderr)
@@ -282,11 +283,11 @@ func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
 		select {
 		case <-ctx.Done():
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "stopped; uploaded %s\n", formatSize(st.Uploaded))
+			fmt.Fprintf(stderr, "stopped; uploaded %s\n", bytesize.Format(st.Uploaded))
 			return
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), formatSize(st.Uploaded), formatSize(int64(st.UploadRate)))
+			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
 		}
 	}
 }
