@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/torfs/torfs/metainfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/metainfo"
 )
 
 // hole is a block-aligned range of one backing file to free.
@@ -60,7 +62,7 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 	if pinned := c.used - c.evictable; pinned+need > budget {
 		// Fail before evicting anything: evicting cannot make room.
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
-			ErrBudget, formatBytes(budget), formatBytes(need), formatBytes(pinned))
+			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(pinned))
 	}
 	candidates := func(yield func(int) bool) {
 		for q := c.lru.Oldest(); q >= 0; q = c.lru.Newer(q) {
@@ -73,7 +75,7 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
 	if !ok {
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
-			ErrBudget, formatBytes(budget), formatBytes(need), formatBytes(c.used))
+			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(c.used))
 	}
 	for _, q := range victims {
 		c.forgetLocked(q)
@@ -236,18 +238,4 @@ func (c *Cache) punch(holes []hole) {
 			return
 		}
 	}
-}
-
-// formatBytes renders a byte count for messages people read.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

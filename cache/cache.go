@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -195,7 +196,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if !c.keepAll {
 		if biggest := slices.Max(c.footprint); opts.Budget < biggest {
 			return nil, fmt.Errorf("%w: a cache size of %s cannot hold even one piece (%s on this filesystem); raise the cache size",
-				ErrBudget, formatBytes(opts.Budget), formatBytes(biggest))
+				ErrBudget, bytesize.Format(opts.Budget), bytesize.Format(biggest))
 		}
 	}
 	paths := backingPaths(info, opts.Dir)

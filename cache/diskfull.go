@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 // ErrDiskFull is matched (errors.Is) by the error of a write or Verify
@@ -33,7 +35,7 @@ type DiskFullError struct {
 
 func (e *DiskFullError) Error() string {
 	return fmt.Sprintf("cache disk full: %s holds %s of pieces and has no room for more; the cache now keeps to %s (free some space there or lower the cache size): %v",
-		e.Dir, formatBytes(e.Held), formatBytes(e.Budget), e.Err)
+		e.Dir, bytesize.Format(e.Held), bytesize.Format(e.Budget), e.Err)
 }
 
 func (e *DiskFullError) Unwrap() error { return e.Err }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 // hashedPrefix returns how many bytes of piece p the running hash has
@@ -410,7 +412,7 @@ func TestWriteBehindDiskFull(t *testing.T) {
 func checkDiskFull(t *testing.T, c *Cache, tt *torrent, failed int) {
 	t.Helper()
 	if failed < 0 {
-		t.Fatalf("a %s torrent fit on a 1 MiB tmpfs", formatBytes(tt.info.Length))
+		t.Fatalf("a %s torrent fit on a 1 MiB tmpfs", bytesize.Format(tt.info.Length))
 	}
 	if c.Have(failed) || pending(c, failed) != -1 {
 		t.Fatalf("piece %d still held after its write failed", failed)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 func openFDs(t testing.TB) int {
@@ -294,7 +296,7 @@ func TestDiskFullShrinksBudget(t *testing.T) {
 	if full.Dir != dir || full.Held != int64(failed)*c.footprint[0] || full.Budget < full.Held || full.Budget >= budget {
 		t.Fatalf("DiskFullError = %+v; want dir %s, %d pieces held, a budget between that and %d", full, dir, failed, budget)
 	}
-	for _, want := range []string{"cache disk full", dir, formatBytes(full.Held), formatBytes(full.Budget)} {
+	for _, want := range []string{"cache disk full", dir, bytesize.Format(full.Held), bytesize.Format(full.Budget)} {
 		if !strings.Contains(full.Error(), want) {
 			t.Fatalf("%q does not say %q", full.Error(), want)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -169,7 +170,7 @@ func (t *Torrent) checkReads() error {
 		return nil
 	}
 	err := fmt.Errorf("%w: a cache budget of %s holds %d pieces of %s, fewer than the %d reads in flight need at once; raise the cache size",
-		ErrStorageFull, formatSize(t.st.Capacity()), t.capPieces, formatSize(t.info.PieceLength), len(next))
+		ErrStorageFull, bytesize.Format(t.st.Capacity()), t.capPieces, bytesize.Format(t.info.PieceLength), len(next))
 	t.log.Error("read failed: the cache budget is too small", "budget", t.st.Capacity(), "piece_size", t.info.PieceLength, "reads", len(next))
 	return err
 }
@@ -184,23 +185,9 @@ func checkCapacity(st Storage, pieceLength, length int64) error {
 	least := min(MinCapacityPieces*pieceLength, length)
 	if c < least {
 		return fmt.Errorf("%w: a cache budget of %s is below the minimum of %s (%d pieces of %s); raise the cache size",
-			ErrStorageFull, formatSize(c), formatSize(least), MinCapacityPieces, formatSize(pieceLength))
+			ErrStorageFull, bytesize.Format(c), bytesize.Format(least), MinCapacityPieces, bytesize.Format(pieceLength))
 	}
 	return nil
-}
-
-// formatSize renders a byte count for messages people read.
-func formatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // told is what one peer has been told we have (bitfield and have

@@ -20,6 +20,12 @@ type Magnet struct {
 	WebSeeds    []string // ws (BEP 19)
 }
 
+// IsMagnet reports whether s is a magnet link rather than a path: it
+// starts with "magnet:" in any case.
+func IsMagnet(s string) bool {
+	return len(s) >= 7 && strings.EqualFold(s[:7], "magnet:")
+}
+
 // ParseMagnet parses a magnet URI with a v1 info-hash:
 // xt=urn:btih: in 40 hex digits or 32 base32 characters. Parameters
 // other than xt, dn, tr, x.pe and ws are ignored.

@@ -84,3 +84,14 @@ func TestMetaInfoMagnet(t *testing.T) {
 		t.Errorf("magnet %+v does not match the torrent", m)
 	}
 }
+
+func TestIsMagnet(t *testing.T) {
+	for s, want := range map[string]bool{
+		"magnet:?xt=urn:btih:abc": true, "MAGNET:?xt": true, "Magnet:": true,
+		"magnet": false, "film.torrent": false, "./magnet:x": false, "": false,
+	} {
+		if got := IsMagnet(s); got != want {
+			t.Errorf("IsMagnet(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -135,7 +136,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := writeFileAtomic(dest, data); err != nil {
 		return fmt.Errorf("write torrent: %w", err)
 	}
-	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, formatSize(mi.Info.Length), mi.Info.NumPieces(), formatSize(mi.Info.PieceLength))
+	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(mi.Info.Length), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
 	fmt.Fprintf(stdout, "Info-hash: %s\n", mi.InfoHash)
 	return nil
 }

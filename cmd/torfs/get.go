@@ -15,6 +15,7 @@ import (
 
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -135,7 +136,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		mi     *metainfo.MetaInfo
 		magnet *metainfo.Magnet
 	)
-	if isMagnet(pos[0]) {
+	if metainfo.IsMagnet(pos[0]) {
 		if magnet, err = metainfo.ParseMagnet(pos[0]); err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		// Too little room to preallocate: fetch what fits into sparse
 		// files, kept for a later run, and stop when the disk is full.
-		fmt.Fprintf(stderr, "not enough free space in %s to hold %s; downloading what fits\n", *dir, formatSize(mi.Info.Length))
+		fmt.Fprintf(stderr, "not enough free space in %s to hold %s; downloading what fits\n", *dir, bytesize.Format(mi.Info.Length))
 		copts.Budget = max(mi.Info.Length, 1)
 		st, err = cache.Open(&mi.Info, copts)
 	}
@@ -206,7 +207,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	bar.Finish()
 	stats := s.tor.Stats()
 	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
-		mi.Info.Name, formatSize(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
+		mi.Info.Name, bytesize.Format(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
 	if *keepSeeding {
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
 		s.seedUntil(ctx, stderr)
@@ -282,7 +283,7 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 				// What is left cannot be stored: stop rather than churn.
 				bar.Finish()
 				return fmt.Errorf("%w\nthe %s verified so far is kept; free some space in %s and run the same command again to resume",
-					err, formatSize(st.VerifiedBytes), dir)
+					err, bytesize.Format(st.VerifiedBytes), dir)
 			}
 			bar.mu.Lock()
 			bar.label = fmt.Sprintf("%s (%d peers)", s.tor.Info().Name, len(st.Peers))
@@ -301,11 +302,11 @@ func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
 		select {
 		case <-ctx.Done():
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "stopped; uploaded %s\n", formatSize(st.Uploaded))
+			fmt.Fprintf(stderr, "stopped; uploaded %s\n", bytesize.Format(st.Uploaded))
 			return
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), formatSize(st.Uploaded), formatSize(int64(st.UploadRate)))
+			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
 		}
 	}
 }

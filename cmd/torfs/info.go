@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -70,7 +71,7 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	src := pos[0]
 	var mi *metainfo.MetaInfo
-	if isMagnet(src) {
+	if metainfo.IsMagnet(src) {
 		m, err := metainfo.ParseMagnet(src)
 		if err != nil {
 			return err
@@ -239,12 +240,12 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(in.Name))
 	fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
 	size := in.Length - pad
-	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s", formatSize(size), size, nfiles, plural(nfiles, "file", "files"))
+	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s", bytesize.Format(size), size, nfiles, plural(nfiles, "file", "files"))
 	if pad > 0 {
-		fmt.Fprintf(tw, ", plus %s of BEP 47 padding", formatSize(pad))
+		fmt.Fprintf(tw, ", plus %s of BEP 47 padding", bytesize.Format(pad))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "Pieces:\t%d %s of %s\n", in.NumPieces(), plural(in.NumPieces(), "piece", "pieces"), formatSize(in.PieceLength))
+	fmt.Fprintf(tw, "Pieces:\t%d %s of %s\n", in.NumPieces(), plural(in.NumPieces(), "piece", "pieces"), bytesize.Format(in.PieceLength))
 	fmt.Fprintf(tw, "Private:\t%s\n", yesNo(in.Private))
 	if !mi.CreationDate.IsZero() || mi.CreatedBy != "" {
 		created := ""
@@ -273,7 +274,7 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 		if f.Symlink != nil {
 			name += " -> " + strings.Join(f.Symlink, "/")
 		}
-		fmt.Fprintf(tw, "  %s\t  %s\n", formatSize(f.Length), oneLine(name))
+		fmt.Fprintf(tw, "  %s\t  %s\n", bytesize.Format(f.Length), oneLine(name))
 	}
 	tw.Flush()
 }

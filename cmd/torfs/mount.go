@@ -17,6 +17,7 @@ import (
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/fs/session"
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 func mountCommand() *command {
@@ -191,7 +192,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cache = fmt.Sprintf("resolving the magnet's metadata: cat %s; cache in %s",
 				filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
 		case m.CacheBudget > 0:
-			cache = fmt.Sprintf("cache %s in %s", formatSize(m.CacheBudget), m.CacheDir)
+			cache = fmt.Sprintf("cache %s in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		}
 		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s); Ctrl-C to unmount\n",
 			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen)

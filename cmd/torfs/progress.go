@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 // progressBar reports the progress of a long job (hashing, downloading).
@@ -83,7 +85,7 @@ func (p *progressBar) Finish() {
 	p.finished = true
 	now := p.now()
 	elapsed := now.Sub(p.start)
-	line := fmt.Sprintf("%s: %s in %s (%s/s)", p.label, formatSize(p.done), formatDuration(elapsed), formatSize(rate(p.done, elapsed)))
+	line := fmt.Sprintf("%s: %s in %s (%s/s)", p.label, bytesize.Format(p.done), formatDuration(elapsed), bytesize.Format(rate(p.done, elapsed)))
 	switch {
 	case p.tty:
 		fmt.Fprintf(p.w, "\r%s\x1b[K\n", line)
@@ -105,7 +107,7 @@ func (p *progressBar) draw(now time.Time) {
 	if r > 0 && p.total >= p.done {
 		eta = formatDuration(time.Duration(float64(p.total-p.done) / float64(r) * float64(time.Second)))
 	}
-	stats := fmt.Sprintf("%5.1f%%  %s / %s  %s/s  ETA %s", pct, formatSize(p.done), formatSize(p.total), formatSize(r), eta)
+	stats := fmt.Sprintf("%5.1f%%  %s / %s  %s/s  ETA %s", pct, bytesize.Format(p.done), bytesize.Format(p.total), bytesize.Format(r), eta)
 	if !p.tty {
 		fmt.Fprintf(p.w, "%s: %s\n", p.label, stats)
 		return

@@ -7,17 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/metainfo"
-	"golang.org/x/term"
 )
-
-// isMagnet tells a magnet link from a file name.
-func isMagnet(s string) bool { return strings.HasPrefix(strings.ToLower(s), "magnet:") }
 
 // loadOrResolve returns the torrent of a magnet link: from the .torrent
 // saved at path by an earlier run, else fetched from peers and then saved

@@ -11,9 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/fs/session"
-	"golang.org/x/sys/unix"
+	"github.com/torfs/torfs/internal/bytesize"
 )
 
 func statusCommand() *command {
@@ -111,23 +113,23 @@ func printStatus(w io.Writer, st session.Status, peers bool) {
 	for _, t := range st.Torrents {
 		budget := "unlimited"
 		if t.CacheBudget > 0 {
-			budget = formatSize(t.CacheBudget)
+			budget = bytesize.Format(t.CacheBudget)
 		}
 		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",
-			t.Name, t.InfoHash, formatSize(t.Verified), formatSize(t.Length), percent(t.Verified, t.Length),
-			len(t.Peers), formatSize(int64(t.DownloadRate)), formatSize(int64(t.UploadRate)),
-			formatSize(t.Downloaded), formatSize(t.Uploaded), formatSize(t.CacheUsed), budget, t.CacheDir, t.Evictions)
+			t.Name, t.InfoHash, bytesize.Format(t.Verified), bytesize.Format(t.Length), percent(t.Verified, t.Length),
+			len(t.Peers), bytesize.Format(int64(t.DownloadRate)), bytesize.Format(int64(t.UploadRate)),
+			bytesize.Format(t.Downloaded), bytesize.Format(t.Uploaded), bytesize.Format(t.CacheUsed), budget, t.CacheDir, t.Evictions)
 		if t.DiskFull != "" {
 			fmt.Fprintf(w, "  %s\n", t.DiskFull)
 		}
 		if peers {
 			for _, p := range t.Peers {
 				fmt.Fprintf(w, "    peer %-22s %-8s down %s/s up %s/s\n", p.Addr, p.Client,
-					formatSize(int64(p.DownloadRate)), formatSize(int64(p.UploadRate)))
+					bytesize.Format(int64(p.DownloadRate)), bytesize.Format(int64(p.UploadRate)))
 			}
 		}
 		for _, f := range t.Files {
-			fmt.Fprintf(w, "  %6s  %10s  %s\n", percent(f.Verified, f.Length), formatSize(f.Length), f.Path)
+			fmt.Fprintf(w, "  %6s  %10s  %s\n", percent(f.Verified, f.Length), bytesize.Format(f.Length), f.Path)
 		}
 	}
 }

@@ -41,17 +41,3 @@ var sizeUnits = map[string]int64{
 	"g": 1 << 30, "gib": 1 << 30, "gb": 1000 * 1000 * 1000,
 	"t": 1 << 40, "tib": 1 << 40, "tb": 1000 * 1000 * 1000 * 1000,
 }
-
-// formatSize renders n bytes for people: "1.5 GiB", "512 KiB", "300 B".
-func formatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}

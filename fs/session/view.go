@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/metainfo"
@@ -27,7 +28,7 @@ type view struct {
 // view opens source: a magnet link, a directory of .torrent files or
 // one .torrent file.
 func (s *Session) view(ctx context.Context, source, statusURL string) (view, error) {
-	if isMagnet(source) {
+	if metainfo.IsMagnet(source) {
 		m, err := metainfo.ParseMagnet(source)
 		if err != nil {
 			return view{}, err
@@ -49,11 +50,6 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 		return view{}, err
 	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
-}
-
-// isMagnet tells a magnet link from a path.
-func isMagnet(source string) bool {
-	return len(source) >= 7 && strings.EqualFold(source[:7], "magnet:")
 }
 
 // torrentView shows one torrent at the mountpoint.
