@@ -1,9 +1,3 @@
-// Package fetch is the swarm engine: it downloads torrents from peers and
-// uploads to them. A Client owns the listening socket, the peer id and the
-// sessions; each Torrent owns one swarm (peer connections, piece picker,
-// choker, request pipelines, hash checks, bans and tracker announces) and
-// stores pieces in a Storage. Readers turn reads of the torrent's byte
-// space into prioritized demands and wait for verified data.
 package fetch
 
 import (
