@@ -33,7 +33,7 @@ type memStorage struct {
 	onEvict  func(int)
 	// fillsUp makes the WriteBlock after the first fullAfter ones fail
 	// like a full disk, which lowers the capacity to capAfterFull pieces
-	// (0: less than one piece).
+	// (0: less than one piece, and every later write fails too).
 	fillsUp      bool
 	fullAfter    int
 	capAfterFull int
@@ -70,7 +70,10 @@ func (s *memStorage) WriteBlock(p int, off int64, b []byte) error {
 		s.budgetFails--
 		return fmt.Errorf("piece %d: %w", p, errFull)
 	}
-	if s.fillsUp && s.writes >= s.fullAfter {
+	// A disk that filled up so that not one piece fits stays full: the
+	// writes of pieces already in flight fail too, as they would on a
+	// real disk.
+	if (s.fillsUp && s.writes >= s.fullAfter) || (s.shrunk && s.capacity == 0) {
 		s.fillsUp, s.shrunk, s.capacity = false, true, s.capAfterFull
 		return fmt.Errorf("%w: /mem/cache holds %d pieces; the cache now keeps to %d: %w",
 			ErrDiskFull, s.writes, s.capAfterFull, syscall.ENOSPC)
