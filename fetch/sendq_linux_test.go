@@ -14,21 +14,7 @@ import (
 // progress grows while the peer does not read and falls back to zero once
 // it reads everything.
 func TestUnackedShrinksAsPeerReads(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	far, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
-	near, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer near.Close()
+	near, far := tcpPair(t)
 	if n, ok := unacked(near); !ok || n != 0 {
 		t.Fatalf("unacked before any write = %d, %v; want 0, true", n, ok)
 	}
@@ -79,21 +65,7 @@ func TestUnreadPeerWastesSlot(t *testing.T) {
 	mi, data := testTorrent(t, 1<<20, 256<<10)
 	c := newTestClient(t, Config{stallAfter: time.Second, idleSlotAfter: time.Hour})
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	far, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
-	near, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer near.Close()
+	near, far := tcpPair(t)
 	var hs wire.Handshake
 	p := newPeer(tor, near, hs, "")
 	p.peerInterested = true
@@ -140,21 +112,7 @@ func TestSlowReaderResumes(t *testing.T) {
 	mi, data := testTorrent(t, 1<<20, 256<<10)
 	c := newTestClient(t, Config{stallAfter: 200 * time.Millisecond})
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	far, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
-	near, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer near.Close()
+	near, far := tcpPair(t)
 	var hs wire.Handshake
 	p := newPeer(tor, near, hs, "")
 
@@ -191,4 +149,26 @@ func TestSlowReaderResumes(t *testing.T) {
 	if got, want := p.stallLimit(), slowStallFactor*200*time.Millisecond; got != want {
 		t.Errorf("stall limit of a slow reader = %v, want %v", got, want)
 	}
+}
+
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends: near is ours, far the peer's.
+func tcpPair(t *testing.T) (near, far net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	far, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { far.Close() })
+	near, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { near.Close() })
+	return near, far
 }
