@@ -5,18 +5,18 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/binary"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zeebo/bencode"
+
 	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
-	"github.com/zeebo/bencode"
 )
 
 // loopbackDHT starts the first node of a private DHT on loopback and
@@ -278,38 +278,6 @@ func TestDHTMagnetWithDeadNode(t *testing.T) {
 	}
 }
 
-// queuedUDP returns the packets queued on conn, without waiting for
-// more (a read deadline in the past would not even read those).
-func queuedUDP(t *testing.T, conn *net.UDPConn) [][]byte {
-	t.Helper()
-	conn.SetReadDeadline(time.Time{})
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts [][]byte
-	for {
-		buf := make([]byte, 1500)
-		var (
-			n    int
-			rerr error
-		)
-		if err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
-			return true // never wait
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if errors.Is(rerr, syscall.EAGAIN) {
-			return pkts
-		}
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		pkts = append(pkts, buf[:n])
-	}
-}
-
 // TestDHTPrivateOnlyClientSendsNothing: a client with a DHT configured
 // whose only torrent is private downloads it from its peer without ever
 // starting the DHT (BEP 27): the bootstrap node, a socket the test owns,
@@ -333,7 +301,7 @@ func TestDHTPrivateOnlyClientSendsNothing(t *testing.T) {
 		t.Errorf("a client with only a private torrent runs a DHT node on %v", a)
 	}
 	c.Close() // a packet sent at any time is queued on boot by now
-	if pkts := queuedUDP(t, boot); len(pkts) != 0 {
+	if pkts := testutil.QueuedUDP(t, boot); len(pkts) != 0 {
 		t.Fatalf("the DHT bootstrap node got %d packets from a client with only a private torrent, first %q", len(pkts), pkts[0])
 	}
 
@@ -371,7 +339,7 @@ func TestDHTPrivateNeverInPackets(t *testing.T) {
 			break
 		}
 	}
-	pkts = append(pkts, queuedUDP(t, boot)...)
+	pkts = append(pkts, testutil.QueuedUDP(t, boot)...)
 	for _, p := range pkts {
 		if bytes.Contains(p, priv.InfoHash[:]) {
 			t.Fatalf("a DHT packet names the private torrent: %q", p)

@@ -1,15 +1,14 @@
 package integration
 
 import (
-	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/internal/testutil"
 )
 
 // TestPrivateTorrentNoDHT: torfs seed and torfs get of a private torrent
@@ -43,8 +42,8 @@ func TestPrivateTorrentNoDHT(t *testing.T) {
 		t.Logf("stopping torfs seed: %v", err)
 	}
 	// Both processes have exited: whatever they sent is queued on boot.
-	if pkt := queuedPacket(t, boot); pkt != nil {
-		t.Fatalf("torfs sent the DHT bootstrap node %q for a private torrent", pkt)
+	if pkts := testutil.QueuedUDP(t, boot); len(pkts) != 0 {
+		t.Fatalf("torfs sent the DHT bootstrap node %q for a private torrent", pkts[0])
 	}
 
 	public := harness.MakeTorrent(t, path, harness.TorrentOptions{PieceLength: 64 << 10})
@@ -53,32 +52,4 @@ func TestPrivateTorrentNoDHT(t *testing.T) {
 	if _, err := boot.Read(make([]byte, 1500)); err != nil {
 		t.Fatalf("torfs seed of a public torrent sent the DHT bootstrap node nothing either: %v", err)
 	}
-}
-
-// queuedPacket returns a packet queued on conn, or nil, without waiting
-// (a read deadline in the past would not even read a queued one).
-func queuedPacket(t *testing.T, conn *net.UDPConn) []byte {
-	t.Helper()
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1500)
-	var (
-		n    int
-		rerr error
-	)
-	if err := rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
-		return true // never wait
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if errors.Is(rerr, syscall.EAGAIN) {
-		return nil
-	}
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	return buf[:n]
 }
