@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // The addresses of the two sides of every WAN; each WAN has namespaces of
@@ -28,17 +32,24 @@ type WAN struct {
 	Link *Link
 }
 
-// NewWAN creates two namespaces with fresh unique names starting with
-// "torfs-wan-", and the link between them. The caller must Close it.
+// nsPrefix starts the name of every namespace a WAN makes; the creator's
+// pid follows, so leftovers of a process that died can be told apart.
+const nsPrefix = "torfs-wan-"
+
+// NewWAN creates two namespaces with fresh unique names
+// (torfs-wan-PID-RANDOM-a and -b) and the link between them. The caller
+// must Close it. Namespaces left behind by a WAN whose process died
+// without closing it (killed tests) are deleted first.
 func NewWAN(ctx context.Context, cfg Config) (*WAN, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	removeOrphans(ctx)
 	var id [4]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("name the namespaces: %w", err)
 	}
-	base := "torfs-wan-" + hex.EncodeToString(id[:])
+	base := fmt.Sprintf("%s%d-%s", nsPrefix, os.Getpid(), hex.EncodeToString(id[:]))
 	w := &WAN{}
 	var err error
 	if w.A, err = NewNamespace(ctx, base+"-a"); err != nil {
@@ -102,4 +113,28 @@ func (w *WAN) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeOrphans deletes the namespaces of WANs whose process is gone.
+// They hold nothing (the TUN devices died with their process) but their
+// names; failing to delete one is harmless, so errors are ignored.
+func removeOrphans(ctx context.Context) {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), nsPrefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+			_ = ipCmd(ctx, "netns", "del", e.Name())
+		}
+	}
 }

@@ -3,9 +3,12 @@ package netemu_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -192,4 +195,23 @@ func devices(out string) string {
 		}
 	}
 	return strings.Join(devs, ", ")
+}
+
+func TestWANRemovesNamespacesOfDeadProcesses(t *testing.T) {
+	// A process that has exited: its pid names a leftover namespace.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := fmt.Sprintf("torfs-wan-%d-0badc0de-a", dead.Process.Pid)
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("ip", "netns", "add", orphan).CombinedOutput(); err != nil {
+			t.Fatalf("make a leftover namespace: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", orphan).Run() })
+	}
+	netemutest.New(t, netemu.Config{})
+	if _, err := os.Stat("/run/netns/" + orphan); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover namespace %s of a dead process is still there (%v)", orphan, err)
+	}
 }
