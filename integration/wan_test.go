@@ -16,11 +16,6 @@ import (
 // emulated WAN (internal/netemu: 25 ms each way, 0.5% loss, 100 Mbit/s, a
 // 1000-packet queue): namespace A at 10.77.0.1, namespace B at 10.77.0.2.
 
-// inNamespace runs bin with args inside ns, through ip netns exec.
-func inNamespace(ns *netemu.Namespace, name, bin string, args ...string) harness.Command {
-	return harness.Command{Path: "ip", Args: append([]string{"netns", "exec", ns.Name, bin}, args...), Name: name}
-}
-
 // TestGetOverEmulatedWAN: torfs get in B downloads a file from a
 // libtorrent seeder in A across the lossy, delayed link, byte for byte.
 func TestGetOverEmulatedWAN(t *testing.T) {
@@ -31,28 +26,20 @@ func TestGetOverEmulatedWAN(t *testing.T) {
 	torrent := harness.MakeTorrent(t, filepath.Join(src, "film.mkv"), harness.TorrentOptions{})
 	ctx := harness.Context(t, 2*time.Minute)
 
-	var seed *harness.Libtorrent
-	err := w.A.Do(func() error {
-		var err error
-		seed, err = harness.LaunchLibtorrent(ctx, harness.LibtorrentOptions{
-			Mode: harness.Seed, Torrent: torrent, Save: src,
-			Listen: netip.AddrPortFrom(netemu.AddrA, 0).String(),
-		})
-		return err
+	seed := harness.StartLibtorrentIn(t, w.A, harness.LibtorrentOptions{
+		Mode: harness.Seed, Torrent: torrent, Save: src,
+		Listen: netip.AddrPortFrom(netemu.AddrA, 0).String(),
 	})
-	if err != nil {
-		t.Fatalf("libtorrent seeder in namespace A: %v", err)
-	}
-	t.Cleanup(func() { seed.Close() })
 	if err := seed.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	bin := harness.BuildTorfs(t)
 	out := t.TempDir()
-	r := harness.Run(t, inNamespace(w.B, "torfs get (namespace B)", bin, "get", "--no-dht", "-o", out,
-		"--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(),
-		"--peer", netip.AddrPortFrom(netemu.AddrA, uint16(seed.Port())).String(), torrent))
+	r := harness.Run(t, harness.InNetns(w.B.Name, harness.Command{Path: bin, Args: []string{
+		"get", "--no-dht", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(),
+		"--peer", netip.AddrPortFrom(netemu.AddrA, uint16(seed.Port())).String(), torrent,
+	}}))
 	if r.Code != 0 {
 		t.Fatalf("%v", r)
 	}
@@ -74,8 +61,10 @@ func TestLibtorrentFromTorfsSeedOverEmulatedWAN(t *testing.T) {
 	ctx := harness.Context(t, 2*time.Minute)
 
 	bin := harness.BuildTorfs(t)
-	p := harness.Start(t, inNamespace(w.A, "torfs seed (namespace A)", bin, "seed", "--no-dht",
-		"--data", filepath.Join(src, "disk.img"), "--listen", netip.AddrPortFrom(netemu.AddrA, 0).String(), torrent))
+	p := harness.Start(t, harness.InNetns(w.A.Name, harness.Command{Path: bin, Args: []string{
+		"seed", "--no-dht", "--data", filepath.Join(src, "disk.img"),
+		"--listen", netip.AddrPortFrom(netemu.AddrA, 0).String(), torrent,
+	}}))
 	line, err := p.WaitOutput(ctx, "press Ctrl-C")
 	if err != nil {
 		t.Fatal(err)
@@ -85,19 +74,9 @@ func TestLibtorrentFromTorfsSeedOverEmulatedWAN(t *testing.T) {
 		t.Fatalf("torfs seed printed %q", line)
 	}
 
-	save := t.TempDir()
-	var leech *harness.Libtorrent
-	err = w.B.Do(func() error {
-		var err error
-		leech, err = harness.LaunchLibtorrent(ctx, harness.LibtorrentOptions{
-			Mode: harness.Leech, Torrent: torrent, Save: save, Peers: []string{m[1]}, ExitOnComplete: true,
-		})
-		return err
+	leech := harness.StartLibtorrentIn(t, w.B, harness.LibtorrentOptions{
+		Mode: harness.Leech, Torrent: torrent, Peers: []string{m[1]}, ExitOnComplete: true,
 	})
-	if err != nil {
-		t.Fatalf("libtorrent leecher in namespace B: %v", err)
-	}
-	t.Cleanup(func() { leech.Close() })
 	if err := leech.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
 	}
