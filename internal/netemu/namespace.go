@@ -54,9 +54,8 @@ func NewNamespace(ctx context.Context, name string) (*Namespace, error) {
 // serve runs on a thread locked into the namespace and runs Do's
 // functions there. It returns without unlocking the thread, so Go ends
 // the thread instead of handing it, still inside the namespace, to other
-// goroutines. Processes started on the thread (Do) die with it: the
-// harness asks the kernel to kill a child when the thread that started it
-// ends, which is why the thread stays until Close.
+// goroutines. The thread lives until Close because a process started on
+// it with Pdeathsig set (the harness sets it) is killed when it ends.
 func (ns *Namespace) serve(started chan<- error) {
 	defer close(ns.done)
 	runtime.LockOSThread()
@@ -107,9 +106,8 @@ func (ns *Namespace) IP(ctx context.Context, args ...string) error {
 	return ipCmd(ctx, append([]string{"-n", ns.Name}, args...)...)
 }
 
-// Close ends the namespace's thread (and processes started on it) and
-// deletes the namespace.
-// Close may be called more than once.
+// Close ends the namespace's thread (and the processes started on it with
+// Pdeathsig) and deletes the namespace. It may be called more than once.
 func (ns *Namespace) Close() error {
 	ns.closeOnce.Do(func() {
 		close(ns.quit)

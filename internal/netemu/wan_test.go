@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ const ioTimeout = time.Minute
 
 // connect listens in w.B and dials from w.A, returning the two ends of one
 // TCP connection across the link.
-func connect(t *testing.T, w *netemu.WAN) (a, b net.Conn) {
+func connect(t testing.TB, w *netemu.WAN) (a, b net.Conn) {
 	t.Helper()
 	var ln net.Listener
 	err := w.B.Do(func() error {
@@ -99,7 +100,7 @@ func TestWANRoundTripTakesTwiceTheDelay(t *testing.T) {
 // transfer sends size random bytes from w.A to w.B over TCP and returns
 // the receiver's rate in bits per second, from accepting the connection
 // to holding the last byte.
-func transfer(t *testing.T, w *netemu.WAN, size int) float64 {
+func transfer(t testing.TB, w *netemu.WAN, size int) float64 {
 	t.Helper()
 	a, b := connect(t, w)
 	start := time.Now()
@@ -214,4 +215,40 @@ func TestWANRemovesNamespacesOfDeadProcesses(t *testing.T) {
 	if _, err := os.Stat("/run/netns/" + orphan); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("leftover namespace %s of a dead process is still there (%v)", orphan, err)
 	}
+}
+
+// BenchmarkWANTransfer is the link's own cost: 64 MiB of TCP across a
+// link without delay, loss or rate limit, so the link is the bottleneck.
+// It reports MB/s and this process's CPU time per MB: the link's four
+// goroutines and the benchmark's two sockets, which only copy.
+func BenchmarkWANTransfer(b *testing.B) {
+	w := netemutest.New(b, netemu.Config{})
+	const size = 64 << 20
+	chunk, recv := make([]byte, 256<<10), make([]byte, 64<<10)
+	for b.Loop() {
+		a, r := connect(b, w)
+		before := selfCPU()
+		start := time.Now()
+		go func() {
+			for range size / len(chunk) {
+				if _, err := a.Write(chunk); err != nil {
+					break
+				}
+			}
+			a.Close()
+		}()
+		n, err := io.CopyBuffer(io.Discard, r, recv)
+		if err != nil || n != size {
+			b.Fatalf("received %d bytes (%v), want %d", n, err, size)
+		}
+		elapsed, cpu := time.Since(start), selfCPU()-before
+		b.ReportMetric(size/1e6/elapsed.Seconds(), "MB/s")
+		b.ReportMetric(float64(cpu.Microseconds())/1e3/(size/1e6), "cpu-ms/MB")
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
