@@ -124,6 +124,10 @@ func ipCmd(ctx context.Context, args ...string) error {
 		if errors.Is(err, exec.ErrNotFound) {
 			msg = "install iproute2"
 		}
+		if strings.Contains(msg, "Operation not permitted") {
+			// A container without CAP_SYS_ADMIN, say: callers may skip.
+			err = fmt.Errorf("%w (%w)", err, os.ErrPermission)
+		}
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, msg)
 	}
 	return nil

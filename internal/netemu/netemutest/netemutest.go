@@ -16,8 +16,9 @@ import (
 
 // New creates a WAN with cfg for tb and closes it in tb's cleanup, logging
 // the link's counters. It skips the test, saying why, where the machine
-// cannot make namespaces or TUN devices (not root, no /dev/net/tun); as
-// root it runs, and a failure to set up (no ip command, say) fails it.
+// cannot make namespaces or TUN devices (not root, no /dev/net/tun, or
+// root without the capability, as in some containers); as root it runs,
+// and any other failure to set up (no ip command, say) fails it.
 func New(tb testing.TB, cfg netemu.Config) *netemu.WAN {
 	tb.Helper()
 	if why := unavailable(); why != "" {
