@@ -51,7 +51,15 @@ func run(ctx context.Context, cfg netemu.Config, t transport, size int64, runs i
 		return err
 	}
 	defer w.Close()
-	fmt.Printf("link: %s; file: %d MiB; %d pair(s) of runs over %s, median reported\n", cfg, size>>20, runs, t.name)
+	// The sender's congestion control decides how TCP takes random loss:
+	// BBR (this machine's default) hardly slows down for it, CUBIC does.
+	// A namespace may only choose among net.ipv4.tcp_allowed_congestion_control,
+	// a setting of the host's, so it is reported, not set.
+	cc, err := getSysctl(w.A, tcpCC)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("link: %s; TCP congestion control %s; file: %d MiB; %d pair(s) of runs over %s, median reported\n", cfg, cc, size>>20, runs, t.name)
 
 	// The seeder lives in A, the leechers in B: data flows A->B.
 	var seed *harness.Libtorrent
@@ -174,4 +182,22 @@ func median(ms []measurement) float64 {
 	}
 	slices.Sort(v)
 	return v[len(v)/2]
+}
+
+// tcpCC is the sysctl that holds a namespace's TCP congestion control.
+const tcpCC = "/proc/sys/net/ipv4/tcp_congestion_control"
+
+// getSysctl reads a per-namespace sysctl of ns: a file under
+// /proc/sys/net opened from ns's thread belongs to ns.
+func getSysctl(ns *netemu.Namespace, path string) (string, error) {
+	var v []byte
+	err := ns.Do(func() error {
+		var err error
+		v, err = os.ReadFile(path)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read %s in namespace %s: %w", path, ns.Name, err)
+	}
+	return strings.TrimSpace(string(v)), nil
 }
