@@ -154,7 +154,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	ih := dht.ID(t.mi.InfoHash)
 	found := func(peers []netip.AddrPort) {
 		t.log.Debug("DHT found peers", "peers", len(peers))
-		t.AddPeers(addrStrings(peers)...)
+		t.addPeers(peers, nil, "")
 	}
 	now := time.Now()
 	nextAnnounce, nextLookup := now, now
@@ -193,15 +193,6 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	}
 }
 
-// addrStrings turns peer addresses into the strings AddPeers takes.
-func addrStrings(peers []netip.AddrPort) []string {
-	addrs := make([]string, 0, len(peers))
-	for _, a := range peers {
-		addrs = append(addrs, a.String())
-	}
-	return addrs
-}
-
 func earliest(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a
@@ -221,11 +212,11 @@ func (t *Torrent) wantsPeers() bool {
 // joins our routing table if it answers a ping.
 func (p *peer) onPort(m *wire.Message) {
 	t := p.t
-	a, ok := p.conn.RemoteAddr().(*net.TCPAddr)
+	a, ok := addrPort(p.conn.RemoteAddr())
 	if !t.usesDHT() || !ok || m.Port == 0 {
 		return
 	}
-	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(m.Port)))
+	hp := netip.AddrPortFrom(a.Addr(), m.Port).String()
 	t.mu.Lock()
 	if t.dht.portNodes == nil {
 		t.dht.portNodes = map[string]bool{}
