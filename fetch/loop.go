@@ -71,9 +71,7 @@ func (t *Torrent) addPeers(addrs []netip.AddrPort, flags []byte, source string) 
 	t.mu.Lock()
 	n := t.addCandidates(addrs, flags, source)
 	t.mu.Unlock()
-	if n > 0 {
-		t.kickDial()
-	}
+	t.kickDial()
 	return n
 }
 

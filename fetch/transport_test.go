@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -372,5 +373,24 @@ func TestPEXUTPFlag(t *testing.T) {
 		if got := tc.p.pexFlags()&wire.PEXUTP != 0; got != tc.want {
 			t.Errorf("peer over %s dialed at %v: uTP flag sent %v, want %v", tc.p.transport, tc.p.dialed, got, tc.want)
 		}
+	}
+}
+
+// TestAddPeersLooksUpNames: a peer given by name ("localhost:port", as
+// --peer takes it) is looked up and downloaded from, as when the name
+// went straight to the TCP dialer. localhost is in /etc/hosts: no packet
+// leaves the machine.
+func TestAddPeersLooksUpNames(t *testing.T) {
+	t.Parallel()
+	mi, data := testTorrent(t, 1<<20, 64<<10)
+	seed := newTestClient(t, Config{})
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	a, _ := addrPort(seed.Addr())
+	leech := newTestClient(t, Config{})
+	st := newMemStorage(&mi.Info, nil)
+	tor := addTorrent(t, leech, mi, st, TorrentOptions{DownloadAll: true, Peers: []string{"localhost:" + strconv.Itoa(int(a.Port()))}})
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
 	}
 }
