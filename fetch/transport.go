@@ -94,3 +94,26 @@ func addrPort(a net.Addr) (netip.AddrPort, bool) {
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
+
+// NewTransport makes a Transport of a dial function and a listener (nil
+// for one that only dials), so that a transport package need not import
+// fetch: a uTP socket plugs in as
+//
+//	fetch.NewTransport(fetch.TransportUTP, sock.DialAddrPort, sock)
+func NewTransport(name string, dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error), ln net.Listener) Transport {
+	return &funcTransport{name: name, dial: dial, ln: ln}
+}
+
+type funcTransport struct {
+	name string
+	dial func(context.Context, netip.AddrPort) (net.Conn, error)
+	ln   net.Listener
+}
+
+func (f *funcTransport) Name() string { return f.name }
+
+func (f *funcTransport) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	return f.dial(ctx, addr)
+}
+
+func (f *funcTransport) Listener() net.Listener { return f.ln }

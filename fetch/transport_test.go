@@ -175,7 +175,9 @@ func TestDownloadOverOtherTransport(t *testing.T) {
 	mi, data := testTorrent(t, 2<<20, 64<<10)
 	mem := newMemNet()
 	addr := unusedTCPPort(t)
-	seed := newTestClient(t, Config{Transports: []Transport{mem.transport(t, "mem", addr)}})
+	seedMem := mem.transport(t, "mem", addr)
+	// As a transport package plugs in, without implementing Transport.
+	seed := newTestClient(t, Config{Transports: []Transport{NewTransport("mem", seedMem.Dial, seedMem.ln)}})
 	if got := seed.listenPort(); got != addr.Port() {
 		t.Fatalf("seeder announces port %d, want its only listener's %d", got, addr.Port())
 	}
@@ -392,5 +394,26 @@ func TestAddPeersLooksUpNames(t *testing.T) {
 	waitComplete(t, tor, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("downloaded data differs")
+	}
+}
+
+type unackedPipe struct {
+	net.Conn
+	n int
+}
+
+func (c unackedPipe) Unacked() int { return c.n }
+
+// TestUnackedFromConn: a connection that counts its unacknowledged bytes
+// (uTP) is asked, not the kernel.
+func TestUnackedFromConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if _, ok := unacked(a); ok {
+		t.Fatal("a pipe reports unacknowledged bytes")
+	}
+	if n, ok := unacked(unackedPipe{a, 42}); !ok || n != 42 {
+		t.Fatalf("unacked = %d, %v; want 42 from the connection", n, ok)
 	}
 }
