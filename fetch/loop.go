@@ -222,12 +222,16 @@ func (t *Torrent) dialMore() {
 	}
 	room := t.c.cfg.MaxConnsPerTorrent - len(t.peers) - t.dialing
 	now := time.Now()
+	seeding := t.seeding()
 	for addr, c := range t.candidates {
 		if room <= 0 {
 			return
 		}
 		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(addr.String()) {
 			continue
+		}
+		if seeding && c.pexFlags&wire.PEXSeed != 0 {
+			continue // PEX says it is a seed too: we would only hang up
 		}
 		select {
 		case t.c.halfOpen <- struct{}{}:

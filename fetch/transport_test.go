@@ -417,3 +417,44 @@ func TestUnackedFromConn(t *testing.T) {
 		t.Fatalf("unacked = %d, %v; want 42 from the connection", n, ok)
 	}
 }
+
+// TestSeedSkipsPEXSeeds: a seeder does not dial a peer PEX flags as a
+// seed (the two would hang up at once), and does dial the others.
+func TestSeedSkipsPEXSeeds(t *testing.T) {
+	t.Parallel()
+	mi, data := testTorrent(t, 1<<20, 64<<10)
+	s := newTestClient(t, Config{})
+	tor := addTorrent(t, s, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	other := newTestClient(t, Config{})
+	otherTor := addTorrent(t, other, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	leech := newTestClient(t, Config{})
+	addTorrent(t, leech, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	seedAddr, _ := addrPort(other.Addr())
+	leechAddr, _ := addrPort(leech.Addr())
+	msg := wire.PEX{AddedF: string([]byte{wire.PEXSeed, 0})}
+	msg.Added, _ = wire.CompactPeers([]netip.AddrPort{seedAddr, leechAddr})
+	b, err := msg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&peer{t: tor, addr: "test"}).onPEX(b); err != nil {
+		t.Fatal(err)
+	}
+	// Both candidates came in one message, so the dial that reached the
+	// leecher had the seed in view too.
+	deadline := time.Now().Add(20 * time.Second)
+	for !connectedTo(tor, leech.PeerID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the seed did not connect to the leecher")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tor.mu.Lock()
+	c := tor.candidates[seedAddr]
+	// A dial, failed or connected, sets when to try again.
+	dialed := c.dialing || c.connected || !c.next.IsZero()
+	tor.mu.Unlock()
+	if dialed || connectedTo(tor, other.PeerID()) || len(otherTor.Stats().Peers) != 0 {
+		t.Fatal("a seed dialed a peer PEX says is a seed")
+	}
+}
