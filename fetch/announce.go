@@ -53,12 +53,8 @@ func (t *Torrent) announceLoop() {
 			if resp.Interval > 0 {
 				wait = max(resp.Interval, minInterval)
 			}
-			addrs := make([]string, 0, len(resp.Peers))
-			for _, a := range resp.Peers {
-				addrs = append(addrs, a.String())
-			}
-			t.log.Debug("tracker answered", "tracker", url, "peers", len(addrs), "interval", wait)
-			t.AddPeers(addrs...)
+			t.log.Debug("tracker answered", "tracker", url, "peers", len(resp.Peers), "interval", wait)
+			t.addPeers(resp.Peers, nil, "")
 		}
 		tm := time.NewTimer(wait)
 		select {

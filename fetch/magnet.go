@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +40,7 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	r := &resolver{
 		c: c, m: m, ctx: rctx, progress: progress,
 		events: make(chan func()),
-		cands:  map[string]*resolveCand{},
+		cands:  map[netip.AddrPort]*resolveCand{},
 		conns:  map[*metaConn]struct{}{},
 	}
 	c.mu.Lock()
@@ -58,8 +60,15 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 		}
 		r.wg.Wait()
 	}()
-	r.addGiven(m.Peers)
-	r.addGiven(opts.Peers)
+	given, names := splitAddrs(append(slices.Clone(m.Peers), opts.Peers...))
+	if len(names) > 0 {
+		found, err := lookupAddrs(rctx, names)
+		if err != nil {
+			r.lastErr = err.Error()
+		}
+		given = append(given, found...)
+	}
+	r.addGiven(given)
 	r.startSources(opts)
 	mi, err := r.run(ctx)
 	if err != nil {
@@ -114,8 +123,8 @@ type resolver struct {
 	wg       sync.WaitGroup
 	sources  []string // what we ask for peers, for the final error
 
-	cands     map[string]*resolveCand
-	order     []string // addresses in the order found
+	cands     map[netip.AddrPort]*resolveCand
+	order     []netip.AddrPort // addresses in the order found
 	conns     map[*metaConn]struct{}
 	dialing   int
 	connected int // connections ever made
@@ -175,8 +184,9 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 }
 
 // addAddrs adds peer addresses to try.
-func (r *resolver) addAddrs(addrs []string) {
+func (r *resolver) addAddrs(addrs []netip.AddrPort) {
 	for _, a := range addrs {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		if _, ok := r.cands[a]; ok {
 			continue
 		}
@@ -186,10 +196,10 @@ func (r *resolver) addAddrs(addrs []string) {
 }
 
 // addGiven adds addresses the user gave, which failures never remove.
-func (r *resolver) addGiven(addrs []string) {
+func (r *resolver) addGiven(addrs []netip.AddrPort) {
 	r.addAddrs(addrs)
 	for _, a := range addrs {
-		r.cands[a].given = true
+		r.cands[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())].given = true
 	}
 }
 
@@ -199,7 +209,7 @@ func (r *resolver) found() []string {
 	var out []string
 	for _, a := range r.order {
 		if !r.cands[a].banned {
-			out = append(out, a)
+			out = append(out, a.String())
 		}
 	}
 	return out

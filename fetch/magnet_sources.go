@@ -59,10 +59,7 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 			fails = 0
 			req.Event = tracker.EventNone
 			wait = min(max(resp.Interval, minInterval), time.Minute)
-			addrs := make([]string, 0, len(resp.Peers))
-			for _, a := range resp.Peers {
-				addrs = append(addrs, a.String())
-			}
+			addrs := resp.Peers
 			r.post(func() { r.addAddrs(addrs) })
 		}
 		tm := time.NewTimer(wait)
@@ -85,8 +82,7 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 		found := 0
 		err := node.GetPeersFunc(r.ctx, dht.ID(r.m.InfoHash), func(peers []netip.AddrPort) {
 			found += len(peers)
-			addrs := addrStrings(peers)
-			r.post(func() { r.addAddrs(addrs) })
+			r.post(func() { r.addAddrs(peers) })
 		})
 		if r.ctx.Err() != nil {
 			return
@@ -112,11 +108,11 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 // the background.
 func (r *resolver) learnNode(peer net.Addr, port uint16) {
 	node := r.c.dht.Load()
-	a, ok := peer.(*net.TCPAddr)
+	a, ok := addrPort(peer)
 	if node == nil || !ok || port == 0 {
 		return
 	}
-	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(port)))
+	hp := netip.AddrPortFrom(a.Addr(), port).String()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

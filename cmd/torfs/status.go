@@ -124,7 +124,7 @@ func printStatus(w io.Writer, st session.Status, peers bool) {
 		}
 		if peers {
 			for _, p := range t.Peers {
-				fmt.Fprintf(w, "    peer %-22s %-8s down %s/s up %s/s\n", p.Addr, p.Client,
+				fmt.Fprintf(w, "    peer %-22s %-4s %-8s down %s/s up %s/s\n", p.Addr, p.Transport, p.Client,
 					bytesize.Format(int64(p.DownloadRate)), bytesize.Format(int64(p.UploadRate)))
 			}
 		}
