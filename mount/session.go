@@ -1,8 +1,8 @@
-// Package session runs what `torfs mount` serves: one engine client, and
+// Package mount runs what `torfs mount` serves: one engine client, and
 // for each torrent shown a cache directory, an engine session and the
 // file system view of it. It is the wiring between fetch, cache and fs,
 // kept out of the command so the demo and tests can run it in-process.
-package session
+package mount
 
 import (
 	"context"
