@@ -183,7 +183,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 }
 
 // FS is the torrent as the file system sees it.
-func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
+func (t *Torrent) FS() fs.Torrent { return fsTorrent{t: t.tor, opts: t.readerOpts} }
 
 // lockDir takes an exclusive lock on a torrent's cache directory: two
 // processes writing the same cache would corrupt each other's state. The
