@@ -126,7 +126,7 @@ func serveConfig(t *testing.T, cfg Config, source string) *served {
 	ready := make(chan Mounted, 1)
 	cfg.Fetch.ListenAddr = "127.0.0.1:0"
 	go func() {
-		sv.done <- Serve(ctx, cfg, MountConfig{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
+		sv.done <- Serve(ctx, cfg, Target{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -171,7 +171,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
 		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
-	mc := mount.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	mc := mount.Target{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.

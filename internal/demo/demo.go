@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sctx, stopMount := context.WithCancel(ctx)
 	defer stopMount()
 	go func() {
-		served <- mount.Serve(sctx, scfg, mount.MountConfig{Source: torrent, Mountpoint: mnt},
+		served <- mount.Serve(sctx, scfg, mount.Target{Source: torrent, Mountpoint: mnt},
 			func(m mount.Mounted) { mounted <- m }, ctx.Done())
 	}()
 	var m mount.Mounted
