@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -67,8 +66,6 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	}
 	return mi, r.found(), nil
 }
-
-var errClientClosed = errors.New("the client was closed")
 
 const (
 	// metaPipeline is how many metadata pieces we ask one peer for at once.
@@ -167,7 +164,7 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 			r.expire()
 		case <-r.ctx.Done():
 			if ctx.Err() == nil {
-				return nil, fmt.Errorf("resolving magnet link %s: %w", r.m.InfoHash, errClientClosed)
+				return nil, fmt.Errorf("resolving magnet link %s: the client was %w", r.m.InfoHash, ErrClosed)
 			}
 			return nil, fmt.Errorf("resolving magnet link %s: %s: %w", r.m.InfoHash, r.failure(), ctx.Err())
 		}

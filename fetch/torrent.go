@@ -184,7 +184,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if c.closed {
 		c.mu.Unlock()
 		cancel()
-		return nil, errors.New("client is closed")
+		return nil, fmt.Errorf("client is %w", ErrClosed)
 	}
 	if _, dup := c.torrents[mi.InfoHash]; dup {
 		c.mu.Unlock()
