@@ -353,10 +353,3 @@ func (c *Cache) Stats() Stats {
 	s.OpenFiles = c.files.openCount()
 	return s
 }
-
-// BlockSize returns the filesystem block size budget charges are rounded to.
-func (c *Cache) BlockSize() int64 { return c.blockSize }
-
-// Path returns the backing file of torrent file f, or "" for a pad file or
-// symlink, which have no backing file.
-func (c *Cache) Path(f int) string { return c.files.paths[f] }
