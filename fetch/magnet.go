@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -236,9 +237,9 @@ func (r *resolver) failure() string {
 	case len(r.cands) == 0:
 		return "no peer found through " + strings.Join(r.sources, " and ") + last
 	case r.connected == 0:
-		return fmt.Sprintf("found %d %s, could not connect to any%s", len(r.cands), plural(len(r.cands), "peer", "peers"), last)
+		return fmt.Sprintf("found %s, could not connect to any%s", plural.Count(len(r.cands), "peer", "peers"), last)
 	case r.withMeta == 0:
-		return fmt.Sprintf("%d %s connected, none has the metadata%s", r.connected, plural(r.connected, "peer", "peers"), last)
+		return fmt.Sprintf("%s connected, none has the metadata%s", plural.Count(r.connected, "peer", "peers"), last)
 	}
 	have := 0
 	for _, p := range r.pieces {
@@ -247,11 +248,4 @@ func (r *resolver) failure() string {
 		}
 	}
 	return fmt.Sprintf("received %d of %d metadata pieces%s", have, len(r.pieces), last)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -47,8 +48,8 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 		}
 		return nil, nil, err
 	}
-	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %d %s known\n",
-		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), len(peers), plural(len(peers), "peer", "peers"))
+	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %s known\n",
+		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), plural.Count(len(peers), "peer", "peers"))
 	return mi, peers, nil
 }
 
@@ -101,8 +102,8 @@ func (p *resolveProgress) update(s fetch.ResolveStatus) {
 	if s.Total > 0 {
 		pieces = fmt.Sprintf("%d/%d pieces", s.Have, s.Total)
 	}
-	line := fmt.Sprintf("fetching metadata of %s: %d %s known, %d connected, metadata %s",
-		p.hash, s.Peers, plural(s.Peers, "peer", "peers"), s.Connected, pieces)
+	line := fmt.Sprintf("fetching metadata of %s: %s known, %d connected, metadata %s",
+		p.hash, plural.Count(s.Peers, "peer", "peers"), s.Connected, pieces)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if line == p.line {
