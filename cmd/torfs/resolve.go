@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/atomicfile"
 	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -53,7 +54,7 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 	return mi, peers, nil
 }
 
-// saveTorrent writes mi as a .torrent file, atomically.
+// saveTorrent writes mi as a .torrent file, atomically and durably.
 func saveTorrent(mi *metainfo.MetaInfo, path string) error {
 	b, err := mi.Encode()
 	if err != nil {
@@ -62,12 +63,7 @@ func saveTorrent(mi *metainfo.MetaInfo, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("saving the torrent: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("saving the torrent: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("saving the torrent: %w", err)
 	}
 	return nil
