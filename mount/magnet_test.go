@@ -18,6 +18,7 @@ import (
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/internal/mountinfo"
 	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
 	"github.com/zeebo/bencode"
@@ -363,12 +364,12 @@ func TestResolveRetriesAndSaysWhyItStopped(t *testing.T) {
 // isMounted reads /proc/self/mountinfo, which never blocks on a hung
 // FUSE server.
 func isMounted(t *testing.T, dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+	for _, m := range ms {
+		if m.Mountpoint == dir {
 			return true
 		}
 	}
