@@ -9,6 +9,7 @@ import (
 
 	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/tracker"
 )
 
 // ResolveStatus is the progress of a metadata lookup.
@@ -57,6 +58,9 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 			mc.close()
 		}
 		r.wg.Wait()
+		if r.result != nil {
+			c.keepTrackerIDs(m.InfoHash, r.tiers)
+		}
 	}()
 	r.addGiven(m.Peers)
 	r.addGiven(opts.Peers)
@@ -110,7 +114,8 @@ type resolver struct {
 	progress func(ResolveStatus)
 	events   chan func()
 	wg       sync.WaitGroup
-	sources  []string // what we ask for peers, for the final error
+	sources  []string       // what we ask for peers, for the final error
+	tiers    *tracker.Tiers // the trackers asked, if any; they learn tracker ids
 
 	cands     map[string]*resolveCand
 	order     []string // addresses in the order found

@@ -171,6 +171,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
+		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
 	}
 	if !info.Private {
 		// Before peers can reach the torrent, so its handshakes offer the
