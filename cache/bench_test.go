@@ -65,7 +65,7 @@ func benchReadAt(b *testing.B, size int) {
 	// sizes and would dominate the comparison. Flush, drop, then warm
 	// both with the same reads.
 	dropPages(b, plainPath)
-	dropPages(b, c.Path(0))
+	dropPages(b, c.files.paths[0])
 	pass(plain.ReadAt)
 	pass(c.ReadAt)
 	var tPlain, tCache, cpuPlain, cpuCache time.Duration

@@ -97,12 +97,11 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 		download(t, c, tt, p)
 	}
 	// A read in progress on piece 0, the least recently used.
-	unpin, err := c.Pin(100, 200)
-	if err != nil {
+	if err := c.pin(0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Pin(0, 5*16<<10); !isNotVerified(err) {
-		t.Fatalf("Pin over a missing piece: %v, want ErrNotVerified", err)
+	if err := c.pin(0, 4); !isNotVerified(err) {
+		t.Fatalf("pin over a missing piece: %v, want ErrNotVerified", err)
 	}
 	for p := 4; p < 20; p++ {
 		download(t, c, tt, p)
@@ -110,8 +109,7 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 			t.Fatalf("pinned piece 0 evicted while downloading piece %d", p)
 		}
 	}
-	unpin()
-	unpin() // idempotent
+	c.unpin(0, 0)
 	checkInvariants(t, c)
 	checkRead(t, c, tt, 0, 16<<10)
 	// Unpinned, it is an ordinary piece again: four newer pieces push it out.

@@ -67,7 +67,7 @@ type Options struct {
 	// I/O in flight); 0 means DefaultMaxOpenFiles.
 	MaxOpenFiles int
 	// Logger receives warnings about dropped pieces and failed saves;
-	// nil means slog.Default().
+	// nil discards them.
 	Logger *slog.Logger
 	// SaveInterval is how often a changed state is saved; 0 means
 	// DefaultSaveInterval.
@@ -185,7 +185,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		c.capacity.Store(opts.Budget)
 	}
 	if c.log == nil {
-		c.log = slog.Default()
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.changed = sync.NewCond(&c.mu)
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -353,10 +353,3 @@ func (c *Cache) Stats() Stats {
 	s.OpenFiles = c.files.openCount()
 	return s
 }
-
-// BlockSize returns the filesystem block size budget charges are rounded to.
-func (c *Cache) BlockSize() int64 { return c.blockSize }
-
-// Path returns the backing file of torrent file f, or "" for a pad file or
-// symlink, which have no backing file.
-func (c *Cache) Path(f int) string { return c.files.paths[f] }

@@ -12,8 +12,10 @@
 // zeros. This layout was chosen over a slot file of piece-sized cells for
 // two reasons: a finished download is an ordinary download that stays
 // usable after torfs exits, and every read of a torrent file is a
-// contiguous range of one backing file, which the FUSE layer can splice
-// to the kernel without copying (see Cache.Path).
+// contiguous range of one backing file. (The FUSE layer copies those
+// bytes rather than splicing the backing file to the kernel: on warm
+// reads splice measured slower, about 0.8x, and cannot carry 1 MiB
+// reads.)
 //
 // With Budget 0 (unlimited) the files are preallocated with fallocate
 // (truncate where the filesystem cannot) so that pieces arriving out of

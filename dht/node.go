@@ -51,7 +51,8 @@ type Config struct {
 	// second, burst 100; negative = no limit.
 	QueryRate  float64
 	QueryBurst int
-	Logger     *slog.Logger
+	// Logger receives the node's events; nil discards them.
+	Logger *slog.Logger
 }
 
 // Node is a DHT node: a KRPC server that answers the network's queries,

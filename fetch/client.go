@@ -104,6 +104,10 @@ type Client struct {
 	conns     int // established connections over all torrents
 	closed    bool
 
+	// trackerIDs are the tracker ids a finished Resolve learned, kept for
+	// the AddTorrent of the same info-hash (magnet_sources.go).
+	trackerIDs map[metainfo.Hash]map[string]string
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

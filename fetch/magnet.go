@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/tracker"
 )
 
 // ResolveStatus is the progress of a metadata lookup.
@@ -59,6 +60,9 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 			mc.close()
 		}
 		r.wg.Wait()
+		if r.result != nil {
+			c.keepTrackerIDs(m.InfoHash, r.tiers)
+		}
 	}()
 	given, names := splitAddrs(append(slices.Clone(m.Peers), opts.Peers...))
 	if len(names) > 0 {
@@ -76,8 +80,6 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	}
 	return mi, r.found(), nil
 }
-
-var errClientClosed = errors.New("the client was closed")
 
 const (
 	// metaPipeline is how many metadata pieces we ask one peer for at once.
@@ -121,7 +123,8 @@ type resolver struct {
 	progress func(ResolveStatus)
 	events   chan func()
 	wg       sync.WaitGroup
-	sources  []string // what we ask for peers, for the final error
+	sources  []string       // what we ask for peers, for the final error
+	tiers    *tracker.Tiers // the trackers asked, if any; they learn tracker ids
 
 	cands     map[netip.AddrPort]*resolveCand
 	order     []netip.AddrPort // addresses in the order found
@@ -176,7 +179,7 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 			r.expire()
 		case <-r.ctx.Done():
 			if ctx.Err() == nil {
-				return nil, fmt.Errorf("resolving magnet link %s: %w", r.m.InfoHash, errClientClosed)
+				return nil, fmt.Errorf("resolving magnet link %s: the client was %w", r.m.InfoHash, ErrClosed)
 			}
 			return nil, fmt.Errorf("resolving magnet link %s: %s: %w", r.m.InfoHash, r.failure(), ctx.Err())
 		}
@@ -249,9 +252,9 @@ func (r *resolver) failure() string {
 	case len(r.cands) == 0:
 		return "no peer found through " + strings.Join(r.sources, " and ") + last
 	case r.connected == 0:
-		return fmt.Sprintf("found %d %s, could not connect to any%s", len(r.cands), plural(len(r.cands), "peer", "peers"), last)
+		return fmt.Sprintf("found %s, could not connect to any%s", plural.Count(len(r.cands), "peer", "peers"), last)
 	case r.withMeta == 0:
-		return fmt.Sprintf("%d %s connected, none has the metadata%s", r.connected, plural(r.connected, "peer", "peers"), last)
+		return fmt.Sprintf("%s connected, none has the metadata%s", plural.Count(r.connected, "peer", "peers"), last)
 	}
 	have := 0
 	for _, p := range r.pieces {
@@ -260,11 +263,4 @@ func (r *resolver) failure() string {
 		}
 	}
 	return fmt.Sprintf("received %d of %d metadata pieces%s", have, len(r.pieces), last)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

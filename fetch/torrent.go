@@ -172,6 +172,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
+		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
 	}
 	if !info.Private {
 		// Before peers can reach the torrent, so its handshakes offer the
@@ -185,7 +186,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if c.closed {
 		c.mu.Unlock()
 		cancel()
-		return nil, errors.New("client is closed")
+		return nil, fmt.Errorf("client is %w", ErrClosed)
 	}
 	if _, dup := c.torrents[mi.InfoHash]; dup {
 		c.mu.Unlock()

@@ -16,8 +16,8 @@ import (
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/mount"
 )
 
 func mountCommand() *command {
@@ -166,12 +166,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, u := range sf.trackers {
 		tiers = append(tiers, []string{u})
 	}
-	scfg := session.Config{
+	scfg := mount.Config{
 		Fetch: cfg, CacheDir: *cacheDir, CacheSize: size, Keep: *keep,
 		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
 		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
-	mc := session.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	mc := mount.Target{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -184,7 +184,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, force, stopSigs := stopSignals(ctx)
 	defer stopSigs()
-	ready := func(m session.Mounted) {
+	ready := func(m mount.Mounted) {
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
@@ -200,7 +200,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			_ = f.Sync()
 		}
 	}
-	if err := session.Serve(ctx, scfg, mc, ready, force); err != nil {
+	if err := mount.Serve(ctx, scfg, mc, ready, force); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "unmounted %s\n", pos[1])
@@ -244,7 +244,7 @@ func stopSignals(parent context.Context) (ctx context.Context, force <-chan stru
 }
 
 // parseCacheSize accepts a size, 0 or "unlimited" (no budget) and "auto"
-// (a share of the free space: session.Config.CacheSize < 0).
+// (a share of the free space: mount.Config.CacheSize < 0).
 func parseCacheSize(s string) (int64, error) {
 	switch strings.ToLower(s) {
 	case "auto", "":

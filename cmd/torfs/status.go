@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/mount"
 )
 
 func statusCommand() *command {
@@ -78,7 +78,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err := stdout.Write(body)
 		return err
 	}
-	var st session.Status
+	var st mount.Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("the status page %s answered something else: %w", url, err)
 	}
@@ -102,7 +102,7 @@ func statusURL(mountpoint string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-func printStatus(w io.Writer, st session.Status, peers bool) {
+func printStatus(w io.Writer, st mount.Status, peers bool) {
 	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
 	for _, r := range st.Resolving {
 		fmt.Fprintf(w, "\n%s (%s)\n  %s\n", r.Name, r.InfoHash, r.Message)

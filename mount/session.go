@@ -1,8 +1,8 @@
-// Package session runs what `torfs mount` serves: one engine client, and
+// Package mount runs what `torfs mount` serves: one engine client, and
 // for each torrent shown a cache directory, an engine session and the
 // file system view of it. It is the wiring between fetch, cache and fs,
 // kept out of the command so the demo and tests can run it in-process.
-package session
+package mount
 
 import (
 	"context"
@@ -65,15 +65,17 @@ type Session struct {
 	client *fetch.Client
 
 	mu        sync.Mutex
-	torrents  map[string]*Torrent    // by the name the mount shows
+	torrents  map[string]*Served     // by the name the mount shows
 	resolving map[string]*resolution // magnet links without metadata yet, by name
 	// retryDelay is the pause before resolving a magnet link again after
 	// an attempt failed while the mount still wants it.
 	retryDelay time.Duration
 }
 
-// Torrent is one torrent of a Session.
-type Torrent struct {
+// Served is one torrent a Session serves: its cache directory, its cache
+// and its engine session (a fetch.Torrent), which FS presents to the file
+// system.
+type Served struct {
 	// Name is the directory name the mount shows (multi-torrent mounts).
 	Name string
 	// Meta is the parsed .torrent.
@@ -105,7 +107,7 @@ func New(cfg Config) (*Session, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = c.Resolve
 	}
-	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Torrent),
+	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Served),
 		resolving: make(map[string]*resolution), retryDelay: resolveRetryDelay}, nil
 }
 
@@ -113,13 +115,13 @@ func New(cfg Config) (*Session, error) {
 func (s *Session) Addr() net.Addr { return s.client.Addr() }
 
 // Add opens mi's cache and starts its engine session under name.
-func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
+func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Served, error) {
 	return s.add(ctx, name, mi, fetch.TorrentOptions{})
 }
 
 // add is Add with trackers, peers and web seeds for this torrent only (a
 // magnet link's, the peers found while resolving it).
-func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Torrent, error) {
+func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Served, error) {
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""
@@ -174,7 +176,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		lock.Close()
 		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
 	}
-	t := &Torrent{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
 	s.mu.Lock()
 	s.torrents[name] = t
 	s.mu.Unlock()
@@ -183,7 +185,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 }
 
 // FS is the torrent as the file system sees it.
-func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
+func (t *Served) FS() fs.Torrent { return fsTorrent{t: t.tor, opts: t.readerOpts} }
 
 // lockDir takes an exclusive lock on a torrent's cache directory: two
 // processes writing the same cache would corrupt each other's state. The
@@ -217,7 +219,7 @@ func (s *Session) Remove(ctx context.Context, name string) error {
 	return s.closeTorrent(ctx, t)
 }
 
-func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
+func (s *Session) closeTorrent(ctx context.Context, t *Served) error {
 	var errs []error
 	if err := t.tor.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping %s: %w", t.Name, err))
@@ -239,7 +241,7 @@ func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	ts := s.torrents
-	s.torrents = make(map[string]*Torrent)
+	s.torrents = make(map[string]*Served)
 	s.mu.Unlock()
 	var errs []error
 	for _, t := range ts {

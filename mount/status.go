@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"encoding/json"
@@ -73,7 +73,7 @@ type FileStatus struct {
 // Status returns a snapshot of every torrent, sorted by name.
 func (s *Session) Status() Status {
 	s.mu.Lock()
-	ts := make([]*Torrent, 0, len(s.torrents))
+	ts := make([]*Served, 0, len(s.torrents))
 	for _, t := range s.torrents {
 		ts = append(ts, t)
 	}
@@ -82,7 +82,7 @@ func (s *Session) Status() Status {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(ts, func(a, b *Torrent) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ts, func(a, b *Served) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(rs, func(a, b *resolution) int { return strings.Compare(a.name, b.name) })
 	st := Status{Listen: s.client.Addr().String()}
 	for _, t := range ts {
@@ -94,7 +94,7 @@ func (s *Session) Status() Status {
 	return st
 }
 
-func (t *Torrent) status() TorrentStatus {
+func (t *Served) status() TorrentStatus {
 	fs := t.tor.Stats()
 	cs := t.cache.Stats()
 	ts := TorrentStatus{
