@@ -34,6 +34,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of torfs get to this file name + .1 and .3 (seeders)")
 	seeders := flag.String("seeders", "1,3", "comma-separated numbers of libtorrent seeders to download from")
 	reverse := flag.Bool("reverse", true, "also measure a libtorrent leecher downloading from torfs seed")
+	torfs := flag.String("torfs", "", "torfs binary to measure (default: build one from this module)")
 	flag.Parse()
 	var counts []int
 	for _, f := range strings.Split(*seeders, ",") {
@@ -46,21 +47,22 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *size, *piece, *runs, *cpuprofile, counts, *reverse); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, size, piece int64, runs int, cpuprofile string, counts []int, reverse bool) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse bool) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := harness.BuildTorfsIn(ctx, dir)
-	if err != nil {
-		return err
+	if bin == "" {
+		if bin, err = harness.BuildTorfsIn(ctx, dir); err != nil {
+			return err
+		}
 	}
 	torrent, save, err := harness.PrepareBenchTorrent(ctx, dir, size, piece)
 	if err != nil {
