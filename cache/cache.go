@@ -122,6 +122,9 @@ type Cache struct {
 	asideN  atomic.Int32
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
+	// writeback starts the disk writes of what the flusher and the
+	// writers wrote, behind them (writeback.go).
+	writeback *writeback
 
 	// allocMu orders every change of which pieces occupy disk space
 	// (reservations, evictions, drops) with the hole punching that
@@ -156,7 +159,7 @@ type Cache struct {
 
 	// saveMu orders saves with journal flushes.
 	saveMu    sync.Mutex
-	stopSaver context.CancelFunc // stops the saver and the journaler
+	stopSaver context.CancelFunc // stops the saver, the journaler and the writeback
 	saverDone chan struct{}
 	// journal records verified and evicted pieces between saves; nil
 	// without a state file.
@@ -210,6 +213,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	}
 	c.files = files
 	c.written = make([]atomic.Bool, len(paths))
+	c.writeback = newWriteback(len(paths))
 	n := info.NumPieces()
 	c.pieces = make([]piece, n)
 	c.lru = newPieceLRU(n)
@@ -238,6 +242,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.stopSaver = cancel
 	c.saverDone = make(chan struct{})
 	go c.saver(ctx)
+	go c.runWriteback(ctx)
 	c.journalerDone = make(chan struct{})
 	if c.journal != nil {
 		go c.journaler(ctx)
@@ -269,6 +274,7 @@ func (c *Cache) Close() error {
 	c.stopSaver()
 	<-c.saverDone
 	<-c.journalerDone
+	<-c.writeback.done
 	var err error
 	if c.opts.StateFile != "" {
 		err = c.save(true)

@@ -93,6 +93,17 @@
 // goroutines, not the connections' receive loops, call WriteBlock, since
 // hashing on the receive loop slowed torfs get).
 //
+// Every writebackChunk (8 MiB) written, a goroutine of its own starts the
+// kernel's writeback of the backing files written since
+// (sync_file_range with SYNC_FILE_RANGE_WRITE, which queues the dirty
+// pages for the disk without waiting for them). Left alone, the kernel
+// would start only once a tenth of the memory is dirty, and the fsync of
+// the next save, or of Close at the end of a download, would wait for the
+// disk to write everything at once. The writers never make that call,
+// which can block while the disk's queue is full; it promises nothing
+// about durability either, which stays with the fsyncs of the journal and
+// of the saves (see Resume).
+//
 // Every write of a piece and its effect on the running hash happen under
 // a lock of that piece alone, so the hash always describes the bytes the
 // cache wrote, and a write into the prefix already hashed waits for the
