@@ -61,7 +61,7 @@ func TestWritebackBehindWriter(t *testing.T) {
 	}
 	// The last chunk's bytes may not be started yet, nor pages a pass
 	// found locked by a write in progress.
-	if got := dirtyBytes(t, c.Path(0)); got > 3*chunk {
+	if got := dirtyBytes(t, c.files.paths[0]); got > 3*chunk {
 		t.Errorf("%d of %d bytes written still dirty after the writeback caught up; want at most %d", got, size, 3*chunk)
 	}
 	checkRead(t, c, tt, 0, size)
