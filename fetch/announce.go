@@ -13,8 +13,10 @@ const (
 	defaultInterval = 30 * time.Minute
 	// minInterval protects trackers from a bogus tiny interval.
 	minInterval = 10 * time.Second
-	// stoppedTimeout bounds the "stopped" announce on Close.
-	stoppedTimeout = 5 * time.Second
+	// stoppedTimeout bounds the "stopped" announce on Close, so that a
+	// dead tracker does not hold up the exit of torfs get (libtorrent's
+	// stop_tracker_timeout is 1 s too).
+	stoppedTimeout = time.Second
 )
 
 // announceLoop announces "started", then periodically at the tracker's
