@@ -18,8 +18,10 @@ type hole struct {
 
 // reserve charges piece p to the budget, evicting what the policy lets
 // it take (policy.go), and marks it as being written. It does nothing if
-// p is no longer missing by the time it gets the locks. The user hears of
-// the evicted pieces (OnEvict) once the locks are released.
+// p is no longer missing by the time it gets the locks. The holes of the
+// evicted pieces go to the punch worker (punch.go); p's data waits for
+// those queued earlier over its own blocks. The user hears of the evicted
+// pieces (OnEvict) once the locks are released.
 func (c *Cache) reserve(p int) error {
 	c.allocMu.Lock()
 	c.mu.Lock()
@@ -35,18 +37,28 @@ func (c *Cache) reserve(p int) error {
 	}
 	d := c.demand.Load()
 	evicted, err := c.makeRoomLocked(c.footprint[p], d, d.limit(p))
+	var wait uint64
 	if err == nil {
 		c.pieces[p].state = stateWriting
 		c.used += c.footprint[p]
+		wait = c.awaitHolesLocked(p)
 	}
 	holes := c.holesLocked(evicted)
+	shrunk := c.shrunk
 	c.mu.Unlock()
-	c.punch(holes)
+	if shrunk {
+		// The disk filled up once: the budget is what it holds, so the
+		// room must be free before p's data lands.
+		c.punch(holes)
+	} else {
+		c.queuePunch(holes)
+	}
 	c.allocMu.Unlock()
 	c.tellEvicted(evicted)
 	if err != nil {
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
+	c.punchQ.wait(wait)
 	return nil
 }
 
@@ -167,12 +179,12 @@ func (c *Cache) drop(p int, from pieceState) {
 	c.mu.Unlock()
 	if pt != nil {
 		// Its queued buffers are abandoned, or land before the hole is
-		// punched; allocMu keeps the range from being reserved again
+		// queued; allocMu keeps the range from being reserved again
 		// meanwhile.
 		c.takeOver(pt, false)
 		c.putPartial(pt)
 	}
-	c.punch(holes)
+	c.queuePunch(holes)
 }
 
 // holesLocked returns the blocks to free for pieces that just became
@@ -220,12 +232,12 @@ func (c *Cache) anyPresentLocked(off, n int64) bool {
 }
 
 // punch frees the given ranges. A filesystem without hole punching keeps
-// the blocks; that is logged once per call, the cache stays correct.
+// the blocks; that is logged once, the cache stays correct.
 func (c *Cache) punch(holes []hole) {
 	for _, h := range holes {
 		fh, err := c.files.acquire(h.file)
 		if err != nil {
-			if !errors.Is(err, ErrClosed) {
+			if !errors.Is(err, ErrClosed) && c.punchWarned.CompareAndSwap(false, true) {
 				c.log.Warn("cache: cannot free evicted piece data", "err", err)
 			}
 			return
@@ -233,8 +245,10 @@ func (c *Cache) punch(holes []hole) {
 		err = unix.Fallocate(int(fh.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h.off, h.n)
 		c.files.release(fh)
 		if err != nil {
-			c.log.Warn("cache: cannot free evicted piece data; disk use may exceed the budget",
-				"file", c.files.paths[h.file], "err", err)
+			if c.punchWarned.CompareAndSwap(false, true) {
+				c.log.Warn("cache: cannot free evicted piece data; disk use may exceed the budget",
+					"file", c.files.paths[h.file], "err", err)
+			}
 			return
 		}
 	}

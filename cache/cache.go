@@ -150,6 +150,10 @@ type Cache struct {
 	// that kept everything evicts.
 	shrunk bool
 	limit  int64
+	// punchQ holds the holes of evicted and dropped pieces for the punch
+	// worker; punchWarned is set once a failed punch was logged.
+	punchQ      punchQueue
+	punchWarned atomic.Bool
 	// onEvict is told of every evicted piece (OnEvict), never with a
 	// lock held.
 	onEvict atomic.Pointer[func(int)]
@@ -231,6 +235,8 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 			return nil, err
 		}
 	}
+	c.punchQ.init(maxQueuedPieces * slices.Max(c.footprint))
+	go c.puncher()
 	c.flushQ = make(chan *flushJob, flushQueue)
 	c.flusherDone = make(chan struct{})
 	go c.flusher()
@@ -266,6 +272,7 @@ func (c *Cache) Close() error {
 	c.kick()
 	close(c.flushQ)
 	<-c.flusherDone
+	c.stopPuncher()
 	c.stopSaver()
 	<-c.saverDone
 	<-c.journalerDone

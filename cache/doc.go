@@ -32,8 +32,29 @@
 // shared by two neighbouring pieces is charged to both while both are held
 // and freed only once neither is. Charges are made when a piece's first
 // block is written (a reservation) and released when the piece is evicted
-// or dropped, so the blocks of piece data on disk (st_blocks) never exceed
-// the budget. Pieces being written, verified, proven or read are pinned
+// or dropped, so the bytes charged never exceed the budget.
+//
+// Freeing the blocks is left to the cache's punch worker, one goroutine
+// that punches the queued holes in order (those that touch in one
+// fallocate), so that a Reserve does not wait for the punches of its
+// evictions. So the blocks of piece data on disk (st_blocks) exceed the
+// budget by at most the holes still queued. That is bounded: an eviction
+// or drop waits, before queueing its holes, until at most four of the
+// biggest pieces' worth is queued, and evictions and drops queue one at a
+// time, so the excess is at most four pieces plus what one of them frees
+// (one piece for a drop; for an eviction, the room it needed plus its
+// last victim, under two pieces). A hole is never punched over bytes of a
+// piece that is present: it leaves out the edge blocks of pieces present
+// when it is queued, and a piece that becomes present afterwards (one
+// evicted and reserved again, or a neighbour sharing an edge block)
+// writes nothing until the queued holes over its blocks are punched. The
+// journal records each eviction before its hole is queued. Once the disk
+// has filled up (ErrDiskFull) the budget is what the disk holds, so a
+// Reserve then punches its evictions' holes itself, before it returns,
+// as it may evict more than two pieces to get back within the lowered
+// budget. Close waits for the queue to empty.
+//
+// Pieces being written, verified, proven or read are pinned
 // and never evicted; when they alone fill the budget, WriteBlock fails
 // with ErrBudget instead of waiting. A downloader calls Reserve before it
 // asks peers for a piece, so that it asks only for pieces there is room

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
@@ -166,3 +167,24 @@ func diskUsage(t testing.TB, dir string) int64 {
 }
 
 func isNotVerified(err error) bool { return errors.Is(err, ErrNotVerified) }
+
+// queuedHoles returns the bytes of holes the punch worker has not
+// punched yet.
+func (c *Cache) queuedHoles() int64 {
+	c.punchQ.mu.Lock()
+	defer c.punchQ.mu.Unlock()
+	return c.punchQ.bytes
+}
+
+// drainPunches waits until every hole queued so far is punched.
+func (c *Cache) drainPunches() {
+	c.punchQ.mu.Lock()
+	last := c.punchQ.last
+	c.punchQ.mu.Unlock()
+	c.punchQ.wait(last)
+}
+
+// punchSlack is the most the holes queued may exceed the queue's limit
+// by: what one eviction adds (the piece it makes room for plus the last
+// victim) or one drop.
+func (c *Cache) punchSlack() int64 { return c.punchQ.max + 2*slices.Max(c.footprint) }
