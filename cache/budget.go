@@ -23,6 +23,9 @@ type hole struct {
 // those queued earlier over its own blocks. The user hears of the evicted
 // pieces (OnEvict) once the locks are released.
 func (c *Cache) reserve(p int) error {
+	if c.pool != nil {
+		return c.pool.reserve(c, p)
+	}
 	c.allocMu.Lock()
 	c.mu.Lock()
 	if c.closed {
@@ -40,7 +43,7 @@ func (c *Cache) reserve(p int) error {
 	var wait uint64
 	if err == nil {
 		c.pieces[p].state = stateWriting
-		c.used += c.footprint[p]
+		c.charge(c.footprint[p])
 		wait = c.awaitHolesLocked(p)
 	}
 	holes := c.holesLocked(evicted)
@@ -120,8 +123,17 @@ func (c *Cache) forgetLocked(q int) {
 	}
 	c.journal.evicted(q) // before the hole is punched
 	c.pieces[q].state = stateMissing
-	c.used -= c.footprint[q]
+	c.charge(-c.footprint[q])
 	c.dirty = true
+}
+
+// charge adds delta to the bytes charged, the cache's and its pool's.
+// Called with mu held.
+func (c *Cache) charge(delta int64) {
+	c.used += delta
+	if c.inPool {
+		c.pool.used.Add(delta)
+	}
 }
 
 // lruAdd makes p, which is not pinned, the most recently used eviction
@@ -131,6 +143,24 @@ func (c *Cache) lruAdd(p int) {
 		c.evictable += c.footprint[p]
 	}
 	c.lru.Add(p)
+	c.stamp(p)
+}
+
+// lruTouch makes p, if it is a candidate, the most recently used.
+func (c *Cache) lruTouch(p int) {
+	if c.lru.Contains(p) {
+		c.lru.Add(p)
+		c.stamp(p)
+	}
+}
+
+// stamp records when p was last used, on the pool's clock, so that the
+// pool can merge its members' LRU lists. Called with mu held, so each
+// list stays in stamp order.
+func (c *Cache) stamp(p int) {
+	if c.pool != nil {
+		c.stamps[p] = c.pool.clock.Add(1)
+	}
 }
 
 // lruRemove takes p, which is not pinned, out of the eviction candidates.
@@ -143,6 +173,9 @@ func (c *Cache) lruRemove(p int) {
 // trim evicts pieces until the charged bytes fit the budget (a budget
 // lowered since the last run, or existing data found on disk).
 func (c *Cache) trim() error {
+	if c.pool != nil {
+		return c.pool.reserve(c, -1)
+	}
 	c.allocMu.Lock()
 	defer c.allocMu.Unlock()
 	c.mu.Lock()

@@ -30,6 +30,9 @@ func (c *Cache) OnEvict(f func(piece int)) {
 // Once the disk filled up (ErrDiskFull) it is the lowered budget, at
 // least 1.
 func (c *Cache) Capacity() int64 {
+	if c.pool != nil {
+		return c.pool.Budget()
+	}
 	return c.capacity.Load()
 }
 

@@ -85,6 +85,16 @@
 // Each eviction is reported to the OnEvict function, outside the cache's
 // locks, so the user never believes it holds a piece it lost.
 //
+// # One budget for several caches
+//
+// Caches opened with the same Options.Pool (the torrents of one mount)
+// share its budget: the sum of their charges stays within it, and room
+// for a piece of any of them is made by the policy above applied to the
+// pieces of all of them, each ranked by its own cache's readers, and
+// least recently used first across the caches (a pool-wide clock stamps
+// every use). So a torrent nobody reads gives up its pieces to one that
+// is being read. A closed cache leaves the pool with its charge.
+//
 // # Hashing
 //
 // A piece is hashed as it is written: each piece being written has a
