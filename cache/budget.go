@@ -41,10 +41,14 @@ func (c *Cache) reserve(p int) error {
 	d := c.demand.Load()
 	evicted, err := c.makeRoomLocked(c.footprint[p], d, d.limit(p))
 	var wait uint64
+	room := int64(-1) // the queued holes p's data may land on top of
 	if err == nil {
 		c.pieces[p].state = stateWriting
 		c.charge(c.footprint[p])
 		wait = c.awaitHolesLocked(p)
+		if !c.keepAll || c.shrunk {
+			room = max(c.budgetLocked()-c.used, 0)
+		}
 	}
 	holes := c.holesLocked(evicted)
 	shrunk := c.shrunk
@@ -61,13 +65,18 @@ func (c *Cache) reserve(p int) error {
 	if err != nil {
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
+	if room >= 0 {
+		c.punchQ.waitBytes(room)
+	}
 	c.punchQ.wait(wait)
 	return nil
 }
 
 // makeRoomLocked evicts pieces of a tier below limit until need more
 // bytes fit in the budget, and returns them; their holes are still to
-// punch. It evicts nothing when that cannot make room. Called with
+// punch. It evicts nothing when that cannot make room. For a reservation
+// it frees the punch queue's worth more if pieces nobody wants allow,
+// so that the next reservations find room already punched. Called with
 // allocMu and mu held.
 func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error) {
 	if c.keepAll && !c.shrunk {
@@ -87,7 +96,14 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 		}
 	}
 	footprint := func(q int) int64 { return c.footprint[q] }
-	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
+	var victims []int
+	ok := false
+	if need > 0 {
+		victims, ok = chooseVictims(candidates, footprint, d, min(limit, tierWindow), c.used+need+c.punchQ.max-budget)
+	}
+	if !ok {
+		victims, ok = chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(c.used))

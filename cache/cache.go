@@ -246,7 +246,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.restore(st, pre)
 	// The punch worker runs from here: a trim in a pool may evict from
 	// the other members, and they from this one.
-	c.punchQ.init(maxQueuedPieces * slices.Max(c.footprint))
+	c.punchQ.init(headroom(budget, slices.Max(c.footprint)))
 	go c.puncher()
 	fail := func(err error) (*Cache, error) {
 		if c.pool != nil {

@@ -37,22 +37,20 @@
 // Freeing the blocks is left to the cache's punch worker, one goroutine
 // that punches the queued holes in order (those that touch in one
 // fallocate), so that a Reserve does not wait for the punches of its
-// evictions. So the blocks of piece data on disk (st_blocks) exceed the
-// budget by at most the holes still queued. That is bounded: an eviction
-// or drop waits, before queueing its holes, until at most four of the
-// biggest pieces' worth is queued, and evictions and drops queue one at a
-// time, so the excess is at most four pieces plus what one of them frees
-// (one piece for a drop; for an eviction, the room it needed plus its
-// last victim, under two pieces). A hole is never punched over bytes of a
+// evictions. A reservation returns only once the bytes charged plus the
+// holes still queued fit the budget, so the blocks of piece data on disk
+// (st_blocks) never exceed the budget either. To keep reservations from
+// waiting for the worker, each evicts ahead of need, when pieces of the
+// two lowest tiers (below) allow, up to four pieces (at most a sixteenth
+// of the budget, none under sixteen pieces) more than it needs: the cache
+// then keeps that much of its budget free, and the next reservations
+// find the room already punched. A hole is never punched over bytes of a
 // piece that is present: it leaves out the edge blocks of pieces present
 // when it is queued, and a piece that becomes present afterwards (one
 // evicted and reserved again, or a neighbour sharing an edge block)
 // writes nothing until the queued holes over its blocks are punched. The
-// journal records each eviction before its hole is queued. Once the disk
-// has filled up (ErrDiskFull) the budget is what the disk holds, so a
-// Reserve then punches its evictions' holes itself, before it returns,
-// as it may evict more than two pieces to get back within the lowered
-// budget. Close waits for the queue to empty.
+// journal records each eviction before its hole is queued. Close waits
+// for the queue to empty.
 //
 // Pieces being written, verified, proven or read are pinned
 // and never evicted; when they alone fill the budget, WriteBlock fails

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 
@@ -183,8 +182,3 @@ func (c *Cache) drainPunches() {
 	c.punchQ.mu.Unlock()
 	c.punchQ.wait(last)
 }
-
-// punchSlack is the most the holes queued may exceed the queue's limit
-// by: what one eviction adds (the piece it makes room for plus the last
-// victim) or one drop.
-func (c *Cache) punchSlack() int64 { return c.punchQ.max + 2*slices.Max(c.footprint) }

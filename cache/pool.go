@@ -128,6 +128,7 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 		wait    uint64
 		need    int64
 		limit   = tierCursor + 1
+		room    = int64(-1) // the queued holes p's data may land on top of
 	)
 	switch {
 	case c.closed:
@@ -139,11 +140,12 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 			need = c.footprint[p]
 			limit = c.demand.Load().limit(p)
 		}
-		victims, err = pl.makeRoomLocked(members, need, limit)
+		victims, err = pl.makeRoomLocked(members, need, c.punchQ.max, limit)
 		if err == nil && p >= 0 {
 			c.pieces[p].state = stateWriting
 			c.charge(c.footprint[p])
 			wait = c.awaitHolesLocked(p)
+			room = max(pl.Budget()-pl.used.Load(), 0)
 		}
 	}
 	byCache := make(map[*Cache][]int)
@@ -176,16 +178,41 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 		}
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
+	if room >= 0 {
+		waitQueues(members, room)
+	}
 	c.punchQ.wait(wait)
 	return nil
+}
+
+// waitQueues waits until the holes the members' punch workers have not
+// punched yet add up to at most room bytes.
+func waitQueues(members []*Cache, room int64) {
+	for {
+		var total, most int64
+		var big *punchQueue
+		for _, m := range members {
+			if b, open := m.punchQ.pending(); open {
+				total += b
+				if big == nil || b > most {
+					big, most = &m.punchQ, b
+				}
+			}
+		}
+		if total <= room || big == nil {
+			return
+		}
+		big.waitBytes(max(most-(total-room), 0))
+	}
 }
 
 // makeRoomLocked evicts pieces of any member, of a tier below limit by
 // their own cache's readers, until need more bytes fit in the budget, and
 // returns them; their holes are still to punch. It evicts nothing when
-// that cannot make room. Called with pl.mu and every member's allocMu
-// and mu held.
-func (pl *Pool) makeRoomLocked(members []*Cache, need int64, limit tier) ([]pooled, error) {
+// that cannot make room. For a reservation it frees headroom bytes more
+// if pieces nobody wants allow, as Cache.makeRoomLocked does. Called with
+// pl.mu and every member's allocMu and mu held.
+func (pl *Pool) makeRoomLocked(members []*Cache, need, headroom int64, limit tier) ([]pooled, error) {
 	budget := pl.Budget()
 	used := pl.used.Load()
 	var pinned int64
@@ -203,7 +230,14 @@ func (pl *Pool) makeRoomLocked(members []*Cache, need int64, limit tier) ([]pool
 	tierOf := func(v pooled) tier { return demands[v.c].tier(v.p) }
 	footprint := func(v pooled) int64 { return v.c.footprint[v.p] }
 	farther := func(a, b pooled) int { return b.p - a.p }
-	victims, ok := pickVictims(pl.candidatesLocked(members), footprint, tierOf, farther, limit, used+need-budget)
+	var victims []pooled
+	ok := false
+	if need > 0 {
+		victims, ok = pickVictims(pl.candidatesLocked(members), footprint, tierOf, farther, min(limit, tierWindow), used+need+headroom-budget)
+	}
+	if !ok {
+		victims, ok = pickVictims(pl.candidatesLocked(members), footprint, tierOf, farther, limit, used+need-budget)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: the shared budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(used))

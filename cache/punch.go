@@ -6,17 +6,29 @@ import (
 	"sync/atomic"
 )
 
-// maxQueuedPieces bounds the hole punching left to the punch worker: an
-// eviction or drop waits, before queueing its holes, until no more than
-// this many of the biggest pieces' worth is queued. Disk use is then at
-// most the budget plus that plus what one eviction or drop adds.
-const maxQueuedPieces = 4
+// headroomPieces is how many of the biggest pieces' worth a reservation
+// evicts ahead of need, when pieces nobody wants allow, so that the punch
+// worker frees the room before the next reservations need it.
+const headroomPieces = 4
+
+// headroom is what a reservation evicts ahead of need under budget:
+// headroomPieces pieces of biggest bytes, but no more than a sixteenth
+// of the budget, so a small budget keeps its pieces (and then waits for
+// the punches of its own evictions).
+func headroom(budget, biggest int64) int64 {
+	if budget/16 < biggest {
+		return 0
+	}
+	return min(headroomPieces*biggest, budget/16/biggest*biggest)
+}
 
 // punchQueue holds the holes evictions and drops left to the punch
 // worker, so that a Reserve does not wait for fallocate calls (about
 // half a millisecond each on ext4). A piece that becomes present again
 // waits for the queued holes over its blocks before its first byte is
-// written (Cache.reserve, startWrite).
+// written (Cache.reserve, startWrite), and a reservation returns only
+// once the bytes charged plus the holes queued fit the budget, so the
+// disk never holds more than the budget.
 type punchQueue struct {
 	mu   sync.Mutex
 	cond *sync.Cond // on mu: holes were queued or punched, or the queue closed
@@ -25,16 +37,16 @@ type punchQueue struct {
 	holes []queuedHole
 	taken int
 	bytes int64 // bytes of holes listed
-	// max is the queued bytes past which an eviction waits (maxQueued).
+	// max is the headroom a reservation evicts ahead (headroomPieces).
 	max    int64
 	last   uint64        // sequence number of the last hole queued
 	done   atomic.Uint64 // every hole numbered up to done is punched
 	closed bool
 	exited chan struct{}
-	// roomWaiters counts the callers waiting in waitRoom, and stall, if
+	// waiters counts the callers waiting in waitBytes, and stall, if
 	// set, is called by the worker before each batch: both for tests.
-	roomWaiters int
-	stall       func()
+	waiters int
+	stall   func()
 }
 
 type queuedHole struct {
@@ -48,16 +60,24 @@ func (q *punchQueue) init(max int64) {
 	q.exited = make(chan struct{})
 }
 
-// waitRoom waits until at most q.max bytes are queued. Called with the
-// cache's allocMu held, which the worker never takes.
-func (q *punchQueue) waitRoom() {
+// waitBytes waits until at most limit bytes of holes are queued, or the
+// queue is closed.
+func (q *punchQueue) waitBytes(limit int64) {
 	q.mu.Lock()
-	for q.bytes > q.max && !q.closed {
-		q.roomWaiters++
+	for q.bytes > limit && !q.closed {
+		q.waiters++
 		q.cond.Wait()
-		q.roomWaiters--
+		q.waiters--
 	}
 	q.mu.Unlock()
+}
+
+// pending returns the bytes of holes queued, and whether the worker
+// still runs.
+func (q *punchQueue) pending() (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes, !q.closed
 }
 
 // overlapLocked returns the highest sequence number of the queued holes
@@ -84,8 +104,8 @@ func (q *punchQueue) wait(seq uint64) {
 	q.mu.Unlock()
 }
 
-// queuePunch hands holes to the punch worker, after waiting for room in
-// its queue, or punches them at once once the worker has stopped. Called
+// queuePunch hands holes to the punch worker, or punches them at once
+// once the worker has stopped. Called
 // with allocMu held and mu not: reserve makes a piece present only under
 // allocMu and checks then for queued holes over it (awaitHolesLocked), so
 // every hole it must wait for is already listed.
@@ -94,7 +114,6 @@ func (c *Cache) queuePunch(holes []hole) {
 		return
 	}
 	q := &c.punchQ
-	q.waitRoom()
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -87,19 +88,28 @@ func TestQueuedHoleSparesRereservedNeighbour(t *testing.T) {
 	}
 }
 
-// TestPunchQueueBounded: with the punch worker stalled, evictions stop
-// once a few pieces' worth of holes is queued, so disk use never exceeds
-// the budget by more than that; once the worker runs, the download goes
-// on and the disk comes back within the budget.
-func TestPunchQueueBounded(t *testing.T) {
+// TestPunchQueueKeepsDiskWithinBudget: with the punch worker stalled,
+// reservations stop once the bytes charged plus the holes queued would
+// pass the budget, so the disk never holds more than the budget; once
+// the worker runs, the download goes on.
+func TestPunchQueueKeepsDiskWithinBudget(t *testing.T) {
+	// 8 pieces evict no more than they need; 32 evict 2 ahead.
+	for _, pieces := range []int64{8, 32} {
+		t.Run(fmt.Sprintf("budget%d", pieces), func(t *testing.T) { testPunchQueueBudget(t, pieces) })
+	}
+}
+
+func testPunchQueueBudget(t *testing.T, pieces int64) {
 	const pieceLen = 64 << 10
 	tt := newTorrent(t, 42, pieceLen, testFile{name: "a", length: 64 * pieceLen})
 	dir := t.TempDir()
-	const budget = 8 * pieceLen
+	budget := pieces * pieceLen
 	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	if want := min(pieces/16, 4) * pieceLen; c.punchQ.max != want {
+		t.Fatalf("headroom %d, want %d", c.punchQ.max, want)
+	}
 	release := stallPuncher(t, c)
 	n := tt.info.NumPieces()
-	var written atomic.Int32
 	errc := make(chan error, 1)
 	go func() {
 		for p := range n {
@@ -111,34 +121,30 @@ func TestPunchQueueBounded(t *testing.T) {
 				errc <- err
 				return
 			}
-			written.Add(1)
 		}
 		errc <- nil
 	}()
-	// The writer must end up waiting for room in the queue.
+	// The writer must end up waiting for the worker.
 	for {
 		c.punchQ.mu.Lock()
-		waiting := c.punchQ.roomWaiters
+		waiting := c.punchQ.waiters
 		c.punchQ.mu.Unlock()
 		if waiting > 0 {
 			break
 		}
 		select {
 		case err := <-errc:
-			t.Fatalf("all %d pieces went through a budget of 8 with no hole punched (err %v): the queue is unbounded", n, err)
+			t.Fatalf("all %d pieces went through a budget of %d pieces with no hole punched (err %v): nothing waits for the punches", n, pieces, err)
 		default:
 		}
 		runtime.Gosched()
 	}
-	queued := c.queuedHoles()
-	if queued > c.punchSlack() {
-		t.Fatalf("%d bytes of holes queued, more than the bound %d", queued, c.punchSlack())
+	queued, st := c.queuedHoles(), c.Stats()
+	if queued == 0 {
+		t.Fatal("the writer waits with no hole queued")
 	}
-	if du := diskUsage(t, dir); du > budget+queued {
-		t.Fatalf("on disk %d, more than the budget %d plus the %d queued", du, budget, queued)
-	}
-	if w := written.Load(); int(w) >= n {
-		t.Fatalf("the writer finished while waiting for room")
+	if du := diskUsage(t, dir); du > budget || du > st.Used+queued {
+		t.Fatalf("on disk %d with %d charged and %d queued: over the budget %d", du, st.Used, queued, budget)
 	}
 	release()
 	if err := <-errc; err != nil {
@@ -148,7 +154,7 @@ func TestPunchQueueBounded(t *testing.T) {
 	if du := diskUsage(t, dir); du > budget {
 		t.Fatalf("on disk %d once punched, over the budget %d", du, budget)
 	}
-	for p := n - 8; p < n; p++ {
+	for p := n - 4; p < n; p++ {
 		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 	}
 }
