@@ -222,3 +222,26 @@ func checkInvariants(t testing.TB, c *Cache) {
 			c.used, c.evictable, c.verified, c.unproven, used, evictable, verified, unproven)
 	}
 }
+
+// TestKeepBudget: Keep leaves the files sparse, reports no capacity,
+// keeps every piece and refuses other negative budgets.
+func TestKeepBudget(t *testing.T) {
+	tt := newTorrent(t, 12, 16<<10, testFile{name: "a", length: 8 * 16 << 10})
+	dir := t.TempDir()
+	c := open(t, tt, Options{Dir: dir, Budget: Keep})
+	if du := diskUsage(t, dir); du != 0 {
+		t.Fatalf("Keep preallocated %d bytes", du)
+	}
+	if c.Capacity() != 0 {
+		t.Fatalf("Capacity = %d, want 0 (keeps everything)", c.Capacity())
+	}
+	for p := range tt.info.NumPieces() {
+		download(t, c, tt, p)
+	}
+	if st := c.Stats(); st.Evictions != 0 || st.Verified != tt.info.NumPieces() || st.Budget != 0 {
+		t.Fatalf("Stats = %+v, want every piece kept and budget 0", st)
+	}
+	if _, err := Open(tt.info, Options{Dir: t.TempDir(), Budget: -2}); err == nil {
+		t.Fatal("Open accepted a budget of -2")
+	}
+}

@@ -40,6 +40,18 @@ func (budgetError) Is(target error) bool {
 	return ok && f.StorageFull()
 }
 
+// Budgets that are not a number of bytes, for Options.Budget.
+const (
+	// Unlimited keeps every piece, in files preallocated at Open so that
+	// a full disk shows up then rather than in the middle of a download.
+	Unlimited int64 = 0
+	// Keep keeps every piece in sparse files and never evicts nor
+	// punches holes, so it cannot destroy data it did not write (torfs
+	// seed over a user's files, torfs get into a directory too small to
+	// preallocate). Only a full disk (ErrDiskFull) makes it evict.
+	Keep int64 = -1
+)
+
 // DefaultMaxOpenFiles is the number of backing files kept open when
 // Options.MaxOpenFiles is 0.
 const DefaultMaxOpenFiles = 64
@@ -56,12 +68,11 @@ type Options struct {
 	// StateFile is where the resume state is written atomically; "" means
 	// no persistence.
 	StateFile string
-	// Budget is the maximum number of bytes of piece data on disk, counted
-	// in filesystem blocks. 0 means unlimited: files are preallocated and
-	// everything is kept. A budget of at least the torrent's length also
-	// keeps everything, never evicting nor punching holes, but leaves the
-	// files sparse (disk use is then at most the torrent's files rounded
-	// up to whole blocks).
+	// Budget is the maximum number of bytes of piece data on disk,
+	// counted in filesystem blocks, or Unlimited (0) or Keep. A byte
+	// budget of at least the torrent's length keeps everything as Keep
+	// does (disk use is then at most the torrent's files rounded up to
+	// whole blocks).
 	Budget int64
 	// MaxOpenFiles bounds the descriptors kept open (plus those in use by
 	// I/O in flight); 0 means DefaultMaxOpenFiles.
@@ -81,7 +92,7 @@ type Options struct {
 
 // Stats is a snapshot of a cache's occupancy.
 type Stats struct {
-	Budget    int64 // Options.Budget or the Pool's, or less after a full disk (ErrDiskFull); 0 = unlimited
+	Budget    int64 // Options.Budget or the Pool's, or less after a full disk (ErrDiskFull); 0 = Unlimited or Keep
 	Used      int64 // bytes charged to pieces held on disk (whole blocks)
 	Verified  int   // pieces verified and readable
 	Unproven  int   // pieces on disk waiting for Prove
@@ -185,7 +196,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if info == nil || info.PieceLength <= 0 || info.NumPieces() == 0 {
 		return nil, errors.New("cache: torrent has no pieces")
 	}
-	if opts.Budget < 0 {
+	if opts.Budget < 0 && opts.Budget != Keep {
 		return nil, fmt.Errorf("cache: negative budget %d", opts.Budget)
 	}
 	if opts.Pool != nil && opts.Budget != 0 {
@@ -202,7 +213,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if c.pool != nil {
 		budget = c.pool.Budget()
 	} else {
-		c.keepAll = opts.Budget == 0 || opts.Budget >= info.Length
+		c.keepAll = opts.Budget == Unlimited || opts.Budget == Keep || opts.Budget >= info.Length
 	}
 	if !c.keepAll {
 		c.capacity.Store(budget)
@@ -223,7 +234,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		}
 	}
 	paths := backingPaths(info, opts.Dir)
-	pre, err := prepareFiles(info, paths, opts.Budget == 0 && c.pool == nil)
+	pre, err := prepareFiles(info, paths, opts.Budget == Unlimited && c.pool == nil)
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func (c *Cache) budgetLocked() int64 {
 	if c.shrunk {
 		return c.limit
 	}
-	return c.opts.Budget
+	return max(c.opts.Budget, 0) // Keep keeps everything, as Unlimited does
 }
 
 // freeUnfinished makes room for the state file on a full disk at Close:

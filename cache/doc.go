@@ -15,15 +15,16 @@
 // contiguous range of one backing file, which the FUSE layer can splice
 // to the kernel without copying (see Cache.Path).
 //
-// With Budget 0 (unlimited) the files are preallocated with fallocate
+// With Budget Unlimited the files are preallocated with fallocate
 // (truncate where the filesystem cannot) so that pieces arriving out of
 // order do not fragment them and a full disk shows up at Open rather than
-// in the middle of a download. With a budget the files are sparse: a piece
-// takes disk blocks only while it is held, and evicting it punches a hole
-// (FALLOC_FL_PUNCH_HOLE) over its range. A budget of at least the
-// torrent's length keeps everything like 0 does, with sparse files: the
-// cache then never evicts or punches, so it cannot destroy data it did not
-// write (torfs seed over a user's files).
+// in the middle of a download. With a byte budget the files are sparse: a
+// piece takes disk blocks only while it is held, and evicting it punches
+// a hole (FALLOC_FL_PUNCH_HOLE) over its range. Budget Keep, or a byte
+// budget of at least the torrent's length, keeps everything like
+// Unlimited does, with sparse files: the cache then never evicts or
+// punches, so it cannot destroy data it did not write (torfs seed over a
+// user's files).
 //
 // # Budget accounting
 //
