@@ -17,15 +17,16 @@
 // reads splice measured slower, about 0.8x, and cannot carry 1 MiB
 // reads.)
 //
-// With Budget 0 (unlimited) the files are preallocated with fallocate
+// With Budget Unlimited the files are preallocated with fallocate
 // (truncate where the filesystem cannot) so that pieces arriving out of
 // order do not fragment them and a full disk shows up at Open rather than
-// in the middle of a download. With a budget the files are sparse: a piece
-// takes disk blocks only while it is held, and evicting it punches a hole
-// (FALLOC_FL_PUNCH_HOLE) over its range. A budget of at least the
-// torrent's length keeps everything like 0 does, with sparse files: the
-// cache then never evicts or punches, so it cannot destroy data it did not
-// write (torfs seed over a user's files).
+// in the middle of a download. With a byte budget the files are sparse: a
+// piece takes disk blocks only while it is held, and evicting it punches
+// a hole (FALLOC_FL_PUNCH_HOLE) over its range. Budget Keep, or a byte
+// budget of at least the torrent's length, keeps everything like
+// Unlimited does, with sparse files: the cache then never evicts or
+// punches, so it cannot destroy data it did not write (torfs seed over a
+// user's files).
 //
 // # Budget accounting
 //
@@ -34,8 +35,27 @@
 // shared by two neighbouring pieces is charged to both while both are held
 // and freed only once neither is. Charges are made when a piece's first
 // block is written (a reservation) and released when the piece is evicted
-// or dropped, so the blocks of piece data on disk (st_blocks) never exceed
-// the budget. Pieces being written, verified, proven or read are pinned
+// or dropped, so the bytes charged never exceed the budget.
+//
+// Freeing the blocks is left to the cache's punch worker, one goroutine
+// that punches the queued holes in order (those that touch in one
+// fallocate), so that a Reserve does not wait for the punches of its
+// evictions. A reservation returns only once the bytes charged plus the
+// holes still queued fit the budget, so the blocks of piece data on disk
+// (st_blocks) never exceed the budget either. To keep reservations from
+// waiting for the worker, each evicts ahead of need, when pieces of the
+// two lowest tiers (below) allow, up to four pieces (at most a sixteenth
+// of the budget, none under sixteen pieces) more than it needs: the cache
+// then keeps that much of its budget free, and the next reservations
+// find the room already punched. A hole is never punched over bytes of a
+// piece that is present: it leaves out the edge blocks of pieces present
+// when it is queued, and a piece that becomes present afterwards (one
+// evicted and reserved again, or a neighbour sharing an edge block)
+// writes nothing until the queued holes over its blocks are punched. The
+// journal records each eviction before its hole is queued. Close waits
+// for the queue to empty.
+//
+// Pieces being written, verified, proven or read are pinned
 // and never evicted; when they alone fill the budget, WriteBlock fails
 // with ErrBudget instead of waiting. A downloader calls Reserve before it
 // asks peers for a piece, so that it asks only for pieces there is room
@@ -65,6 +85,16 @@
 // evicting nothing. Without SetDemand every piece is behind: plain LRU.
 // Each eviction is reported to the OnEvict function, outside the cache's
 // locks, so the user never believes it holds a piece it lost.
+//
+// # One budget for several caches
+//
+// Caches opened with the same Options.Pool (the torrents of one mount)
+// share its budget: the sum of their charges stays within it, and room
+// for a piece of any of them is made by the policy above applied to the
+// pieces of all of them, each ranked by its own cache's readers, and
+// least recently used first across the caches (a pool-wide clock stamps
+// every use). So a torrent nobody reads gives up its pieces to one that
+// is being read. A closed cache leaves the pool with its charge.
 //
 // # Hashing
 //

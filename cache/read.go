@@ -55,7 +55,7 @@ func (c *Cache) pin(first, last int) error {
 		if c.pieces[p].pins == 1 {
 			c.evictable -= c.footprint[p]
 		}
-		c.lru.Touch(p)
+		c.lruTouch(p)
 	}
 	return nil
 }

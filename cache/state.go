@@ -140,7 +140,7 @@ func (c *Cache) restore(st *state, pre []fileStat) {
 			c.unproven++
 		}
 		if next != stateMissing {
-			c.used += c.footprint[p]
+			c.charge(c.footprint[p])
 			c.lruAdd(p)
 		} else if onDisk && st != nil && (!st.Clean || bitSet(st.Partial, p)) {
 			free = append(free, p)

@@ -51,10 +51,12 @@ type Mounted struct {
 	StatusURL string
 	// Listen is where peers connect.
 	Listen string
-	// CacheDir holds the caches; CacheBudget is the sum of the torrents'
-	// budgets in bytes (0 when unlimited).
+	// CacheDir holds the caches; CacheBudget is the budget in bytes
+	// the torrents share, or the sum of theirs (0 when unlimited).
+	// CacheShared says it is shared (a directory with a cache size).
 	CacheDir    string
 	CacheBudget int64
+	CacheShared bool
 }
 
 // Serve mounts tg.Source on tg.Mountpoint and serves it until ctx ends
@@ -115,8 +117,10 @@ func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), forc
 	if ready != nil {
 		m := Mounted{Mountpoint: srv.Dir(), Torrents: v.names, Resolving: v.resolving, StatusURL: statusURL,
 			Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
-		for _, t := range s.Status().Torrents {
-			m.CacheBudget += t.CacheBudget
+		st := s.Status()
+		m.CacheBudget, m.CacheShared = st.CacheBudget, st.CacheShared
+		if st.CacheShared {
+			m.CacheBudget = s.cfg.CacheSize // also when no torrent is shown yet
 		}
 		ready(m)
 	}

@@ -30,9 +30,12 @@ type Config struct {
 	// CacheDir holds one subdirectory per torrent, named by info-hash,
 	// with the torrent's data and its resume state.
 	CacheDir string
-	// CacheSize is each torrent's disk budget in bytes: 0 means
-	// unlimited (the whole torrent), negative means cache.DefaultBudget
+	// CacheSize is the disk budget in bytes: 0 means unlimited (the
+	// whole torrent), negative means cache.DefaultBudget for each torrent
 	// (all of it when it fits in half the free space, else half of that).
+	// A positive size is each torrent's budget, except in a mount of a
+	// directory, where it bounds the sum over all its torrents, with one
+	// eviction order across them (a cache.Pool).
 	CacheSize int64
 	// Keep leaves a torrent's cache directory on disk when it is closed,
 	// so the next mount starts with its pieces; otherwise it is removed.
@@ -70,6 +73,9 @@ type Session struct {
 	// retryDelay is the pause before resolving a magnet link again after
 	// an attempt failed while the mount still wants it.
 	retryDelay time.Duration
+	// pool is the budget the torrents share (sharedBudget); nil when
+	// each has its own.
+	pool *cache.Pool
 }
 
 // Served is one torrent a Session serves: its cache directory, its cache
@@ -80,7 +86,8 @@ type Served struct {
 	Name string
 	// Meta is the parsed .torrent.
 	Meta *metainfo.MetaInfo
-	// Budget is the cache budget in bytes (0 = unlimited).
+	// Budget is the cache budget in bytes (0 = unlimited); in a mount of
+	// a directory with a cache size, the budget all its torrents share.
 	Budget int64
 	// Dir is the torrent's cache directory.
 	Dir string
@@ -145,6 +152,9 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
 	budget := s.cfg.CacheSize
 	if budget < 0 {
 		b, err := cache.DefaultBudget(dir, mi.Info.Length)
@@ -154,12 +164,16 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		}
 		budget = b
 	}
-	c, err := cache.Open(&mi.Info, cache.Options{
+	copts := cache.Options{
 		Dir:       filepath.Join(dir, "data"),
 		StateFile: filepath.Join(dir, "state"),
 		Budget:    budget,
 		Logger:    s.log,
-	})
+	}
+	if pool != nil {
+		copts.Budget, copts.Pool = 0, pool
+	}
+	c, err := cache.Open(&mi.Info, copts)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
@@ -182,6 +196,22 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	s.mu.Unlock()
 	s.log.Info("torrent added", "name", name, "infohash", mi.InfoHash, "cache", dir, "budget", budget)
 	return t, nil
+}
+
+// sharedBudget makes the torrents added from now on share one budget of
+// the configured cache size, if there is one: a mount of a directory.
+func (s *Session) sharedBudget() error {
+	if s.cfg.CacheSize <= 0 {
+		return nil
+	}
+	pool, err := cache.NewPool(s.cfg.CacheSize)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.pool = pool
+	s.mu.Unlock()
+	return nil
 }
 
 // FS is the torrent as the file system sees it.

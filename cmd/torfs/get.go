@@ -173,7 +173,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// Too little room to preallocate: fetch what fits into sparse
 		// files, kept for a later run, and stop when the disk is full.
 		fmt.Fprintf(stderr, "not enough free space in %s to hold %s; downloading what fits\n", *dir, bytesize.Format(mi.Info.Length))
-		copts.Budget = max(mi.Info.Length, 1)
+		copts.Budget = cache.Keep
 		st, err = cache.Open(&mi.Info, copts)
 	}
 	if err != nil {

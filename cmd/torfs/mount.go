@@ -57,8 +57,9 @@ per-file progress, peers, rates and cache use.
 
 Flags:
   --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
-  --cache-size SIZE    disk budget per torrent, e.g. 2GiB; 0 or "unlimited" keeps
-                       everything (default: the torrent if it fits in half the
+  --cache-size SIZE    disk budget, e.g. 2GiB: per torrent, or for a directory
+                       the sum over all its torrents; 0 or "unlimited" keeps
+                       everything (default: each torrent if it fits in half the
                        free space, else half the free space)
   --keep               keep the cache after unmount, so a new mount starts with it
   --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
@@ -191,6 +192,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			// The budget depends on the torrent's size, not known yet.
 			cache = fmt.Sprintf("resolving the magnet's metadata: cat %s; cache in %s",
 				filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
+		case m.CacheShared:
+			cache = fmt.Sprintf("cache %s shared by all torrents in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		case m.CacheBudget > 0:
 			cache = fmt.Sprintf("cache %s in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		}

@@ -104,6 +104,9 @@ func statusURL(mountpoint string) (string, error) {
 
 func printStatus(w io.Writer, st mount.Status, peers bool) {
 	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
+	if st.CacheShared {
+		fmt.Fprintf(w, "cache %s of %s shared by %d torrents\n", bytesize.Format(st.CacheUsed), bytesize.Format(st.CacheBudget), len(st.Torrents))
+	}
 	for _, r := range st.Resolving {
 		fmt.Fprintf(w, "\n%s (%s)\n  %s\n", r.Name, r.InfoHash, r.Message)
 		if r.LastError != "" && r.State != "failed" {
@@ -112,7 +115,10 @@ func printStatus(w io.Writer, st mount.Status, peers bool) {
 	}
 	for _, t := range st.Torrents {
 		budget := "unlimited"
-		if t.CacheBudget > 0 {
+		switch {
+		case st.CacheShared:
+			budget = "the shared " + bytesize.Format(t.CacheBudget)
+		case t.CacheBudget > 0:
 			budget = bytesize.Format(t.CacheBudget)
 		}
 		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",

@@ -225,7 +225,7 @@ func startTracker(ctx context.Context, log *slog.Logger) (announce string, done 
 // startSeeder seeds mi from dir (which holds the torrent's directory)
 // with its own client.
 func startSeeder(ctx context.Context, mi *metainfo.MetaInfo, dir string, log *slog.Logger) (stop func(), err error) {
-	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: mi.Info.Length, Logger: log})
+	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: cache.Keep, Logger: log})
 	if err != nil {
 		return nil, err
 	}
