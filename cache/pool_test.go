@@ -148,11 +148,10 @@ func TestPoolRespectsReadersOfOtherCaches(t *testing.T) {
 	}
 	// Pin c's pieces with reads in flight: a piece of b, wanted by
 	// nobody, may not take a's window.
-	unpin, err := c.Pin(tts[2].info.PieceOffset(1), 3*tts[2].info.PieceLength)
-	if err != nil {
+	if err := c.pin(1, 3); err != nil {
 		t.Fatal(err)
 	}
-	defer unpin()
+	defer c.unpin(1, 3)
 	if err := b.Reserve(5); !isBudget(err) {
 		t.Fatalf("Reserve with only another cache's window evictable = %v, want ErrBudget", err)
 	}
