@@ -299,15 +299,7 @@ func BenchmarkFinish(b *testing.B) {
 		}
 		start := time.Now()
 		for p := range tt.info.NumPieces() {
-			piece := tt.piece(p)
-			for off := 0; off < len(piece); off += 16 << 10 {
-				if err := c.WriteBlock(p, int64(off), piece[off:off+16<<10]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if ok, err := c.Verify(p); !ok || err != nil {
-				b.Fatalf("Verify(%d) = %v, %v", p, ok, err)
-			}
+			download(b, c, tt, p)
 		}
 		done := time.Now()
 		if err := c.Close(); err != nil {

@@ -470,15 +470,7 @@ func benchJournal(b *testing.B, budget int64) {
 		defer c.Close()
 		start := time.Now()
 		for p := range tt.info.NumPieces() {
-			piece := tt.piece(p)
-			for off := 0; off < len(piece); off += 16 << 10 {
-				if err := c.WriteBlock(p, int64(off), piece[off:off+16<<10]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if ok, err := c.Verify(p); !ok || err != nil {
-				b.Fatalf("Verify(%d) = %v, %v", p, ok, err)
-			}
+			download(b, c, tt, p)
 		}
 		wall := time.Since(start)
 		start = time.Now()

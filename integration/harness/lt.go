@@ -111,6 +111,13 @@ func StartLibtorrent(tb testing.TB, opts LibtorrentOptions) *Libtorrent {
 	if err != nil {
 		tb.Fatalf("start libtorrent %s: %v", opts.Mode, err)
 	}
+	cleanupLibtorrent(tb, lt)
+	return lt
+}
+
+// cleanupLibtorrent stops lt when the test ends and removes its temp
+// files, failing the test if lt.py and lt.go disagreed on a line.
+func cleanupLibtorrent(tb testing.TB, lt *Libtorrent) {
 	cleanupProcess(tb, lt.proc)
 	tb.Cleanup(func() {
 		_ = os.RemoveAll(lt.dir)
@@ -120,7 +127,6 @@ func StartLibtorrent(tb testing.TB, opts LibtorrentOptions) *Libtorrent {
 			tb.Errorf("harness bug: lt.py and lt.go disagree: %q", lt.badLines)
 		}
 	})
-	return lt
 }
 
 // LaunchLibtorrent is StartLibtorrent for programs without a testing.TB

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"os"
 	"testing"
 )
 
@@ -35,15 +34,7 @@ func StartLibtorrentIn(tb testing.TB, ns Netns, opts LibtorrentOptions) *Libtorr
 	if err != nil {
 		tb.Fatalf("start libtorrent %s in a network namespace: %v", opts.Mode, err)
 	}
-	cleanupProcess(tb, lt.proc)
-	tb.Cleanup(func() {
-		_ = os.RemoveAll(lt.dir)
-		lt.mu.Lock()
-		defer lt.mu.Unlock()
-		if len(lt.badLines) > 0 {
-			tb.Errorf("harness bug: lt.py and lt.go disagree: %q", lt.badLines)
-		}
-	})
+	cleanupLibtorrent(tb, lt)
 	return lt
 }
 
