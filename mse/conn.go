@@ -53,9 +53,10 @@ type Conn struct {
 	prefix []byte // decrypted bytes read with the handshake, not yet returned
 	dec    *rc4.Cipher
 
-	wmu  sync.Mutex
-	enc  *rc4.Cipher
-	wbuf []byte // reused for encrypting writes
+	wmu     sync.Mutex
+	enc     *rc4.Cipher
+	wbuf    []byte // reused for encrypting writes
+	pending []byte // encrypted bytes of wbuf a cut-short write did not send
 }
 
 // Method returns the method chosen in the handshake (None when the peer
@@ -85,7 +86,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // Write encrypts p into a buffer of the Conn's (p is left alone) and
-// writes it.
+// writes it. A write cut short (by a deadline) keeps the encrypted bytes
+// it did not send: the next Write sends them in place of as many bytes
+// at the start of its p, which must be those same bytes, as when a
+// caller retries with what was not written.
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.enc == nil {
 		return c.Conn.Write(p)
@@ -94,20 +98,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	written := 0
 	for len(p) > 0 {
-		chunk := p[:min(len(p), maxWriteChunk)]
-		if cap(c.wbuf) < len(chunk) {
-			c.wbuf = make([]byte, max(len(chunk), min(2*cap(c.wbuf), maxWriteChunk)))
+		if len(c.pending) == 0 {
+			chunk := p[:min(len(p), maxWriteChunk)]
+			if cap(c.wbuf) < len(chunk) {
+				c.wbuf = make([]byte, max(len(chunk), min(2*cap(c.wbuf), maxWriteChunk)))
+			}
+			c.pending = c.wbuf[:len(chunk)]
+			c.enc.XORKeyStream(c.pending, chunk)
 		}
-		buf := c.wbuf[:len(chunk)]
-		c.enc.XORKeyStream(buf, chunk)
-		n, err := c.Conn.Write(buf)
+		n, err := c.Conn.Write(c.pending[:min(len(c.pending), len(p))])
+		c.pending = c.pending[n:]
 		written += n
+		p = p[n:]
 		if err != nil {
-			// The key stream moved past bytes the peer never got: the
-			// stream cannot continue, whatever the caller retries.
 			return written, err
 		}
-		p = p[len(chunk):]
 	}
 	return written, nil
 }

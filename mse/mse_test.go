@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -303,4 +304,59 @@ func handInitiator(conn net.Conn, padA, padC int) error {
 	}()
 	conn.Write(msg) // errors show in the acceptor's result
 	return <-drained
+}
+
+// stutter cuts its first write short with a deadline error, as a socket
+// with a short write deadline does.
+type stutter struct {
+	net.Conn
+	cut bool
+}
+
+func (s *stutter) Write(p []byte) (int, error) {
+	if !s.cut && len(p) > 10 {
+		s.cut = true
+		n, err := s.Conn.Write(p[:len(p)/3])
+		if err != nil {
+			return n, err
+		}
+		return n, os.ErrDeadlineExceeded
+	}
+	return s.Conn.Write(p)
+}
+
+// TestWriteRetriedAfterTimeout: a write cut short and retried with the
+// rest arrives whole, the key stream in step.
+func TestWriteRetriedAfterTimeout(t *testing.T) {
+	ini, _, err, acc := pair(t, testHash, RC4, nil, AcceptConfig{Lookup: lookupOf(testHash), Allowed: RC4})
+	if err != nil || acc.err != nil {
+		t.Fatalf("initiate: %v; accept: %v", err, acc.err)
+	}
+	c := ini.(*Conn)
+	c.Conn = &stutter{Conn: c.Conn}
+	msg := make([]byte, 5000)
+	rand.Read(msg)
+	done := make(chan error, 1)
+	go func() {
+		rest := msg
+		for len(rest) > 0 {
+			n, err := c.Write(rest)
+			rest = rest[n:]
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(acc.conn, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("bytes differ after a retried write")
+	}
 }
