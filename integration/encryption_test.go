@@ -3,11 +3,13 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/metainfo"
 )
 
 // TestGetFromEncryptedLibtorrent: a libtorrent seeder that speaks only
@@ -48,9 +50,7 @@ func TestEncryptedLibtorrentFromTorfsSeed(t *testing.T) {
 
 // TestUnencryptedGetRefused: torfs get --encryption off cannot talk to a
 // libtorrent seeder that requires encryption: each attempt fails at the
-// handshake, promptly, and nothing is downloaded. And torfs seed
-// --encryption require refuses a libtorrent leecher that speaks only
-// plaintext.
+// handshake, promptly, and nothing is downloaded.
 func TestUnencryptedGetRefused(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
@@ -78,4 +78,51 @@ func TestUnencryptedGetRefused(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "a.bin")); err == nil && len(b) > 0 && strings.Trim(string(b), "\x00") != "" {
 		t.Fatal("torfs get --encryption off wrote data from a peer that requires encryption")
 	}
+}
+
+// TestRequiringSeedRefusesPlaintext: torfs seed --encryption require
+// turns away a libtorrent leecher that speaks only plaintext, saying why.
+func TestRequiringSeedRefusesPlaintext(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "b.bin"), 1<<20, 20)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "b.bin"), harness.TorrentOptions{})
+	bin := harness.BuildTorfs(t)
+	seed := harness.StartTorfs(t, bin, "seed", "-v", "--encryption", "require", "--data", filepath.Join(src, "b.bin"), "--listen", "127.0.0.1:0", torrent)
+	line, err := seed.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(` on (\S+); press`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("torfs seed printed %q", line)
+	}
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{m[1]}})
+	if _, err := seed.WaitOutput(harness.Context(t, 30*time.Second), "did not encrypt its handshake"); err != nil {
+		t.Fatal(err)
+	}
+	if got := leech.Status().Progress; got != 0 {
+		t.Fatalf("the plaintext leecher has %v of the torrent", got)
+	}
+}
+
+// TestMagnetFromEncryptedLibtorrent: a magnet link resolves from a
+// libtorrent peer that speaks only MSE/PE with RC4, and downloads.
+func TestMagnetFromEncryptedLibtorrent(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "notes.bin"), 3<<20+1, 21)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "notes.bin"), harness.TorrentOptions{})
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, ForceEncryption: true})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	bin := harness.BuildTorfs(t)
+	out := t.TempDir()
+	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "magnet:?xt=urn:btih:"+mi.InfoHash.String()+"&x.pe="+seed.Addr())
+	harness.AssertSameFile(t, filepath.Join(src, "notes.bin"), filepath.Join(out, "notes.bin"))
 }
