@@ -1,9 +1,10 @@
 // Command swarm benchmarks torfs's swarm engine against libtorrent on
 // loopback: torfs get vs a libtorrent leecher downloading from one and
 // from three libtorrent seeders, then a libtorrent leecher downloading
-// from torfs seed vs from a libtorrent seeder. It prints MB/s (10^6 bytes
-// per second), the ratios, and the peak RSS of torfs get. Run it with
-// `make bench-swarm`.
+// from torfs seed vs from a libtorrent seeder, then the first case again
+// with every peer forced to MSE/PE with RC4. It prints MB/s (10^6 bytes
+// per second), the ratios, the peak RSS of torfs get and its CPU time per
+// MB, plaintext and encrypted. Run it with `make bench-swarm`.
 package main
 
 import (
@@ -53,6 +54,7 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 	}
 	fmt.Printf("file: %d MiB, piece length %d KiB, %d run(s) each, median reported\n", size>>20, max(piece, 256<<10)>>10, runs)
 
+	var plainCPU []float64 // torfs get's CPU seconds per MB from one seeder
 	for _, n := range []int{1, 3} {
 		seeds, err := harness.LaunchSeeders(ctx, torrent, save, n)
 		if err != nil {
@@ -74,9 +76,12 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 			if cpuprofile != "" && r == 0 {
 				prof = fmt.Sprintf("%s.%d", cpuprofile, n)
 			}
-			v, w, peak, err := measureGet(ctx, bin, torrent, addrs, size, prof)
+			v, w, peak, cpu, err := measureGet(ctx, bin, torrent, addrs, size, prof)
 			if err != nil {
 				return err
+			}
+			if n == 1 {
+				plainCPU = append(plainCPU, cpu)
 			}
 			tf = append(tf, v)
 			tfWhole = append(tfWhole, w)
@@ -117,6 +122,39 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 	fmt.Printf("libtorrent leecher from torfs seed %.0f MB/s, from a libtorrent seeder %.0f MB/s, ratio %.2f (goal >= 1.0)\n",
 		median(fromTorfs), median(fromLT), median(fromTorfs)/median(fromLT))
 	fmt.Printf("  runs: from torfs %s; from libtorrent %s\n", list(fromTorfs), list(fromLT))
+	return runEncrypted(ctx, bin, torrent, save, size, runs, plainCPU)
+}
+
+// runEncrypted measures torfs get --encryption require against a
+// libtorrent leecher, both from a libtorrent seeder that speaks only
+// MSE/PE with RC4, and torfs get's CPU per MB against plainCPU.
+func runEncrypted(ctx context.Context, bin, torrent, save string, size int64, runs int, plainCPU []float64) error {
+	seeds, err := harness.LaunchEncryptedSeeders(ctx, torrent, save, 1)
+	if err != nil {
+		return err
+	}
+	defer seeds[0].Close()
+	addrs := []string{seeds[0].Addr()}
+	var lt, tf []float64
+	var cpu []float64
+	for range runs {
+		v, err := harness.MeasureEncryptedLibtorrentDownload(ctx, torrent, addrs, size)
+		if err != nil {
+			return fmt.Errorf("encrypted libtorrent leecher: %w", err)
+		}
+		lt = append(lt, v)
+		v, _, _, c, err := measureGet(ctx, bin, torrent, addrs, size, "", "--encryption", "require")
+		if err != nil {
+			return fmt.Errorf("torfs get --encryption require: %w", err)
+		}
+		tf = append(tf, v)
+		cpu = append(cpu, c)
+	}
+	fmt.Printf("download from 1 libtorrent seeder, all RC4 (MSE/PE): torfs get %.0f MB/s, libtorrent %.0f MB/s, ratio %.2f (goal >= 1.0)\n",
+		median(tf), median(lt), median(tf)/median(lt))
+	fmt.Printf("  runs: torfs %s; libtorrent %s\n", list(tf), list(lt))
+	fmt.Printf("torfs get CPU (user+system) per MB from 1 seeder: plaintext %.2f ms, RC4 %.2f ms, ratio %.2f\n",
+		median(plainCPU)*1e3, median(cpu)*1e3, median(cpu)/median(plainCPU))
 	return nil
 }
 
@@ -124,14 +162,15 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 // starting the process to its report that every piece is verified (the
 // moment libtorrent's own timing ends too), MB/s over the process's whole
 // life (which adds closing: the cache syncs the data to disk), and the
-// peak RSS in bytes.
-func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string) (done, whole float64, rss int64, err error) {
+// peak RSS in bytes and the CPU seconds (user and system) per MB. extra
+// are more flags.
+func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string, extra ...string) (done, whole float64, rss int64, cpuPerMB float64, err error) {
 	out, err := os.MkdirTemp("", "torfs-bench-get-")
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer os.RemoveAll(out)
-	args := []string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}
+	args := append([]string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}, extra...)
 	for _, p := range peers {
 		args = append(args, "--peer", p)
 	}
@@ -143,11 +182,11 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	var completed time.Duration
 	sc := bufio.NewScanner(stdout)
@@ -157,18 +196,19 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 		}
 	}
 	if err := cmd.Wait(); err != nil {
-		return 0, 0, 0, fmt.Errorf("torfs get: %v\n%s", err, stderr.String())
+		return 0, 0, 0, 0, fmt.Errorf("torfs get: %v\n%s", err, stderr.String())
 	}
 	elapsed := time.Since(start)
 	fi, err := os.Stat(filepath.Join(out, "bench.bin"))
 	if err != nil || fi.Size() != size || completed == 0 {
-		return 0, 0, 0, fmt.Errorf("torfs get did not complete the file: %v\n%s", err, stderr.String())
+		return 0, 0, 0, 0, fmt.Errorf("torfs get did not complete the file: %v\n%s", err, stderr.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss << 10 // kilobytes on Linux
 	}
 	mb := float64(size) / 1e6
-	return mb / completed.Seconds(), mb / elapsed.Seconds(), rss, nil
+	cpu := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return mb / completed.Seconds(), mb / elapsed.Seconds(), rss, cpu / mb, nil
 }
 
 // startTorfsSeed starts torfs seed on the data and waits until it serves.
