@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -61,27 +62,46 @@ func TestEncryptionMismatch(t *testing.T) {
 		t.Run(tc.leech.String()+"->"+tc.seed.String(), func(t *testing.T) {
 			seed := newTestClient(t, Config{Encryption: tc.seed})
 			addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
-			leech := newTestClient(t, Config{Encryption: tc.leech})
+			failed := make(chan string, 16)
+			log := slog.New(&dialFailures{ch: failed})
+			leech := newTestClient(t, Config{Encryption: tc.leech, Logger: log})
 			tor := addTorrent(t, leech, mi, newMemStorage(&mi.Info, nil), TorrentOptions{DownloadAll: true, Peers: []string{seed.Addr().String()}})
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				tor.mu.Lock()
-				msg := tor.lastError
-				tor.mu.Unlock()
-				if msg != "" {
-					if !strings.Contains(msg, "handshake") {
-						t.Fatalf("last error %q does not name the handshake", msg)
-					}
-					break
+			select {
+			case msg := <-failed:
+				if !strings.Contains(msg, "handshake") {
+					t.Fatalf("the failure %q does not name the handshake", msg)
 				}
-				if time.Now().After(deadline) {
-					t.Fatal("no failed connection after 20s")
-				}
-				time.Sleep(10 * time.Millisecond)
+			case <-time.After(20 * time.Second):
+				t.Fatal("no failed connection after 20s")
 			}
 			if s := tor.Stats(); s.VerifiedPieces != 0 || len(s.Peers) != 0 {
 				t.Fatalf("connected across policies that cannot talk: %+v", s)
 			}
 		})
 	}
+}
+
+// dialFailures sends the error of each "cannot connect to peer" record.
+type dialFailures struct {
+	ch chan<- string
+}
+
+func (h *dialFailures) Enabled(context.Context, slog.Level) bool { return true }
+func (h *dialFailures) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *dialFailures) WithGroup(string) slog.Handler            { return h }
+
+func (h *dialFailures) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "cannot connect to peer" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			select {
+			case h.ch <- a.Value.String():
+			default: // the test looks at the first ones only
+			}
+		}
+		return true
+	})
+	return nil
 }
