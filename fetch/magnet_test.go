@@ -333,11 +333,18 @@ func TestResolveEndsOnClose(t *testing.T) {
 
 // TestResolveFromIncomingPeer: a peer that connects to us for the
 // magnet's info-hash (it found us through a tracker or the DHT) gives us
-// the metadata, though we knew no address.
+// the metadata, though we knew no address; also when both require
+// encryption (the encrypted handshake finds the magnet's info-hash).
 func TestResolveFromIncomingPeer(t *testing.T) {
+	for _, enc := range []Encryption{EncryptionPrefer, EncryptionRequire} {
+		t.Run(enc.String(), func(t *testing.T) { testResolveFromIncomingPeer(t, enc) })
+	}
+}
+
+func testResolveFromIncomingPeer(t *testing.T, enc Encryption) {
 	mi, data := magnetTorrent(t, 1000)
-	c := newTestClient(t, Config{})
-	seed := newTestClient(t, Config{})
+	c := newTestClient(t, Config{Encryption: enc})
+	seed := newTestClient(t, Config{Encryption: enc})
 	go func() {
 		// Once the Resolve is registered, the seeder dials us.
 		for {
