@@ -31,6 +31,9 @@ type Config struct {
 	// is kept. The Client takes over their listeners: it closes them on
 	// Close.
 	Transports []Transport
+	// Encryption is the MSE/PE policy for connections both ways; the
+	// zero value, EncryptionPrefer, encrypts when the peer can.
+	Encryption Encryption
 	// PeerID is sent in handshakes; zero means "-TF0001-" + 12 random bytes.
 	PeerID [20]byte
 	// MaxConns limits connections over all torrents (default 200).
@@ -250,10 +253,22 @@ func (c *Client) acceptLoop(ln net.Listener, transport string) {
 // handleIncoming reads the remote handshake, routes the connection to the
 // torrent named by its info-hash and answers.
 func (c *Client) handleIncoming(conn net.Conn, transport string) {
+	raw := conn
+	conn, skey, err := c.encryptIn(raw)
+	if err != nil {
+		c.log.Debug("bad incoming encrypted handshake", "peer", raw.RemoteAddr(), "err", err)
+		raw.Close()
+		return
+	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	hs, err := wire.ReadHandshake(conn)
 	if err != nil {
 		c.log.Debug("bad incoming handshake", "peer", conn.RemoteAddr(), "err", err)
+		conn.Close()
+		return
+	}
+	if skey != (metainfo.Hash{}) && metainfo.Hash(hs.InfoHash) != skey {
+		c.log.Debug("incoming handshake names another torrent than its encrypted handshake", "peer", conn.RemoteAddr())
 		conn.Close()
 		return
 	}

@@ -126,26 +126,27 @@ func dialFirst(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts 
 }
 
 // connect dials addr over the transports (see dialOrder) and exchanges
-// BitTorrent handshakes, sending ours. check, run before the deadline is
-// lifted, judges the peer's handshake and may write more. It returns the
-// connection, the peer's handshake and the transport that carried it.
-// The losing dials are counted in wg.
+// BitTorrent handshakes, sending ours: inside an encrypted handshake
+// unless Config.Encryption is off, and, when it is only preferred, again
+// in plaintext over a fresh connection if the peer drops the encrypted
+// one. check, run before the deadline is lifted, judges the peer's
+// handshake and may write more. It returns the connection, the peer's
+// handshake and the transport that carried it. The losing dials are
+// counted in wg.
 func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, pexFlags byte, ours wire.Handshake, check func(net.Conn, wire.Handshake) error) (net.Conn, wire.Handshake, Transport, error) {
 	var hs wire.Handshake
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	ts, headStart := c.dialOrder(pexFlags)
-	conn, tr, err := dialFirst(dctx, wg, addr, ts, headStart)
+	encrypt := c.cfg.Encryption != EncryptionOff
+	conn, tr, err := c.dialHandshake(ctx, wg, addr, pexFlags, ours, encrypt)
+	if err != nil && encrypt && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
+		c.log.Debug("encrypted handshake failed, trying plaintext", "peer", addr, "err", err)
+		conn, tr, err = c.dialHandshake(ctx, wg, addr, pexFlags, ours, false)
+	}
 	if err != nil {
 		return nil, hs, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := wire.WriteHandshake(conn, ours); err != nil {
-		conn.Close()
-		return nil, hs, nil, err
-	}
 	hs, err = wire.ReadHandshake(conn)
 	if err != nil {
 		conn.Close()
@@ -160,4 +161,39 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, hs, tr, nil
+}
+
+// errDial marks a failure to open a connection at all, after which
+// trying again in plaintext is pointless.
+var errDial = errors.New("cannot connect")
+
+// dialHandshake opens a connection to addr and sends our handshake,
+// inside an encrypted handshake when encrypt is set.
+func (c *Client) dialHandshake(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, pexFlags byte, ours wire.Handshake, encrypt bool) (net.Conn, Transport, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	ts, headStart := c.dialOrder(pexFlags)
+	conn, tr, err := dialFirst(dctx, wg, addr, ts, headStart)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errDial, err)
+	}
+	if encrypt {
+		ec, err := c.encryptOut(ctx, conn, ours)
+		if err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+		return ec, tr, nil
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := wire.WriteHandshake(conn, ours); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if !stop() {
+		return nil, nil, ctx.Err()
+	}
+	return conn, tr, nil
 }

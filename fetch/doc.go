@@ -9,10 +9,13 @@
 //
 // # Goroutines
 //
-// A Client runs an accept loop per listener. Each Torrent runs:
+// A Client runs an accept loop per listener, and a goroutine per
+// incoming connection for its handshakes. Each Torrent runs:
 //   - loop, the session's clock: rates, pipelines, snubs, the choker
 //     and dialing new candidates (each dial on a goroutine of its own,
-//     which races one goroutine per transport: dialFirst);
+//     which races one goroutine per transport: dialFirst, then runs the
+//     handshakes, the encrypted one of package mse first unless
+//     Config.Encryption is off: encryption.go);
 //   - two hashWorkers, which verify written pieces outside the lock;
 //   - the writer's shard goroutines (writeLoop), which store received
 //     runs of blocks, the runs of one piece always in one shard and in

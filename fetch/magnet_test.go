@@ -107,7 +107,7 @@ type fakePeer struct {
 	addr     string
 	size     int                    // metadata_size it claims
 	answer   func(piece int) []byte // nil = reject every request
-	conns    atomic.Int32
+	conns    atomic.Int32           // connections that sent a plaintext handshake
 	requests atomic.Int32
 }
 
@@ -139,7 +139,6 @@ func startFakePeer(t *testing.T, infoHash metainfo.Hash, size int, answer func(i
 			mu.Lock()
 			open = append(open, conn)
 			mu.Unlock()
-			f.conns.Add(1)
 			wg.Go(func() { f.serve(conn, infoHash) })
 		}
 	})
@@ -150,8 +149,9 @@ func (f *fakePeer) serve(conn net.Conn, infoHash metainfo.Hash) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := wire.ReadHandshake(conn); err != nil {
-		return
+		return // an encrypted handshake (this peer speaks plaintext only)
 	}
+	f.conns.Add(1)
 	h := wire.Handshake{InfoHash: infoHash}
 	h.Reserved.SetExtended(true)
 	copy(h.PeerID[:], "-XX0001-fakepeer1234")
@@ -333,11 +333,18 @@ func TestResolveEndsOnClose(t *testing.T) {
 
 // TestResolveFromIncomingPeer: a peer that connects to us for the
 // magnet's info-hash (it found us through a tracker or the DHT) gives us
-// the metadata, though we knew no address.
+// the metadata, though we knew no address; also when both require
+// encryption (the encrypted handshake finds the magnet's info-hash).
 func TestResolveFromIncomingPeer(t *testing.T) {
+	for _, enc := range []Encryption{EncryptionPrefer, EncryptionRequire} {
+		t.Run(enc.String(), func(t *testing.T) { testResolveFromIncomingPeer(t, enc) })
+	}
+}
+
+func testResolveFromIncomingPeer(t *testing.T, enc Encryption) {
 	mi, data := magnetTorrent(t, 1000)
-	c := newTestClient(t, Config{})
-	seed := newTestClient(t, Config{})
+	c := newTestClient(t, Config{Encryption: enc})
+	seed := newTestClient(t, Config{Encryption: enc})
 	go func() {
 		// Once the Resolve is registered, the seeder dials us.
 		for {

@@ -1,5 +1,7 @@
 package fetch
 
+import "github.com/torfs/torfs/mse"
+
 // Stats is a snapshot of a torrent session for status displays.
 type Stats struct {
 	Pieces         int   // total pieces
@@ -24,6 +26,7 @@ type PeerStats struct {
 	Addr         string
 	Client       string // from the peer id, e.g. "TF0001", "LT2080"
 	Transport    string // what carries the connection: "tcp", "utp"
+	Encrypted    bool   // the connection is RC4-encrypted (MSE/PE)
 	Pieces       int    // pieces the peer has
 	Seed         bool
 	DownloadRate float64 // bytes/s from the peer
@@ -54,7 +57,8 @@ func (t *Torrent) Stats() Stats {
 	s.VerifiedBytes = t.st.VerifiedBytes(0, t.info.Length)
 	for p := range t.peers {
 		ps := PeerStats{
-			Addr: p.addr, Client: clientName(p.id), Transport: p.transport, Pieces: p.numHave, Seed: p.seed,
+			Addr: p.addr, Client: clientName(p.id), Transport: p.transport, Encrypted: mse.IsEncrypted(p.conn),
+			Pieces: p.numHave, Seed: p.seed,
 			DownloadRate: p.downRate, UploadRate: p.upRate,
 			Downloaded: p.downBytes.Load(), Uploaded: p.upBytes.Load(),
 			Choked: p.amChoking, Choking: p.peerChoking, Interested: p.peerInterested,

@@ -167,15 +167,15 @@ func TestLiarIsBanned(t *testing.T) {
 			if err != nil {
 				return
 			}
-			conns.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(30 * time.Second))
 				if _, err := wire.ReadHandshake(conn); err != nil {
-					return
+					return // an encrypted handshake: the liar speaks plaintext only
 				}
+				conns.Add(1)
 				h := wire.Handshake{InfoHash: mi.InfoHash}
 				h.Reserved.SetFast(true)
 				copy(h.PeerID[:], "-LI0001-liarliarliar")

@@ -177,8 +177,9 @@ func TestLyingPeerIsBanned(t *testing.T) {
 
 // liar is a peer that claims every piece and sends random blocks.
 type liar struct {
-	addr          string
-	conns, blocks atomic.Int64
+	addr   string
+	conns  atomic.Int64 // connections that sent a plaintext handshake
+	blocks atomic.Int64
 }
 
 func startLiar(t *testing.T, mi *metainfo.MetaInfo) *liar {
@@ -203,7 +204,6 @@ func startLiar(t *testing.T, mi *metainfo.MetaInfo) *liar {
 			if err != nil {
 				return
 			}
-			l.conns.Add(1)
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
@@ -223,8 +223,9 @@ func startLiar(t *testing.T, mi *metainfo.MetaInfo) *liar {
 func (l *liar) serve(c net.Conn, mi *metainfo.MetaInfo) {
 	hs, err := wire.ReadHandshake(c)
 	if err != nil || hs.InfoHash != mi.InfoHash {
-		return
+		return // an encrypted handshake: the liar speaks plaintext only
 	}
+	l.conns.Add(1)
 	var mine wire.Handshake
 	mine.InfoHash = mi.InfoHash
 	copy(mine.PeerID[:], "-LI0001-liarliarliar")

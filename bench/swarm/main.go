@@ -1,12 +1,13 @@
 // Command swarm benchmarks torfs's swarm engine against libtorrent on
 // loopback: torfs get vs a libtorrent leecher downloading from one and
 // from three libtorrent seeders, then a libtorrent leecher downloading
-// from torfs seed vs from a libtorrent seeder. It prints MB/s (10^6 bytes
+// from torfs seed vs from a libtorrent seeder, then the first case again
+// with every peer forced to MSE/PE with RC4. It prints MB/s (10^6 bytes
 // per second), the ratios, the time torfs get takes from reporting the
 // download complete to exiting (closing the connections, flushing the
 // data and saving the resume state), the MB/s timed to its exit against
-// libtorrent, and the peak RSS of torfs get. Run it with `make
-// bench-swarm`.
+// libtorrent, the peak RSS of torfs get and its CPU time per MB,
+// plaintext and encrypted. Run it with `make bench-swarm`.
 package main
 
 import (
@@ -34,6 +35,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of torfs get to this file name + .1 and .3 (seeders)")
 	seeders := flag.String("seeders", "1,3", "comma-separated numbers of libtorrent seeders to download from")
 	reverse := flag.Bool("reverse", true, "also measure a libtorrent leecher downloading from torfs seed")
+	encrypted := flag.Bool("encrypted", true, "also measure the download from 1 seeder with every peer forced to RC4 (MSE/PE)")
 	torfs := flag.String("torfs", "", "torfs binary to measure (default: build one from this module)")
 	flag.Parse()
 	var counts []int
@@ -47,13 +49,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse, *encrypted); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse bool) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse, encrypted bool) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
@@ -70,6 +72,7 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 	}
 	fmt.Printf("file: %d MiB, piece length %d KiB, %d run(s) each, median reported\n", size>>20, max(piece, 256<<10)>>10, runs)
 
+	var plainCPU []float64 // torfs get's CPU seconds per MB from one seeder
 	for _, n := range counts {
 		seeds, err := harness.LaunchSeeders(ctx, torrent, save, n)
 		if err != nil {
@@ -100,6 +103,9 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 			tfWhole = append(tfWhole, mb/g.exit.Seconds())
 			tail = append(tail, (g.exit - g.complete).Seconds())
 			rss = max(rss, g.rss)
+			if n == 1 {
+				plainCPU = append(plainCPU, g.cpuPerMB)
+			}
 		}
 		for _, s := range seeds {
 			s.Close()
@@ -110,11 +116,20 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 			median(tfWhole), median(tfWhole)/median(lt), median(tail))
 		fmt.Printf("  runs: torfs %s; libtorrent %s; torfs to exit %s; complete to exit (s) %s\n", list(tf), list(lt), list(tfWhole), listSeconds(tail))
 	}
-	if !reverse {
-		return nil
+	if reverse {
+		if err := runReverse(ctx, bin, torrent, save, size, runs); err != nil {
+			return err
+		}
 	}
+	if encrypted {
+		return runEncrypted(ctx, bin, torrent, save, size, runs, plainCPU)
+	}
+	return nil
+}
 
-	// The reverse: libtorrent leeches from torfs seed and from libtorrent.
+// runReverse measures a libtorrent leecher downloading from torfs seed
+// against one downloading from a libtorrent seeder.
+func runReverse(ctx context.Context, bin, torrent, save string, size int64, runs int) error {
 	seeds, err := harness.LaunchSeeders(ctx, torrent, save, 1)
 	if err != nil {
 		return err
@@ -144,6 +159,41 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 	return nil
 }
 
+// runEncrypted measures torfs get --encryption require against a
+// libtorrent leecher, both from a libtorrent seeder that speaks only
+// MSE/PE with RC4, and torfs get's CPU per MB against plainCPU (from one
+// seeder in plaintext; the comparison is skipped without it).
+func runEncrypted(ctx context.Context, bin, torrent, save string, size int64, runs int, plainCPU []float64) error {
+	seeds, err := harness.LaunchEncryptedSeeders(ctx, torrent, save, 1)
+	if err != nil {
+		return err
+	}
+	defer seeds[0].Close()
+	addrs := []string{seeds[0].Addr()}
+	var lt, tf, cpu []float64
+	for range runs {
+		v, err := harness.MeasureEncryptedLibtorrentDownload(ctx, torrent, addrs, size)
+		if err != nil {
+			return fmt.Errorf("encrypted libtorrent leecher: %w", err)
+		}
+		lt = append(lt, v)
+		g, err := measureGet(ctx, bin, torrent, addrs, size, "", "--encryption", "require")
+		if err != nil {
+			return fmt.Errorf("torfs get --encryption require: %w", err)
+		}
+		tf = append(tf, float64(size)/1e6/g.complete.Seconds())
+		cpu = append(cpu, g.cpuPerMB)
+	}
+	fmt.Printf("download from 1 libtorrent seeder, all RC4 (MSE/PE): torfs get %.0f MB/s, libtorrent %.0f MB/s, ratio %.2f (goal >= 1.0)\n",
+		median(tf), median(lt), median(tf)/median(lt))
+	fmt.Printf("  runs: torfs %s; libtorrent %s\n", list(tf), list(lt))
+	if len(plainCPU) > 0 {
+		fmt.Printf("torfs get CPU (user+system) per MB from 1 seeder: plaintext %.2f ms, RC4 %.2f ms, ratio %.2f\n",
+			median(plainCPU)*1e3, median(cpu)*1e3, median(cpu)/median(plainCPU))
+	}
+	return nil
+}
+
 // getRun is one run of torfs get.
 type getRun struct {
 	// complete is the time from starting the process to its report
@@ -151,18 +201,19 @@ type getRun struct {
 	// ends too); exit the time to the process's exit, which adds
 	// closing: connections, flushing the data, saving the state.
 	complete, exit time.Duration
-	rss            int64 // peak RSS in bytes
+	rss            int64   // peak RSS in bytes
+	cpuPerMB       float64 // CPU seconds (user and system) per MB
 }
 
-// measureGet runs torfs get into a fresh directory.
-func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string) (getRun, error) {
+// measureGet runs torfs get into a fresh directory; extra are more flags.
+func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string, extra ...string) (getRun, error) {
 	var none getRun
 	out, err := os.MkdirTemp("", "torfs-bench-get-")
 	if err != nil {
 		return none, err
 	}
 	defer os.RemoveAll(out)
-	args := []string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}
+	args := append([]string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}, extra...)
 	for _, p := range peers {
 		args = append(args, "--peer", p)
 	}
@@ -208,6 +259,7 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		g.rss = ru.Maxrss << 10 // kilobytes on Linux
 	}
+	g.cpuPerMB = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / (float64(size) / 1e6)
 	return g, nil
 }
 

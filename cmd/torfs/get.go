@@ -51,7 +51,7 @@ Flags:
   --seed             keep seeding after the download until interrupted
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
-  -v                 log peer and tracker events to stderr
+` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
 ` + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
@@ -71,6 +71,7 @@ type swarmFlags struct {
 	upRate          string
 	downRate        string
 	verbose         bool
+	encryption      fetch.Encryption
 	dht             dhtFlags
 }
 
@@ -81,6 +82,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upRate, "up-rate", "0", "upload limit")
 	fs.StringVar(&f.downRate, "down-rate", "0", "download limit")
 	fs.BoolVar(&f.verbose, "v", false, "verbose")
+	fs.Var(&f.encryption, "encryption", "prefer, require or off")
 	f.dht.register(fs)
 }
 
@@ -103,7 +105,7 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
-	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht}, nil
+	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption}, nil
 }
 
 // options turns the flags into torrent options.

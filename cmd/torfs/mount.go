@@ -75,7 +75,7 @@ Flags:
   --listen ADDR        accept peers on ADDR (default ":0", a free port)
   --up-rate RATE       upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE     download limit per second (default: none)
-  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
+` + encryptionFlagHelp + `  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
   -o OPTION            mount option; only allow_other (other users may read)
   --daemon             detach once mounted; the log goes to a file it names
   -v                   log peer, tracker and mount events to stderr

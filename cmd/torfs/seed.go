@@ -33,7 +33,7 @@ Flags:
   --tracker URL      announce to this tracker too (repeatable)
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
-  -v                 log peer and tracker events to stderr
+` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
 ` + dhtFlagsHelp + `
 Peers find us through the torrent's trackers, --tracker and the DHT
 (announced every 15 minutes; never for a private torrent).

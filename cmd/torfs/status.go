@@ -130,7 +130,11 @@ func printStatus(w io.Writer, st mount.Status, peers bool) {
 		}
 		if peers {
 			for _, p := range t.Peers {
-				fmt.Fprintf(w, "    peer %-22s %-4s %-8s down %s/s up %s/s\n", p.Addr, p.Transport, p.Client,
+				carrier := p.Transport
+				if p.Encrypted {
+					carrier += "+rc4" // MSE/PE
+				}
+				fmt.Fprintf(w, "    peer %-22s %-8s %-8s down %s/s up %s/s\n", p.Addr, carrier, p.Client,
 					bytesize.Format(int64(p.DownloadRate)), bytesize.Format(int64(p.UploadRate)))
 			}
 		}

@@ -12,10 +12,21 @@ import (
 // save (libtorrent's save_path), in seed mode (data trusted, not checked:
 // benchmarks create it themselves). The caller closes them.
 func LaunchSeeders(ctx context.Context, torrent, save string, n int) ([]*Libtorrent, error) {
+	return launchSeeders(ctx, torrent, save, n, false)
+}
+
+// LaunchEncryptedSeeders is LaunchSeeders with seeders that speak only
+// MSE/PE with RC4 (LibtorrentOptions.ForceEncryption).
+func LaunchEncryptedSeeders(ctx context.Context, torrent, save string, n int) ([]*Libtorrent, error) {
+	return launchSeeders(ctx, torrent, save, n, true)
+}
+
+func launchSeeders(ctx context.Context, torrent, save string, n int, encrypted bool) ([]*Libtorrent, error) {
 	var seeds []*Libtorrent
 	for range n {
 		s, err := LaunchLibtorrent(ctx, LibtorrentOptions{
 			Mode: Seed, Torrent: torrent, Save: save, SeedMode: true, NoBlockLog: true, Interval: time.Second,
+			ForceEncryption: encrypted,
 		})
 		if err != nil {
 			for _, s := range seeds {
@@ -35,6 +46,16 @@ func LaunchSeeders(ctx context.Context, torrent, save string, n int) ([]*Libtorr
 // it, as libtorrent itself timed it (the interpreter's start-up is not
 // counted). The downloaded data is removed afterwards.
 func MeasureLibtorrentDownload(ctx context.Context, torrent string, seeders []string, size int64) (float64, error) {
+	return measureLibtorrentDownload(ctx, torrent, seeders, size, false)
+}
+
+// MeasureEncryptedLibtorrentDownload is MeasureLibtorrentDownload with a
+// leecher that speaks only MSE/PE with RC4.
+func MeasureEncryptedLibtorrentDownload(ctx context.Context, torrent string, seeders []string, size int64) (float64, error) {
+	return measureLibtorrentDownload(ctx, torrent, seeders, size, true)
+}
+
+func measureLibtorrentDownload(ctx context.Context, torrent string, seeders []string, size int64, encrypted bool) (float64, error) {
 	if len(seeders) == 0 {
 		return 0, fmt.Errorf("measure libtorrent download: no seeders")
 	}
@@ -45,7 +66,7 @@ func MeasureLibtorrentDownload(ctx context.Context, torrent string, seeders []st
 	defer os.RemoveAll(save)
 	leech, err := LaunchLibtorrent(ctx, LibtorrentOptions{
 		Mode: Leech, Torrent: torrent, Save: save, Peers: seeders,
-		ExitOnComplete: true, Interval: time.Second, NoBlockLog: true,
+		ExitOnComplete: true, Interval: time.Second, NoBlockLog: true, ForceEncryption: encrypted,
 	})
 	if err != nil {
 		return 0, err

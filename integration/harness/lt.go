@@ -72,6 +72,10 @@ type LibtorrentOptions struct {
 	// turn libtorrent's DHT on with its same-IP restrictions off (every
 	// loopback node shares 127.0.0.1). Empty = no DHT.
 	DHTBootstrap []string
+	// ForceEncryption makes libtorrent speak only MSE/PE with RC4, both
+	// ways (out_enc_policy and in_enc_policy pe_forced, allowed_enc_level
+	// pe_rc4); otherwise it speaks plaintext only.
+	ForceEncryption bool
 }
 
 // Libtorrent is a running libtorrent peer (lt.py under /usr/bin/python3).
@@ -221,6 +225,9 @@ func ltArgs(o LibtorrentOptions) []string {
 	}
 	for _, b := range o.DHTBootstrap {
 		args = append(args, "--dht-bootstrap", b)
+	}
+	if o.ForceEncryption {
+		args = append(args, "--encryption", "forced")
 	}
 	interval := o.Interval
 	if interval <= 0 {

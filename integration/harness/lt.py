@@ -56,6 +56,8 @@ def parse_args():
     p.add_argument("--max-connections", type=int, default=500)
     p.add_argument("--exit-on-complete", action="store_true")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between status lines")
+    p.add_argument("--encryption", choices=["off", "forced"], default="off",
+                   help="off: plaintext only; forced: MSE/PE with RC4 only, both ways")
     p.add_argument("--no-stdin", action="store_true", help="do not exit when stdin reaches EOF")
     p.add_argument("--no-block-log", action="store_true",
                    help="do not count blocks per peer (bytes_received/bytes_sent); for benchmarks")
@@ -112,10 +114,12 @@ def settings(args):
         "announce_to_all_trackers": True,
         "stop_tracker_timeout": 1,
         "min_announce_interval": 1,
-        # torfs does not implement BEP 8 (MSE): plaintext both ways.
-        "out_enc_policy": 2,
-        "in_enc_policy": 2,
-        "allowed_enc_level": 1,
+        # Plaintext both ways unless --encryption forced: MSE/PE (policy
+        # pe_forced = 0) with RC4 only (pe_rc4 = 2) in and out.
+        "out_enc_policy": 0 if args.encryption == "forced" else 2,
+        "in_enc_policy": 0 if args.encryption == "forced" else 2,
+        "allowed_enc_level": 2 if args.encryption == "forced" else 1,
+        "prefer_rc4": args.encryption == "forced",
         # A fair, fast reference: no queuing (torrents are not auto-managed
         # either, so no seed ratio or time limits apply), unlimited unchoke
         # slots, big buffers, rate limits only when asked.
