@@ -492,6 +492,11 @@ func TestMountDirectoryOfTorrents(t *testing.T) {
 		t.Fatalf("mount shows %q, want just first", got)
 	}
 	harness.AssertSameTree(t, spec, filepath.Join(src, "first"), filepath.Join(mnt, "first"))
+	// Without --cache-size, the torrents share one automatic budget.
+	if st := mountStatus(t, mnt); !st.CacheShared || st.CacheBudget <= 0 || st.CacheUsed > st.CacheBudget {
+		t.Errorf("status: cache shared %v, %d of %d bytes; want one positive budget shared by the directory's torrents",
+			st.CacheShared, st.CacheUsed, st.CacheBudget)
+	}
 
 	// A .torrent file appearing in the directory shows up; one going away
 	// disappears.

@@ -118,10 +118,7 @@ func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), forc
 		m := Mounted{Mountpoint: srv.Dir(), Torrents: v.names, Resolving: v.resolving, StatusURL: statusURL,
 			Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
 		st := s.Status()
-		m.CacheBudget, m.CacheShared = st.CacheBudget, st.CacheShared
-		if st.CacheShared {
-			m.CacheBudget = s.cfg.CacheSize // also when no torrent is shown yet
-		}
+		m.CacheBudget, m.CacheShared = st.CacheBudget, st.CacheShared // the pool's, also when no torrent is shown yet
 		ready(m)
 	}
 	select {

@@ -31,11 +31,12 @@ type Config struct {
 	// with the torrent's data and its resume state.
 	CacheDir string
 	// CacheSize is the disk budget in bytes: 0 means unlimited (the
-	// whole torrent), negative means cache.DefaultBudget for each torrent
-	// (all of it when it fits in half the free space, else half of that).
-	// A positive size is each torrent's budget, except in a mount of a
-	// directory, where it bounds the sum over all its torrents, with one
-	// eviction order across them (a cache.Pool).
+	// whole torrent), negative means automatic: cache.DefaultBudget for a
+	// single torrent (all of it when it fits in half the free space, else
+	// half of that). A positive size is a single torrent's budget. In a
+	// mount of a directory the budget, positive or automatic (half the
+	// space free when the mount starts), bounds the sum over all its
+	// torrents, with one eviction order across them (a cache.Pool).
 	CacheSize int64
 	// Keep leaves a torrent's cache directory on disk when it is closed,
 	// so the next mount starts with its pieces; otherwise it is removed.
@@ -198,13 +199,24 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	return t, nil
 }
 
-// sharedBudget makes the torrents added from now on share one budget of
-// the configured cache size, if there is one: a mount of a directory.
+// sharedBudget makes the torrents added from now on share one budget:
+// a mount of a directory. The budget is the configured cache size, or,
+// when automatic, half of the space free in the cache directory now, so
+// that torrents arriving later cannot together fill the disk. An
+// unlimited cache size shares nothing.
 func (s *Session) sharedBudget() error {
-	if s.cfg.CacheSize <= 0 {
+	size := s.cfg.CacheSize
+	if size == 0 {
 		return nil
 	}
-	pool, err := cache.NewPool(s.cfg.CacheSize)
+	if size < 0 {
+		free, err := cache.FreeSpace(s.cfg.CacheDir)
+		if err != nil {
+			return err
+		}
+		size = max(free/2, 1)
+	}
+	pool, err := cache.NewPool(size)
 	if err != nil {
 		return err
 	}

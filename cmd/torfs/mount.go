@@ -59,8 +59,9 @@ Flags:
   --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
   --cache-size SIZE    disk budget, e.g. 2GiB: per torrent, or for a directory
                        the sum over all its torrents; 0 or "unlimited" keeps
-                       everything (default: each torrent if it fits in half the
-                       free space, else half the free space)
+                       everything (default: the torrent if it fits in half the
+                       free space, else half the free space; for a directory,
+                       half the free space shared by all its torrents)
   --keep               keep the cache after unmount, so a new mount starts with it
   --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
   --read-timeout DUR   fail a read with EIO after this long without progress
