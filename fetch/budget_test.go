@@ -193,3 +193,38 @@ func TestEvictedWhileBeingChecked(t *testing.T) {
 		t.Fatalf("state %d, %d held; want the piece missing", tor.state[2], tor.haveCount)
 	}
 }
+
+// TestFileReaderReadaheadStopsAtFileEnd: the readahead of a reader of one
+// file never reaches past the file's last piece, however sequential its
+// reads; a reader of the whole torrent's does. A reader near the end of a
+// file used to fetch the next file's pieces, which that file's reader had
+// often read already and the cache evicted: four readers of four files
+// sharing a small cache downloaded 1.15 times the torrent.
+func TestFileReaderReadaheadStopsAtFileEnd(t *testing.T) {
+	const pl = 32 << 10
+	mi, _ := testTorrent(t, 64*pl, pl)
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	file := tor.NewFileReader(0, 10*pl+100, ReaderOptions{Readahead: 32 * pl})
+	defer file.Close()
+	whole := tor.NewReader(ReaderOptions{Readahead: 32 * pl})
+	defer whole.Close()
+	for _, r := range []*Reader{file, whole} {
+		for off := int64(0); off < 8*pl; off += pl {
+			id, err := r.demand(off, pl, int(off/pl), int(off/pl))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.done(id)
+		}
+	}
+	tor.mu.Lock()
+	fileAhead, wholeAhead := file.ahead, whole.ahead
+	tor.mu.Unlock()
+	if fileAhead != [2]int{8, 10} {
+		t.Errorf("the file reader's readahead is pieces %v; want [8 10], up to the file's last piece", fileAhead)
+	}
+	if wholeAhead[1] <= 10 {
+		t.Errorf("the torrent reader's readahead is pieces %v; want it past piece 10", wholeAhead)
+	}
+}

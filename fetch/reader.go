@@ -43,6 +43,7 @@ type Reader struct {
 	reads  map[uint64][2]int
 	nextID uint64
 	ahead  [2]int // readahead pieces; empty when [0] > [1]
+	end    int64  // readahead stops here: the end of the file read
 	pos    int64  // where a sequential read would continue
 	window int64
 	closed bool
@@ -67,12 +68,27 @@ func (r *Reader) anyPiece(f func(int) bool) bool {
 
 var emptyRange = [2]int{0, -1}
 
-// NewReader returns a Reader; Close it to withdraw its demands.
+// NewReader returns a Reader of the whole torrent; Close it to withdraw
+// its demands.
 func (t *Torrent) NewReader(opts ReaderOptions) *Reader {
+	return t.NewFileReader(0, t.info.Length, opts)
+}
+
+// NewFileReader returns a Reader of the file at torrent bytes
+// [off, off+n): its readahead never goes past the file's end, so a
+// reader near the end of one file does not fetch the next file's
+// pieces, which its own reader may have read and the cache evicted.
+// Reads may still go anywhere in the torrent. Close it to withdraw its
+// demands.
+func (t *Torrent) NewFileReader(off, n int64, opts ReaderOptions) *Reader {
 	if opts.Readahead <= 0 {
 		opts.Readahead = 16 << 20
 	}
-	r := &Reader{t: t, opts: opts, reads: map[uint64][2]int{}, ahead: emptyRange, pos: -1}
+	end := t.info.Length
+	if off >= 0 && n >= 0 && off+n <= end {
+		end = off + n
+	}
+	r := &Reader{t: t, opts: opts, reads: map[uint64][2]int{}, ahead: emptyRange, end: end, pos: -1}
 	t.mu.Lock()
 	t.readers[r] = struct{}{}
 	t.mu.Unlock()
@@ -223,7 +239,7 @@ func (r *Reader) demand(off, n int64, first, last int) (uint64, error) {
 	id := r.nextID
 	r.reads[id] = [2]int{first, last}
 	r.ahead = emptyRange
-	if a, b := t.info.PieceRange(r.pos, r.window); a <= b {
+	if a, b := t.info.PieceRange(r.pos, min(r.window, r.end-r.pos)); a <= b {
 		// The readers' windows share half of a storage's budget.
 		if k := t.windowPieces(); k >= 0 {
 			b = min(b, a+k-1)

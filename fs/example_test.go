@@ -19,10 +19,10 @@ type memTorrent struct {
 	data []byte
 }
 
-func (m *memTorrent) Info() *metainfo.Info             { return &m.info }
-func (m *memTorrent) InfoHash() metainfo.Hash          { return sha1.Sum(m.data) }
-func (m *memTorrent) OpenReader() fs.Reader            { return memReader{m.data} }
-func (m *memTorrent) VerifiedBytes(off, n int64) int64 { return max(0, min(n, int64(len(m.data))-off)) }
+func (m *memTorrent) Info() *metainfo.Info              { return &m.info }
+func (m *memTorrent) InfoHash() metainfo.Hash           { return sha1.Sum(m.data) }
+func (m *memTorrent) OpenReader(off, n int64) fs.Reader { return memReader{m.data} }
+func (m *memTorrent) VerifiedBytes(off, n int64) int64  { return max(0, min(n, int64(len(m.data))-off)) }
 
 type memReader struct{ data []byte }
 

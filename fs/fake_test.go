@@ -103,7 +103,7 @@ func (ft *fakeTorrent) stall(err error) {
 func (ft *fakeTorrent) Info() *metainfo.Info    { return &ft.info }
 func (ft *fakeTorrent) InfoHash() metainfo.Hash { return ft.hash }
 
-func (ft *fakeTorrent) OpenReader() Reader {
+func (ft *fakeTorrent) OpenReader(off, n int64) Reader {
 	ft.open.Add(1)
 	return &fakeReader{ft: ft}
 }

@@ -24,7 +24,8 @@ var (
 )
 
 func newHandle(f *file) *handle {
-	return &handle{f: f, r: f.st.t.OpenReader()}
+	mf := &f.st.info.Files[f.index]
+	return &handle{f: f, r: f.st.t.OpenReader(mf.Offset, mf.Length)}
 }
 
 // Read blocks until the bytes under the read are verified. It fails with

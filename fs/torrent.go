@@ -27,8 +27,10 @@ type Torrent interface {
 	// InfoHash identifies the torrent (shown in the user.torfs.infohash
 	// extended attribute).
 	InfoHash() metainfo.Hash
-	// OpenReader returns a new reader for one open file handle.
-	OpenReader() Reader
+	// OpenReader returns a new reader for one open file handle of the
+	// file at torrent bytes [off, off+n), so that the engine's readahead
+	// can stop at the file's end.
+	OpenReader(off, n int64) Reader
 	// VerifiedBytes counts the verified bytes within the torrent byte
 	// range [off, off+n).
 	VerifiedBytes(off, n int64) int64

@@ -373,9 +373,11 @@ func TestMountCacheUnderPressureRandomReaders(t *testing.T) {
 
 // TestMountCacheUnderPressureFilesOfOneTorrent: 4 readers each reading a
 // different file of one torrent from start to end, sharing a 32 MiB
-// cache, all get the right bytes within the budget. The download
-// amplification is logged, not asserted: it measured 1.12 to 1.19 over
-// 6 runs, above the 1.1 a single reader keeps.
+// cache, all get the right bytes within the budget, downloading each
+// piece about once (at most 1.1 times the torrent in all). It was 1.12
+// to 1.19 while a reader's readahead ran on into the next file, whose
+// pieces that file's reader had often read already and the cache
+// evicted.
 func TestMountCacheUnderPressureFilesOfOneTorrent(t *testing.T) {
 	const files, size, budget = 4, 24 << 20, 32 << 20
 	s := newMultiPressureSwarm(t, files, size)
@@ -403,8 +405,12 @@ func TestMountCacheUnderPressureFilesOfOneTorrent(t *testing.T) {
 		}
 	}
 	st := mountStatus(t, m.mnt).Torrents[0]
+	amp := float64(st.Downloaded) / float64(s.total)
 	t.Logf("%d readers of %d MiB files: downloaded %.1f MiB of %d MiB (%.2f times), %d evictions",
-		files, size>>20, float64(st.Downloaded)/(1<<20), s.total>>20, float64(st.Downloaded)/float64(s.total), st.Evictions)
+		files, size>>20, float64(st.Downloaded)/(1<<20), s.total>>20, amp, st.Evictions)
+	if amp > 1.1 {
+		t.Errorf("the readers downloaded %.2f times the torrent; want at most 1.1", amp)
+	}
 	m.check()
 }
 

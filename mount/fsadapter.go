@@ -17,7 +17,9 @@ type fsTorrent struct {
 
 var _ fs.Torrent = fsTorrent{}
 
-func (f fsTorrent) Info() *metainfo.Info             { return f.t.Info() }
-func (f fsTorrent) InfoHash() metainfo.Hash          { return f.t.InfoHash() }
-func (f fsTorrent) OpenReader() fs.Reader            { return f.t.NewReader(f.opts) }
+func (f fsTorrent) Info() *metainfo.Info    { return f.t.Info() }
+func (f fsTorrent) InfoHash() metainfo.Hash { return f.t.InfoHash() }
+func (f fsTorrent) OpenReader(off, n int64) fs.Reader {
+	return f.t.NewFileReader(off, n, f.opts)
+}
 func (f fsTorrent) VerifiedBytes(off, n int64) int64 { return f.t.VerifiedBytes(off, n) }
