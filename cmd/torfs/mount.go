@@ -80,7 +80,7 @@ Flags:
   -v                   log peer, tracker and mount events to stderr
 ` + dhtFlagsHelp + `
 Examples:
-  torfs mount film.torrent /mnt/film && mpv /mnt/film/film.mkv
+  torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data
   torfs mount --daemon ~/torrents /mnt/torrents
   torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
