@@ -6,10 +6,13 @@ import (
 	"flag"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/torfs/torfs/mount"
 )
 
 // shellWords splits one shell command line into words and the operators
@@ -350,4 +353,39 @@ func TestShellWords(t *testing.T) {
 	if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
 		t.Errorf("shellWords = %q, want %q", got, want)
 	}
+}
+
+// TestREADMEListsStatusKeys checks that the README documents every key of
+// torfs status --json.
+func TestREADMEListsStatusKeys(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, doc, ok := strings.Cut(string(readme), "`torfs status --json MOUNTPOINT`")
+	if !ok {
+		t.Fatal("the README does not describe torfs status --json MOUNTPOINT")
+	}
+	doc, _, _ = strings.Cut(doc, "\n\n")
+	var walk func(reflect.Type)
+	walk = func(ty reflect.Type) {
+		for ty.Kind() == reflect.Slice || ty.Kind() == reflect.Pointer {
+			ty = ty.Elem()
+		}
+		if ty.Kind() != reflect.Struct {
+			return
+		}
+		for i := range ty.NumField() {
+			f := ty.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" {
+				name = f.Name
+			}
+			if !strings.Contains(doc, "`"+name+"`") {
+				t.Errorf("the README's torfs status --json paragraph does not name the key %s (%s.%s)", name, ty.Name(), f.Name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[mount.Status]())
 }

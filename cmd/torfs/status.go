@@ -32,7 +32,7 @@ The same data is served as JSON by the status page whose address
 'torfs mount' prints.
 
 Flags:
-  --json    print the raw JSON
+  --json    print the raw JSON (snake_case keys, listed in the README)
   --peers   list every peer
 
 Examples:
