@@ -16,8 +16,9 @@ import (
 type Options struct {
 	// Logger receives a line for every read that fails; nil discards.
 	Logger *slog.Logger
-	// ModTime is the modification time of every file and directory; the
-	// zero value means the time the torrent is added.
+	// ModTime is the modification time of every file and directory,
+	// usually the torrent's creation date; the zero value (a torrent
+	// without one, or a magnet link's) means the time it is added.
 	ModTime time.Time
 	// StatusURL, when set, is served as XattrStatus on the torrent's
 	// directory (for a single-torrent mount: the mount root).

@@ -58,7 +58,7 @@ func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, extra 
 	if err != nil {
 		return view{}, err
 	}
-	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL})
+	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL, ModTime: mi.CreationDate})
 	return view{root: root, names: []string{mi.Info.Name}, source: mi.Info.Name}, nil
 }
 
