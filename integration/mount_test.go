@@ -541,6 +541,24 @@ func TestMountDaemon(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(mnt, "d.bin")); err != nil || fi.Size() != 100_000 {
 		t.Fatalf("the daemon's mount: %v", err)
 	}
+	var logPath string
+	if i := strings.Index(r.Stdout, "logging to "); i < 0 {
+		t.Fatalf("torfs mount --daemon did not name its log:\n%s", r.Stdout)
+	} else {
+		logPath = strings.TrimSuffix(strings.Fields(r.Stdout[i+len("logging to "):])[0], ";")
+	}
+	daemonLog, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("the daemon's log: %v", err)
+	}
+	if !strings.Contains(string(daemonLog), "mounted ") {
+		t.Errorf("the daemon's log does not say it mounted:\n%s", daemonLog)
+	}
+	for _, out := range []string{r.Stdout, string(daemonLog)} {
+		if strings.Contains(out, "Ctrl-C") {
+			t.Errorf("a daemon, which has no terminal, tells the user to press Ctrl-C:\n%s", out)
+		}
+	}
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -194,8 +194,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case m.CacheBudget > 0:
 			cache = fmt.Sprintf("cache %s in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		}
-		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s); Ctrl-C to unmount\n",
-			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen)
+		// A daemon has no terminal to press Ctrl-C in: its parent
+		// says how to stop it instead.
+		hint := "; Ctrl-C to unmount"
+		if os.Getenv(envDaemonChild) != "" {
+			hint = ""
+		}
+		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s)%s\n",
+			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen, hint)
 		if f, ok := stdout.(*os.File); ok {
 			_ = f.Sync()
 		}
@@ -312,7 +318,7 @@ func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.
 			for _, line := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(line, "mounted ") {
 					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'fusermount3 -u %s' or kill %d\n",
-						strings.Replace(line, "; Ctrl-C to unmount", "", 1), cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
+						line, cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
 					return nil
 				}
 			}
