@@ -16,6 +16,7 @@ import (
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -286,7 +287,7 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 					err, bytesize.Format(st.VerifiedBytes), dir)
 			}
 			bar.mu.Lock()
-			bar.label = fmt.Sprintf("%s (%d peers)", s.tor.Info().Name, len(st.Peers))
+			bar.label = fmt.Sprintf("%s (%s)", s.tor.Info().Name, plural.Count(len(st.Peers), "peer", "peers"))
 			bar.mu.Unlock()
 			bar.Update(st.VerifiedBytes, total)
 		}
@@ -306,7 +307,7 @@ func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
 			return
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
+			fmt.Fprintf(stderr, "seeding: %s, uploaded %s, %s/s\n", plural.Count(len(st.Peers), "peer", "peers"), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/mount"
 )
 
@@ -115,10 +116,11 @@ func printStatus(w io.Writer, st mount.Status, peers bool) {
 		if t.CacheBudget > 0 {
 			budget = bytesize.Format(t.CacheBudget)
 		}
-		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",
+		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %s; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %s\n",
 			t.Name, t.InfoHash, bytesize.Format(t.Verified), bytesize.Format(t.Length), percent(t.Verified, t.Length),
-			len(t.Peers), bytesize.Format(int64(t.DownloadRate)), bytesize.Format(int64(t.UploadRate)),
-			bytesize.Format(t.Downloaded), bytesize.Format(t.Uploaded), bytesize.Format(t.CacheUsed), budget, t.CacheDir, t.Evictions)
+			plural.Count(len(t.Peers), "peer", "peers"), bytesize.Format(int64(t.DownloadRate)), bytesize.Format(int64(t.UploadRate)),
+			bytesize.Format(t.Downloaded), bytesize.Format(t.Uploaded), bytesize.Format(t.CacheUsed), budget, t.CacheDir,
+			plural.Count(int(t.Evictions), "eviction", "evictions"))
 		if t.DiskFull != "" {
 			fmt.Fprintf(w, "  %s\n", t.DiskFull)
 		}
