@@ -160,6 +160,11 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 	if !strings.Contains(st.Stdout, "video/film.mkv") || !strings.Contains(st.Stdout, "100%") {
 		t.Errorf("torfs status:\n%s", st.Stdout)
 	}
+	for _, inside := range []string{filepath.Join(mnt, "video"), filepath.Join(mnt, "video", "film.mkv")} {
+		if sub := harness.RunTorfs(t, bin, "status", inside); !strings.Contains(sub.Stdout, "video/film.mkv") {
+			t.Errorf("torfs status %s (inside the mount):\n%s", inside, sub.Stdout)
+		}
+	}
 
 	// Seeding while mounted: a libtorrent leecher that only knows torfs
 	// gets the whole torrent from it.
