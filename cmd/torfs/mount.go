@@ -17,6 +17,7 @@ import (
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/mount"
 )
 
@@ -50,7 +51,8 @@ live. Ctrl-C (or SIGTERM, or closing the terminal) unmounts at once; when
 files are still open in the mount it detaches it lazily and serves them
 for up to 3 s more (Ctrl-C again to stop at once); then it tells the
 trackers and saves the cache. A dead mount left on MOUNTPOINT by a torfs
-that was killed is cleared by the next mount there.
+that was killed is cleared by the next mount there. A MOUNTPOINT that is
+not empty draws a warning: its files stay hidden until unmount.
 The cache lives in --cache-dir, one subdirectory per torrent, and is
 deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.
@@ -151,6 +153,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *cacheDir, err = defaultCacheDir(); err != nil {
 			return err
 		}
+	}
+	if os.Getenv(envDaemonChild) == "" {
+		warnNonEmpty(stderr, pos[1])
 	}
 	if *daemon && os.Getenv(envDaemonChild) == "" {
 		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
@@ -323,5 +328,23 @@ func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.
 				}
 			}
 		}
+	}
+}
+
+// warnNonEmpty says when the mount is about to hide the files of
+// MOUNTPOINT. It warns rather than refuses: FUSE mounts over a non-empty
+// directory fine, the files come back at unmount, and a mount at boot
+// (a service, fstab) must not fail over a stray file; but a user who
+// mounts over the wrong directory should learn why its files vanished.
+func warnNonEmpty(stderr io.Writer, mountpoint string) {
+	f, err := os.Open(mountpoint)
+	if err != nil {
+		return // not there (the mount says why), or a dead mount
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	if len(names) > 0 {
+		fmt.Fprintf(stderr, "torfs mount: warning: %s is not empty: its %s stay hidden while the torrent is mounted there, and come back at unmount\n",
+			mountpoint, plural.Count(len(names), "entry", "entries"))
 	}
 }
