@@ -169,6 +169,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
 		Logger:    cfg.Logger,
 	}
+	_, statErr := os.Stat(*dir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	st, err := cache.Open(&mi.Info, copts)
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		// Too little room to preallocate: fetch what fits into sparse
@@ -178,6 +180,17 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		st, err = cache.Open(&mi.Info, copts)
 	}
 	if err != nil {
+		if created {
+			// Leave nothing behind: an empty directory (or empty
+			// files) would only puzzle the user.
+			_ = os.RemoveAll(*dir)
+		}
+		if errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%s has no room even for the download's state (%w): free some space and run again", *dir, syscall.EDQUOT)
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%s has no room even for the download's state (%w): free some space and run again", *dir, syscall.ENOSPC)
+		}
 		return fmt.Errorf("preparing %s: %w", *dir, err)
 	}
 	defer st.Close()

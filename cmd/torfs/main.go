@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "torfs %s: %v\nrun 'torfs %s --help' for usage\n", c.name, err, c.name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "torfs %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "torfs %s: %s\n", c.name, userMessage(err))
 		return 1
 	}
 }
@@ -155,3 +155,15 @@ type stringsFlag []string
 
 func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
 func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// userMessage is err's message without the package names its wrapped
+// parts carry from inside torfs ("cache: creating directory ..."): they
+// mean nothing to the user.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"cache: ", "fetch: ", "mount: ", "fs: ", "dht: ", "metainfo: ", "wire: "} {
+		msg = strings.TrimPrefix(msg, p)
+		msg = strings.ReplaceAll(msg, ": "+p, ": ")
+	}
+	return msg
+}
