@@ -149,6 +149,11 @@ func (w *watcher) addMagnet(ctx context.Context, name, path string) bool {
 		w.log.Warn("skipping a magnet file", "file", path, "err", err)
 		return false
 	}
+	if other := w.shownAs(m.InfoHash); other != "" {
+		// Resolving it again could only fail to show it, forever.
+		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", m.InfoHash)
+		return false
+	}
 	mi, err := w.s.loadSaved(m.InfoHash)
 	if err != nil {
 		w.log.Warn("ignoring the saved metadata of a magnet link; resolving it again", "file", path, "err", err)
@@ -235,4 +240,22 @@ func (w *watcher) remove(ctx context.Context, name string) {
 		}
 	}
 	w.log.Info("torrent removed", "name", name)
+}
+
+// shownAs returns the name under which the torrent h is already shown,
+// resolved or still resolving, or "".
+func (w *watcher) shownAs(h metainfo.Hash) string {
+	for name, wm := range w.magnets {
+		if wm.r.magnet.InfoHash == h {
+			return name
+		}
+	}
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	for name, t := range w.s.torrents {
+		if t.Meta.InfoHash == h {
+			return name
+		}
+	}
+	return ""
 }
