@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // lsA lists dir with ls -a, as a user would.
@@ -60,5 +62,39 @@ func TestTimesAreModTime(t *testing.T) {
 		if !fi.ModTime().Equal(created) {
 			t.Errorf("%s: mtime %v, want the torrent's creation date %v", p, fi.ModTime(), created)
 		}
+	}
+}
+
+// TestStatfsReportsTheCacheBudget: df shows the cache's budget as the
+// size and what it has left as free; without a known cache, the
+// torrent's size, full.
+func TestStatfsReportsTheCacheBudget(t *testing.T) {
+	space := func() (used, budget int64) { return 3 << 20, 10 << 20 }
+	_, dir := mountForTest(t, NewTorrentDir(multiFileTorrent(t), Options{Space: space}))
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if size, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize; size != 10<<20 || free != 7<<20 {
+		t.Errorf("statfs: size %d, free %d; want the budget %d and %d free", size, free, 10<<20, 7<<20)
+	}
+
+	r := NewRoot(RootOptions{})
+	unlimited := func() (used, budget int64) { return 0, 0 }
+	if err := r.Add("a", multiFileTorrent(t), Options{Space: space}); err != nil {
+		t.Fatal(err)
+	}
+	ft := multiFileTorrent(t)
+	if err := r.Add("b", ft, Options{Space: unlimited}); err != nil {
+		t.Fatal(err)
+	}
+	_, rdir := mountForTest(t, r)
+	if err := unix.Statfs(rdir, &st); err != nil {
+		t.Fatal(err)
+	}
+	bytes, _ := NewTorrentDir(ft, Options{}).size()
+	wantSize := (10<<20 + bytes + statfsBlock - 1) / statfsBlock * statfsBlock
+	if size, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize; size != wantSize || free < 7<<20 {
+		t.Errorf("statfs of two torrents: size %d, free %d; want %d and at least %d free", size, free, wantSize, 7<<20)
 	}
 }

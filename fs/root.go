@@ -189,6 +189,14 @@ func (r *Root) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return statfs(r.EmbeddedInode(), out)
 }
 
+func (r *Root) space() (capacity, free int64) {
+	for _, d := range r.dirs() {
+		c, f := d.space()
+		capacity, free = capacity+c, free+f
+	}
+	return capacity, free
+}
+
 func (r *Root) size() (bytes, files int64) {
 	for _, d := range r.dirs() {
 		b, f := d.size()

@@ -23,6 +23,10 @@ type Options struct {
 	// StatusURL, when set, is served as XattrStatus on the torrent's
 	// directory (for a single-torrent mount: the mount root).
 	StatusURL string
+	// Space, when set, returns the bytes the torrent's cache holds and
+	// its budget (0 = unlimited), which statfs (df) reports as the
+	// mount's size and free space.
+	Space func() (used, budget int64)
 }
 
 // torrentState is what every node of one torrent's tree shares.
@@ -33,10 +37,12 @@ type torrentState struct {
 	mtime time.Time
 	// status is Options.StatusURL.
 	status string
+	// spaceFn is Options.Space.
+	spaceFn func() (used, budget int64)
 }
 
 func newTorrentState(t Torrent, opts Options) *torrentState {
-	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime, status: opts.StatusURL}
+	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime, status: opts.StatusURL, spaceFn: opts.Space}
 	if st.log == nil {
 		st.log = slog.New(slog.DiscardHandler)
 	}

@@ -160,6 +160,20 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 	if !strings.Contains(st.Stdout, "video/film.mkv") || !strings.Contains(st.Stdout, "100%") {
 		t.Errorf("torfs status:\n%s", st.Stdout)
 	}
+	// df: the cache's budget as the size, what it has left as free.
+	var fsst unix.Statfs_t
+	if err := unix.Statfs(mnt, &fsst); err != nil {
+		t.Fatal(err)
+	}
+	ts := mountStatus(t, mnt).Torrents[0]
+	capacity := ts.Length
+	if ts.CacheBudget > 0 {
+		capacity = ts.CacheBudget
+	}
+	capacity = max(capacity, ts.CacheUsed)
+	if size, free := int64(fsst.Blocks)*fsst.Bsize, int64(fsst.Bavail)*fsst.Bsize; size < capacity || size >= capacity+fsst.Bsize || free > capacity-ts.CacheUsed || free <= capacity-ts.CacheUsed-fsst.Bsize {
+		t.Errorf("df: size %d, free %d; want the cache's %d and %d free (status %+v)", size, free, capacity, capacity-ts.CacheUsed, ts)
+	}
 	for _, inside := range []string{filepath.Join(mnt, "video"), filepath.Join(mnt, "video", "film.mkv")} {
 		if sub := harness.RunTorfs(t, bin, "status", inside); !strings.Contains(sub.Stdout, "video/film.mkv") {
 			t.Errorf("torfs status %s (inside the mount):\n%s", inside, sub.Stdout)

@@ -21,3 +21,10 @@ func (f fsTorrent) Info() *metainfo.Info             { return f.t.Info() }
 func (f fsTorrent) InfoHash() metainfo.Hash          { return f.t.InfoHash() }
 func (f fsTorrent) OpenReader() fs.Reader            { return f.t.NewReader(f.opts) }
 func (f fsTorrent) VerifiedBytes(off, n int64) int64 { return f.t.VerifiedBytes(off, n) }
+
+// space is what the torrent's cache holds and its budget (0 =
+// unlimited), for the file system's statfs (df).
+func (t *Served) space() (used, budget int64) {
+	cs := t.cache.Stats()
+	return cs.Used, cs.Budget
+}

@@ -58,7 +58,7 @@ func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, extra 
 	if err != nil {
 		return view{}, err
 	}
-	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL, ModTime: mi.CreationDate})
+	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL, ModTime: mi.CreationDate, Space: t.space})
 	return view{root: root, names: []string{mi.Info.Name}, source: mi.Info.Name}, nil
 }
 
@@ -115,6 +115,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 	}
 	r.succeed()
 	s.untrack(r)
+	opts.Space = t.space
 	if err := p.Show(t.FS(), opts); err != nil {
 		s.log.Error("cannot show the resolved torrent", "name", name, "err", err)
 		return true

@@ -131,7 +131,7 @@ func (w *watcher) show(ctx context.Context, name, path string, mi *metainfo.Meta
 		w.log.Warn("cannot serve torrent", "file", path, "err", err)
 		return false
 	}
-	if err := w.root.Add(name, t.FS(), fs.Options{Logger: w.log, ModTime: mi.CreationDate}); err != nil {
+	if err := w.root.Add(name, t.FS(), fs.Options{Logger: w.log, ModTime: mi.CreationDate, Space: t.space}); err != nil {
 		w.log.Warn("cannot show torrent", "file", path, "err", err)
 		_ = w.s.Remove(ctx, name)
 		return false
