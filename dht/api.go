@@ -31,19 +31,20 @@ func (n *Node) resolve(ctx context.Context, hostports []string) []netip.AddrPort
 	for _, hp := range hostports {
 		host, portStr, err := net.SplitHostPort(hp)
 		if err != nil {
-			n.log.Warn("ignoring DHT bootstrap node", "node", hp, "err", err)
+			n.resolveLog.failed(n.log, "ignoring DHT bootstrap node", hp, err)
 			continue
 		}
 		port, err := net.DefaultResolver.LookupPort(ctx, "udp", portStr)
 		if err != nil || port <= 0 || port > 65535 {
-			n.log.Warn("ignoring DHT bootstrap node: bad port", "node", hp, "err", err)
+			n.resolveLog.failed(n.log, "ignoring DHT bootstrap node: bad port", hp, err)
 			continue
 		}
 		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			n.log.Warn("cannot resolve DHT bootstrap node", "node", hp, "err", err)
+			n.resolveLog.failed(n.log, "cannot resolve DHT bootstrap node", hp, err)
 			continue
 		}
+		n.resolveLog.resolved(n.log, hp)
 		for _, ip := range ips {
 			ip = ip.Unmap()
 			if ip.Is6() == n.v6 {

@@ -66,6 +66,8 @@ type Node struct {
 	local   netip.AddrPort // the socket's address
 	v6      bool           // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
 	limiter *limiter
+	// resolveLog keeps offline retries from repeating their warnings.
+	resolveLog resolveLog
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc

@@ -33,6 +33,8 @@ func (t *Torrent) announceLoop() {
 	default:
 	}
 	fails := 0
+	hosts := trackerKey(t.trackers.URLs())
+	defer t.c.trackerLog.forget(hosts, t.mi.InfoHash)
 	for {
 		resp, url, err := cl.AnnounceTiers(t.ctx, t.trackers, t.announceRequest(event, key))
 		wait := defaultInterval
@@ -45,9 +47,13 @@ func (t *Torrent) announceLoop() {
 			t.mu.Lock()
 			t.lastError = "tracker: " + err.Error()
 			t.mu.Unlock()
-			t.log.Warn("tracker announce failed", "err", err, "retry in", wait)
+			// One warning for all torrents (trackerLog); each
+			// torrent's own failure with -v.
+			t.log.Debug("tracker announce failed", "err", err, "retry in", wait)
+			t.c.trackerLog.failed(hosts, t.mi.InfoHash)
 		default:
 			fails = 0
+			t.c.trackerLog.answered(hosts, t.mi.InfoHash)
 			event = tracker.EventNone
 			if resp.Warning != "" {
 				t.log.Warn("tracker warning", "tracker", url, "warning", resp.Warning)

@@ -111,6 +111,10 @@ type Client struct {
 	// the AddTorrent of the same info-hash (magnet_sources.go).
 	trackerIDs map[metainfo.Hash]map[string]string
 
+	// trackerLog reports the trackers that stop answering, once for all
+	// torrents.
+	trackerLog *trackerLog
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -170,6 +174,7 @@ func NewClient(cfg Config) (*Client, error) {
 		resolving: map[metainfo.Hash]*resolver{},
 		ctx:       ctx, cancel: cancel,
 	}
+	c.trackerLog = newTrackerLog(ctx, log)
 	for _, tr := range transports {
 		if ln := tr.Listener(); ln != nil {
 			c.wg.Add(1)

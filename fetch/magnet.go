@@ -134,6 +134,9 @@ type resolver struct {
 	withMeta  int // connections ever made to peers offering the metadata
 	lastErr   string
 	reported  ResolveStatus
+	// What the sources did, for the final error: tracker announces
+	// made and answered, DHT lookups made.
+	announces, answers, lookups int
 
 	size    int         // metadata size being fetched; 0 = none chosen yet
 	pieces  [][]byte    // received pieces
@@ -250,7 +253,7 @@ func (r *resolver) failure() string {
 	case len(r.cands) == 0 && len(r.sources) == 0:
 		return "no peer found: the link has no tracker and no peer address (x.pe), and the DHT is off"
 	case len(r.cands) == 0:
-		return "no peer found through " + strings.Join(r.sources, " and ") + last
+		return "no peer found: " + r.tried() + last
 	case r.connected == 0:
 		return fmt.Sprintf("found %s, could not connect to any%s", plural.Count(len(r.cands), "peer", "peers"), last)
 	case r.withMeta == 0:
@@ -263,4 +266,28 @@ func (r *resolver) failure() string {
 		}
 	}
 	return fmt.Sprintf("received %d of %d metadata pieces%s", have, len(r.pieces), last)
+}
+
+// tried says what the sources did: how many trackers were asked how
+// often and answered, how many DHT lookups ran and how many nodes the
+// DHT knows.
+func (r *resolver) tried() string {
+	var parts []string
+	if r.tiers != nil {
+		n := 0
+		for _, tier := range r.tiers.URLs() {
+			n += len(tier)
+		}
+		answers := "none answered"
+		if r.answers > 0 {
+			answers = plural.Count(r.answers, "answer", "answers") + " without peers"
+		}
+		parts = append(parts, fmt.Sprintf("asked %s %s (%s)",
+			plural.Count(n, "tracker", "trackers"), plural.Count(r.announces, "time", "times"), answers))
+	}
+	if node := r.c.dht.Load(); node != nil {
+		parts = append(parts, fmt.Sprintf("looked it up in the DHT (%s, %s known)",
+			plural.Count(r.lookups, "lookup", "lookups"), plural.Count(len(node.Nodes()), "node", "nodes")))
+	}
+	return strings.Join(parts, " and ")
 }

@@ -56,13 +56,13 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 		if err != nil {
 			fails++
 			wait = backoff(fails)
-			r.post(func() { r.lastErr = "tracker: " + err.Error() })
+			r.post(func() { r.announces++; r.lastErr = "tracker: " + err.Error() })
 		} else {
 			fails = 0
 			req.Event = tracker.EventNone
 			wait = min(max(resp.Interval, minInterval), time.Minute)
 			addrs := resp.Peers
-			r.post(func() { r.addAddrs(addrs) })
+			r.post(func() { r.announces++; r.answers++; r.addAddrs(addrs) })
 		}
 		tm := time.NewTimer(wait)
 		select {
@@ -93,9 +93,12 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 		if err != nil || found == 0 {
 			wait = 5 * time.Second
 		}
-		if err != nil {
-			r.post(func() { r.lastErr = err.Error() })
-		}
+		r.post(func() {
+			r.lookups++
+			if err != nil {
+				r.lastErr = err.Error()
+			}
+		})
 		tm := time.NewTimer(wait)
 		select {
 		case <-r.ctx.Done():

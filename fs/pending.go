@@ -203,6 +203,13 @@ func (p *Pending) progressAll() (verified, total int64) {
 	return st.progress(files)
 }
 
+func (p *Pending) space() (capacity, free int64) {
+	if st, _ := p.shown(); st != nil {
+		return st.space()
+	}
+	return 0, 0
+}
+
 func (p *Pending) size() (bytes, files int64) {
 	if st, _ := p.shown(); st != nil {
 		return st.size()

@@ -18,8 +18,9 @@ import (
 type Root struct {
 	fusefs.Inode
 	readOnly
-	mtime  time.Time
-	status string
+	mtime   time.Time
+	status  string
+	spaceFn func() (used, budget int64) // RootOptions.Space
 
 	mu       sync.Mutex
 	mounted  bool
@@ -52,11 +53,15 @@ var (
 type RootOptions struct {
 	// StatusURL, when set, is served as XattrStatus on the root.
 	StatusURL string
+	// Space, when set, returns the bytes the caches of all the torrents
+	// shown hold and the one budget they share, for df; without it, or
+	// when it says 0 (no shared budget), each torrent's space adds up.
+	Space func() (used, budget int64)
 }
 
 // NewRoot returns an empty multi-torrent root.
 func NewRoot(opts RootOptions) *Root {
-	return &Root{mtime: time.Now(), status: opts.StatusURL, torrents: make(map[string]shownDir)}
+	return &Root{mtime: time.Now(), status: opts.StatusURL, spaceFn: opts.Space, torrents: make(map[string]shownDir)}
 }
 
 // Add shows t as the directory name. It fails if name is taken or is not
@@ -187,6 +192,20 @@ func (r *Root) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 // Statfs reports the sizes of all torrents shown.
 func (r *Root) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return statfs(r.EmbeddedInode(), out)
+}
+
+func (r *Root) space() (capacity, free int64) {
+	if r.spaceFn != nil {
+		if used, budget := r.spaceFn(); budget > 0 {
+			capacity = max(budget, used)
+			return capacity, capacity - used
+		}
+	}
+	for _, d := range r.dirs() {
+		c, f := d.space()
+		capacity, free = capacity+c, free+f
+	}
+	return capacity, free
 }
 
 func (r *Root) size() (bytes, files int64) {

@@ -16,12 +16,17 @@ import (
 type Options struct {
 	// Logger receives a line for every read that fails; nil discards.
 	Logger *slog.Logger
-	// ModTime is the modification time of every file and directory; the
-	// zero value means the time the torrent is added.
+	// ModTime is the modification time of every file and directory,
+	// usually the torrent's creation date; the zero value (a torrent
+	// without one, or a magnet link's) means the time it is added.
 	ModTime time.Time
 	// StatusURL, when set, is served as XattrStatus on the torrent's
 	// directory (for a single-torrent mount: the mount root).
 	StatusURL string
+	// Space, when set, returns the bytes the torrent's cache holds and
+	// its budget (0 = unlimited), which statfs (df) reports as the
+	// mount's size and free space.
+	Space func() (used, budget int64)
 }
 
 // torrentState is what every node of one torrent's tree shares.
@@ -32,10 +37,12 @@ type torrentState struct {
 	mtime time.Time
 	// status is Options.StatusURL.
 	status string
+	// spaceFn is Options.Space.
+	spaceFn func() (used, budget int64)
 }
 
 func newTorrentState(t Torrent, opts Options) *torrentState {
-	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime, status: opts.StatusURL}
+	st := &torrentState{t: t, info: t.Info(), log: opts.Logger, mtime: opts.ModTime, status: opts.StatusURL, spaceFn: opts.Space}
 	if st.log == nil {
 		st.log = slog.New(slog.DiscardHandler)
 	}

@@ -160,6 +160,25 @@ func TestMountMultiFileFromLibtorrent(t *testing.T) {
 	if !strings.Contains(st.Stdout, "video/film.mkv") || !strings.Contains(st.Stdout, "100%") {
 		t.Errorf("torfs status:\n%s", st.Stdout)
 	}
+	// df: the cache's budget as the size, what it has left as free.
+	var fsst unix.Statfs_t
+	if err := unix.Statfs(mnt, &fsst); err != nil {
+		t.Fatal(err)
+	}
+	ts := mountStatus(t, mnt).Torrents[0]
+	capacity := ts.Length
+	if ts.CacheBudget > 0 {
+		capacity = ts.CacheBudget
+	}
+	capacity = max(capacity, ts.CacheUsed)
+	if size, free := int64(fsst.Blocks)*fsst.Bsize, int64(fsst.Bavail)*fsst.Bsize; size < capacity || size >= capacity+fsst.Bsize || free > capacity-ts.CacheUsed || free <= capacity-ts.CacheUsed-fsst.Bsize {
+		t.Errorf("df: size %d, free %d; want the cache's %d and %d free (status %+v)", size, free, capacity, capacity-ts.CacheUsed, ts)
+	}
+	for _, inside := range []string{filepath.Join(mnt, "video"), filepath.Join(mnt, "video", "film.mkv")} {
+		if sub := harness.RunTorfs(t, bin, "status", inside); !strings.Contains(sub.Stdout, "video/film.mkv") {
+			t.Errorf("torfs status %s (inside the mount):\n%s", inside, sub.Stdout)
+		}
+	}
 
 	// Seeding while mounted: a libtorrent leecher that only knows torfs
 	// gets the whole torrent from it.
@@ -545,6 +564,24 @@ func TestMountDaemon(t *testing.T) {
 	t.Cleanup(func() { _ = proc.Kill() })
 	if fi, err := os.Stat(filepath.Join(mnt, "d.bin")); err != nil || fi.Size() != 100_000 {
 		t.Fatalf("the daemon's mount: %v", err)
+	}
+	var logPath string
+	if i := strings.Index(r.Stdout, "logging to "); i < 0 {
+		t.Fatalf("torfs mount --daemon did not name its log:\n%s", r.Stdout)
+	} else {
+		logPath = strings.TrimSuffix(strings.Fields(r.Stdout[i+len("logging to "):])[0], ";")
+	}
+	daemonLog, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("the daemon's log: %v", err)
+	}
+	if !strings.Contains(string(daemonLog), "mounted ") {
+		t.Errorf("the daemon's log does not say it mounted:\n%s", daemonLog)
+	}
+	for _, out := range []string{r.Stdout, string(daemonLog)} {
+		if strings.Contains(out, "Ctrl-C") {
+			t.Errorf("a daemon, which has no terminal, tells the user to press Ctrl-C:\n%s", out)
+		}
 	}
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -23,3 +23,10 @@ func (f fsTorrent) OpenReader(off, n int64) fs.Reader {
 	return f.t.NewFileReader(off, n, f.opts)
 }
 func (f fsTorrent) VerifiedBytes(off, n int64) int64 { return f.t.VerifiedBytes(off, n) }
+
+// space is what the torrent's cache holds and its budget (0 =
+// unlimited), for the file system's statfs (df).
+func (t *Served) space() (used, budget int64) {
+	cs := t.cache.Stats()
+	return cs.Used, cs.Budget
+}

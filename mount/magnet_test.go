@@ -487,3 +487,36 @@ func TestDirectoryMountShowsMagnetFiles(t *testing.T) {
 		t.Errorf("saved torrent: %v", err)
 	}
 }
+
+// TestDirectoryMountShowsADuplicateMagnetOnce: the same magnet link
+// dropped twice into a watched directory is shown and resolved once; the
+// copy is skipped, not resolved forever.
+func TestDirectoryMountShowsADuplicateMagnetOnce(t *testing.T) {
+	mi := sampleTorrent(t)
+	fr := newFakeResolver(mi)
+	src := t.TempDir()
+	for _, name := range []string{"a.magnet", "b.magnet"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(magnetOf(t, mi)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sv := serveForTest(t, t.TempDir(), src, fr.resolve)
+	fr.waitStarted(t)
+	if got := ls(t, sv.mnt); got != "a" {
+		t.Fatalf("ls of the mount = %q, want only a", got)
+	}
+	if st := statusOf(t, sv.mnt); len(st.Resolving) != 1 {
+		t.Errorf("resolving %+v, want one", st.Resolving)
+	}
+	fr.answers <- nil
+	testutil.Eventually(t, "the torrent to be shown", func() bool {
+		_, err := os.Stat(filepath.Join(sv.mnt, "a", "docs", "a.txt"))
+		return err == nil
+	})
+	if st := statusOf(t, sv.mnt); len(st.Torrents) != 1 || len(st.Resolving) != 0 {
+		t.Errorf("status after resolving = %+v, want one torrent and nothing resolving", st)
+	}
+	if got := ls(t, sv.mnt); got != "a" {
+		t.Errorf("ls of the mount after resolving = %q, want only a", got)
+	}
+}

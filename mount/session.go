@@ -19,6 +19,7 @@ import (
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 	"golang.org/x/sys/unix"
 )
@@ -196,6 +197,11 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	s.torrents[name] = t
 	s.mu.Unlock()
 	s.log.Info("torrent added", "name", name, "infohash", mi.InfoHash, "cache", dir, "budget", budget)
+	if budget > 0 && budget < mi.Info.Length {
+		// Said at the default level: re-reads will download again.
+		s.log.Warn(fmt.Sprintf("the cache of %s holds %s of its %s: what is read is evicted and downloaded again on the next read; raise --cache-size to keep it",
+			name, bytesize.Format(budget), bytesize.Format(mi.Info.Length)), "cache", dir)
+	}
 	return t, nil
 }
 
@@ -224,6 +230,18 @@ func (s *Session) sharedBudget() error {
 	s.pool = pool
 	s.mu.Unlock()
 	return nil
+}
+
+// sharedSpace is what the torrents of a directory mount hold of the
+// budget they share, and that budget (0 = unlimited: nothing shared).
+func (s *Session) sharedSpace() (used, budget int64) {
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
+	if pool == nil {
+		return 0, 0
+	}
+	return pool.Used(), pool.Budget()
 }
 
 // FS is the torrent as the file system sees it.

@@ -14,8 +14,8 @@ import (
 type Status struct {
 	Listen string `json:"listen"`
 	// The cache use on disk of all the torrents, and their budget: the
-	// one they share (CacheShared, a mount of a directory with a cache
-	// size) or the sum of their own (0 when any is unlimited).
+	// one they share (CacheShared, a mount of a directory) or the sum of
+	// their own (0 when any is unlimited).
 	CacheUsed   int64           `json:"cache_used"`
 	CacheBudget int64           `json:"cache_budget"`
 	CacheShared bool            `json:"cache_shared,omitempty"`
@@ -29,7 +29,7 @@ type Status struct {
 // never listed: the torrent is, instead).
 type ResolvingStatus struct {
 	Name     string `json:"name"`
-	InfoHash string `json:"infohash"`
+	InfoHash string `json:"info_hash"`
 	// State is "resolving metadata" or "failed".
 	State string `json:"state"`
 	// Peers known, peers connected, metadata pieces received and
@@ -49,7 +49,7 @@ type ResolvingStatus struct {
 // TorrentStatus describes one torrent.
 type TorrentStatus struct {
 	Name     string `json:"name"`
-	InfoHash string `json:"infohash"`
+	InfoHash string `json:"info_hash"`
 	Length   int64  `json:"length"`
 	Verified int64  `json:"verified"`
 	// Rates in bytes per second; totals in bytes for this session.
@@ -65,9 +65,35 @@ type TorrentStatus struct {
 	CacheDir    string `json:"cache_dir"`
 	// DiskFull, when set, says that the disk under the cache filled up,
 	// naming it and the sizes: reads that no longer fit fail (EIO).
-	DiskFull string            `json:"cache_disk_full,omitempty"`
-	Peers    []fetch.PeerStats `json:"peers"`
-	Files    []FileStatus      `json:"files"`
+	DiskFull string       `json:"cache_disk_full,omitempty"`
+	Peers    []PeerStatus `json:"peers"`
+	Files    []FileStatus `json:"files"`
+}
+
+// PeerStatus is one connected peer (fetch.PeerStats under the status
+// page's snake_case keys).
+type PeerStatus struct {
+	Addr      string `json:"addr"`
+	Client    string `json:"client"`    // from the peer id, e.g. "TF0001", "LT2080"
+	Transport string `json:"transport"` // "tcp" or "utp"
+	Encrypted bool   `json:"encrypted"` // RC4-encrypted (MSE/PE)
+	Pieces    int    `json:"pieces"`    // pieces the peer has
+	Seed      bool   `json:"seed"`
+	// Rates in bytes per second, totals in bytes.
+	DownloadRate float64 `json:"download_rate"`
+	UploadRate   float64 `json:"upload_rate"`
+	Downloaded   int64   `json:"downloaded"`
+	Uploaded     int64   `json:"uploaded"`
+	Choked       bool    `json:"choked"`     // we choke it
+	Choking      bool    `json:"choking"`    // it chokes us
+	Interested   bool    `json:"interested"` // it wants our pieces
+	Requests     int     `json:"requests"`   // our requests in flight
+}
+
+func peerStatus(p fetch.PeerStats) PeerStatus {
+	return PeerStatus{Addr: p.Addr, Client: p.Client, Transport: p.Transport, Encrypted: p.Encrypted, Pieces: p.Pieces, Seed: p.Seed,
+		DownloadRate: p.DownloadRate, UploadRate: p.UploadRate, Downloaded: p.Downloaded, Uploaded: p.Uploaded,
+		Choked: p.Choked, Choking: p.Choking, Interested: p.Interested, Requests: p.Requests}
 }
 
 // FileStatus is one file's progress.
@@ -121,7 +147,11 @@ func (t *Served) status() TorrentStatus {
 	ts := TorrentStatus{
 		Name: t.Name, InfoHash: t.Meta.InfoHash.String(), Length: fs.Length, Verified: fs.VerifiedBytes,
 		DownloadRate: fs.DownloadRate, UploadRate: fs.UploadRate, Downloaded: fs.Downloaded, Uploaded: fs.Uploaded,
-		CacheUsed: cs.Used, CacheBudget: cs.Budget, Evictions: cs.Evictions, CacheDir: t.Dir, Peers: fs.Peers,
+		CacheUsed: cs.Used, CacheBudget: cs.Budget, Evictions: cs.Evictions, CacheDir: t.Dir,
+		Peers: make([]PeerStatus, 0, len(fs.Peers)),
+	}
+	for _, p := range fs.Peers {
+		ts.Peers = append(ts.Peers, peerStatus(p))
 	}
 	if err := t.tor.DiskFull(); err != nil {
 		ts.DiskFull = err.Error()

@@ -43,7 +43,7 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 		if err := s.sharedBudget(); err != nil {
 			return view{}, err
 		}
-		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL})
+		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL, Space: s.sharedSpace})
 		w := &watcher{dir: source, s: s, root: r, log: s.log, known: map[string]fileStamp{}, magnets: map[string]*watchedMagnet{}}
 		w.scan(ctx)
 		return view{root: r, watch: w.run, names: r.Names(), source: "torfs"}, nil
@@ -61,7 +61,7 @@ func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, extra 
 	if err != nil {
 		return view{}, err
 	}
-	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL})
+	root := fs.NewTorrentDir(t.FS(), fs.Options{Logger: s.log, StatusURL: statusURL, ModTime: mi.CreationDate, Space: t.space})
 	return view{root: root, names: []string{mi.Info.Name}, source: mi.Info.Name}, nil
 }
 
@@ -118,6 +118,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 	}
 	r.succeed()
 	s.untrack(r)
+	opts.Space = t.space
 	if err := p.Show(t.FS(), opts); err != nil {
 		s.log.Error("cannot show the resolved torrent", "name", name, "err", err)
 		return true

@@ -131,7 +131,7 @@ func (w *watcher) show(ctx context.Context, name, path string, mi *metainfo.Meta
 		w.log.Warn("cannot serve torrent", "file", path, "err", err)
 		return false
 	}
-	if err := w.root.Add(name, t.FS(), fs.Options{Logger: w.log}); err != nil {
+	if err := w.root.Add(name, t.FS(), fs.Options{Logger: w.log, ModTime: mi.CreationDate, Space: t.space}); err != nil {
 		w.log.Warn("cannot show torrent", "file", path, "err", err)
 		_ = w.s.Remove(ctx, name)
 		return false
@@ -147,6 +147,11 @@ func (w *watcher) addMagnet(ctx context.Context, name, path string) bool {
 	m, err := readMagnet(path)
 	if err != nil {
 		w.log.Warn("skipping a magnet file", "file", path, "err", err)
+		return false
+	}
+	if other := w.shownAs(m.InfoHash); other != "" {
+		// Resolving it again could only fail to show it, forever.
+		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", m.InfoHash)
 		return false
 	}
 	mi, err := w.s.loadSaved(m.InfoHash)
@@ -235,4 +240,22 @@ func (w *watcher) remove(ctx context.Context, name string) {
 		}
 	}
 	w.log.Info("torrent removed", "name", name)
+}
+
+// shownAs returns the name under which the torrent h is already shown,
+// resolved or still resolving, or "".
+func (w *watcher) shownAs(h metainfo.Hash) string {
+	for name, wm := range w.magnets {
+		if wm.r.magnet.InfoHash == h {
+			return name
+		}
+	}
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	for name, t := range w.s.torrents {
+		if t.Meta.InfoHash == h {
+			return name
+		}
+	}
+	return ""
 }

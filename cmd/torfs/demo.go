@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/torfs/torfs/internal/demo"
 )
@@ -58,7 +60,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := demo.Config{
 		FilmSize: size, Check: *checkOnly, Out: stdout,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Command: selfCommand(os.Executable, exec.LookPath),
 	}
 	if len(pos) == 1 {
 		cfg.Mountpoint = pos[0]
@@ -67,4 +70,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	return demo.Run(ctx, cfg)
+}
+
+// selfCommand is how to run this torfs binary from another terminal:
+// "torfs" when that finds this very binary on the PATH, else its
+// absolute path (make demo runs ./bin/torfs, which the PATH does not
+// hold).
+func selfCommand(executable func() (string, error), lookPath func(string) (string, error)) string {
+	self, err := executable()
+	if err != nil {
+		return "torfs"
+	}
+	if onPath, err := lookPath("torfs"); err == nil {
+		a, errA := os.Stat(self)
+		b, errB := os.Stat(onPath)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return "torfs"
+		}
+	}
+	if abs, err := filepath.Abs(self); err == nil {
+		return abs
+	}
+	return self
 }

@@ -18,10 +18,18 @@ type dhtFlags struct {
 	stateSet  bool
 }
 
-// dhtFlagsHelp is the flag list for --help texts.
-const dhtFlagsHelp = `  --no-dht           do not use the DHT (BEP 5): peers only from trackers,
+// dhtFlagsHelp is the flag list for the --help texts of commands that
+// take a magnet link; seedDHTFlagsHelp of torfs seed, which does not.
+const (
+	dhtFlagsHelp = `  --no-dht           do not use the DHT (BEP 5): peers only from trackers,
                      --peer and the magnet link
-  --dht-bootstrap HOST:PORT
+` + dhtFlagsHelpRest
+	seedDHTFlagsHelp = `  --no-dht           do not use the DHT (BEP 5): peers only from the
+                     torrent's trackers, --tracker and --peer
+` + dhtFlagsHelpRest
+)
+
+const dhtFlagsHelpRest = `  --dht-bootstrap HOST:PORT
                      join the DHT through this node (repeatable; default:
                      router.bittorrent.com:6881 and other well-known routers)
   --dht-listen ADDR  UDP address of our DHT node (default: the --listen

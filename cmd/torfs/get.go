@@ -16,6 +16,7 @@ import (
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -170,6 +171,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
 		Logger:    cfg.Logger,
 	}
+	_, statErr := os.Stat(*dir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	st, err := cache.Open(&mi.Info, copts)
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		// Too little room to preallocate: fetch what fits into sparse
@@ -179,6 +182,17 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		st, err = cache.Open(&mi.Info, copts)
 	}
 	if err != nil {
+		if created {
+			// Leave nothing behind: an empty directory (or empty
+			// files) would only puzzle the user.
+			_ = os.RemoveAll(*dir)
+		}
+		if errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("%s has no room even for the download's state (%w): free some space and run again", *dir, syscall.EDQUOT)
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%s has no room even for the download's state (%w): free some space and run again", *dir, syscall.ENOSPC)
+		}
 		return fmt.Errorf("preparing %s: %w", *dir, err)
 	}
 	defer st.Close()
@@ -294,7 +308,7 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 					err, bytesize.Format(st.VerifiedBytes), dir)
 			}
 			bar.mu.Lock()
-			bar.label = fmt.Sprintf("%s (%d peers)", s.tor.Info().Name, len(st.Peers))
+			bar.label = fmt.Sprintf("%s (%s)", s.tor.Info().Name, plural.Count(len(st.Peers), "peer", "peers"))
 			bar.mu.Unlock()
 			bar.Update(st.VerifiedBytes, total)
 		}
@@ -314,7 +328,7 @@ func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
 			return
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %d peers, uploaded %s, %s/s\n", len(st.Peers), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
+			fmt.Fprintf(stderr, "seeding: %s, uploaded %s, %s/s\n", plural.Count(len(st.Peers), "peer", "peers"), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
 		}
 	}
 }

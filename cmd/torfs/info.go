@@ -133,7 +133,8 @@ func resolveForInfo(ctx context.Context, m *metainfo.Magnet, sf *swarmFlags, tim
 	defer cancel()
 	mi, _, err := resolveWithProgress(ctx, c, m, opts, stderr)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w; try a longer --timeout", err)
+		// The error says what was tried; the time it had is ours.
+		return nil, fmt.Errorf("%w (gave up after --timeout %v)", err, timeout)
 	}
 	return mi, err
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -71,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
+		return 0
+	}
 	c := find(cmds, args[0])
 	if c == nil {
 		fmt.Fprintf(stderr, "torfs: unknown command %q (run 'torfs --help' for the list)\n", args[0])
@@ -88,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "torfs %s: %v\nrun 'torfs %s --help' for usage\n", c.name, err, c.name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "torfs %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "torfs %s: %s\n", c.name, userMessage(err))
 		return 1
 	}
 }
@@ -109,7 +114,8 @@ func mainUsage(w io.Writer, cmds []*command) {
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'torfs COMMAND --help' for a command's flags and examples.\n")
+	fmt.Fprint(w, "\nRun 'torfs COMMAND --help' for a command's flags and examples,\n"+
+		"'torfs --version' for the version this binary was built from.\n")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting and
@@ -149,3 +155,15 @@ type stringsFlag []string
 
 func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
 func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// userMessage is err's message without the package names its wrapped
+// parts carry from inside torfs ("cache: creating directory ..."): they
+// mean nothing to the user.
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"cache: ", "fetch: ", "mount: ", "fs: ", "dht: ", "metainfo: ", "wire: "} {
+		msg = strings.TrimPrefix(msg, p)
+		msg = strings.ReplaceAll(msg, ": "+p, ": ")
+	}
+	return msg
+}

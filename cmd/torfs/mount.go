@@ -17,6 +17,7 @@ import (
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/mount"
 )
 
@@ -50,7 +51,8 @@ live. Ctrl-C (or SIGTERM, or closing the terminal) unmounts at once; when
 files are still open in the mount it detaches it lazily and serves them
 for up to 3 s more (Ctrl-C again to stop at once); then it tells the
 trackers and saves the cache. A dead mount left on MOUNTPOINT by a torfs
-that was killed is cleared by the next mount there.
+that was killed is cleared by the next mount there. A MOUNTPOINT that is
+not empty draws a warning: its files stay hidden until unmount.
 The cache lives in --cache-dir, one subdirectory per torrent, and is
 deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.
@@ -82,7 +84,7 @@ Flags:
   -v                   log peer, tracker and mount events to stderr
 ` + dhtFlagsHelp + `
 Examples:
-  torfs mount film.torrent /mnt/film && mpv /mnt/film/film.mkv
+  torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data
   torfs mount --daemon ~/torrents /mnt/torrents
   torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
@@ -154,6 +156,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if os.Getenv(envDaemonChild) == "" {
+		warnNonEmpty(stderr, pos[1])
+	}
 	if *daemon && os.Getenv(envDaemonChild) == "" {
 		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
 	}
@@ -198,8 +203,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case m.CacheBudget > 0:
 			cache = fmt.Sprintf("cache %s in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		}
-		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s); Ctrl-C to unmount\n",
-			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen)
+		// A daemon has no terminal to press Ctrl-C in: its parent
+		// says how to stop it instead.
+		hint := "; Ctrl-C to unmount"
+		if os.Getenv(envDaemonChild) != "" {
+			hint = ""
+		}
+		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s)%s\n",
+			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen, hint)
 		if f, ok := stdout.(*os.File); ok {
 			_ = f.Sync()
 		}
@@ -316,10 +327,28 @@ func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.
 			for _, line := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(line, "mounted ") {
 					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'fusermount3 -u %s' or kill %d\n",
-						strings.Replace(line, "; Ctrl-C to unmount", "", 1), cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
+						line, cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
 					return nil
 				}
 			}
 		}
+	}
+}
+
+// warnNonEmpty says when the mount is about to hide the files of
+// MOUNTPOINT. It warns rather than refuses: FUSE mounts over a non-empty
+// directory fine, the files come back at unmount, and a mount at boot
+// (a service, fstab) must not fail over a stray file; but a user who
+// mounts over the wrong directory should learn why its files vanished.
+func warnNonEmpty(stderr io.Writer, mountpoint string) {
+	f, err := os.Open(mountpoint)
+	if err != nil {
+		return // not there (the mount says why), or a dead mount
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	if len(names) > 0 {
+		fmt.Fprintf(stderr, "torfs mount: warning: %s is not empty: its %s stay hidden while the torrent is mounted there, and come back at unmount\n",
+			mountpoint, plural.Count(len(names), "entry", "entries"))
 	}
 }

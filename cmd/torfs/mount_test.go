@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -77,5 +78,25 @@ func TestStopSignals(t *testing.T) {
 			t.Fatalf("a SIGINT after %v did not force the stop", first)
 		}
 		stop()
+	}
+}
+
+func TestMountWarnsOfNonEmptyMountpoint(t *testing.T) {
+	mnt := t.TempDir()
+	torrent := filepath.Join(t.TempDir(), "missing.torrent")
+	var stderr bytes.Buffer
+	run(context.Background(), []string{"mount", "--no-dht", torrent, mnt}, &bytes.Buffer{}, &stderr)
+	if strings.Contains(stderr.String(), "not empty") {
+		t.Errorf("an empty mountpoint draws a warning:\n%s", stderr.String())
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(filepath.Join(mnt, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stderr.Reset()
+	run(context.Background(), []string{"mount", "--no-dht", torrent, mnt}, &bytes.Buffer{}, &stderr)
+	if !strings.Contains(stderr.String(), mnt+" is not empty: its 2 entries stay hidden") {
+		t.Errorf("no warning that the mount hides 2 entries:\n%s", stderr.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,12 +48,25 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 		if errors.Is(err, context.Canceled) {
 			return nil, nil, fmt.Errorf("interrupted while fetching the metadata of %s", m.InfoHash)
 		}
+		if p.named {
+			// The progress lines named the link already.
+			return nil, nil, trimmedError{strings.Replace(err.Error(), "resolving magnet link "+m.InfoHash.String()+": ", "no metadata: ", 1), err}
+		}
 		return nil, nil, err
 	}
 	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %s known\n",
 		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), plural.Count(len(peers), "peer", "peers"))
 	return mi, peers, nil
 }
+
+// trimmedError is err with a shorter message.
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e trimmedError) Error() string { return e.msg }
+func (e trimmedError) Unwrap() error { return e.err }
 
 // saveTorrent writes mi as a .torrent file, atomically and durably.
 func saveTorrent(mi *metainfo.MetaInfo, path string) error {
@@ -80,6 +94,7 @@ type resolveProgress struct {
 	last  time.Time
 	line  string
 	drawn bool
+	named bool // a line naming the link was written
 }
 
 func newResolveProgress(w io.Writer, m *metainfo.Magnet) *resolveProgress {
@@ -110,10 +125,11 @@ func (p *resolveProgress) update(s fetch.ResolveStatus) {
 	switch {
 	case p.tty:
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
+		p.drawn, p.named = true, true
 	case now.Sub(p.last) >= plainInterval || (s.Total > 0 && s.Have == s.Total):
 		p.last = now
 		fmt.Fprintln(p.w, line)
+		p.named = true
 	}
 }
 

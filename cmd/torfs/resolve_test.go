@@ -36,8 +36,16 @@ func TestInfoMagnetWithoutNetwork(t *testing.T) {
 		t.Fatalf("a magnet with no source and no DHT: exit %d, %s", code, errs)
 	}
 	code, _, errs = runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "magnet:?xt=urn:btih:"+hash+"&x.pe="+deadAddr(t))
-	if code != 1 || !strings.Contains(errs, "could not connect") || !strings.Contains(errs, "longer --timeout") {
+	if code != 1 || !strings.Contains(errs, "could not connect") || !strings.Contains(errs, "gave up after --timeout 300ms") {
 		t.Fatalf("an unreachable peer: exit %d, %s", code, errs)
+	}
+	// A hash nobody has: the error says what was asked.
+	code, _, errs = runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "--tracker", "http://"+deadAddr(t)+"/announce", "magnet:?xt=urn:btih:"+hash)
+	if code != 1 || !strings.Contains(errs, "no peer found: asked 1 tracker ") || !strings.Contains(errs, "gave up after --timeout 300ms") {
+		t.Fatalf("a hash nobody has: exit %d, %s", code, errs)
+	}
+	if n := strings.Count(errs, hash); n > 1 {
+		t.Errorf("the info-hash is printed %d times:\n%s", n, errs)
 	}
 	code, _, errs = runTorfs(t, "info", "--no-dht", "--dht-bootstrap", "127.0.0.1:1", "magnet:?xt=urn:btih:"+hash)
 	if code != 2 || !strings.Contains(errs, "conflicts") {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/torfs/torfs/cache"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -25,7 +26,9 @@ peers until interrupted. Wrong data is never served.
 PATH is, for a single-file torrent, the file itself or the directory that
 holds it; for a multi-file torrent, the torrent's root directory or the
 directory that holds it. Files are found under the names the torrent gives
-them. Files are never resized or rewritten.
+them. Files are never resized or rewritten: a file whose size differs
+from the torrent's is reported and left out (the pieces that touch it are
+not served), and the rest is seeded.
 
 Flags:
   --data PATH        where the data is (default: current directory)
@@ -34,7 +37,7 @@ Flags:
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
-` + dhtFlagsHelp + `
+` + seedDHTFlagsHelp + `
 Peers find us through the torrent's trackers, --tracker and the DHT
 (announced every 15 minutes; never for a private torrent).
 
@@ -73,8 +76,26 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := checkSizes(&mi.Info, dir); err != nil {
-		return err
+	wrong := wrongSizes(&mi.Info, dir)
+	if len(wrong) > 0 {
+		fmt.Fprintf(stderr, "%s the wrong size: not served, and left untouched:\n", plural.Count(len(wrong), "file has", "files have"))
+		for _, w := range wrong {
+			fmt.Fprintf(stderr, "  %s: %d bytes, the torrent says %d\n", w.path, w.have, w.want)
+		}
+		if len(wrong) == countFiles(&mi.Info) {
+			return fmt.Errorf("no file of %s in %s has the size the torrent gives: this is not the torrent's data (check --data)", mi.Info.Name, dir)
+		}
+		// The cache would resize them: it opens, in their place, empty
+		// sparse files in a tree of links to the others.
+		shadow, err := os.MkdirTemp("", "torfs-seed-")
+		if err != nil {
+			return fmt.Errorf("setting aside the files of the wrong size: %w", err)
+		}
+		defer os.RemoveAll(shadow)
+		if err := linkTree(&mi.Info, dir, shadow, wrong); err != nil {
+			return fmt.Errorf("setting aside the files of the wrong size: %w", err)
+		}
+		dir = shadow
 	}
 	// A budget of the torrent's size keeps everything without
 	// preallocating: missing files are created sparse, never filled.
@@ -139,24 +160,82 @@ func seedDir(info *metainfo.Info, path string) (string, error) {
 	return "", fmt.Errorf("cannot find the torrent's directory %q at %s: pass that directory or its parent with --data", info.Name, path)
 }
 
-// checkSizes refuses files whose size differs from the torrent's: opening
-// them for seeding would resize the user's file.
-func checkSizes(info *metainfo.Info, dir string) error {
-	root := dir
+// wrongFile is a file whose size differs from the torrent's.
+type wrongFile struct {
+	index      int // in Info.Files
+	path       string
+	have, want int64
+}
+
+// filePath is where the cache opening dir finds the torrent's file f.
+func filePath(info *metainfo.Info, dir string, f *metainfo.File) string {
 	if info.MultiFile {
-		root = filepath.Join(dir, info.Name)
+		return filepath.Join(append([]string{dir, info.Name}, f.Path...)...)
 	}
-	for _, f := range info.Files {
+	return filepath.Join(dir, info.Name)
+}
+
+// wrongSizes lists the files at dir whose size differs from the
+// torrent's (or that are not regular files): seeding them as they are
+// would resize the user's file.
+func wrongSizes(info *metainfo.Info, dir string) []wrongFile {
+	var out []wrongFile
+	for i := range info.Files {
+		f := &info.Files[i]
 		if f.Pad || f.Symlink != nil {
 			continue
 		}
-		p := filepath.Join(append([]string{root}, f.Path...)...)
+		p := filePath(info, dir, f)
 		fi, err := os.Stat(p)
 		if err != nil {
 			continue // missing: reported after the check, created sparse
 		}
 		if !fi.Mode().IsRegular() || fi.Size() != f.Length {
-			return fmt.Errorf("%s has %d bytes but the torrent says %d: this is not the torrent's data (it is left untouched)", p, fi.Size(), f.Length)
+			out = append(out, wrongFile{index: i, path: p, have: fi.Size(), want: f.Length})
+		}
+	}
+	return out
+}
+
+// countFiles counts the torrent's files that hold data.
+func countFiles(info *metainfo.Info) int {
+	n := 0
+	for _, f := range info.Files {
+		if !f.Pad && f.Symlink == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// linkTree builds in shadow the torrent's tree as symbolic links to its
+// files at dir, except the files in skip, which the cache then creates
+// (sparse and empty) in shadow, leaving the user's untouched. A missing
+// file's link points where it is missing, so the cache creates it there
+// as it would without the links.
+func linkTree(info *metainfo.Info, dir, shadow string, skip []wrongFile) error {
+	skipped := make(map[int]bool, len(skip))
+	for _, w := range skip {
+		skipped[w.index] = true
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for i := range info.Files {
+		f := &info.Files[i]
+		if f.Pad || f.Symlink != nil || skipped[i] {
+			continue
+		}
+		target, link := filePath(info, dir, f), filePath(info, shadow, f)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return err
 		}
 	}
 	return nil

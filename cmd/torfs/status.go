@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/mount"
 )
 
@@ -24,7 +27,7 @@ func statusCommand() *command {
 		summary: "show progress, peers, rates and cache use of a mount",
 		usage: `Usage: torfs status [flags] MOUNTPOINT
 
-Asks the torfs mount serving MOUNTPOINT for its status: per torrent the
+Asks the torfs mount serving MOUNTPOINT (or any path inside it) for its status: per torrent the
 peers, transfer rates and cache use, and per file how much is verified;
 for a magnet link whose metadata has not arrived yet, "resolving
 metadata" with the peers found and the metadata pieces received.
@@ -32,7 +35,7 @@ The same data is served as JSON by the status page whose address
 'torfs mount' prints.
 
 Flags:
-  --json    print the raw JSON
+  --json    print the raw JSON (snake_case keys, listed in the README)
   --peers   list every peer
 
 Examples:
@@ -87,19 +90,33 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // statusURL reads the status page address the mount serves as an
-// extended attribute of its root.
-func statusURL(mountpoint string) (string, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Getxattr(mountpoint, fs.XattrStatus, buf)
-	switch {
-	case errors.Is(err, syscall.ENOTCONN):
-		return "", fmt.Errorf("%s is a dead mount (its torfs process died); clear it with 'fusermount3 -u %s'", mountpoint, mountpoint)
-	case errors.Is(err, unix.ENODATA), errors.Is(err, syscall.ENOTSUP):
-		return "", fmt.Errorf("%s is not a torfs mount (or not its root)", mountpoint)
-	case err != nil:
-		return "", fmt.Errorf("%s: %w", mountpoint, err)
+// extended attribute of its root. Given any path inside a mount, it walks
+// up (by name, not following symbolic links out of the mount) to the
+// directory that serves it.
+func statusURL(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
 	}
-	return string(buf[:n]), nil
+	if _, err := os.Lstat(abs); err != nil && !errors.Is(err, syscall.ENOTCONN) {
+		return "", err
+	}
+	buf := make([]byte, 256)
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		n, err := unix.Getxattr(dir, fs.XattrStatus, buf)
+		switch {
+		case err == nil:
+			return string(buf[:n]), nil
+		case errors.Is(err, syscall.ENOTCONN):
+			return "", fmt.Errorf("%s is a dead mount (its torfs process died); clear it with 'fusermount3 -u %s'", dir, dir)
+		case errors.Is(err, unix.ENODATA), errors.Is(err, syscall.ENOTSUP):
+		case err != nil:
+			return "", fmt.Errorf("%s: %w", dir, err)
+		}
+		if dir == filepath.Dir(dir) {
+			return "", fmt.Errorf("%s is not a torfs mount, nor inside one", path)
+		}
+	}
 }
 
 func printStatus(w io.Writer, st mount.Status, peers bool) {
@@ -121,10 +138,11 @@ func printStatus(w io.Writer, st mount.Status, peers bool) {
 		case t.CacheBudget > 0:
 			budget = bytesize.Format(t.CacheBudget)
 		}
-		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",
+		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %s; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %s\n",
 			t.Name, t.InfoHash, bytesize.Format(t.Verified), bytesize.Format(t.Length), percent(t.Verified, t.Length),
-			len(t.Peers), bytesize.Format(int64(t.DownloadRate)), bytesize.Format(int64(t.UploadRate)),
-			bytesize.Format(t.Downloaded), bytesize.Format(t.Uploaded), bytesize.Format(t.CacheUsed), budget, t.CacheDir, t.Evictions)
+			plural.Count(len(t.Peers), "peer", "peers"), bytesize.Format(int64(t.DownloadRate)), bytesize.Format(int64(t.UploadRate)),
+			bytesize.Format(t.Downloaded), bytesize.Format(t.Uploaded), bytesize.Format(t.CacheUsed), budget, t.CacheDir,
+			plural.Count(int(t.Evictions), "eviction", "evictions"))
 		if t.DiskFull != "" {
 			fmt.Fprintf(w, "  %s\n", t.DiskFull)
 		}

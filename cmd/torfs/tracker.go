@@ -26,7 +26,7 @@ Runs a BitTorrent tracker: peers announce to it and get each other's
 addresses. It answers HTTP announces and scrapes (BEP 3, 23, 7, 48) on
 --listen and, with --udp, UDP announces (BEP 15). /metrics serves
 Prometheus metrics and /stats a summary. It logs the announce URL to put
-in torrents (torfs create --tracker URL). SIGHUP reloads --allow;
+in torrents (torfs create -a URL). SIGHUP reloads --allow;
 SIGINT/SIGTERM stop it gracefully.
 
 Flags:

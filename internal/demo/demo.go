@@ -38,6 +38,10 @@ type Config struct {
 	Out io.Writer
 	// Logger receives component logs; nil discards.
 	Logger *slog.Logger
+	// Command is how the user runs torfs, for the commands the demo
+	// suggests: "torfs" when it is on the PATH, else the binary's path
+	// (default "torfs").
+	Command string
 }
 
 // Run runs the demo until ctx ends (or, with Check, until the check is
@@ -112,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if !cfg.Check {
-		printTry(cfg.Out, m, announce)
+		printTry(cfg.Out, m, announce, cfg.Command)
 		err := <-served // until ctx ends
 		if err == nil {
 			fmt.Fprintf(cfg.Out, "\nunmounted %s; removing %s\n", m.Mountpoint, work)
@@ -128,7 +132,10 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // printTry tells the user what to do with the mount.
-func printTry(w io.Writer, m mount.Mounted, announce string) {
+func printTry(w io.Writer, m mount.Mounted, announce, torfs string) {
+	if torfs == "" {
+		torfs = "torfs"
+	}
 	d := m.Mountpoint
 	fmt.Fprintf(w, `torfs demo: a torrent made just now, seeded on loopback through a tracker
 at %s, is mounted on
@@ -142,10 +149,10 @@ another terminal:
     cat %s/README.txt
     dd if=%s/film.bin bs=1M skip=100 count=8 status=progress | sha1sum
     getfattr -n user.torfs.progress %s/film.bin
-    torfs status %s
+    %s status %s
 
 Press Ctrl-C to unmount and clean everything up.
-`, announce, d, d, d, d, d, d)
+`, announce, d, d, d, d, d, torfs, d)
 }
 
 // check compares every file read through the mount with its source.
