@@ -1,0 +1,105 @@
+package utp
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// Packet types (BEP 29).
+const (
+	stData  = 0
+	stFin   = 1
+	stState = 2
+	stReset = 3
+	stSyn   = 4
+)
+
+const (
+	version   = 1
+	headerLen = 20
+	extSACK   = 1
+	// maxSACKBytes bounds the selective-ack bitmask we send and accept.
+	maxSACKBytes = 32
+)
+
+var errBadPacket = errors.New("utp: malformed packet")
+
+// header is a decoded uTP packet header with its selective ack, if any.
+type header struct {
+	typ       byte
+	connID    uint16
+	timestamp uint32 // sender's clock, microseconds
+	tsDiff    uint32 // sender's view of our one-way delay, microseconds
+	wnd       uint32 // sender's free receive window, bytes
+	seq       uint16
+	ack       uint16
+	// sack is the selective-ack bitmask (bit i = ack+2+i received);
+	// nSACK bytes of it are valid.
+	sack  [maxSACKBytes]byte
+	nSACK int
+}
+
+// isUTP tells uTP packets from the other datagrams on the socket (a KRPC
+// message starts with 'd'): version 1 in the low nibble and a known type.
+func isUTP(b []byte) bool {
+	return len(b) >= headerLen && b[0]&0x0f == version && b[0]>>4 <= stSyn
+}
+
+// parse decodes b into h and returns the payload, which aliases b.
+func (h *header) parse(b []byte) ([]byte, error) {
+	if !isUTP(b) {
+		return nil, errBadPacket
+	}
+	h.typ = b[0] >> 4
+	ext := b[1]
+	h.connID = binary.BigEndian.Uint16(b[2:])
+	h.timestamp = binary.BigEndian.Uint32(b[4:])
+	h.tsDiff = binary.BigEndian.Uint32(b[8:])
+	h.wnd = binary.BigEndian.Uint32(b[12:])
+	h.seq = binary.BigEndian.Uint16(b[16:])
+	h.ack = binary.BigEndian.Uint16(b[18:])
+	h.nSACK = 0
+	b = b[headerLen:]
+	for ext != 0 {
+		if len(b) < 2 {
+			return nil, errBadPacket
+		}
+		next, n := b[0], int(b[1])
+		if len(b) < 2+n {
+			return nil, errBadPacket
+		}
+		if ext == extSACK {
+			if n == 0 || n%4 != 0 {
+				return nil, errBadPacket
+			}
+			h.nSACK = copy(h.sack[:], b[2:2+n])
+		}
+		ext = next
+		b = b[2+n:]
+	}
+	return b, nil
+}
+
+// appendHeader appends h's wire form (with its selective ack when nSACK >
+// 0) to b.
+func (h *header) append(b []byte) []byte {
+	ext := byte(0)
+	if h.nSACK > 0 {
+		ext = extSACK
+	}
+	b = append(b, h.typ<<4|version, ext)
+	b = binary.BigEndian.AppendUint16(b, h.connID)
+	b = binary.BigEndian.AppendUint32(b, h.timestamp)
+	b = binary.BigEndian.AppendUint32(b, h.tsDiff)
+	b = binary.BigEndian.AppendUint32(b, h.wnd)
+	b = binary.BigEndian.AppendUint16(b, h.seq)
+	b = binary.BigEndian.AppendUint16(b, h.ack)
+	if h.nSACK > 0 {
+		b = append(b, 0, byte(h.nSACK))
+		b = append(b, h.sack[:h.nSACK]...)
+	}
+	return b
+}
+
+// seqLess compares 16-bit sequence numbers across wrap-around.
+func seqLess(a, b uint16) bool { return int16(a-b) < 0 }
