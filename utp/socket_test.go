@@ -1,0 +1,182 @@
+package utp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+)
+
+var loopback = netip.MustParseAddrPort("127.0.0.1:0")
+
+func listen(t testing.TB) *Socket {
+	t.Helper()
+	s, err := Listen(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// connPair dials b from a and returns both ends.
+func connPair(t testing.TB, a, b *Socket) (dialed, accepted net.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	acc := make(chan res, 1)
+	go func() {
+		c, err := b.Accept()
+		acc <- res{c, err}
+	}()
+	d, err := a.Dial(ctx, b.AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-acc
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { d.Close(); r.c.Close() })
+	return d, r.c
+}
+
+func TestStreamBothWays(t *testing.T) {
+	a, b := listen(t), listen(t)
+	d, acc := connPair(t, a, b)
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	want := sha256.Sum256(data)
+	errs := make(chan error, 2)
+	for _, w := range []net.Conn{d, acc} {
+		go func() {
+			_, err := w.Write(data)
+			errs <- err
+		}()
+	}
+	for _, r := range []net.Conn{acc, d} {
+		h := sha256.New()
+		if _, err := io.CopyN(h, r, int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatal("received bytes differ from the sent ones")
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCloseGivesEOFAfterData(t *testing.T) {
+	a, b := listen(t), listen(t)
+	d, acc := connPair(t, a, b)
+	msg := bytes.Repeat([]byte("torfs"), 10000)
+	if _, err := d.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	got, err := io.ReadAll(acc)
+	if err != nil {
+		t.Fatalf("reading up to the FIN: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("got %d bytes before EOF, want %d", len(got), len(msg))
+	}
+	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	a, b := listen(t), listen(t)
+	d, _ := connPair(t, a, b)
+	d.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v", err)
+	}
+}
+
+func TestNonUTPDatagramsShareThePort(t *testing.T) {
+	s := listen(t)
+	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	krpc := []byte("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe")
+	if _, err := peer.WriteToUDPAddrPort(krpc, s.AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	pc := s.PacketConn()
+	pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:n], krpc) || from.(*net.UDPAddr).AddrPort() != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("got %q from %v", buf[:n], from)
+	}
+	// And the reply leaves from the same port.
+	if _, err := pc.WriteTo([]byte("d1:y1:re"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, src, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil || src != s.AddrPort() {
+		t.Fatalf("reply from %v (%v), want %v", src, err, s.AddrPort())
+	}
+}
+
+func TestDialCanceled(t *testing.T) {
+	s := listen(t)
+	// A UDP socket that never answers.
+	silent, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		buf := make([]byte, 1500)
+		silent.ReadFromUDP(buf) // the SYN arrived
+		cancel()
+	}()
+	_, err = s.Dial(ctx, silent.LocalAddr().(*net.UDPAddr).AddrPort())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial: %v, want context.Canceled", err)
+	}
+}
+
+func TestSocketCloseEndsConnections(t *testing.T) {
+	a, b := listen(t), listen(t)
+	d, _ := connPair(t, a, b)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Read(make([]byte, 1))
+		done <- err
+	}()
+	a.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read on a closed socket: %v", err)
+	}
+	if _, err := a.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed socket: %v", err)
+	}
+}
