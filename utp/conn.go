@@ -118,6 +118,8 @@ type Conn struct {
 	readDeadline, writeDeadline time.Time
 	readTimer, writeTimer       *time.Timer
 
+	stats Stats
+
 	scratch [packetSize + 64]byte
 }
 
@@ -132,6 +134,21 @@ func newConn(s *Socket, remote netip.AddrPort, recvID, sendID uint16) *Conn {
 	now := time.Now()
 	c.lastRecv, c.lastSend = now, now
 	return c
+}
+
+// Stats counts a connection's packets, for benchmarks and diagnosis.
+type Stats struct {
+	PacketsSent, PacketsReceived int64
+	Resent                       int64 // packets sent again, any cause
+	FastResent                   int64 // after duplicate or selective acks
+	Timeouts                     int64 // retransmission timeouts
+}
+
+// Stats returns the connection's counters so far.
+func (c *Conn) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
 }
 
 // LocalAddr is the socket's address.
@@ -313,6 +330,9 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	}
 	p.sentAt = now
 	p.sends++
+	if p.sends > 1 {
+		c.stats.Resent++
+	}
 	c.send(b, now)
 	if c.inflight.len() == 1 || c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.rto)
@@ -321,6 +341,7 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 
 func (c *Conn) send(b []byte, now time.Time) {
 	c.lastSend = now
+	c.stats.PacketsSent++
 	c.ackOwed, c.unacked = false, 0
 	c.s.send(b, c.remote)
 }
@@ -395,6 +416,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		return
 	}
 	c.lastRecv = now
+	c.stats.PacketsReceived++
 	c.replyDiff = micros(now) - h.timestamp
 	switch h.typ {
 	case stReset:
@@ -511,6 +533,7 @@ func (c *Conn) lost(p *outPacket, now time.Time) {
 		return
 	}
 	p.fastResent = true
+	c.stats.FastResent++
 	if !c.inRecover {
 		c.inRecover = true
 		c.recoverTo = c.seqNr - 1
@@ -609,6 +632,7 @@ func (c *Conn) tick(now time.Time) {
 	}
 	if c.inflight.len() > 0 && !c.rtoAt.IsZero() && !now.Before(c.rtoAt) {
 		c.timeouts++
+		c.stats.Timeouts++
 		if c.state == stateSynSent && c.timeouts >= synTimeouts || c.timeouts > maxTimeouts {
 			c.fail(os.ErrDeadlineExceeded)
 			return

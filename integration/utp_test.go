@@ -1,0 +1,221 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/utp"
+	"github.com/torfs/torfs/wire"
+)
+
+// utpSeedScript seeds one torrent from libtorrent with TCP switched off, so
+// every connection it makes or accepts is uTP. It prints its port, then
+// connects to each HOST:PORT read from stdin; it exits when stdin closes.
+const utpSeedScript = `
+import sys, threading, time
+import libtorrent as lt
+torrent, save = sys.argv[1], sys.argv[2]
+s = lt.session({
+    "listen_interfaces": "127.0.0.1:0",
+    "enable_outgoing_tcp": False, "enable_incoming_tcp": False,
+    "enable_outgoing_utp": True, "enable_incoming_utp": True,
+    "out_enc_policy": 2, "in_enc_policy": 2, "allow_multiple_connections_per_ip": True,
+    "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+    "alert_mask": lt.alert.category_t.all_categories,
+})
+h = s.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save,
+                   "flags": lt.torrent_flags.seed_mode})
+deadline = time.time() + 30
+while not s.is_listening() and time.time() < deadline:
+    s.wait_for_alert(100)
+    s.pop_alerts()
+print("port", s.listen_port(), flush=True)
+def log():
+    while True:
+        s.wait_for_alert(200)
+        for a in s.pop_alerts():
+            if isinstance(a, (lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert)):
+                print("alert", a.message(), flush=True)
+threading.Thread(target=log, daemon=True).start()
+for line in sys.stdin:
+    host, port = line.strip().rsplit(":", 1)
+    h.connect_peer((host, int(port)))
+`
+
+// startUTPSeed runs utpSeedScript for torrent and returns its uTP port and
+// a writer for "HOST:PORT" lines it should connect to.
+func startUTPSeed(t *testing.T, torrent, save string) (netip.AddrPort, io.Writer) {
+	t.Helper()
+	harness.Require(t, "python3-libtorrent")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, harness.Python, "-c", utpSeedScript, torrent, save)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cancel()
+		cmd.Wait()
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			t.Log("libtorrent:", sc.Text())
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			if p, ok := strings.CutPrefix(l, "port "); ok {
+				port, err := strconv.Atoi(p)
+				if err != nil || port == 0 {
+					t.Fatalf("libtorrent reported port %q", p)
+				}
+				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), stdin
+			}
+		case <-timeout:
+			t.Fatal("libtorrent did not report its port within 60 s")
+		}
+	}
+}
+
+// readUntilPieces reads messages after the handshake until the seeder's
+// bitfield or have-all: proof that a whole message got through intact.
+func readUntilPieces(c net.Conn) error {
+	for {
+		var lenBuf [4]byte
+		if _, err := io.ReadFull(c, lenBuf[:]); err != nil {
+			return fmt.Errorf("reading a message length: %w", err)
+		}
+		n := binary.BigEndian.Uint32(lenBuf[:])
+		if n == 0 {
+			continue // keepalive
+		}
+		if n > 1<<20 {
+			return fmt.Errorf("message of %d bytes", n)
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(c, msg); err != nil {
+			return fmt.Errorf("reading a message: %w", err)
+		}
+		switch msg[0] {
+		case 5, 14: // bitfield, have all
+			return nil
+		}
+	}
+}
+
+func TestUTPInteropLibtorrent(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "payload")
+	harness.RandomFile(t, data, 1<<20, 16)
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	ih := harness.InfoHash(t, torrent)
+	ltAddr, connect := startUTPSeed(t, torrent, dir)
+
+	sock, err := utp.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	var ours wire.Handshake
+	ours.InfoHash = ih
+	copy(ours.PeerID[:], "-TF0000-utp-interop!")
+
+	t.Run("dial", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := sock.Dial(ctx, ltAddr)
+		if err != nil {
+			t.Fatalf("dialing libtorrent over uTP: %v", err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := wire.WriteHandshake(c, ours); err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := wire.ReadHandshake(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if theirs.InfoHash != ih || !strings.HasPrefix(string(theirs.PeerID[:]), "-LT") {
+			t.Fatalf("handshake from libtorrent: info-hash %x peer id %q", theirs.InfoHash, theirs.PeerID)
+		}
+		if err := readUntilPieces(c); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("accept", func(t *testing.T) {
+		// A socket of its own: libtorrent waits before it reconnects to
+		// an address it was connected to.
+		sock, err := utp.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Close()
+		if _, err := fmt.Fprintf(connect, "%s\n", sock.AddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := sock.Accept()
+			if err == nil {
+				accepted <- c
+			}
+		}()
+		var c net.Conn
+		select {
+		case c = <-accepted:
+		case <-time.After(60 * time.Second):
+			t.Fatal("libtorrent did not connect over uTP within 60 s")
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		theirs, err := wire.ReadHandshake(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if theirs.InfoHash != ih {
+			t.Fatalf("libtorrent asked for %x, want %x", theirs.InfoHash, ih)
+		}
+		// Another peer id: libtorrent drops a second connection from the
+		// same one.
+		ours := ours
+		copy(ours.PeerID[:], "-TF0000-utp-accept!!")
+		if err := wire.WriteHandshake(c, ours); err != nil {
+			t.Fatal(err)
+		}
+		if err := readUntilPieces(c); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
