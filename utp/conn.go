@@ -15,6 +15,10 @@ const (
 	// under the common path MTU.
 	packetSize = 1400
 	mss        = packetSize - headerLen
+	// loopbackDatagram is the datagram size between two torfs peers on a
+	// loopback address (negotiated by extMaxDatagram): loopback has no MTU
+	// to fit and each datagram costs a system call at both ends.
+	loopbackDatagram = 32 << 10
 	// sendBufSize and recvBufSize bound the bytes a connection holds
 	// unacknowledged and unread; recvBufSize is also the window we
 	// advertise.
@@ -120,7 +124,8 @@ type Conn struct {
 
 	stats Stats
 
-	scratch [packetSize + 64]byte
+	payload int // bytes of stream in a full packet
+	scratch []byte
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -129,6 +134,7 @@ func newConn(s *Socket, remote netip.AddrPort, recvID, sendID uint16) *Conn {
 	c := &Conn{
 		s: s, remote: remote, recvID: recvID, sendID: sendID,
 		peerWnd: packetSize, cc: newLedbat(mss), rto: initialRTO,
+		payload: mss, scratch: make([]byte, 0, packetSize+64),
 	}
 	c.cond.L = &c.mu
 	now := time.Now()
@@ -316,8 +322,12 @@ func (c *Conn) header(typ byte, seq uint16, now time.Time) header {
 	if wnd < packetSize {
 		c.wndShut = true
 	}
-	return header{typ: typ, connID: id, timestamp: micros(now), tsDiff: c.replyDiff,
+	h := header{typ: typ, connID: id, timestamp: micros(now), tsDiff: c.replyDiff,
 		wnd: uint32(wnd), seq: seq, ack: c.ackNr}
+	if (typ == stSyn || typ == stState) && c.remote.Addr().IsLoopback() {
+		h.maxDatagram = loopbackDatagram
+	}
+	return h
 }
 
 // transmit sends packet p (first send or resend).
@@ -390,7 +400,7 @@ func (c *Conn) flush(now time.Time) {
 		c.transmit(p, now)
 	}
 	for c.sent < c.sendStart+int64(len(c.sendBuf)) {
-		n := int(min(int64(mss), c.sendStart+int64(len(c.sendBuf))-c.sent))
+		n := int(min(int64(c.payload), c.sendStart+int64(len(c.sendBuf))-c.sent))
 		if c.flightLen+n > limit && c.flightLen > 0 {
 			return
 		}
@@ -427,6 +437,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		return
 	}
 	c.peerWnd = int(h.wnd)
+	c.usePeerDatagram(h)
 	if c.state == stateSynSent {
 		if h.typ != stState {
 			return
@@ -444,6 +455,19 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 	}
 	c.flush(now)
 	c.maybeFinished(now)
+}
+
+// usePeerDatagram raises the packet size to what a loopback peer said it
+// accepts.
+func (c *Conn) usePeerDatagram(h *header) {
+	if h.maxDatagram == 0 || !c.remote.Addr().IsLoopback() {
+		return
+	}
+	size := int(min(h.maxDatagram, loopbackDatagram))
+	if p := size - headerLen; p > c.payload {
+		c.payload = p
+		c.scratch = make([]byte, 0, size+64)
+	}
 }
 
 func (c *Conn) processAck(h *header, now time.Time) {

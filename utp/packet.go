@@ -18,6 +18,11 @@ const (
 	version   = 1
 	headerLen = 20
 	extSACK   = 1
+	// extMaxDatagram is torfs's own extension: 4 bytes, the largest
+	// datagram the sender accepts. Other implementations skip unknown
+	// extensions (BEP 29's chain carries each one's length), and only a
+	// peer that sent it is sent datagrams bigger than packetSize.
+	extMaxDatagram = 0xd7
 	// maxSACKBytes bounds the selective-ack bitmask we send and accept.
 	maxSACKBytes = 32
 )
@@ -37,6 +42,8 @@ type header struct {
 	// nSACK bytes of it are valid.
 	sack  [maxSACKBytes]byte
 	nSACK int
+	// maxDatagram is the peer's extMaxDatagram; 0 when absent.
+	maxDatagram uint32
 }
 
 // isUTP tells uTP packets from the other datagrams on the socket (a KRPC
@@ -59,6 +66,7 @@ func (h *header) parse(b []byte) ([]byte, error) {
 	h.seq = binary.BigEndian.Uint16(b[16:])
 	h.ack = binary.BigEndian.Uint16(b[18:])
 	h.nSACK = 0
+	h.maxDatagram = 0
 	b = b[headerLen:]
 	for ext != 0 {
 		if len(b) < 2 {
@@ -74,6 +82,9 @@ func (h *header) parse(b []byte) ([]byte, error) {
 			}
 			h.nSACK = copy(h.sack[:], b[2:2+n])
 		}
+		if ext == extMaxDatagram && n == 4 {
+			h.maxDatagram = binary.BigEndian.Uint32(b[2:])
+		}
 		ext = next
 		b = b[2+n:]
 	}
@@ -84,8 +95,11 @@ func (h *header) parse(b []byte) ([]byte, error) {
 // 0) to b.
 func (h *header) append(b []byte) []byte {
 	ext := byte(0)
-	if h.nSACK > 0 {
+	switch {
+	case h.nSACK > 0:
 		ext = extSACK
+	case h.maxDatagram > 0:
+		ext = extMaxDatagram
 	}
 	b = append(b, h.typ<<4|version, ext)
 	b = binary.BigEndian.AppendUint16(b, h.connID)
@@ -95,8 +109,16 @@ func (h *header) append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, h.seq)
 	b = binary.BigEndian.AppendUint16(b, h.ack)
 	if h.nSACK > 0 {
-		b = append(b, 0, byte(h.nSACK))
+		next := byte(0)
+		if h.maxDatagram > 0 {
+			next = extMaxDatagram
+		}
+		b = append(b, next, byte(h.nSACK))
 		b = append(b, h.sack[:h.nSACK]...)
+	}
+	if h.maxDatagram > 0 {
+		b = append(b, 0, 4)
+		b = binary.BigEndian.AppendUint32(b, h.maxDatagram)
 	}
 	return b
 }

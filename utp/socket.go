@@ -296,6 +296,7 @@ func (s *Socket) acceptSyn(h *header, from netip.AddrPort) *Conn {
 	c.seqNr = uint16(rand.Uint32())
 	c.ackNr = h.seq
 	c.peerWnd = int(h.wnd)
+	c.usePeerDatagram(h)
 	s.conns[connKey{from, c.recvID}] = c
 	s.accept <- c
 	return c
