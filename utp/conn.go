@@ -35,6 +35,9 @@ const (
 	// lingerTimeout bounds how long a closed connection waits for its FIN
 	// to be acked.
 	lingerTimeout = 30 * time.Second
+	// timeWait is how long a connection closed in both directions still
+	// answers a resent FIN.
+	timeWait = 3 * time.Second
 )
 
 type connState int
@@ -91,6 +94,7 @@ type Conn struct {
 	finSent   bool
 	finAcked  bool
 	closedAt  time.Time
+	timeWait  time.Time // when a connection closed both ways is dropped
 	lastAck   uint16
 	dupAcks   int
 	recoverTo uint16 // no new loss response until this is acked
@@ -359,7 +363,13 @@ func (c *Conn) send(b []byte, now time.Time) {
 // sendState sends an ack, with a selective ack when packets past a gap are
 // held.
 func (c *Conn) sendState(now time.Time) {
-	h := c.header(stState, c.seqNr, now)
+	seq := c.seqNr
+	if c.finSent {
+		// libtorrent drops packets numbered past a FIN: our acks carry
+		// the FIN's number once it is sent.
+		seq--
+	}
+	h := c.header(stState, seq, now)
 	if c.oooBytes > 0 {
 		for i := range maxSACKBytes * 8 {
 			slot := &c.ooo[int(c.ackNr+2+uint16(i))%oooSlots]
@@ -637,10 +647,12 @@ func (c *Conn) deliver(fin bool, data []byte) {
 	c.cond.Broadcast()
 }
 
-// maybeFinished drops a closed connection once both FINs are through.
+// maybeFinished starts the wait before a connection whose FINs both went
+// through is dropped: meanwhile a resent FIN, whose ack was lost, is
+// acked again rather than answered with a reset.
 func (c *Conn) maybeFinished(now time.Time) {
-	if c.closing && c.finAcked && c.gotFin {
-		c.fail(net.ErrClosed)
+	if c.closing && c.finAcked && c.gotFin && c.timeWait.IsZero() {
+		c.timeWait = now.Add(timeWait)
 	}
 }
 
@@ -650,7 +662,7 @@ func (c *Conn) tick(now time.Time) {
 	if c.state == stateDone {
 		return
 	}
-	if c.closing && (now.Sub(c.closedAt) > lingerTimeout || c.finAcked && c.gotFin) {
+	if c.closing && (now.Sub(c.closedAt) > lingerTimeout || !c.timeWait.IsZero() && now.After(c.timeWait)) {
 		c.fail(net.ErrClosed)
 		return
 	}
