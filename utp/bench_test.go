@@ -88,7 +88,7 @@ func benchThroughput(b *testing.B, ln net.Listener, dial dialFunc, conns int) {
 }
 
 func benchUTP(b *testing.B, conns int) {
-	a, s := listen(b), listen(b)
+	a, s := listenT(b), listenT(b)
 	benchThroughput(b, s, func(ctx context.Context) (net.Conn, error) { return a.Dial(ctx, s.AddrPort()) }, conns)
 }
 

@@ -40,6 +40,9 @@ type Socket struct {
 	wg      sync.WaitGroup
 	closeMu sync.Once
 
+	// drop, in tests, loses outgoing datagrams it returns true for.
+	drop func([]byte) bool
+
 	// ackDue lists connections owing an ack; the read loop sends them when
 	// the socket has no more packets queued (libutp's deferred acks).
 	ackDue []*Conn
@@ -53,7 +56,9 @@ type connKey struct {
 var _ net.Listener = (*Socket)(nil)
 
 // Listen opens a UDP socket at addr (port 0 picks one) for uTP.
-func Listen(addr netip.AddrPort) (*Socket, error) {
+func Listen(addr netip.AddrPort) (*Socket, error) { return listen(addr, nil) }
+
+func listen(addr netip.AddrPort, drop func([]byte) bool) (*Socket, error) {
 	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("utp: listening on %s: %w", addr, err)
@@ -72,6 +77,7 @@ func Listen(addr netip.AddrPort) (*Socket, error) {
 		conns:  make(map[connKey]*Conn),
 		accept: make(chan *Conn, acceptBacklog),
 		done:   make(chan struct{}),
+		drop:   drop,
 	}
 	s.other = newPacketConn(s)
 	s.wg.Add(2)
@@ -181,6 +187,9 @@ func (s *Socket) remove(c *Conn) {
 // send writes one datagram; loss is uTP's to handle, so errors other than
 // a closed socket are dropped.
 func (s *Socket) send(b []byte, to netip.AddrPort) {
+	if s.drop != nil && s.drop(b) {
+		return
+	}
 	_, _ = s.udp.WriteToUDPAddrPort(b, to)
 }
 

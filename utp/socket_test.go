@@ -10,15 +10,19 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
 
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
 
-func listen(t testing.TB) *Socket {
+func listenT(t testing.TB) *Socket { return lossy(t, nil) }
+
+// lossy is listen with outgoing datagrams lost where drop says.
+func lossy(t testing.TB, drop func([]byte) bool) *Socket {
 	t.Helper()
-	s, err := Listen(loopback)
+	s, err := listen(loopback, drop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +57,7 @@ func connPair(t testing.TB, a, b *Socket) (dialed, accepted net.Conn) {
 }
 
 func TestStreamBothWays(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := listenT(t), listenT(t)
 	d, acc := connPair(t, a, b)
 	data := make([]byte, 8<<20)
 	for i := range data {
@@ -84,7 +88,7 @@ func TestStreamBothWays(t *testing.T) {
 }
 
 func TestCloseGivesEOFAfterData(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := listenT(t), listenT(t)
 	d, acc := connPair(t, a, b)
 	msg := bytes.Repeat([]byte("torfs"), 10000)
 	if _, err := d.Write(msg); err != nil {
@@ -104,7 +108,7 @@ func TestCloseGivesEOFAfterData(t *testing.T) {
 }
 
 func TestReadDeadline(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := listenT(t), listenT(t)
 	d, _ := connPair(t, a, b)
 	d.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -113,7 +117,7 @@ func TestReadDeadline(t *testing.T) {
 }
 
 func TestNonUTPDatagramsShareThePort(t *testing.T) {
-	s := listen(t)
+	s := listenT(t)
 	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +149,7 @@ func TestNonUTPDatagramsShareThePort(t *testing.T) {
 }
 
 func TestDialCanceled(t *testing.T) {
-	s := listen(t)
+	s := listenT(t)
 	// A UDP socket that never answers.
 	silent, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
 	if err != nil {
@@ -165,7 +169,7 @@ func TestDialCanceled(t *testing.T) {
 }
 
 func TestSocketCloseEndsConnections(t *testing.T) {
-	a, b := listen(t), listen(t)
+	a, b := listenT(t), listenT(t)
 	d, _ := connPair(t, a, b)
 	done := make(chan error, 1)
 	go func() {
@@ -178,5 +182,74 @@ func TestSocketCloseEndsConnections(t *testing.T) {
 	}
 	if _, err := a.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept on a closed socket: %v", err)
+	}
+}
+
+// transfer sends n random bytes from a to b over one connection and
+// checks they arrive intact; it returns the sender's counters.
+func transfer(t *testing.T, a, b *Socket, n int) Stats {
+	t.Helper()
+	d, acc := connPair(t, a, b)
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	want := sha256.Sum256(data)
+	errs := make(chan error, 1)
+	go func() {
+		_, err := d.Write(data)
+		errs <- err
+	}()
+	acc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	h := sha256.New()
+	if _, err := io.CopyN(h, acc, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("received bytes differ from the sent ones")
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	return d.(*Conn).Stats()
+}
+
+// dropData loses every nth data packet on its first sending; a counter per
+// socket, so no state is shared between tests.
+func dropData(every int) func([]byte) bool {
+	var mu sync.Mutex
+	seen := map[uint16]bool{}
+	count := 0
+	return func(b []byte) bool {
+		var h header
+		if _, err := h.parse(b); err != nil || h.typ != stData {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[h.seq] {
+			return false
+		}
+		seen[h.seq] = true
+		count++
+		return count%every == 0
+	}
+}
+
+func TestLossRecoveredBySelectiveAcks(t *testing.T) {
+	a, b := lossy(t, dropData(50)), listenT(t)
+	st := transfer(t, a, b, 4<<20)
+	if st.FastResent == 0 {
+		t.Fatalf("no fast retransmission with 2%% of data packets lost: %+v", st)
+	}
+}
+
+func TestLossOfATailRecoveredByTimeout(t *testing.T) {
+	// Losing every other packet of a small transfer leaves gaps that no
+	// later packet reveals: only the retransmission timer recovers them.
+	a, b := lossy(t, dropData(2)), listenT(t)
+	st := transfer(t, a, b, 3*(loopbackDatagram-headerLen))
+	if st.Timeouts == 0 {
+		t.Fatalf("no retransmission timeout: %+v", st)
 	}
 }
