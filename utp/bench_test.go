@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -11,8 +12,8 @@ import (
 )
 
 // The throughput benchmarks move b.N bytes over loopback, uTP beside TCP,
-// and report MB/s and the process's CPU milliseconds per MB (user+system,
-// both ends). Compare the two in one run: the machine's load moves both.
+// and report MB/s, the process's CPU milliseconds per MB (user+system,
+// both ends) and heap allocations per MB. Compare the two in one run: the machine's load moves both.
 //
 //	go test -run x -bench Throughput -benchtime 268435456x -count 3 ./utp/
 
@@ -32,6 +33,8 @@ func benchThroughput(b *testing.B, ln net.Listener, dial dialFunc, conns int) {
 	errs := make(chan error, 2*conns)
 	buf := make([]byte, 64<<10)
 	b.ResetTimer()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	c0 := cpuTime()
 	t0 := time.Now()
 	for range conns {
@@ -77,6 +80,7 @@ func benchThroughput(b *testing.B, ln net.Listener, dial dialFunc, conns int) {
 	wg.Wait()
 	el, cpu := time.Since(t0), cpuTime()-c0
 	b.StopTimer()
+	runtime.ReadMemStats(&m1)
 	select {
 	case err := <-errs:
 		b.Fatal(err)
@@ -85,6 +89,7 @@ func benchThroughput(b *testing.B, ln net.Listener, dial dialFunc, conns int) {
 	mb := float64(per*int64(conns)) / 1e6
 	b.ReportMetric(mb/el.Seconds(), "MB/s")
 	b.ReportMetric(cpu.Seconds()*1000/mb, "cpu-ms/MB")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/mb, "allocs/MB")
 }
 
 func benchUTP(b *testing.B, conns int) {
