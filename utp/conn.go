@@ -28,6 +28,9 @@ const (
 	oooSlots = 4096
 	// keepaliveInterval keeps NAT mappings open on an idle connection.
 	keepaliveInterval = 29 * time.Second
+	// idleTimeout ends a connection that has heard nothing at all, not even
+	// a keepalive, for this long.
+	idleTimeout = 5 * time.Minute
 	// maxTimeouts consecutive retransmission timeouts end a connection.
 	maxTimeouts = 7
 	// synTimeouts is the same for a SYN: a peer that never answers.
@@ -698,6 +701,10 @@ func (c *Conn) tick(now time.Time) {
 			c.transmit(first, now)
 		}
 		c.flush(now)
+		return
+	}
+	if now.Sub(c.lastRecv) > idleTimeout {
+		c.fail(os.ErrDeadlineExceeded)
 		return
 	}
 	if c.state == stateConnected && now.Sub(c.lastSend) >= keepaliveInterval {

@@ -59,6 +59,18 @@ var _ net.Listener = (*Socket)(nil)
 func Listen(addr netip.AddrPort) (*Socket, error) { return listen(addr, nil) }
 
 func listen(addr netip.AddrPort, drop func([]byte) bool) (*Socket, error) {
+	s, err := newSocket(addr, drop)
+	if err != nil {
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.tickLoop()
+	return s, nil
+}
+
+// newSocket is a Socket whose read loop and ticker are not started yet.
+func newSocket(addr netip.AddrPort, drop func([]byte) bool) (*Socket, error) {
 	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("utp: listening on %s: %w", addr, err)
@@ -80,9 +92,6 @@ func listen(addr netip.AddrPort, drop func([]byte) bool) (*Socket, error) {
 		drop:   drop,
 	}
 	s.other = newPacketConn(s)
-	s.wg.Add(2)
-	go s.readLoop()
-	go s.tickLoop()
 	return s, nil
 }
 

@@ -253,3 +253,39 @@ func TestLossOfATailRecoveredByTimeout(t *testing.T) {
 		t.Fatalf("no retransmission timeout: %+v", st)
 	}
 }
+
+func TestIPv6Loopback(t *testing.T) {
+	var socks [2]*Socket
+	for i := range socks {
+		s, err := Listen(netip.MustParseAddrPort("[::1]:0"))
+		if err != nil {
+			t.Skipf("no IPv6 loopback here: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		socks[i] = s
+	}
+	d, acc := connPair(t, socks[0], socks[1])
+	if _, err := d.Write([]byte("over ::1")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(acc, buf); err != nil || string(buf) != "over ::1" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if got := acc.RemoteAddr().(*net.UDPAddr).AddrPort(); got != socks[0].AddrPort() {
+		t.Fatalf("accepted connection from %v, want %v", got, socks[0].AddrPort())
+	}
+}
+
+func TestIdleConnectionTimesOut(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, _ := connPair(t, a, b)
+	c := d.(*Conn)
+	c.mu.Lock()
+	c.tick(c.lastRecv.Add(idleTimeout + time.Second))
+	err := c.err
+	c.mu.Unlock()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after %v of silence: %v", idleTimeout, err)
+	}
+}
