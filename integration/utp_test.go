@@ -22,13 +22,15 @@ import (
 	"github.com/torfs/torfs/wire"
 )
 
-// utpSeedScript seeds one torrent from libtorrent with TCP switched off, so
-// every connection it makes or accepts is uTP. It prints its port, then
-// connects to each HOST:PORT read from stdin; it exits when stdin closes.
-const utpSeedScript = `
+// utpPeerScript runs one torrent in libtorrent with TCP switched off, so
+// every connection it makes or accepts is uTP: "seed" trusts the data in
+// the save directory, "leech" downloads into it and prints "finished". It
+// prints its port, then connects to each HOST:PORT read from stdin; it
+// exits when stdin closes.
+const utpPeerScript = `
 import sys, threading, time
 import libtorrent as lt
-torrent, save = sys.argv[1], sys.argv[2]
+mode, torrent, save = sys.argv[1], sys.argv[2], sys.argv[3]
 s = lt.session({
     "listen_interfaces": "127.0.0.1:0",
     "enable_outgoing_tcp": False, "enable_incoming_tcp": False,
@@ -37,8 +39,10 @@ s = lt.session({
     "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
     "alert_mask": lt.alert.category_t.all_categories,
 })
-h = s.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save,
-                   "flags": lt.torrent_flags.seed_mode})
+params = {"ti": lt.torrent_info(torrent), "save_path": save}
+if mode == "seed":
+    params["flags"] = lt.torrent_flags.seed_mode
+h = s.add_torrent(params)
 deadline = time.time() + 30
 while not s.is_listening() and time.time() < deadline:
     s.wait_for_alert(100)
@@ -50,19 +54,22 @@ def log():
         for a in s.pop_alerts():
             if isinstance(a, (lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert)):
                 print("alert", a.message(), flush=True)
+            if isinstance(a, lt.torrent_finished_alert) and mode == "leech":
+                print("finished", flush=True)
 threading.Thread(target=log, daemon=True).start()
 for line in sys.stdin:
     host, port = line.strip().rsplit(":", 1)
     h.connect_peer((host, int(port)))
 `
 
-// startUTPSeed runs utpSeedScript for torrent and returns its uTP port and
-// a writer for "HOST:PORT" lines it should connect to.
-func startUTPSeed(t *testing.T, torrent, save string) (netip.AddrPort, io.Writer) {
+// startUTPPeer runs utpPeerScript and returns its uTP port, a writer for
+// "HOST:PORT" lines it should connect to, and a channel closed when a
+// leecher has finished.
+func startUTPPeer(t *testing.T, mode, torrent, save string) (netip.AddrPort, io.Writer, <-chan struct{}) {
 	t.Helper()
 	harness.Require(t, "python3-libtorrent")
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, harness.Python, "-c", utpSeedScript, torrent, save)
+	cmd := exec.CommandContext(ctx, harness.Python, "-c", utpPeerScript, mode, torrent, save)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -81,9 +88,13 @@ func startUTPSeed(t *testing.T, torrent, save string) (netip.AddrPort, io.Writer
 		cmd.Wait()
 	})
 	lines := make(chan string)
+	finished := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if sc.Text() == "finished" {
+				close(finished)
+			}
 			t.Log("libtorrent:", sc.Text())
 			select {
 			case lines <- sc.Text():
@@ -100,7 +111,7 @@ func startUTPSeed(t *testing.T, torrent, save string) (netip.AddrPort, io.Writer
 				if err != nil || port == 0 {
 					t.Fatalf("libtorrent reported port %q", p)
 				}
-				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), stdin
+				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), stdin, finished
 			}
 		case <-timeout:
 			t.Fatal("libtorrent did not report its port within 60 s")
@@ -208,7 +219,7 @@ func TestUTPInteropLibtorrent(t *testing.T) {
 	harness.RandomFile(t, data, fileSize, 16)
 	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
 	ih := harness.InfoHash(t, torrent)
-	ltAddr, connect := startUTPSeed(t, torrent, dir)
+	ltAddr, connect, _ := startUTPPeer(t, "seed", torrent, dir)
 
 	sock, err := utp.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
 	if err != nil {
@@ -300,4 +311,93 @@ func TestUTPInteropLibtorrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestUTPUploadToLibtorrent serves a file to a libtorrent leecher that has
+// TCP off: bulk data paced by our LEDBAT and libtorrent's acks.
+func TestUTPUploadToLibtorrent(t *testing.T) {
+	// Known bug, found by this test on 2026-12-04: our slow start sends a
+	// burst of ~130 packets within 1 ms; libtorrent receives about 8 of
+	// them (selective acks past its gap), answers nothing afterwards, not
+	// even our retransmissions of the first lost packet, and reports
+	// "Connection timed out". With the window capped at 64 KiB the test
+	// passes in 0.5 s. Unskip once loss recovery against libtorrent is
+	// understood.
+	t.Skip("known bug: a burst loss leaves libtorrent silent (see the comment)")
+	const size, block, pieceLen = 4 << 20, 16 << 10, 256 << 10
+	dir := t.TempDir()
+	data := filepath.Join(dir, "payload")
+	harness.RandomFile(t, data, size, 17)
+	want, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	ih := harness.InfoHash(t, torrent)
+	leechDir := t.TempDir()
+	_, connect, finished := startUTPPeer(t, "leech", torrent, leechDir)
+
+	sock, err := utp.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if _, err := fmt.Fprintf(connect, "%s\n", sock.AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := sock.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	theirs, err := wire.ReadHandshake(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if theirs.InfoHash != ih {
+		t.Fatalf("libtorrent asked for %x, want %x", theirs.InfoHash, ih)
+	}
+	ours := wire.Handshake{InfoHash: ih}
+	copy(ours.PeerID[:], "-TF0000-utp-upload!!")
+	if err := wire.WriteHandshake(c, ours); err != nil {
+		t.Fatal(err)
+	}
+	// Bitfield (all 16 pieces) and unchoke, then answer requests.
+	if _, err := c.Write([]byte{0, 0, 0, 3, 5, 0xff, 0xff, 0, 0, 0, 1, 1}); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		for {
+			err := readUntil(c, 6, func(msg []byte) error {
+				if len(msg) != 13 {
+					return fmt.Errorf("request of %d bytes", len(msg))
+				}
+				idx, begin, n := binary.BigEndian.Uint32(msg[1:]), binary.BigEndian.Uint32(msg[5:]), binary.BigEndian.Uint32(msg[9:])
+				off := int(idx)*pieceLen + int(begin)
+				if n > block || off < 0 || off+int(n) > size {
+					return fmt.Errorf("request for %d bytes at %d", n, off)
+				}
+				piece := binary.BigEndian.AppendUint32(nil, 9+n)
+				piece = append(piece, 7)
+				piece = append(piece, msg[1:9]...)
+				piece = append(piece, want[off:off+int(n)]...)
+				_, err := c.Write(piece)
+				return err
+			})
+			if err != nil {
+				served <- err
+				return
+			}
+		}
+	}()
+	select {
+	case <-finished:
+	case err := <-served:
+		t.Fatalf("serving libtorrent: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("libtorrent did not finish within 60 s")
+	}
+	harness.AssertSameFile(t, data, filepath.Join(leechDir, "payload"))
 }
