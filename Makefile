@@ -78,3 +78,8 @@ bench-mount: deps
 .PHONY: bench-reference
 bench-reference: deps
 	$(GO) test -run '^$$' -bench LibtorrentReference -benchtime 1x ./integration/
+
+# torfs get vs a libtorrent leecher over an emulated WAN (internal/netemu: 25 ms each way, 0.5% loss, 100 Mbit/s, 1000-packet queue), 256 MiB from a libtorrent seeder, median of 3 pairs; needs root (see bench/wan).
+.PHONY: bench-wan
+bench-wan: deps
+	$(GO) run ./bench/wan $(BENCH_WAN_FLAGS)

@@ -18,9 +18,14 @@ type hole struct {
 
 // reserve charges piece p to the budget, evicting what the policy lets
 // it take (policy.go), and marks it as being written. It does nothing if
-// p is no longer missing by the time it gets the locks. The user hears of
-// the evicted pieces (OnEvict) once the locks are released.
+// p is no longer missing by the time it gets the locks. The holes of the
+// evicted pieces go to the punch worker (punch.go); p's data waits for
+// those queued earlier over its own blocks. The user hears of the evicted
+// pieces (OnEvict) once the locks are released.
 func (c *Cache) reserve(p int) error {
+	if c.pool != nil {
+		return c.pool.reserve(c, p)
+	}
 	c.allocMu.Lock()
 	c.mu.Lock()
 	if c.closed {
@@ -35,24 +40,43 @@ func (c *Cache) reserve(p int) error {
 	}
 	d := c.demand.Load()
 	evicted, err := c.makeRoomLocked(c.footprint[p], d, d.limit(p))
+	var wait uint64
+	room := int64(-1) // the queued holes p's data may land on top of
 	if err == nil {
 		c.pieces[p].state = stateWriting
-		c.used += c.footprint[p]
+		c.charge(c.footprint[p])
+		wait = c.awaitHolesLocked(p)
+		if !c.keepAll || c.shrunk {
+			room = max(c.budgetLocked()-c.used, 0)
+		}
 	}
 	holes := c.holesLocked(evicted)
+	shrunk := c.shrunk
 	c.mu.Unlock()
-	c.punch(holes)
+	if shrunk {
+		// The disk filled up once: the budget is what it holds, so the
+		// room must be free before p's data lands.
+		c.punch(holes)
+	} else {
+		c.queuePunch(holes)
+	}
 	c.allocMu.Unlock()
 	c.tellEvicted(evicted)
 	if err != nil {
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
+	if room >= 0 {
+		c.punchQ.waitBytes(room)
+	}
+	c.punchQ.wait(wait)
 	return nil
 }
 
 // makeRoomLocked evicts pieces of a tier below limit until need more
 // bytes fit in the budget, and returns them; their holes are still to
-// punch. It evicts nothing when that cannot make room. Called with
+// punch. It evicts nothing when that cannot make room. For a reservation
+// it frees the punch queue's worth more if pieces nobody wants allow,
+// so that the next reservations find room already punched. Called with
 // allocMu and mu held.
 func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error) {
 	if c.keepAll && !c.shrunk {
@@ -72,7 +96,14 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 		}
 	}
 	footprint := func(q int) int64 { return c.footprint[q] }
-	victims, ok := chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
+	var victims []int
+	ok := false
+	if need > 0 {
+		victims, ok = chooseVictims(candidates, footprint, d, min(limit, tierWindow), c.used+need+c.punchQ.max-budget)
+	}
+	if !ok {
+		victims, ok = chooseVictims(candidates, footprint, d, limit, c.used+need-budget)
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while readers need the %s held; raise the cache size or lower the readahead",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(c.used))
@@ -108,8 +139,17 @@ func (c *Cache) forgetLocked(q int) {
 	}
 	c.journal.evicted(q) // before the hole is punched
 	c.pieces[q].state = stateMissing
-	c.used -= c.footprint[q]
+	c.charge(-c.footprint[q])
 	c.dirty = true
+}
+
+// charge adds delta to the bytes charged, the cache's and its pool's.
+// Called with mu held.
+func (c *Cache) charge(delta int64) {
+	c.used += delta
+	if c.inPool {
+		c.pool.used.Add(delta)
+	}
 }
 
 // lruAdd makes p, which is not pinned, the most recently used eviction
@@ -119,6 +159,24 @@ func (c *Cache) lruAdd(p int) {
 		c.evictable += c.footprint[p]
 	}
 	c.lru.Add(p)
+	c.stamp(p)
+}
+
+// lruTouch makes p, if it is a candidate, the most recently used.
+func (c *Cache) lruTouch(p int) {
+	if c.lru.Contains(p) {
+		c.lru.Add(p)
+		c.stamp(p)
+	}
+}
+
+// stamp records when p was last used, on the pool's clock, so that the
+// pool can merge its members' LRU lists. Called with mu held, so each
+// list stays in stamp order.
+func (c *Cache) stamp(p int) {
+	if c.pool != nil {
+		c.stamps[p] = c.pool.clock.Add(1)
+	}
 }
 
 // lruRemove takes p, which is not pinned, out of the eviction candidates.
@@ -131,6 +189,9 @@ func (c *Cache) lruRemove(p int) {
 // trim evicts pieces until the charged bytes fit the budget (a budget
 // lowered since the last run, or existing data found on disk).
 func (c *Cache) trim() error {
+	if c.pool != nil {
+		return c.pool.reserve(c, -1)
+	}
 	c.allocMu.Lock()
 	defer c.allocMu.Unlock()
 	c.mu.Lock()
@@ -167,12 +228,12 @@ func (c *Cache) drop(p int, from pieceState) {
 	c.mu.Unlock()
 	if pt != nil {
 		// Its queued buffers are abandoned, or land before the hole is
-		// punched; allocMu keeps the range from being reserved again
+		// queued; allocMu keeps the range from being reserved again
 		// meanwhile.
 		c.takeOver(pt, false)
 		c.putPartial(pt)
 	}
-	c.punch(holes)
+	c.queuePunch(holes)
 }
 
 // holesLocked returns the blocks to free for pieces that just became
@@ -220,12 +281,12 @@ func (c *Cache) anyPresentLocked(off, n int64) bool {
 }
 
 // punch frees the given ranges. A filesystem without hole punching keeps
-// the blocks; that is logged once per call, the cache stays correct.
+// the blocks; that is logged once, the cache stays correct.
 func (c *Cache) punch(holes []hole) {
 	for _, h := range holes {
 		fh, err := c.files.acquire(h.file)
 		if err != nil {
-			if !errors.Is(err, ErrClosed) {
+			if !errors.Is(err, ErrClosed) && c.punchWarned.CompareAndSwap(false, true) {
 				c.log.Warn("cache: cannot free evicted piece data", "err", err)
 			}
 			return
@@ -233,8 +294,10 @@ func (c *Cache) punch(holes []hole) {
 		err = unix.Fallocate(int(fh.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h.off, h.n)
 		c.files.release(fh)
 		if err != nil {
-			c.log.Warn("cache: cannot free evicted piece data; disk use may exceed the budget",
-				"file", c.files.paths[h.file], "err", err)
+			if c.punchWarned.CompareAndSwap(false, true) {
+				c.log.Warn("cache: cannot free evicted piece data; disk use may exceed the budget",
+					"file", c.files.paths[h.file], "err", err)
+			}
 			return
 		}
 	}

@@ -29,9 +29,16 @@ func TestBudgetProperty(t *testing.T) {
 	check := func(step int, what string) {
 		t.Helper()
 		st := c.Stats()
+		queued := c.queuedHoles()
 		du := diskUsage(t, dir)
-		if st.Used > budget || du > budget || du > st.Used {
-			t.Fatalf("step %d (%s): budget %d, accounted %d, on disk %d", step, what, budget, st.Used, du)
+		if st.Used > budget || du > budget || du > st.Used+queued {
+			t.Fatalf("step %d (%s): budget %d, accounted %d, holes queued %d, on disk %d", step, what, budget, st.Used, queued, du)
+		}
+		// Once the punch worker caught up, the disk holds no more than
+		// what is charged.
+		c.drainPunches()
+		if du := diskUsage(t, dir); du > budget || du > st.Used {
+			t.Fatalf("step %d (%s): budget %d, accounted %d, on disk %d once punched", step, what, budget, st.Used, du)
 		}
 	}
 	var evictions int64
@@ -97,12 +104,11 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 		download(t, c, tt, p)
 	}
 	// A read in progress on piece 0, the least recently used.
-	unpin, err := c.Pin(100, 200)
-	if err != nil {
+	if err := c.pin(0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Pin(0, 5*16<<10); !isNotVerified(err) {
-		t.Fatalf("Pin over a missing piece: %v, want ErrNotVerified", err)
+	if err := c.pin(0, 4); !isNotVerified(err) {
+		t.Fatalf("pin over a missing piece: %v, want ErrNotVerified", err)
 	}
 	for p := 4; p < 20; p++ {
 		download(t, c, tt, p)
@@ -110,8 +116,7 @@ func TestPinnedPiecesSurviveEviction(t *testing.T) {
 			t.Fatalf("pinned piece 0 evicted while downloading piece %d", p)
 		}
 	}
-	unpin()
-	unpin() // idempotent
+	c.unpin(0, 0)
 	checkInvariants(t, c)
 	checkRead(t, c, tt, 0, 16<<10)
 	// Unpinned, it is an ordinary piece again: four newer pieces push it out.
@@ -213,5 +218,28 @@ func checkInvariants(t testing.TB, c *Cache) {
 	if used != c.used || evictable != c.evictable || verified != c.verified || unproven != c.unproven {
 		t.Fatalf("counters used %d evictable %d verified %d unproven %d; recomputed %d %d %d %d",
 			c.used, c.evictable, c.verified, c.unproven, used, evictable, verified, unproven)
+	}
+}
+
+// TestKeepBudget: Keep leaves the files sparse, reports no capacity,
+// keeps every piece and refuses other negative budgets.
+func TestKeepBudget(t *testing.T) {
+	tt := newTorrent(t, 12, 16<<10, testFile{name: "a", length: 8 * 16 << 10})
+	dir := t.TempDir()
+	c := open(t, tt, Options{Dir: dir, Budget: Keep})
+	if du := diskUsage(t, dir); du != 0 {
+		t.Fatalf("Keep preallocated %d bytes", du)
+	}
+	if c.Capacity() != 0 {
+		t.Fatalf("Capacity = %d, want 0 (keeps everything)", c.Capacity())
+	}
+	for p := range tt.info.NumPieces() {
+		download(t, c, tt, p)
+	}
+	if st := c.Stats(); st.Evictions != 0 || st.Verified != tt.info.NumPieces() || st.Budget != 0 {
+		t.Fatalf("Stats = %+v, want every piece kept and budget 0", st)
+	}
+	if _, err := Open(tt.info, Options{Dir: t.TempDir(), Budget: -2}); err == nil {
+		t.Fatal("Open accepted a budget of -2")
 	}
 }

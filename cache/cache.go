@@ -40,6 +40,18 @@ func (budgetError) Is(target error) bool {
 	return ok && f.StorageFull()
 }
 
+// Budgets that are not a number of bytes, for Options.Budget.
+const (
+	// Unlimited keeps every piece, in files preallocated at Open so that
+	// a full disk shows up then rather than in the middle of a download.
+	Unlimited int64 = 0
+	// Keep keeps every piece in sparse files and never evicts nor
+	// punches holes, so it cannot destroy data it did not write (torfs
+	// seed over a user's files, torfs get into a directory too small to
+	// preallocate). Only a full disk (ErrDiskFull) makes it evict.
+	Keep int64 = -1
+)
+
 // DefaultMaxOpenFiles is the number of backing files kept open when
 // Options.MaxOpenFiles is 0.
 const DefaultMaxOpenFiles = 64
@@ -56,27 +68,31 @@ type Options struct {
 	// StateFile is where the resume state is written atomically; "" means
 	// no persistence.
 	StateFile string
-	// Budget is the maximum number of bytes of piece data on disk, counted
-	// in filesystem blocks. 0 means unlimited: files are preallocated and
-	// everything is kept. A budget of at least the torrent's length also
-	// keeps everything, never evicting nor punching holes, but leaves the
-	// files sparse (disk use is then at most the torrent's files rounded
-	// up to whole blocks).
+	// Budget is the maximum number of bytes of piece data on disk,
+	// counted in filesystem blocks, or Unlimited (0) or Keep. A byte
+	// budget of at least the torrent's length keeps everything as Keep
+	// does (disk use is then at most the torrent's files rounded up to
+	// whole blocks).
 	Budget int64
 	// MaxOpenFiles bounds the descriptors kept open (plus those in use by
 	// I/O in flight); 0 means DefaultMaxOpenFiles.
 	MaxOpenFiles int
 	// Logger receives warnings about dropped pieces and failed saves;
-	// nil means slog.Default().
+	// nil discards them.
 	Logger *slog.Logger
 	// SaveInterval is how often a changed state is saved; 0 means
 	// DefaultSaveInterval.
 	SaveInterval time.Duration
+	// Pool, if not nil, is the budget the cache shares with others
+	// (one mount's torrents), instead of a budget of its own: Budget
+	// must then be 0. The files are sparse and pieces are evicted
+	// whenever the pool's caches together need the room.
+	Pool *Pool
 }
 
 // Stats is a snapshot of a cache's occupancy.
 type Stats struct {
-	Budget    int64 // Options.Budget, or less after a full disk (ErrDiskFull); 0 = unlimited
+	Budget    int64 // Options.Budget or the Pool's, or less after a full disk (ErrDiskFull); 0 = Unlimited or Keep
 	Used      int64 // bytes charged to pieces held on disk (whole blocks)
 	Verified  int   // pieces verified and readable
 	Unproven  int   // pieces on disk waiting for Prove
@@ -122,6 +138,9 @@ type Cache struct {
 	asideN  atomic.Int32
 	// written marks backing files written since the last flush.
 	written []atomic.Bool
+	// writeback starts the disk writes of what the flusher and the
+	// writers wrote, behind them (writeback.go).
+	writeback *writeback
 
 	// allocMu orders every change of which pieces occupy disk space
 	// (reservations, evictions, drops) with the hole punching that
@@ -150,13 +169,23 @@ type Cache struct {
 	// that kept everything evicts.
 	shrunk bool
 	limit  int64
+	// punchQ holds the holes of evicted and dropped pieces for the punch
+	// worker; punchWarned is set once a failed punch was logged.
+	punchQ      punchQueue
+	punchWarned atomic.Bool
+	// pool is Options.Pool; inPool is set, under mu, while the cache
+	// is a member and its charges count in the pool. stamps[p] is when
+	// piece p was last used, on the pool's clock.
+	pool   *Pool
+	inPool bool
+	stamps []uint64
 	// onEvict is told of every evicted piece (OnEvict), never with a
 	// lock held.
 	onEvict atomic.Pointer[func(int)]
 
 	// saveMu orders saves with journal flushes.
 	saveMu    sync.Mutex
-	stopSaver context.CancelFunc // stops the saver and the journaler
+	stopSaver context.CancelFunc // stops the saver, the journaler and the writeback
 	saverDone chan struct{}
 	// journal records verified and evicted pieces between saves; nil
 	// without a state file.
@@ -170,8 +199,11 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if info == nil || info.PieceLength <= 0 || info.NumPieces() == 0 {
 		return nil, errors.New("cache: torrent has no pieces")
 	}
-	if opts.Budget < 0 {
+	if opts.Budget < 0 && opts.Budget != Keep {
 		return nil, fmt.Errorf("cache: negative budget %d", opts.Budget)
+	}
+	if opts.Pool != nil && opts.Budget != 0 {
+		return nil, fmt.Errorf("cache: a budget of %d given with a shared pool", opts.Budget)
 	}
 	if opts.MaxOpenFiles <= 0 {
 		opts.MaxOpenFiles = DefaultMaxOpenFiles
@@ -179,13 +211,18 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if opts.SaveInterval <= 0 {
 		opts.SaveInterval = DefaultSaveInterval
 	}
-	c := &Cache{info: info, opts: opts, log: opts.Logger, runSize: writeBehind}
-	c.keepAll = opts.Budget == 0 || opts.Budget >= info.Length
+	c := &Cache{info: info, opts: opts, log: opts.Logger, runSize: writeBehind, pool: opts.Pool}
+	budget := opts.Budget
+	if c.pool != nil {
+		budget = c.pool.Budget()
+	} else {
+		c.keepAll = opts.Budget == Unlimited || opts.Budget == Keep || opts.Budget >= info.Length
+	}
 	if !c.keepAll {
-		c.capacity.Store(opts.Budget)
+		c.capacity.Store(budget)
 	}
 	if c.log == nil {
-		c.log = slog.Default()
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.changed = sync.NewCond(&c.mu)
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -194,13 +231,13 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.blockSize = blockSize(opts.Dir)
 	c.footprint = footprints(info, c.blockSize)
 	if !c.keepAll {
-		if biggest := slices.Max(c.footprint); opts.Budget < biggest {
+		if biggest := slices.Max(c.footprint); budget < biggest {
 			return nil, fmt.Errorf("%w: a cache size of %s cannot hold even one piece (%s on this filesystem); raise the cache size",
-				ErrBudget, bytesize.Format(opts.Budget), bytesize.Format(biggest))
+				ErrBudget, bytesize.Format(budget), bytesize.Format(biggest))
 		}
 	}
 	paths := backingPaths(info, opts.Dir)
-	pre, err := prepareFiles(info, paths, opts.Budget == 0)
+	pre, err := prepareFiles(info, paths, opts.Budget == Unlimited && c.pool == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -210,25 +247,42 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	}
 	c.files = files
 	c.written = make([]atomic.Bool, len(paths))
+	c.writeback = newWriteback(len(paths))
 	n := info.NumPieces()
 	c.pieces = make([]piece, n)
 	c.lru = newPieceLRU(n)
+	if c.pool != nil {
+		c.stamps = make([]uint64, n)
+	}
 	if opts.StateFile != "" {
 		c.journal = newJournal(func(msg string, err error) { c.log.Warn(msg, "err", err) })
 	}
 	st := c.loadState(pre)
 	c.restore(st, pre)
-	if err := c.trim(); err != nil {
+	// The punch worker runs from here: a trim in a pool may evict from
+	// the other members, and they from this one.
+	c.punchQ.init(headroom(budget, slices.Max(c.footprint)))
+	go c.puncher()
+	fail := func(err error) (*Cache, error) {
+		if c.pool != nil {
+			c.pool.leave(c)
+		}
+		c.stopPuncher()
 		c.files.close()
 		return nil, err
+	}
+	if c.pool != nil {
+		c.pool.join(c)
+	}
+	if err := c.trim(); err != nil {
+		return fail(err)
 	}
 	if opts.StateFile != "" {
 		// Mark the state unclean right away, naming a new journal: if the
 		// process dies from now on, the next Open trusts only what that
 		// journal and the state vouch for.
 		if err := c.save(false); err != nil {
-			c.files.close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	c.flushQ = make(chan *flushJob, flushQueue)
@@ -238,6 +292,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	c.stopSaver = cancel
 	c.saverDone = make(chan struct{})
 	go c.saver(ctx)
+	go c.runWriteback(ctx)
 	c.journalerDone = make(chan struct{})
 	if c.journal != nil {
 		go c.journaler(ctx)
@@ -250,6 +305,9 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 // Close saves the state as clean and closes the backing files. Calls made
 // after Close fail with ErrClosed.
 func (c *Cache) Close() error {
+	if c.pool != nil {
+		c.pool.leave(c)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -266,9 +324,11 @@ func (c *Cache) Close() error {
 	c.kick()
 	close(c.flushQ)
 	<-c.flusherDone
+	c.stopPuncher()
 	c.stopSaver()
 	<-c.saverDone
 	<-c.journalerDone
+	<-c.writeback.done
 	var err error
 	if c.opts.StateFile != "" {
 		err = c.save(true)
@@ -353,10 +413,3 @@ func (c *Cache) Stats() Stats {
 	s.OpenFiles = c.files.openCount()
 	return s
 }
-
-// BlockSize returns the filesystem block size budget charges are rounded to.
-func (c *Cache) BlockSize() int64 { return c.blockSize }
-
-// Path returns the backing file of torrent file f, or "" for a pad file or
-// symlink, which have no backing file.
-func (c *Cache) Path(f int) string { return c.files.paths[f] }

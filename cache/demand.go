@@ -19,7 +19,8 @@ func (c *Cache) SetDemand(reads, windows [][2]int, behind int) {
 // OnEvict registers f, which the cache calls with each piece it evicts to
 // make room, after the piece became missing. f is called with none of the
 // cache's locks held, from the goroutine whose Reserve or WriteBlock made
-// the room, so it must not wait for anything that such a caller may hold.
+// the room (in a Pool, possibly another cache's), so it must not wait for
+// anything that such a caller may hold.
 // A later call replaces f.
 func (c *Cache) OnEvict(f func(piece int)) {
 	c.onEvict.Store(&f)
@@ -30,6 +31,9 @@ func (c *Cache) OnEvict(f func(piece int)) {
 // Once the disk filled up (ErrDiskFull) it is the lowered budget, at
 // least 1.
 func (c *Cache) Capacity() int64 {
+	if c.pool != nil {
+		return c.pool.Budget()
+	}
 	return c.capacity.Load()
 }
 
@@ -39,8 +43,10 @@ func (c *Cache) Capacity() int64 {
 // for a piece the readers need next, anything but what other reads need
 // next; for a piece under a read, also window pieces; otherwise only
 // pieces nobody needs. It returns an error wrapping ErrBudget when that
-// cannot make room, and nil when p is not missing. A reserved piece that
-// is not wanted any more must be released with Discard.
+// cannot make room, and nil when p is not missing. It may wait for the
+// cache's punch worker to free the blocks of earlier evictions, so that
+// the disk never holds more than the budget. A reserved piece that is
+// not wanted any more must be released with Discard.
 func (c *Cache) Reserve(p int) error {
 	if p < 0 || p >= len(c.pieces) {
 		return fmt.Errorf("cache: piece %d out of range (torrent has %d pieces)", p, len(c.pieces))

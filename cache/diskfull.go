@@ -77,6 +77,16 @@ func (c *Cache) diskFull(err error) error {
 		}
 	}
 	limit := roundDown(held+free, c.blockSize)
+	if c.pool != nil {
+		// The other members hold the rest of the shared budget; what
+		// they charge for pieces being written is an overstatement
+		// the next full disk corrects.
+		others := c.pool.Used() - c.used
+		c.mu.Unlock()
+		limit = c.pool.shrink(roundDown(others+held+free, c.blockSize))
+		c.log.Error("cache disk full; the shared budget shrinks", "dir", c.opts.Dir, "held", held, "budget", limit, "err", err)
+		return &DiskFullError{Dir: c.opts.Dir, Held: held, Budget: limit, Err: err}
+	}
 	if c.shrunk {
 		limit = min(limit, c.limit)
 	}
@@ -92,10 +102,13 @@ func (c *Cache) diskFull(err error) error {
 // budgetLocked is the budget in force: Options.Budget, or less once the
 // disk filled up. Called with mu held.
 func (c *Cache) budgetLocked() int64 {
+	if c.pool != nil {
+		return c.pool.Budget()
+	}
 	if c.shrunk {
 		return c.limit
 	}
-	return c.opts.Budget
+	return max(c.opts.Budget, 0) // Keep keeps everything, as Unlimited does
 }
 
 // freeUnfinished makes room for the state file on a full disk at Close:

@@ -166,3 +166,19 @@ func diskUsage(t testing.TB, dir string) int64 {
 }
 
 func isNotVerified(err error) bool { return errors.Is(err, ErrNotVerified) }
+
+// queuedHoles returns the bytes of holes the punch worker has not
+// punched yet.
+func (c *Cache) queuedHoles() int64 {
+	c.punchQ.mu.Lock()
+	defer c.punchQ.mu.Unlock()
+	return c.punchQ.bytes
+}
+
+// drainPunches waits until every hole queued so far is punched.
+func (c *Cache) drainPunches() {
+	c.punchQ.mu.Lock()
+	last := c.punchQ.last
+	c.punchQ.mu.Unlock()
+	c.punchQ.wait(last)
+}

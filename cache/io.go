@@ -71,7 +71,9 @@ func (c *Cache) fileIO(k int, b []byte, off int64, write bool) error {
 		if !c.written[k].Load() {
 			c.written[k].Store(true)
 		}
-		_, err = h.f.WriteAt(b, off)
+		var n int
+		n, err = h.f.WriteAt(b, off)
+		c.writeback.wrote(k, n)
 	} else {
 		_, err = h.f.ReadAt(b, off)
 	}

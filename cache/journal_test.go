@@ -192,8 +192,8 @@ func TestJournalEvictionThenCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopBackground(c)
-	if c.BlockSize() > 16<<10 {
-		t.Skipf("blocks of %d bytes are larger than a piece", c.BlockSize())
+	if c.blockSize > 16<<10 {
+		t.Skipf("blocks of %d bytes are larger than a piece", c.blockSize)
 	}
 	for p := range 4 {
 		download(t, c, tt, p)
@@ -573,7 +573,7 @@ func TestJournalNoRecordWithoutData(t *testing.T) {
 	download(t, c, tt, 0) // in file a
 	download(t, c, tt, 4) // in file b: a's descriptor is closed
 	// File a cannot be opened to flush piece 0 any more.
-	if err := os.Remove(c.Path(0)); err != nil {
+	if err := os.Remove(c.files.paths[0]); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.flushJournal(); err == nil {

@@ -472,7 +472,7 @@ func TestFlusherWriteError(t *testing.T) {
 	tt := newTorrent(t, 79, 256<<10, testFile{name: "a", length: 240 << 10}, testFile{name: "b", length: 16 << 10})
 	c := open(t, tt, Options{Dir: t.TempDir()})
 	c.runSize = 16 << 10
-	if err := os.Remove(c.Path(0)); err != nil {
+	if err := os.Remove(c.files.paths[0]); err != nil {
 		t.Fatal(err)
 	}
 	content := tt.piece(0)

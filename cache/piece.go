@@ -27,4 +27,7 @@ type piece struct {
 	// part is the running hash of a piece being written; Verify takes
 	// it over, drop gives it back.
 	part *partial
+	// punchWait is the last queued hole over the piece's blocks when it
+	// was reserved: no byte of it is written before that is punched.
+	punchWait uint64
 }

@@ -77,13 +77,21 @@ func (d *demand) limit(p int) tier {
 // as they are needed last. ok is false, and nothing is to be evicted, when
 // all the candidates allowed would not free enough.
 func chooseVictims(candidates iter.Seq[int], footprint func(int) int64, d *demand, limit tier, deficit int64) (victims []int, ok bool) {
+	return pickVictims(candidates, footprint, d.tier, func(a, b int) int { return b - a }, limit, deficit)
+}
+
+// pickVictims is chooseVictims over any kind of candidate, such as the
+// pieces of several caches sharing a Pool: tierOf ranks a candidate and
+// farther orders those of the window and read tiers, the one needed last
+// first.
+func pickVictims[K any](candidates iter.Seq[K], footprint func(K) int64, tierOf func(K) tier, farther func(a, b K) int, limit tier, deficit int64) (victims []K, ok bool) {
 	if deficit <= 0 {
 		return nil, true
 	}
-	var byTier [tierCursor][]int
+	var byTier [tierCursor][]K
 	var freeable, behind int64
 	for q := range candidates {
-		t := d.tier(q)
+		t := tierOf(q)
 		if t >= limit {
 			continue
 		}
@@ -101,7 +109,7 @@ func chooseVictims(candidates iter.Seq[int], footprint func(int) int64, d *deman
 		return nil, false
 	}
 	for t := tierWindow; t < tierCursor; t++ {
-		slices.SortFunc(byTier[t], func(a, b int) int { return b - a })
+		slices.SortFunc(byTier[t], farther)
 	}
 	for _, qs := range byTier {
 		for _, q := range qs {

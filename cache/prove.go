@@ -42,7 +42,7 @@ func (c *Cache) Prove(p int) (bool, error) {
 			// Nothing is evicted or punched when everything is kept, so
 			// charging the piece needs no reservation.
 			pc.state = stateProving
-			c.used += c.footprint[p]
+			c.charge(c.footprint[p])
 			c.mu.Unlock()
 			return c.check(p, stateProving, nil)
 		case stateWriting:

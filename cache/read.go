@@ -3,7 +3,6 @@ package cache
 import (
 	"fmt"
 	"io"
-	"sync"
 )
 
 // ReadAt reads len(b) bytes at torrent offset off. Every piece under the
@@ -38,25 +37,6 @@ func (c *Cache) ReadAt(b []byte, off int64) (int, error) {
 	return int(n), nil
 }
 
-// Pin keeps the pieces under the torrent byte range [off, off+n) from
-// being evicted until unpin is called, for a caller that reads the backing
-// files itself (see Path), for instance splicing them to the kernel: a
-// hole punched under such a read would return zeros. It fails with
-// ErrNotVerified if any piece under the range is not verified. unpin may
-// be called more than once.
-func (c *Cache) Pin(off, n int64) (unpin func(), err error) {
-	if off < 0 || n <= 0 || off >= c.info.Length {
-		return nil, fmt.Errorf("cache: cannot pin %d bytes at %d of a %d-byte torrent", n, off, c.info.Length)
-	}
-	n = min(n, c.info.Length-off)
-	first, last := c.info.PieceRange(off, n)
-	if err := c.pin(first, last); err != nil {
-		return nil, err
-	}
-	var once sync.Once
-	return func() { once.Do(func() { c.unpin(first, last) }) }, nil
-}
-
 // pin takes pieces [first, last] out of eviction if all are verified, and
 // marks them recently used. Pinned pieces stay in the LRU (moving them
 // would allocate on every read); eviction steps over them.
@@ -75,7 +55,7 @@ func (c *Cache) pin(first, last int) error {
 		if c.pieces[p].pins == 1 {
 			c.evictable -= c.footprint[p]
 		}
-		c.lru.Touch(p)
+		c.lruTouch(p)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/torfs/torfs/internal/atomicfile"
 )
 
 const stateVersion = 1
@@ -138,7 +140,7 @@ func (c *Cache) restore(st *state, pre []fileStat) {
 			c.unproven++
 		}
 		if next != stateMissing {
-			c.used += c.footprint[p]
+			c.charge(c.footprint[p])
 			c.lruAdd(p)
 		} else if onDisk && st != nil && (!st.Clean || bitSet(st.Partial, p)) {
 			free = append(free, p)
@@ -273,29 +275,10 @@ func (c *Cache) syncWritten() error {
 }
 
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // syncDir flushes a directory, so that the names created in it last.

@@ -172,6 +172,7 @@ func testConcurrentUse(t *testing.T, run int) {
 		t.Error(err)
 	}
 	checkInvariants(t, c)
+	c.drainPunches()
 	if st := c.Stats(); st.Used > budget || diskUsage(t, dir) > budget {
 		t.Fatalf("over budget after concurrent use: %+v, disk %d", st, diskUsage(t, dir))
 	}
@@ -229,6 +230,7 @@ func testDiscardRacesWrites(t *testing.T, run int) {
 	if st.Verified == 0 {
 		t.Fatal("no piece survived; the test proves nothing")
 	}
+	c.drainPunches()
 	if du := diskUsage(t, dir); du > st.Used || st.Used > budget {
 		t.Fatalf("after discarding everything unverified: on disk %d, accounted %d, budget %d", du, st.Used, budget)
 	}

@@ -104,7 +104,7 @@ func testConcurrentConflictingWrites(t *testing.T, run int) {
 		wg.Wait()
 		flushPending(t, c, p) // what the cache holds is now all on disk
 		disk := make([]byte, len(good))
-		f, err := os.Open(c.Path(0))
+		f, err := os.Open(c.files.paths[0])
 		if err != nil {
 			t.Fatal(err)
 		}

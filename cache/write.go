@@ -60,6 +60,14 @@ func (c *Cache) startWrite(p int) (*partial, error) {
 		pc := &c.pieces[p]
 		switch pc.state {
 		case stateWriting:
+			if w := pc.punchWait; w > c.punchQ.done.Load() {
+				// Reserved by another goroutine still waiting for
+				// the holes over it.
+				c.mu.Unlock()
+				c.punchQ.wait(w)
+				c.mu.Lock()
+				continue
+			}
 			pc.writers++
 			c.writing++
 			if pc.part == nil {

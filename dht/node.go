@@ -30,6 +30,11 @@ type Config struct {
 	// Addr is the UDP address to listen on, "host:port"; "" = ":0". An IPv6
 	// address makes an IPv6 node (BEP 32).
 	Addr string
+	// Conn, when not nil, is the socket to use instead of listening on
+	// Addr: e.g. the DHT side of a UDP socket shared with uTP, which
+	// passes on the datagrams that are KRPC messages. The node closes it
+	// on Close.
+	Conn net.PacketConn
 	// NodeID is our ID; zero = the one saved in StateFile, or random.
 	NodeID ID
 	// Bootstrap are "host:port" nodes to start from; nil =
@@ -46,7 +51,8 @@ type Config struct {
 	// second, burst 100; negative = no limit.
 	QueryRate  float64
 	QueryBurst int
-	Logger     *slog.Logger
+	// Logger receives the node's events; nil discards them.
+	Logger *slog.Logger
 }
 
 // Node is a DHT node: a KRPC server that answers the network's queries,
@@ -55,8 +61,10 @@ type Config struct {
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
-	conn    *net.UDPConn
-	v6      bool // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
+	conn    net.PacketConn
+	udp     *net.UDPConn   // conn, when it is a UDP socket: no allocation per packet
+	local   netip.AddrPort // the socket's address
+	v6      bool           // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
 	limiter *limiter
 
 	ctx    context.Context // cancelled by Close
@@ -112,20 +120,37 @@ func New(cfg Config) (*Node, error) {
 	if cfg.NodeID.IsZero() {
 		cfg.NodeID = RandomID()
 	}
-	ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("DHT listen address %q: %w", cfg.Addr, err)
+	conn := cfg.Conn
+	var v6 bool
+	if conn == nil {
+		ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("DHT listen address %q: %w", cfg.Addr, err)
+		}
+		if conn, err = net.ListenUDP("udp", ua); err != nil {
+			return nil, fmt.Errorf("DHT: listen on UDP %s: %w", cfg.Addr, err)
+		}
+		v6 = ua.IP != nil && ua.IP.To4() == nil
 	}
-	conn, err := net.ListenUDP("udp", ua)
+	local, err := netip.ParseAddrPort(conn.LocalAddr().String())
 	if err != nil {
-		return nil, fmt.Errorf("DHT: listen on UDP %s: %w", cfg.Addr, err)
+		conn.Close()
+		return nil, fmt.Errorf("DHT: the socket's address %s: %w", conn.LocalAddr(), err)
 	}
+	if cfg.Conn != nil {
+		// A socket on all addresses of both families is an IPv4 node,
+		// like one listening on ":0".
+		v6 = local.Addr().Is6() && !local.Addr().Is4In6() && !local.Addr().IsUnspecified()
+	}
+	udp, _ := conn.(*net.UDPConn)
 	now := time.Now()
 	n := &Node{
 		cfg:     cfg,
 		log:     log,
 		conn:    conn,
-		v6:      ua.IP != nil && ua.IP.To4() == nil,
+		udp:     udp,
+		local:   local,
+		v6:      v6,
 		limiter: newLimiter(cfg.QueryRate, cfg.QueryBurst),
 		id:      cfg.NodeID,
 		table:   newTable(cfg.NodeID),
@@ -149,7 +174,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) ID() ID { return n.id }
 
 // Addr is the UDP address the node listens on.
-func (n *Node) Addr() netip.AddrPort { return n.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (n *Node) Addr() netip.AddrPort { return n.local }
 
 // Nodes lists the routing table's live nodes, nearest to us first.
 func (n *Node) Nodes() []NodeInfo {
@@ -195,7 +220,7 @@ func (n *Node) readLoop() {
 	buf := make([]byte, maxPacket)
 	dec := newDecoder()
 	for {
-		sz, from, err := n.conn.ReadFromUDPAddrPort(buf)
+		sz, from, err := n.readFrom(buf)
 		if err != nil {
 			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -205,6 +230,25 @@ func (n *Node) readLoop() {
 		}
 		n.handle(dec, buf[:sz], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}
+}
+
+// readFrom reads one packet and its sender.
+func (n *Node) readFrom(buf []byte) (int, netip.AddrPort, error) {
+	if n.udp != nil {
+		return n.udp.ReadFromUDPAddrPort(buf)
+	}
+	sz, from, err := n.conn.ReadFrom(buf)
+	if err != nil {
+		return sz, netip.AddrPort{}, err
+	}
+	ap, perr := netip.ParseAddrPort(from.String())
+	if ua, ok := from.(*net.UDPAddr); ok {
+		ap, perr = ua.AddrPort(), nil
+	}
+	if perr != nil {
+		return 0, netip.AddrPort{}, nil // an address we cannot answer: dropped by handle
+	}
+	return sz, ap, nil
 }
 
 // handle acts on one packet from a peer; invalid packets are dropped.
@@ -242,10 +286,16 @@ func (n *Node) send(to netip.AddrPort, m *message) error {
 }
 
 func (n *Node) sendRaw(to netip.AddrPort, b []byte) error {
-	if to.Addr().Is4() && n.conn.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
+	if to.Addr().Is4() && !n.local.Addr().Is4() {
 		to = netip.AddrPortFrom(netip.AddrFrom16(to.Addr().As16()), to.Port()) // dual-stack socket
 	}
-	if _, err := n.conn.WriteToUDPAddrPort(b, to); err != nil {
+	var err error
+	if n.udp != nil {
+		_, err = n.udp.WriteToUDPAddrPort(b, to)
+	} else {
+		_, err = n.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
+	if err != nil {
 		return fmt.Errorf("send to DHT node %s: %w", to, err)
 	}
 	return nil

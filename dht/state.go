@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/torfs/torfs/internal/atomicfile"
 	"github.com/torfs/torfs/internal/bencbound"
 	"github.com/zeebo/bencode"
 )
@@ -74,29 +74,8 @@ func saveState(path string, id ID, nodes []NodeInfo) error {
 	if err != nil {
 		return fmt.Errorf("encode DHT state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("save DHT state: %w", err)
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("save DHT state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save DHT state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save DHT state: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("save DHT state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort
-		d.Close()
 	}
 	return nil
 }

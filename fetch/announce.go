@@ -13,8 +13,10 @@ const (
 	defaultInterval = 30 * time.Minute
 	// minInterval protects trackers from a bogus tiny interval.
 	minInterval = 10 * time.Second
-	// stoppedTimeout bounds the "stopped" announce on Close.
-	stoppedTimeout = 5 * time.Second
+	// stoppedTimeout bounds the "stopped" announce on Close, so that a
+	// dead tracker does not hold up the exit of torfs get (libtorrent's
+	// stop_tracker_timeout is 1 s too).
+	stoppedTimeout = time.Second
 )
 
 // announceLoop announces "started", then periodically at the tracker's
@@ -53,12 +55,8 @@ func (t *Torrent) announceLoop() {
 			if resp.Interval > 0 {
 				wait = max(resp.Interval, minInterval)
 			}
-			addrs := make([]string, 0, len(resp.Peers))
-			for _, a := range resp.Peers {
-				addrs = append(addrs, a.String())
-			}
-			t.log.Debug("tracker answered", "tracker", url, "peers", len(addrs), "interval", wait)
-			t.AddPeers(addrs...)
+			t.log.Debug("tracker answered", "tracker", url, "peers", len(resp.Peers), "interval", wait)
+			t.addPeers(resp.Peers, nil, "")
 		}
 		tm := time.NewTimer(wait)
 		select {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/zeebo/bencode"
 
+	"github.com/torfs/torfs/internal/testutil"
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -99,5 +101,41 @@ func TestAnnounceLifecycle(t *testing.T) {
 	}
 	if ev[0]["trackerid"] != "" || ev[1]["trackerid"] != "tid-1" || ev[2]["trackerid"] != "tid-1" {
 		t.Errorf("tracker ids sent %q, %q, %q; want none, then the tracker's tid-1", ev[0]["trackerid"], ev[1]["trackerid"], ev[2]["trackerid"])
+	}
+}
+
+// TestResolvedTrackerIDReachesTheTorrent: the tracker id a tracker gave
+// while a magnet link was being resolved is sent back by the torrent's
+// own first announce to that tracker.
+func TestResolvedTrackerIDReachesTheTorrent(t *testing.T) {
+	mi, data := magnetTorrent(t, 100)
+	seedAddr := seeder(t, mi, data)
+	ap, err := netip.ParseAddrPort(seedAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &announceLog{peer: ap, trackerID: "tid-r"}
+	srv := httptest.NewServer(log)
+	t.Cleanup(srv.Close)
+
+	c := newTestClient(t, Config{})
+	m := &metainfo.Magnet{InfoHash: mi.InfoHash, Trackers: []string{srv.URL + "/announce"}}
+	got, _, _, err := resolve(t, c, m, TorrentOptions{}, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolving := len(log.events())
+	if resolving == 0 {
+		t.Fatal("the resolver did not announce to the magnet's tracker")
+	}
+	tor := addTorrent(t, c, got, newMemStorage(&got.Info, nil), TorrentOptions{})
+	defer tor.Close(context.Background())
+	testutil.Eventually(t, "the torrent's first announce", func() bool { return len(log.events()) > resolving })
+	ev := log.events()
+	if ev[0]["trackerid"] != "" {
+		t.Errorf("the resolver's first announce sent tracker id %q, want none", ev[0]["trackerid"])
+	}
+	if first := ev[resolving]; first["event"] != "started" || first["trackerid"] != "tid-r" {
+		t.Errorf("the torrent's first announce %v, want event=started with the tracker id tid-r given while resolving", first)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,15 @@ import (
 type Config struct {
 	// ListenAddr is the TCP address to accept peers on, e.g. ":6881" or
 	// "127.0.0.1:0"; "" means ":0" (all addresses, IPv4 and IPv6, a port
-	// the system picks).
+	// the system picks). Unused when Transports is set.
 	ListenAddr string
+	// Transports are the ways peers are reached and accepted, e.g. uTP
+	// and TCP; nil means TCP alone, listening on ListenAddr. Each new
+	// peer address is dialed over all of them at once (a peer that PEX
+	// says supports uTP over uTP first) and the first connection to open
+	// is kept. The Client takes over their listeners: it closes them on
+	// Close.
+	Transports []Transport
 	// PeerID is sent in handshakes; zero means "-TF0001-" + 12 random bytes.
 	PeerID [20]byte
 	// MaxConns limits connections over all torrents (default 200).
@@ -76,9 +84,11 @@ const (
 
 // Client is a BitTorrent client: a listener and the torrents it serves.
 type Client struct {
-	cfg      Config
-	log      *slog.Logger
-	ln       net.Listener
+	cfg        Config
+	log        *slog.Logger
+	transports []Transport
+	// lns are the transports' listeners, each with its accept loop.
+	lns      []net.Listener
 	up, down *rateLimiter
 	halfOpen chan struct{}
 	// dht is the DHT node, nil until needDHT starts it (never when
@@ -93,6 +103,10 @@ type Client struct {
 	resolving map[metainfo.Hash]*resolver
 	conns     int // established connections over all torrents
 	closed    bool
+
+	// trackerIDs are the tracker ids a finished Resolve learned, kept for
+	// the AddTorrent of the same info-hash (magnet_sources.go).
+	trackerIDs map[metainfo.Hash]map[string]string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,9 +130,6 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.MaxHalfOpen <= 0 {
 		cfg.MaxHalfOpen = 20
 	}
-	if cfg.ListenAddr == "" {
-		cfg.ListenAddr = ":0"
-	}
 	if cfg.writeTimeout <= 0 {
 		cfg.writeTimeout = writeTimeout
 	}
@@ -132,14 +143,23 @@ func NewClient(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	// "tcp" on an address without a host listens on IPv4 and IPv6.
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listening for peers on %s: %w", cfg.ListenAddr, err)
+	transports := cfg.Transports
+	if transports == nil {
+		tcp, err := ListenTCP(cfg.ListenAddr)
+		if err != nil {
+			return nil, err
+		}
+		transports = []Transport{tcp}
+	}
+	var lns []net.Listener
+	for _, tr := range transports {
+		if ln := tr.Listener(); ln != nil {
+			lns = append(lns, ln)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
-		cfg: cfg, log: log, ln: ln,
+		cfg: cfg, log: log, transports: transports, lns: lns,
 		up:        newRateLimiter(cfg.UploadRate),
 		down:      newRateLimiter(cfg.DownloadRate),
 		halfOpen:  make(chan struct{}, cfg.MaxHalfOpen),
@@ -147,13 +167,23 @@ func NewClient(cfg Config) (*Client, error) {
 		resolving: map[metainfo.Hash]*resolver{},
 		ctx:       ctx, cancel: cancel,
 	}
-	c.wg.Add(1)
-	go c.acceptLoop()
+	for _, tr := range transports {
+		if ln := tr.Listener(); ln != nil {
+			c.wg.Add(1)
+			go c.acceptLoop(ln, tr.Name())
+		}
+	}
 	return c, nil
 }
 
-// Addr returns the address peers can connect to.
-func (c *Client) Addr() net.Addr { return c.ln.Addr() }
+// Addr returns the address peers can connect to: that of the first
+// transport that listens, nil when none does.
+func (c *Client) Addr() net.Addr {
+	if len(c.lns) == 0 {
+		return nil
+	}
+	return c.lns[0].Addr()
+}
 
 // PeerID returns the id this client sends in handshakes.
 func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
@@ -178,7 +208,10 @@ func (c *Client) Close() error {
 		t.Close(ctx)
 	}
 	c.cancel()
-	err := c.ln.Close()
+	var err error
+	for _, ln := range c.lns {
+		err = errors.Join(err, ln.Close())
+	}
 	c.wg.Wait()
 	if node := c.dht.Load(); node != nil {
 		if derr := node.Close(); derr != nil {
@@ -188,10 +221,12 @@ func (c *Client) Close() error {
 	return err
 }
 
-func (c *Client) acceptLoop() {
+// acceptLoop takes the peers that connect to ln, a listener of the
+// transport named transport.
+func (c *Client) acceptLoop(ln net.Listener, transport string) {
 	defer c.wg.Done()
 	for {
-		conn, err := c.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -207,14 +242,14 @@ func (c *Client) acceptLoop() {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.handleIncoming(conn)
+			c.handleIncoming(conn, transport)
 		}()
 	}
 }
 
 // handleIncoming reads the remote handshake, routes the connection to the
 // torrent named by its info-hash and answers.
-func (c *Client) handleIncoming(conn net.Conn) {
+func (c *Client) handleIncoming(conn net.Conn, transport string) {
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	hs, err := wire.ReadHandshake(conn)
 	if err != nil {
@@ -240,7 +275,7 @@ func (c *Client) handleIncoming(conn net.Conn) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	t.attach(conn, hs, "")
+	t.attach(conn, hs, netip.AddrPort{}, transport)
 }
 
 // handshake is what we send for torrent t.
@@ -272,8 +307,9 @@ func (c *Client) releaseConn() {
 // listenPort is the port we accept peers on (for trackers and the
 // extended handshake).
 func (c *Client) listenPort() uint16 {
-	if a, ok := c.ln.Addr().(*net.TCPAddr); ok {
-		return uint16(a.Port)
+	if len(c.lns) == 0 {
+		return 0
 	}
-	return 0
+	a, _ := addrPort(c.lns[0].Addr())
+	return a.Port()
 }

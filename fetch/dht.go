@@ -17,6 +17,11 @@ type DHTConfig struct {
 	// Addr is the UDP address to listen on; "" = the host and port of the
 	// TCP listener (falling back to a free port when that one is taken).
 	Addr string
+	// Conn, when not nil, is the socket the node uses instead of
+	// listening on Addr: the DHT side of a UDP socket shared with a uTP
+	// transport, as libtorrent shares one port. The node closes it when
+	// the Client closes.
+	Conn net.PacketConn
 	// Bootstrap are "host:port" nodes to join through; nil = the
 	// well-known public routers (dht.DefaultBootstrap), empty = none.
 	Bootstrap []string
@@ -83,9 +88,9 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		host, _, _ := net.SplitHostPort(c.cfg.ListenAddr)
 		addr = net.JoinHostPort(host, strconv.Itoa(int(c.listenPort())))
 	}
-	dc := dht.Config{Addr: addr, Bootstrap: cfg.Bootstrap, StateFile: cfg.StateFile, Logger: c.log}
+	dc := dht.Config{Addr: addr, Conn: cfg.Conn, Bootstrap: cfg.Bootstrap, StateFile: cfg.StateFile, Logger: c.log}
 	node, err := dht.New(dc)
-	if err != nil && cfg.Addr == "" {
+	if err != nil && cfg.Addr == "" && cfg.Conn == nil {
 		// Our TCP port is taken on UDP: any port will do.
 		c.log.Debug("DHT port taken, using another", "addr", addr, "err", err)
 		host, _, _ := net.SplitHostPort(addr)
@@ -154,7 +159,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	ih := dht.ID(t.mi.InfoHash)
 	found := func(peers []netip.AddrPort) {
 		t.log.Debug("DHT found peers", "peers", len(peers))
-		t.AddPeers(addrStrings(peers)...)
+		t.addPeers(peers, nil, "")
 	}
 	now := time.Now()
 	nextAnnounce, nextLookup := now, now
@@ -193,15 +198,6 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	}
 }
 
-// addrStrings turns peer addresses into the strings AddPeers takes.
-func addrStrings(peers []netip.AddrPort) []string {
-	addrs := make([]string, 0, len(peers))
-	for _, a := range peers {
-		addrs = append(addrs, a.String())
-	}
-	return addrs
-}
-
 func earliest(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a
@@ -221,11 +217,11 @@ func (t *Torrent) wantsPeers() bool {
 // joins our routing table if it answers a ping.
 func (p *peer) onPort(m *wire.Message) {
 	t := p.t
-	a, ok := p.conn.RemoteAddr().(*net.TCPAddr)
+	a, ok := addrPort(p.conn.RemoteAddr())
 	if !t.usesDHT() || !ok || m.Port == 0 {
 		return
 	}
-	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(m.Port)))
+	hp := netip.AddrPortFrom(a.Addr(), m.Port).String()
 	t.mu.Lock()
 	if t.dht.portNodes == nil {
 		t.dht.portNodes = map[string]bool{}

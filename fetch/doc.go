@@ -1,6 +1,7 @@
 // Package fetch is the swarm engine: it downloads torrents from peers and
-// uploads to them. A Client owns the listening socket, the peer id, the
-// DHT node and the sessions; each Torrent owns one swarm (peer
+// uploads to them. A Client owns its transports (TCP, and uTP when
+// given: Config.Transports) and their listeners, the peer id, the DHT
+// node and the sessions; each Torrent owns one swarm (peer
 // connections, piece picker, choker, request pipelines, hash checks, bans
 // and tracker announces) and stores pieces in a Storage. Readers turn
 // reads of the torrent's byte space into prioritized demands and wait for
@@ -8,9 +9,10 @@
 //
 // # Goroutines
 //
-// A Client runs its accept loop. Each Torrent runs:
+// A Client runs an accept loop per listener. Each Torrent runs:
 //   - loop, the session's clock: rates, pipelines, snubs, the choker
-//     and dialing new candidates (each dial on a goroutine of its own);
+//     and dialing new candidates (each dial on a goroutine of its own,
+//     which races one goroutine per transport: dialFirst);
 //   - two hashWorkers, which verify written pieces outside the lock;
 //   - the writer's shard goroutines (writeLoop), which store received
 //     runs of blocks, the runs of one piece always in one shard and in

@@ -119,6 +119,33 @@ func TestReaderCancelAndStall(t *testing.T) {
 	}
 }
 
+// TestClosedIsErrClosed: a read of a closed torrent and a torrent added to
+// a closed client both fail with ErrClosed.
+func TestClosedIsErrClosed(t *testing.T) {
+	mi, _ := testTorrent(t, 1<<20, 64<<10)
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	r := tor.NewReader(ReaderOptions{})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.ReadAt(ctx, make([]byte, 10), 0)
+		read <- err
+	}()
+	if err := tor.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; !errors.Is(err, ErrClosed) {
+		t.Fatalf("ReadAt of a closed torrent: %v, want ErrClosed", err)
+	}
+	c.Close()
+	if _, err := c.AddTorrent(ctx, mi, newMemStorage(&mi.Info, nil), TorrentOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AddTorrent to a closed client: %v, want ErrClosed", err)
+	}
+}
+
 func TestBudgetBackPressure(t *testing.T) {
 	mi, data := testTorrent(t, 2<<20, 128<<10)
 	seed := newTestClient(t, Config{})

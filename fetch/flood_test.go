@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func pipePeer(t *testing.T, tor *Torrent, fast bool) *peer {
 	t.Cleanup(func() { a.Close(); b.Close() })
 	var hs wire.Handshake
 	hs.Reserved.SetFast(fast)
-	return newPeer(tor, a, hs, "")
+	return newPeer(tor, a, hs, netip.AddrPort{}, TransportTCP)
 }
 
 // TestRequestFloodIsBounded: requests beyond reqq are rejected, the

@@ -2,8 +2,7 @@ package fetch
 
 import (
 	"fmt"
-	"net"
-	"strconv"
+	"net/netip"
 
 	"github.com/torfs/torfs/wire"
 )
@@ -143,9 +142,9 @@ func (p *peer) onExtended(m *wire.Message) error {
 		p.pex.id = h.M[wire.ExtPEX]
 		t.noteSelfIP(h.YourIP)
 	}
-	if h.P > 0 && p.dialed == "" {
-		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
-			p.listenAddr = net.JoinHostPort(a.IP.String(), strconv.Itoa(h.P))
+	if h.P > 0 && h.P <= 0xffff && !p.dialed.IsValid() {
+		if a, ok := addrPort(p.conn.RemoteAddr()); ok {
+			p.listenAddr = netip.AddrPortFrom(a.Addr(), uint16(h.P))
 			if cand := t.candidates[p.listenAddr]; cand != nil {
 				cand.connected = true
 			}

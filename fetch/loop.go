@@ -1,8 +1,8 @@
 package fetch
 
 import (
-	"context"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/torfs/torfs/wire"
@@ -14,6 +14,7 @@ type candidate struct {
 	fails                    int
 	next                     time.Time // no attempt before this
 	source                   string    // where we learned of it, for logs ("pex"); "" = given
+	pexFlags                 byte      // what PEX said of it (wire.PEXUTP...)
 }
 
 // maxCandidates caps the addresses a torrent remembers, so that peers
@@ -37,28 +38,63 @@ func (snubError) Error() string { return "peer keeps ignoring our requests" }
 
 var errSnubbed error = snubError{}
 
-// AddPeers adds "host:port" addresses to connect to.
+// AddPeers adds "host:port" addresses to connect to. Names are looked
+// up in the background.
 func (t *Torrent) AddPeers(addrs ...string) {
+	ips, names := splitAddrs(addrs)
+	t.addPeers(ips, nil, "")
+	if len(names) == 0 {
+		return
+	}
 	t.mu.Lock()
-	t.addCandidates(addrs, "")
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.wg.Add(1) // under the lock, with closed false: Close is not waiting yet
+	go func() {
+		defer t.wg.Done()
+		found, err := lookupAddrs(t.ctx, names)
+		if err != nil {
+			t.mu.Lock()
+			t.lastError = err.Error()
+			t.mu.Unlock()
+			t.log.Debug("cannot look up peer", "err", err)
+		}
+		t.addPeers(found, nil, "")
+	}()
+}
+
+// addPeers adds candidates with their PEX flags (nil: none) and wakes
+// the dialer.
+func (t *Torrent) addPeers(addrs []netip.AddrPort, flags []byte, source string) int {
+	t.mu.Lock()
+	n := t.addCandidates(addrs, flags, source)
 	t.mu.Unlock()
 	t.kickDial()
+	return n
 }
 
 // addCandidates remembers new addresses, up to maxCandidates: when full,
 // an address that failed replaces the one that failed most, otherwise the
-// new address is dropped. It returns how many were added. Called with t.mu
-// held.
-func (t *Torrent) addCandidates(addrs []string, source string) int {
+// new address is dropped. flags, when not nil, are each address's PEX
+// flags. It returns how many were added. Called with t.mu held.
+func (t *Torrent) addCandidates(addrs []netip.AddrPort, flags []byte, source string) int {
 	n := 0
-	for _, a := range addrs {
-		if _, ok := t.candidates[a]; ok {
+	for i, a := range addrs {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		var f byte
+		if i < len(flags) {
+			f = flags[i]
+		}
+		if c, ok := t.candidates[a]; ok {
+			c.pexFlags |= f & wire.PEXUTP // now known to speak uTP
 			continue
 		}
 		if len(t.candidates) >= maxCandidates && !t.evictCandidate() {
 			break
 		}
-		c := &candidate{source: source}
+		c := &candidate{source: source, pexFlags: f}
 		for p := range t.peers {
 			if p.listenAddr == a {
 				c.connected = true // it connected to us first
@@ -73,7 +109,8 @@ func (t *Torrent) addCandidates(addrs []string, source string) int {
 // evictCandidate forgets the idle candidate that failed most (or one that
 // is our own address). Called with t.mu held.
 func (t *Torrent) evictCandidate() bool {
-	worst, fails := "", 0
+	var worst netip.AddrPort
+	fails := 0
 	for a, c := range t.candidates {
 		if c.connected || c.dialing {
 			continue
@@ -86,7 +123,7 @@ func (t *Torrent) evictCandidate() bool {
 			worst, fails = a, c.fails
 		}
 	}
-	if worst == "" {
+	if !worst.IsValid() {
 		return false
 	}
 	delete(t.candidates, worst)
@@ -185,12 +222,16 @@ func (t *Torrent) dialMore() {
 	}
 	room := t.c.cfg.MaxConnsPerTorrent - len(t.peers) - t.dialing
 	now := time.Now()
+	seeding := t.seeding()
 	for addr, c := range t.candidates {
 		if room <= 0 {
 			return
 		}
-		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(addr) {
+		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(addr.String()) {
 			continue
+		}
+		if seeding && c.pexFlags&wire.PEXSeed != 0 {
+			continue // PEX says it is a seed too: we would only hang up
 		}
 		select {
 		case t.c.halfOpen <- struct{}{}:
@@ -206,9 +247,17 @@ func (t *Torrent) dialMore() {
 }
 
 // dial connects to one candidate and does the handshake.
-func (t *Torrent) dial(addr string, c *candidate) {
+func (t *Torrent) dial(addr netip.AddrPort, c *candidate) {
 	defer t.wg.Done()
-	conn, hs, err := t.connect(addr)
+	t.mu.Lock()
+	flags := c.pexFlags
+	t.mu.Unlock()
+	conn, hs, tr, err := t.c.connect(t.ctx, &t.wg, addr, flags, t.c.handshake(t), func(_ net.Conn, hs wire.Handshake) error {
+		if hs.InfoHash != t.mi.InfoHash {
+			return errWrongTorrent
+		}
+		return nil
+	})
 	<-t.c.halfOpen
 	t.mu.Lock()
 	c.dialing = false
@@ -222,34 +271,7 @@ func (t *Torrent) dial(addr string, c *candidate) {
 		return
 	}
 	t.mu.Unlock()
-	t.attach(conn, hs, addr)
-}
-
-func (t *Torrent) connect(addr string) (net.Conn, wire.Handshake, error) {
-	var hs wire.Handshake
-	ctx, cancel := context.WithTimeout(t.ctx, dialTimeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, hs, err
-	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := wire.WriteHandshake(conn, t.c.handshake(t)); err != nil {
-		conn.Close()
-		return nil, hs, err
-	}
-	hs, err = wire.ReadHandshake(conn)
-	if err != nil {
-		conn.Close()
-		return nil, hs, err
-	}
-	if hs.InfoHash != t.mi.InfoHash {
-		conn.Close()
-		return nil, hs, errWrongTorrent
-	}
-	conn.SetDeadline(time.Time{})
-	return conn, hs, nil
+	t.attach(conn, hs, addr, tr.Name())
 }
 
 type wrongTorrentError struct{}
@@ -288,7 +310,7 @@ func (t *Torrent) removePeer(p *peer) {
 	for q := range t.peers {
 		still = still || q.id == p.id
 	}
-	for _, a := range []string{p.dialed, p.listenAddr} {
+	for _, a := range []netip.AddrPort{p.dialed, p.listenAddr} {
 		if c := t.candidates[a]; c != nil && !still {
 			c.connected = false
 			c.next = time.Now().Add(backoff(1))

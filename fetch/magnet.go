@@ -2,13 +2,16 @@ package fetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/tracker"
 )
 
 // ResolveStatus is the progress of a metadata lookup.
@@ -38,7 +41,7 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	r := &resolver{
 		c: c, m: m, ctx: rctx, progress: progress,
 		events: make(chan func()),
-		cands:  map[string]*resolveCand{},
+		cands:  map[netip.AddrPort]*resolveCand{},
 		conns:  map[*metaConn]struct{}{},
 	}
 	c.mu.Lock()
@@ -57,9 +60,19 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 			mc.close()
 		}
 		r.wg.Wait()
+		if r.result != nil {
+			c.keepTrackerIDs(m.InfoHash, r.tiers)
+		}
 	}()
-	r.addGiven(m.Peers)
-	r.addGiven(opts.Peers)
+	given, names := splitAddrs(append(slices.Clone(m.Peers), opts.Peers...))
+	if len(names) > 0 {
+		found, err := lookupAddrs(rctx, names)
+		if err != nil {
+			r.lastErr = err.Error()
+		}
+		given = append(given, found...)
+	}
+	r.addGiven(given)
 	r.startSources(opts)
 	mi, err := r.run(ctx)
 	if err != nil {
@@ -67,8 +80,6 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	}
 	return mi, r.found(), nil
 }
-
-var errClientClosed = errors.New("the client was closed")
 
 const (
 	// metaPipeline is how many metadata pieces we ask one peer for at once.
@@ -112,10 +123,11 @@ type resolver struct {
 	progress func(ResolveStatus)
 	events   chan func()
 	wg       sync.WaitGroup
-	sources  []string // what we ask for peers, for the final error
+	sources  []string       // what we ask for peers, for the final error
+	tiers    *tracker.Tiers // the trackers asked, if any; they learn tracker ids
 
-	cands     map[string]*resolveCand
-	order     []string // addresses in the order found
+	cands     map[netip.AddrPort]*resolveCand
+	order     []netip.AddrPort // addresses in the order found
 	conns     map[*metaConn]struct{}
 	dialing   int
 	connected int // connections ever made
@@ -167,7 +179,7 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 			r.expire()
 		case <-r.ctx.Done():
 			if ctx.Err() == nil {
-				return nil, fmt.Errorf("resolving magnet link %s: %w", r.m.InfoHash, errClientClosed)
+				return nil, fmt.Errorf("resolving magnet link %s: the client was %w", r.m.InfoHash, ErrClosed)
 			}
 			return nil, fmt.Errorf("resolving magnet link %s: %s: %w", r.m.InfoHash, r.failure(), ctx.Err())
 		}
@@ -175,8 +187,9 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 }
 
 // addAddrs adds peer addresses to try.
-func (r *resolver) addAddrs(addrs []string) {
+func (r *resolver) addAddrs(addrs []netip.AddrPort) {
 	for _, a := range addrs {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 		if _, ok := r.cands[a]; ok {
 			continue
 		}
@@ -186,10 +199,10 @@ func (r *resolver) addAddrs(addrs []string) {
 }
 
 // addGiven adds addresses the user gave, which failures never remove.
-func (r *resolver) addGiven(addrs []string) {
+func (r *resolver) addGiven(addrs []netip.AddrPort) {
 	r.addAddrs(addrs)
 	for _, a := range addrs {
-		r.cands[a].given = true
+		r.cands[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())].given = true
 	}
 }
 
@@ -199,7 +212,7 @@ func (r *resolver) found() []string {
 	var out []string
 	for _, a := range r.order {
 		if !r.cands[a].banned {
-			out = append(out, a)
+			out = append(out, a.String())
 		}
 	}
 	return out
@@ -239,9 +252,9 @@ func (r *resolver) failure() string {
 	case len(r.cands) == 0:
 		return "no peer found through " + strings.Join(r.sources, " and ") + last
 	case r.connected == 0:
-		return fmt.Sprintf("found %d %s, could not connect to any%s", len(r.cands), plural(len(r.cands), "peer", "peers"), last)
+		return fmt.Sprintf("found %s, could not connect to any%s", plural.Count(len(r.cands), "peer", "peers"), last)
 	case r.withMeta == 0:
-		return fmt.Sprintf("%d %s connected, none has the metadata%s", r.connected, plural(r.connected, "peer", "peers"), last)
+		return fmt.Sprintf("%s connected, none has the metadata%s", plural.Count(r.connected, "peer", "peers"), last)
 	}
 	have := 0
 	for _, p := range r.pieces {
@@ -250,11 +263,4 @@ func (r *resolver) failure() string {
 		}
 	}
 	return fmt.Sprintf("received %d of %d metadata pieces%s", have, len(r.pieces), last)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

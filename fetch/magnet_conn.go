@@ -1,10 +1,9 @@
 package fetch
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // to the resolver's loop.
 type metaConn struct {
 	r    *resolver
-	addr string // the candidate dialed
+	addr netip.AddrPort // the candidate dialed, or where an incoming peer is
 	conn net.Conn
 	out  chan []byte
 	done chan struct{}
@@ -58,9 +57,9 @@ func (r *resolver) dialMore() {
 }
 
 // dial connects to addr, then becomes the connection's read loop.
-func (r *resolver) dial(addr string) {
+func (r *resolver) dial(addr netip.AddrPort) {
 	defer r.wg.Done()
-	conn, err := r.connect(addr)
+	conn, _, _, err := r.c.connect(r.ctx, &r.wg, addr, 0, r.handshake(), r.greet)
 	<-r.c.halfOpen
 	if err != nil {
 		r.post(func() {
@@ -80,36 +79,6 @@ func (r *resolver) dial(addr string) {
 }
 
 var errSelf = errors.New("that address is ourselves")
-
-// connect dials addr and exchanges the BitTorrent and extended
-// handshakes.
-func (r *resolver) connect(addr string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, dialTimeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	stop := context.AfterFunc(r.ctx, func() { conn.Close() })
-	defer stop()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := wire.WriteHandshake(conn, r.handshake()); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	hs, err := wire.ReadHandshake(conn)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	if err := r.greet(conn, hs); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	conn.SetDeadline(time.Time{})
-	return conn, nil
-}
 
 // handshake is the BitTorrent handshake we send while resolving.
 func (r *resolver) handshake() wire.Handshake {
@@ -152,7 +121,8 @@ func (r *resolver) acceptIncoming(conn net.Conn, hs wire.Handshake) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	mc := r.newMetaConn(conn, "")
+	addr, _ := addrPort(conn.RemoteAddr())
+	mc := r.newMetaConn(conn, addr)
 	accepted := r.post(func() {
 		if len(r.conns) >= maxResolveConns {
 			conn.Close()
@@ -172,10 +142,7 @@ func (r *resolver) acceptIncoming(conn net.Conn, hs wire.Handshake) {
 	}
 }
 
-func (r *resolver) newMetaConn(conn net.Conn, addr string) *metaConn {
-	if addr == "" {
-		addr = conn.RemoteAddr().String()
-	}
+func (r *resolver) newMetaConn(conn net.Conn, addr netip.AddrPort) *metaConn {
 	return &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}}
 }
 

@@ -3,6 +3,7 @@ package fetch
 import (
 	"crypto/sha1"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/torfs/torfs/metainfo"
@@ -24,7 +25,7 @@ func (r *resolver) attach(mc *metaConn) {
 }
 
 // failed records a failed attempt to reach addr.
-func (r *resolver) failed(addr, why string, self bool) {
+func (r *resolver) failed(addr netip.AddrPort, why string, self bool) {
 	c := r.cands[addr]
 	if c == nil {
 		return
@@ -33,7 +34,7 @@ func (r *resolver) failed(addr, why string, self bool) {
 		c.state, c.banned = candGone, true
 		return
 	}
-	r.lastErr = addr + ": " + why
+	r.lastErr = addr.String() + ": " + why
 	r.retryLater(c, 2*time.Second<<min(c.fails, 4))
 }
 
@@ -53,7 +54,7 @@ func (r *resolver) drop(mc *metaConn, why string, retry time.Duration) {
 		return
 	}
 	mc.closing = true
-	r.lastErr = mc.addr + ": " + why
+	r.lastErr = mc.addr.String() + ": " + why
 	r.c.log.Debug("metadata peer dropped", "peer", mc.addr, "reason", why)
 	for i := range mc.reqs {
 		delete(r.pending, i)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/tracker"
 )
 
@@ -24,8 +25,9 @@ func (r *resolver) startSources(opts TorrentOptions) {
 	tiers = append(tiers, opts.Trackers...)
 	if len(tiers) > 0 {
 		r.sources = append(r.sources, strconv.Itoa(len(tiers))+" tracker tiers")
+		r.tiers = tracker.NewTiers(tiers)
 		r.wg.Add(1)
-		go r.trackerLoop(tracker.NewTiers(tiers))
+		go r.trackerLoop(r.tiers)
 	}
 	if node := r.c.dht.Load(); node != nil {
 		r.sources = append(r.sources, "the DHT")
@@ -59,10 +61,7 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 			fails = 0
 			req.Event = tracker.EventNone
 			wait = min(max(resp.Interval, minInterval), time.Minute)
-			addrs := make([]string, 0, len(resp.Peers))
-			for _, a := range resp.Peers {
-				addrs = append(addrs, a.String())
-			}
+			addrs := resp.Peers
 			r.post(func() { r.addAddrs(addrs) })
 		}
 		tm := time.NewTimer(wait)
@@ -85,8 +84,7 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 		found := 0
 		err := node.GetPeersFunc(r.ctx, dht.ID(r.m.InfoHash), func(peers []netip.AddrPort) {
 			found += len(peers)
-			addrs := addrStrings(peers)
-			r.post(func() { r.addAddrs(addrs) })
+			r.post(func() { r.addAddrs(peers) })
 		})
 		if r.ctx.Err() != nil {
 			return
@@ -112,14 +110,53 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 // the background.
 func (r *resolver) learnNode(peer net.Addr, port uint16) {
 	node := r.c.dht.Load()
-	a, ok := peer.(*net.TCPAddr)
+	a, ok := addrPort(peer)
 	if node == nil || !ok || port == 0 {
 		return
 	}
-	hp := net.JoinHostPort(a.IP.String(), strconv.Itoa(int(port)))
+	hp := netip.AddrPortFrom(a.Addr(), port).String()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		node.AddNodes(r.ctx, hp)
 	}()
+}
+
+// maxKeptTrackerIDs bounds the tracker ids kept for torrents resolved but
+// not added (torfs info resolves only).
+const maxKeptTrackerIDs = 64
+
+// keepTrackerIDs keeps the tracker ids that tiers learned while resolving
+// the magnet link of h, so that the torrent's own tiers send them back
+// from its first announce: the trackers asked while resolving are the
+// magnet's, which the torrent announces to as well.
+func (c *Client) keepTrackerIDs(h metainfo.Hash, tiers *tracker.Tiers) {
+	if tiers == nil {
+		return
+	}
+	ids := tiers.TrackerIDs()
+	if len(ids) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trackerIDs == nil {
+		c.trackerIDs = make(map[metainfo.Hash]map[string]string)
+	}
+	if _, ok := c.trackerIDs[h]; !ok && len(c.trackerIDs) >= maxKeptTrackerIDs {
+		for old := range c.trackerIDs {
+			delete(c.trackerIDs, old)
+			break
+		}
+	}
+	c.trackerIDs[h] = ids
+}
+
+// takeTrackerIDs returns and forgets the tracker ids kept for h.
+func (c *Client) takeTrackerIDs(h metainfo.Hash) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := c.trackerIDs[h]
+	delete(c.trackerIDs, h)
+	return ids
 }

@@ -323,7 +323,7 @@ func TestResolveEndsOnClose(t *testing.T) {
 	c.Close()
 	select {
 	case err := <-done:
-		if !errors.Is(err, errClientClosed) {
+		if !errors.Is(err, ErrClosed) {
 			t.Fatalf("err = %v, want the client closed", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,18 +17,19 @@ import (
 // peer is one connection. Fields under "t.mu" belong to the torrent's
 // lock; the output queue has its own lock, always taken after t.mu.
 type peer struct {
-	t        *Torrent
-	conn     net.Conn
-	addr     string // remote address
-	key      string // what a ban applies to
-	dialed   string // candidate address for outgoing connections
-	id       [20]byte
-	fast     bool
-	extended bool
-	dht      bool // runs a DHT node: it gets our DHT port (BEP 5)
-	done     chan struct{}
-	closeErr error
-	once     sync.Once
+	t         *Torrent
+	conn      net.Conn
+	addr      string         // remote address
+	key       string         // what a ban applies to
+	dialed    netip.AddrPort // candidate address for outgoing connections
+	transport string         // the Transport's name: "tcp", "utp"
+	id        [20]byte
+	fast      bool
+	extended  bool
+	dht       bool // runs a DHT node: it gets our DHT port (BEP 5)
+	done      chan struct{}
+	closeErr  error
+	once      sync.Once
 
 	downBytes, upBytes atomic.Int64 // payload, for rates
 	// writingSince is, while a write is under way, when it last made
@@ -66,8 +68,8 @@ type peer struct {
 	snubs      int       // snub timeouts since the last block
 	idleSince  time.Time // since when neither side is interested
 	unchokedAt time.Time
-	listenAddr string // from the extended handshake, for incoming peers
-	metadataID int    // the peer's ut_metadata message ID; 0 = none
+	listenAddr netip.AddrPort // from the extended handshake, for incoming peers
+	metadataID int            // the peer's ut_metadata message ID; 0 = none
 	pex        peerPEX
 	gone       bool
 
@@ -120,9 +122,9 @@ const (
 
 func blockKey(index, begin uint32) uint64 { return uint64(index)<<32 | uint64(begin) }
 
-func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed string) *peer {
+func newPeer(t *Torrent, conn net.Conn, hs wire.Handshake, dialed netip.AddrPort, transport string) *peer {
 	p := &peer{
-		t: t, conn: conn, addr: conn.RemoteAddr().String(), dialed: dialed,
+		t: t, conn: conn, addr: conn.RemoteAddr().String(), dialed: dialed, transport: transport,
 		id:          hs.PeerID,
 		fast:        hs.Reserved.Fast(),
 		extended:    hs.Reserved.Extended(),
@@ -155,12 +157,8 @@ func (p *peer) sendGreeting() {
 			P:    int(t.c.listenPort()),
 			Reqq: maxUploadQueue,
 		}
-		if a, ok := p.conn.RemoteAddr().(*net.TCPAddr); ok {
-			if ip4 := a.IP.To4(); ip4 != nil {
-				h.YourIP = string(ip4)
-			} else {
-				h.YourIP = string(a.IP)
-			}
+		if a, ok := addrPort(p.conn.RemoteAddr()); ok {
+			h.YourIP = string(a.Addr().AsSlice()) // 4 bytes for IPv4 (unmapped)
 		}
 		if t.seeding() {
 			h.UploadOnly = 1

@@ -79,26 +79,31 @@ func (t *Torrent) pexLoop() {
 // pexAddr is the address p accepts connections on, if known: the one we
 // dialled or the port it named in its extended handshake.
 func (p *peer) pexAddr() (netip.AddrPort, bool) {
-	s := p.dialed
-	if s == "" {
-		s = p.listenAddr
+	a := p.dialed
+	if !a.IsValid() {
+		a = p.listenAddr
 	}
-	a, err := netip.ParseAddrPort(s)
-	if err != nil || a.Port() == 0 {
+	if !a.IsValid() || a.Port() == 0 {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), true
 }
 
-// pexFlags describes p for added.f: seed, and reachable when we reached
-// it ourselves.
+// pexFlags describes p for added.f: seed; reachable when we reached it
+// ourselves; supports uTP when it is connected over uTP or PEX said so.
+// Called with t.mu held.
 func (p *peer) pexFlags() byte {
 	var f byte
 	if p.seed {
 		f |= wire.PEXSeed
 	}
-	if p.dialed != "" {
+	if p.dialed.IsValid() {
 		f |= wire.PEXReachable
+	}
+	if p.transport == TransportUTP {
+		f |= wire.PEXUTP
+	} else if c := p.t.candidates[p.dialed]; c != nil && p.dialed.IsValid() {
+		f |= c.pexFlags & wire.PEXUTP
 	}
 	return f
 }
@@ -223,28 +228,43 @@ func (p *peer) onPEX(payload []byte) error {
 		return err
 	}
 	var addrs []netip.AddrPort
+	var flags []byte
 	if v4, err := wire.ParseCompactPeers(msg.Added, 4); err == nil {
-		addrs = append(addrs, v4[:min(len(v4), pexMaxAccept)]...)
+		v4 = v4[:min(len(v4), pexMaxAccept)]
+		addrs = append(addrs, v4...)
+		flags = append(flags, pexFlagsOf(msg.AddedF, len(v4))...)
 	}
 	if v6, err := wire.ParseCompactPeers(msg.Added6, 16); err == nil {
-		addrs = append(addrs, v6[:min(len(v6), pexMaxAccept-len(addrs))]...)
+		v6 = v6[:min(len(v6), pexMaxAccept-len(addrs))]
+		addrs = append(addrs, v6...)
+		flags = append(flags, pexFlagsOf(msg.Added6F, len(v6))...)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	port := t.c.listenPort()
-	list := make([]string, 0, len(addrs))
-	for _, a := range addrs {
+	list := make([]netip.AddrPort, 0, len(addrs))
+	listFlags := make([]byte, 0, len(addrs))
+	for i, a := range addrs {
 		ip := a.Addr().Unmap()
 		if a.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || t.isSelf(ip, a.Port(), port) {
 			continue
 		}
-		list = append(list, netip.AddrPortFrom(ip, a.Port()).String())
+		list = append(list, netip.AddrPortFrom(ip, a.Port()))
+		listFlags = append(listFlags, flags[i])
 	}
-	if n := t.addCandidates(list, "pex"); n > 0 {
+	if n := t.addCandidates(list, listFlags, "pex"); n > 0 {
 		t.log.Debug("learned peers through PEX", "from", p.addr, "new", n, "peers", list[:min(len(list), 8)])
 		t.kickDial()
 	}
 	return nil
+}
+
+// pexFlagsOf returns the n flag bytes of an added.f string; peers
+// without one get none (a peer may send fewer flags than addresses).
+func pexFlagsOf(f string, n int) []byte {
+	out := make([]byte, n)
+	copy(out, f)
+	return out
 }
 
 // isSelf reports whether ip:port is our own listening address. Called

@@ -13,7 +13,7 @@ import (
 func pexCandidate(tor *Torrent, addr string) (string, bool) {
 	tor.mu.Lock()
 	defer tor.mu.Unlock()
-	c := tor.candidates[addr]
+	c := tor.candidates[netip.MustParseAddrPort(addr)]
 	if c == nil {
 		return "", false
 	}
@@ -196,7 +196,7 @@ func TestPEXReceiveBounds(t *testing.T) {
 	send(addrs)
 	tor.mu.Lock()
 	n := len(tor.candidates)
-	_, self := tor.candidates[own.String()]
+	_, self := tor.candidates[own]
 	tor.mu.Unlock()
 	if self {
 		t.Error("our own address became a candidate")

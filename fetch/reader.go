@@ -12,6 +12,12 @@ import (
 // ReaderOptions.StallTimeout; the message says why ("no peers", ...).
 var ErrStalled = errors.New("download stalled")
 
+// ErrClosed is wrapped by the calls that find their torrent or client
+// closed: Reader.ReadAt once the torrent is closed, Client.AddTorrent and
+// Client.Resolve once the client is. Test for it with errors.Is; the
+// message around it says which was closed.
+var ErrClosed = errors.New("closed")
+
 // ReaderOptions configures a Reader.
 type ReaderOptions struct {
 	// Readahead is the largest window fetched ahead of sequential reads
@@ -182,7 +188,7 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-t.ctx.Done():
-			return 0, errors.New("torrent closed")
+			return 0, fmt.Errorf("torrent %w", ErrClosed)
 		case <-stall:
 			t.mu.Lock()
 			reason := t.stallReason(p)

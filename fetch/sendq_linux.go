@@ -7,10 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unacked returns how many bytes we wrote to c that the peer has not yet
-// acknowledged (SIOCOUTQ). It shrinks with every ACK, so it shows a slow
-// peer reading long before the socket has room for another write.
-func unacked(c net.Conn) (int, bool) {
+// socketUnacked returns how many bytes we wrote to c that the peer has
+// not yet acknowledged (SIOCOUTQ). It shrinks with every ACK, so it
+// shows a slow peer reading long before the socket has room for another
+// write.
+func socketUnacked(c net.Conn) (int, bool) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return 0, false

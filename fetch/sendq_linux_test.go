@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -67,7 +68,7 @@ func TestUnreadPeerWastesSlot(t *testing.T) {
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	near, far := tcpPair(t)
 	var hs wire.Handshake
-	p := newPeer(tor, near, hs, "")
+	p := newPeer(tor, near, hs, netip.AddrPort{}, TransportTCP)
 	p.peerInterested = true
 
 	b := make([]byte, 32<<20)
@@ -114,7 +115,7 @@ func TestSlowReaderResumes(t *testing.T) {
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	near, far := tcpPair(t)
 	var hs wire.Handshake
-	p := newPeer(tor, near, hs, "")
+	p := newPeer(tor, near, hs, netip.AddrPort{}, TransportTCP)
 
 	if err := p.write(make([]byte, 1<<10)); err != nil {
 		t.Fatal(err)

@@ -4,5 +4,5 @@ package fetch
 
 import "net"
 
-// unacked is unknown here: only writes that return show progress.
-func unacked(net.Conn) (int, bool) { return 0, false }
+// socketUnacked is unknown here: only writes that return show progress.
+func socketUnacked(net.Conn) (int, bool) { return 0, false }

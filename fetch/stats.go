@@ -23,6 +23,7 @@ type Stats struct {
 type PeerStats struct {
 	Addr         string
 	Client       string // from the peer id, e.g. "TF0001", "LT2080"
+	Transport    string // what carries the connection: "tcp", "utp"
 	Pieces       int    // pieces the peer has
 	Seed         bool
 	DownloadRate float64 // bytes/s from the peer
@@ -53,7 +54,7 @@ func (t *Torrent) Stats() Stats {
 	s.VerifiedBytes = t.st.VerifiedBytes(0, t.info.Length)
 	for p := range t.peers {
 		ps := PeerStats{
-			Addr: p.addr, Client: clientName(p.id), Pieces: p.numHave, Seed: p.seed,
+			Addr: p.addr, Client: clientName(p.id), Transport: p.transport, Pieces: p.numHave, Seed: p.seed,
 			DownloadRate: p.downRate, UploadRate: p.upRate,
 			Downloaded: p.downBytes.Load(), Uploaded: p.upBytes.Load(),
 			Choked: p.amChoking, Choking: p.peerChoking, Interested: p.peerInterested,

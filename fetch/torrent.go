@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +85,7 @@ type Torrent struct {
 	activeList  []*activePiece
 	hashQ       []hashJob
 	peers       map[*peer]struct{}
-	candidates  map[string]*candidate
+	candidates  map[netip.AddrPort]*candidate
 	bans        *bans
 	failed      map[int][]hashJob // failed downloads of pieces not yet verified
 	readers     map[*Reader]struct{}
@@ -140,7 +141,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		avail:       make([]int32, n),
 		active:      map[int]*activePiece{},
 		peers:       map[*peer]struct{}{},
-		candidates:  map[string]*candidate{},
+		candidates:  map[netip.AddrPort]*candidate{},
 		bans:        newBans(),
 		failed:      map[int][]hashJob{},
 		readers:     map[*Reader]struct{}{},
@@ -171,6 +172,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
+		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
 	}
 	if !info.Private {
 		// Before peers can reach the torrent, so its handshakes offer the
@@ -184,7 +186,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if c.closed {
 		c.mu.Unlock()
 		cancel()
-		return nil, errors.New("client is closed")
+		return nil, fmt.Errorf("client is %w", ErrClosed)
 	}
 	if _, dup := c.torrents[mi.InfoHash]; dup {
 		c.mu.Unlock()
@@ -273,8 +275,9 @@ func (t *Torrent) Close(ctx context.Context) error {
 }
 
 // attach starts a connection whose handshakes are done. dialed is the
-// candidate address for outgoing connections, "" for incoming ones.
-func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
+// candidate address for outgoing connections, the zero AddrPort for
+// incoming ones; transport names the transport that carried it.
+func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed netip.AddrPort, transport string) {
 	if hs.PeerID == t.c.cfg.PeerID {
 		t.mu.Lock()
 		if cand := t.candidates[dialed]; cand != nil {
@@ -288,7 +291,7 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 		conn.Close()
 		return
 	}
-	p := newPeer(t, conn, hs, dialed)
+	p := newPeer(t, conn, hs, dialed, transport)
 	t.mu.Lock()
 	reason := ""
 	switch {
@@ -311,7 +314,7 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 				continue
 			}
 			reason = "already connected"
-			if dialed != "" && q.listenAddr == "" && q.dialed == "" {
+			if dialed.IsValid() && !q.listenAddr.IsValid() && !q.dialed.IsValid() {
 				q.listenAddr = dialed
 			}
 			if cand := t.candidates[dialed]; cand != nil {
@@ -340,9 +343,9 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 	t.wg.Add(2) // under the lock: Close cannot be waiting yet
 	t.mu.Unlock()
 	if source != "" {
-		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID), "source", source)
+		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID), "transport", transport, "source", source)
 	} else {
-		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID))
+		t.log.Debug("peer connected", "peer", p.addr, "client", clientName(hs.PeerID), "transport", transport)
 	}
 	go p.readLoop()
 	go p.writeLoop()
@@ -350,7 +353,7 @@ func (t *Torrent) attach(conn net.Conn, hs wire.Handshake, dialed string) {
 
 // initiator is the peer id of the side that opened p's connection.
 func (t *Torrent) initiator(p *peer) string {
-	if p.dialed != "" {
+	if p.dialed.IsValid() {
 		return string(t.c.cfg.PeerID[:])
 	}
 	return string(p.id[:])

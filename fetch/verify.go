@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"net/netip"
 )
 
 // hashWorker verifies completed pieces and proves data found on disk.
@@ -169,12 +170,12 @@ var errBanned error = banError{}
 // banKey is what a ban applies to: the peer's IP address. On loopback,
 // where every local peer shares one address, the ban applies to the
 // dialled address or, for an incoming connection, to the peer id.
-func banKey(addr net.Addr, dialed string, id [20]byte) string {
-	if a, ok := addr.(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-		return a.IP.String()
+func banKey(addr net.Addr, dialed netip.AddrPort, id [20]byte) string {
+	if a, ok := addrPort(addr); ok && !a.Addr().IsLoopback() {
+		return a.Addr().String()
 	}
-	if dialed != "" {
-		return dialed
+	if dialed.IsValid() {
+		return dialed.String()
 	}
 	return "id:" + hex.EncodeToString(id[:])
 }

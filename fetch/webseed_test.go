@@ -8,31 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
 )
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // serveFiles serves files by URL path with http.ServeContent, so ranges
 // work, counting requests.
@@ -158,7 +140,7 @@ func TestWebSeedCorrupt(t *testing.T) {
 	bad := bytes.Clone(data)
 	bad[3*256<<10+100] ^= 0xff // piece 3
 	srv, reqs := serveFiles(t, map[string][]byte{"/f": bad})
-	var logs syncBuffer
+	var logs testutil.Buffer
 	c := newTestClient(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	mi.URLList = []string{srv.URL + "/f"}
 	st := newMemStorage(&mi.Info, nil)

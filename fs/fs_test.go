@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -197,13 +199,13 @@ func TestInterruptedReadReturnsAtOnce(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
 		t.Fatalf("cat ended with %v, want death by SIGINT", err)
 	}
-	eventually(t, "the handle's reader is closed", func() bool { return ft.open.Load() == 0 })
+	testutil.Eventually(t, "the handle's reader is closed", func() bool { return ft.open.Load() == 0 })
 }
 
 func TestStalledReadFailsWithEIO(t *testing.T) {
 	ft := multiFileTorrent(t)
-	var logs logBuffer
-	_, dir := mountForTest(t, NewTorrentDir(ft, Options{Logger: logs.logger()}))
+	var logs testutil.Buffer
+	_, dir := mountForTest(t, NewTorrentDir(ft, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}))
 
 	f, err := os.Open(filepath.Join(dir, "readme.txt"))
 	if err != nil {

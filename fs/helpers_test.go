@@ -1,10 +1,7 @@
 package fs
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,26 +42,6 @@ func multiFileTorrent(t testing.TB) *fakeTorrent {
 	)
 }
 
-// logBuffer collects log output safely from FUSE goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
 // waitBlocked waits until a read of ft blocks on a missing piece.
 func waitBlocked(t testing.TB, ft *fakeTorrent) {
 	t.Helper()
@@ -72,17 +49,5 @@ func waitBlocked(t testing.TB, ft *fakeTorrent) {
 	case <-ft.blocked:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no read reached the torrent")
-	}
-}
-
-// eventually polls cond until it holds, failing the test after a while.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

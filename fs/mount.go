@@ -109,9 +109,10 @@ func Mount(dir string, root fusefs.InodeEmbedder, opts MountOptions) (*Server, e
 			// engine does its own readahead, so little is lost.
 			SyncRead:    true,
 			DirectMount: os.Geteuid() == 0,
-			// Reads return bytes, never file descriptors: an attempt to
-			// splice them would fail for 1 MiB reads (over the pipe size)
-			// and log a line for each.
+			// Reads return bytes, never file descriptors: splicing the
+			// cache's file to the kernel measured slower on warm reads
+			// (0.8x of copying, at 128 and 512 KiB reads) and would fail
+			// for 1 MiB reads (over the pipe size), logging a line each.
 			DisableSplice:        true,
 			IgnoreSecurityLabels: true,
 			EnableSymlinkCaching: true,

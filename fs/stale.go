@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/torfs/torfs/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,7 +83,8 @@ func statfsWithin(dir string, wait time.Duration) (answered bool, err error) {
 
 // setReadahead sets the read_ahead_kb of the mount on dir (root only).
 func setReadahead(dir string, bytes int) error {
-	dev := mountField(dir, 2) // major:minor
+	m, _ := mountinfo.Top(dir)
+	dev := m.Device // major:minor
 	if dev == "" {
 		return fmt.Errorf("%s not found in mountinfo", dir)
 	}
@@ -93,56 +94,6 @@ func setReadahead(dir string, bytes int) error {
 // mountType returns the file system type of the topmost mount on dir
 // from /proc/self/mountinfo, or "" when dir is not a mountpoint.
 func mountType(dir string) string {
-	return mountField(dir, -1)
-}
-
-// mountField returns field i of the topmost mountinfo line of dir, or
-// with i < 0 the file system type, or "" when dir is not a mountpoint.
-func mountField(dir string, i int) string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	value := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 || unescapeMountinfo(fields[4]) != dir {
-			continue
-		}
-		if i >= 0 {
-			value = fields[i] // later lines are mounted on top
-			continue
-		}
-		for k := 5; k+1 < len(fields); k++ {
-			if fields[k] == "-" {
-				value = fields[k+1]
-				break
-			}
-		}
-	}
-	return value
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space, ...) the
-// kernel applies to paths in mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	m, _ := mountinfo.Top(dir)
+	return m.FSType
 }

@@ -24,9 +24,9 @@ import (
 
 	"github.com/torfs/torfs/cache"
 	torfsfs "github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/mount"
 )
 
 // mountTorfs starts `torfs mount` with args, then the torrent and a fresh
@@ -43,7 +43,7 @@ func mountTorfs(t *testing.T, bin, torrent, mnt string, args ...string) *harness
 }
 
 // mountStatus asks the mount for its status page.
-func mountStatus(t *testing.T, mnt string) session.Status {
+func mountStatus(t *testing.T, mnt string) mount.Status {
 	t.Helper()
 	buf := make([]byte, 256)
 	n, err := unix.Getxattr(mnt, torfsfs.XattrStatus, buf)
@@ -55,7 +55,7 @@ func mountStatus(t *testing.T, mnt string) session.Status {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st session.Status
+	var st mount.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/tracker"
 	"github.com/torfs/torfs/tracker/server"
 )
@@ -27,25 +28,8 @@ func startServer(t *testing.T, cfg server.Config) (s *server.Server, httpURL, ud
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan [2]net.Addr, 1)
-	go func() {
-		done <- s.ListenAndServe(ctx, "127.0.0.1:0", "127.0.0.1:0", func(h, u net.Addr) { ready <- [2]net.Addr{h, u} })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	select {
-	case a := <-ready:
-		return s, "http://" + a[0].String() + "/announce", "udp://" + a[1].String() + "/announce"
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("tracker did not start")
-	}
-	return nil, "", ""
+	httpURL, udpURL = testutil.ServeTracker(t, s.ListenAndServe)
+	return s, httpURL, udpURL
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 )
@@ -55,6 +56,31 @@ func (t *Tiers) trackerID(url string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.ids[url]
+}
+
+// TrackerIDs returns the tracker ids the trackers gave, by announce URL.
+func (t *Tiers) TrackerIDs() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.ids)
+}
+
+// AdoptTrackerIDs takes over tracker ids that trackers gave to another
+// Tiers of the same torrent (the one that found a magnet link's peers),
+// for the URLs that have given t none yet, so that they are sent back from
+// the first announce.
+func (t *Tiers) AdoptTrackerIDs(ids map[string]string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for url, id := range ids {
+		if id == "" || t.ids[url] != "" {
+			continue
+		}
+		if t.ids == nil {
+			t.ids = make(map[string]string)
+		}
+		t.ids[url] = id
+	}
 }
 
 // answered records that url answered resp: it moves to the front of its

@@ -73,3 +73,37 @@ func TestAnnounceTiersSendsBackTrackerID(t *testing.T) {
 		t.Errorf("tracker B received tracker ids %q, want %q", got, want)
 	}
 }
+
+// TestAdoptTrackerIDs: ids another Tiers learned are sent from the first
+// announce, but never replace an id this Tiers learned itself.
+func TestAdoptTrackerIDs(t *testing.T) {
+	a, aURL := startIDTracker(t,
+		"d8:intervali60e5:peers0:10:tracker id3:A-1e",
+		"d8:intervali60e5:peers0:e")
+	first := NewTiers([][]string{{aURL}})
+	var c Client
+	req := AnnounceRequest{InfoHash: [20]byte{1}, PeerID: idOf(1), Port: 1}
+	if _, _, err := c.AnnounceTiers(testCtx(t), first, req); err != nil {
+		t.Fatal(err)
+	}
+	ids := first.TrackerIDs()
+	if ids[aURL] != "A-1" {
+		t.Fatalf("TrackerIDs = %v, want A-1 for %s", ids, aURL)
+	}
+	second := NewTiers([][]string{{aURL}})
+	second.AdoptTrackerIDs(ids)
+	if _, _, err := c.AnnounceTiers(testCtx(t), second, req); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := a.ids(), []string{"", "A-1"}; !slices.Equal(got, want) {
+		t.Errorf("tracker received tracker ids %q, want %q", got, want)
+	}
+	second.AdoptTrackerIDs(map[string]string{aURL: "other"})
+	if got := second.TrackerIDs()[aURL]; got != "A-1" {
+		t.Errorf("adopting over a known id gave %q, want A-1 kept", got)
+	}
+	ids["x"] = "changed"
+	if _, ok := first.TrackerIDs()["x"]; ok {
+		t.Error("TrackerIDs returned the Tiers' own map")
+	}
+}

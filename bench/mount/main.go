@@ -26,8 +26,8 @@ import (
 	"time"
 
 	torfsfs "github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/mount"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,7 +79,7 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 
 	// Fresh mount: time to first byte, then seeks to places not fetched.
 	start := time.Now()
-	m, err := mount(ctx, bin, dir, torrent, seed)
+	m, err := startMount(ctx, bin, dir, torrent, seed)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 				return err
 			}
 			rate, err := ddRate(ctx, filepath.Join(m.dir, "bench.bin"), size)
-			var st session.TorrentStatus
+			var st mount.TorrentStatus
 			if err == nil {
 				st, err = torrentStatus(m.dir)
 			}
@@ -254,23 +254,23 @@ func processCPU(pid int) float64 {
 
 // torrentStatus asks the mount at mnt for its status and returns that of
 // its one torrent.
-func torrentStatus(mnt string) (session.TorrentStatus, error) {
+func torrentStatus(mnt string) (mount.TorrentStatus, error) {
 	buf := make([]byte, 256)
 	n, err := unix.Getxattr(mnt, torfsfs.XattrStatus, buf)
 	if err != nil {
-		return session.TorrentStatus{}, fmt.Errorf("status address of %s: %w", mnt, err)
+		return mount.TorrentStatus{}, fmt.Errorf("status address of %s: %w", mnt, err)
 	}
 	resp, err := http.Get(string(buf[:n]))
 	if err != nil {
-		return session.TorrentStatus{}, fmt.Errorf("asking the mount's status: %w", err)
+		return mount.TorrentStatus{}, fmt.Errorf("asking the mount's status: %w", err)
 	}
 	defer resp.Body.Close()
-	var st session.Status
+	var st mount.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return session.TorrentStatus{}, fmt.Errorf("decoding the mount's status: %w", err)
+		return mount.TorrentStatus{}, fmt.Errorf("decoding the mount's status: %w", err)
 	}
 	if len(st.Torrents) != 1 {
-		return session.TorrentStatus{}, fmt.Errorf("the mount serves %d torrents, want 1", len(st.Torrents))
+		return mount.TorrentStatus{}, fmt.Errorf("the mount serves %d torrents, want 1", len(st.Torrents))
 	}
 	return st.Torrents[0], nil
 }
@@ -379,9 +379,9 @@ type mounted struct {
 	done  chan struct{}
 }
 
-// mount starts torfs mount with a fresh cache and mountpoint and returns
+// startMount starts torfs mount with a fresh cache and mountpoint and returns
 // once it says the mount is live.
-func mount(ctx context.Context, bin, dir, torrent, seed string) (*mounted, error) {
+func startMount(ctx context.Context, bin, dir, torrent, seed string) (*mounted, error) {
 	return mountProfiled(ctx, bin, dir, torrent, seed, "")
 }
 

@@ -2,8 +2,11 @@
 // loopback: torfs get vs a libtorrent leecher downloading from one and
 // from three libtorrent seeders, then a libtorrent leecher downloading
 // from torfs seed vs from a libtorrent seeder. It prints MB/s (10^6 bytes
-// per second), the ratios, and the peak RSS of torfs get. Run it with
-// `make bench-swarm`.
+// per second), the ratios, the time torfs get takes from reporting the
+// download complete to exiting (closing the connections, flushing the
+// data and saving the resume state), the MB/s timed to its exit against
+// libtorrent, and the peak RSS of torfs get. Run it with `make
+// bench-swarm`.
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,24 +32,37 @@ func main() {
 	piece := flag.Int64("piece", 0, "piece length (0 = 256 KiB)")
 	runs := flag.Int("runs", 1, "runs of each measurement (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of torfs get to this file name + .1 and .3 (seeders)")
+	seeders := flag.String("seeders", "1,3", "comma-separated numbers of libtorrent seeders to download from")
+	reverse := flag.Bool("reverse", true, "also measure a libtorrent leecher downloading from torfs seed")
+	torfs := flag.String("torfs", "", "torfs binary to measure (default: build one from this module)")
 	flag.Parse()
+	var counts []int
+	for _, f := range strings.Split(*seeders, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench-swarm: -seeders: %q is not a positive number\n", f)
+			os.Exit(2)
+		}
+		counts = append(counts, n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *size, *piece, *runs, *cpuprofile); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse bool) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := harness.BuildTorfsIn(ctx, dir)
-	if err != nil {
-		return err
+	if bin == "" {
+		if bin, err = harness.BuildTorfsIn(ctx, dir); err != nil {
+			return err
+		}
 	}
 	torrent, save, err := harness.PrepareBenchTorrent(ctx, dir, size, piece)
 	if err != nil {
@@ -53,7 +70,7 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 	}
 	fmt.Printf("file: %d MiB, piece length %d KiB, %d run(s) each, median reported\n", size>>20, max(piece, 256<<10)>>10, runs)
 
-	for _, n := range []int{1, 3} {
+	for _, n := range counts {
 		seeds, err := harness.LaunchSeeders(ctx, torrent, save, n)
 		if err != nil {
 			return err
@@ -62,7 +79,7 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 		for _, s := range seeds {
 			addrs = append(addrs, s.Addr())
 		}
-		var lt, tf, tfWhole []float64
+		var lt, tf, tfWhole, tail []float64
 		var rss int64
 		for r := range runs {
 			v, err := harness.MeasureLibtorrentDownload(ctx, torrent, addrs, size)
@@ -74,20 +91,27 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 			if cpuprofile != "" && r == 0 {
 				prof = fmt.Sprintf("%s.%d", cpuprofile, n)
 			}
-			v, w, peak, err := measureGet(ctx, bin, torrent, addrs, size, prof)
+			g, err := measureGet(ctx, bin, torrent, addrs, size, prof)
 			if err != nil {
 				return err
 			}
-			tf = append(tf, v)
-			tfWhole = append(tfWhole, w)
-			rss = max(rss, peak)
+			mb := float64(size) / 1e6
+			tf = append(tf, mb/g.complete.Seconds())
+			tfWhole = append(tfWhole, mb/g.exit.Seconds())
+			tail = append(tail, (g.exit - g.complete).Seconds())
+			rss = max(rss, g.rss)
 		}
 		for _, s := range seeds {
 			s.Close()
 		}
 		fmt.Printf("download from %d libtorrent seeder(s): torfs get %.0f MB/s, libtorrent %.0f MB/s, ratio %.2f (goal >= 1.2); torfs get peak RSS %d MB (goal < 100)\n",
 			n, median(tf), median(lt), median(tf)/median(lt), rss>>20)
-		fmt.Printf("  runs: torfs %s; libtorrent %s; torfs including exit (data synced to disk) %s\n", list(tf), list(lt), list(tfWhole))
+		fmt.Printf("  timed to process exit (data synced, state saved): torfs get %.0f MB/s, ratio %.2f (goal >= 1.2); complete to exit %.3f s (goal < 0.5 for 1 GiB)\n",
+			median(tfWhole), median(tfWhole)/median(lt), median(tail))
+		fmt.Printf("  runs: torfs %s; libtorrent %s; torfs to exit %s; complete to exit (s) %s\n", list(tf), list(lt), list(tfWhole), listSeconds(tail))
+	}
+	if !reverse {
+		return nil
 	}
 
 	// The reverse: libtorrent leeches from torfs seed and from libtorrent.
@@ -120,15 +144,22 @@ func run(ctx context.Context, size, piece int64, runs int, cpuprofile string) er
 	return nil
 }
 
-// measureGet runs torfs get into a fresh directory. It returns MB/s from
-// starting the process to its report that every piece is verified (the
-// moment libtorrent's own timing ends too), MB/s over the process's whole
-// life (which adds closing: the cache syncs the data to disk), and the
-// peak RSS in bytes.
-func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string) (done, whole float64, rss int64, err error) {
+// getRun is one run of torfs get.
+type getRun struct {
+	// complete is the time from starting the process to its report
+	// that every piece is verified (the moment libtorrent's own timing
+	// ends too); exit the time to the process's exit, which adds
+	// closing: connections, flushing the data, saving the state.
+	complete, exit time.Duration
+	rss            int64 // peak RSS in bytes
+}
+
+// measureGet runs torfs get into a fresh directory.
+func measureGet(ctx context.Context, bin, torrent string, peers []string, size int64, cpuprofile string) (getRun, error) {
+	var none getRun
 	out, err := os.MkdirTemp("", "torfs-bench-get-")
 	if err != nil {
-		return 0, 0, 0, err
+		return none, err
 	}
 	defer os.RemoveAll(out)
 	args := []string{"get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0"}
@@ -136,18 +167,19 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 		args = append(args, "--peer", p)
 	}
 	cmd := exec.CommandContext(ctx, bin, append(args, torrent)...)
+	cmd.Env = append(os.Environ(), "TORFS_BENCH_TIMES=1")
 	if cpuprofile != "" {
-		cmd.Env = append(os.Environ(), "TORFS_CPUPROFILE="+cpuprofile)
+		cmd.Env = append(cmd.Env, "TORFS_CPUPROFILE="+cpuprofile)
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, 0, err
+		return none, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
+		return none, err
 	}
 	var completed time.Duration
 	sc := bufio.NewScanner(stdout)
@@ -157,18 +189,26 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 		}
 	}
 	if err := cmd.Wait(); err != nil {
-		return 0, 0, 0, fmt.Errorf("torfs get: %v\n%s", err, stderr.String())
+		return none, fmt.Errorf("torfs get: %v\n%s", err, stderr.String())
 	}
-	elapsed := time.Since(start)
+	g := getRun{complete: completed, exit: time.Since(start)}
+	// get stamps the moment it completed itself (wall clock), when it
+	// knows how; the line on stdout may be read late on a busy machine.
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "torfs-bench: complete at "); ok {
+			if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+				g.complete = time.Unix(0, ns).Sub(start.Round(0))
+			}
+		}
+	}
 	fi, err := os.Stat(filepath.Join(out, "bench.bin"))
 	if err != nil || fi.Size() != size || completed == 0 {
-		return 0, 0, 0, fmt.Errorf("torfs get did not complete the file: %v\n%s", err, stderr.String())
+		return none, fmt.Errorf("torfs get did not complete the file: %v\n%s", err, stderr.String())
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // kilobytes on Linux
+		g.rss = ru.Maxrss << 10 // kilobytes on Linux
 	}
-	mb := float64(size) / 1e6
-	return mb / completed.Seconds(), mb / elapsed.Seconds(), rss, nil
+	return g, nil
 }
 
 // startTorfsSeed starts torfs seed on the data and waits until it serves.
@@ -215,6 +255,17 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+func listSeconds(v []float64) string {
+	var b strings.Builder
+	for i, x := range v {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%.3f", x)
+	}
+	return b.String()
 }
 
 func list(v []float64) string {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/torfs/torfs/internal/atomicfile"
 	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -133,7 +134,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(dest, data); err != nil {
+	if err := atomicfile.WriteFile(dest, data, 0o644); err != nil {
 		return fmt.Errorf("write torrent: %w", err)
 	}
 	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(mi.Info.Length), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
@@ -146,31 +147,4 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func hasScheme(s string, schemes ...string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Host != "" && slices.Contains(schemes, strings.ToLower(u.Scheme))
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory, so a reader never sees half a torrent.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".torfs-*.torrent")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/torfs/torfs/fs/demo"
+	"github.com/torfs/torfs/internal/demo"
 )
 
 func demoCommand() *command {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -240,12 +241,12 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(in.Name))
 	fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
 	size := in.Length - pad
-	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %d %s", bytesize.Format(size), size, nfiles, plural(nfiles, "file", "files"))
+	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %s", bytesize.Format(size), size, plural.Count(nfiles, "file", "files"))
 	if pad > 0 {
 		fmt.Fprintf(tw, ", plus %s of BEP 47 padding", bytesize.Format(pad))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "Pieces:\t%d %s of %s\n", in.NumPieces(), plural(in.NumPieces(), "piece", "pieces"), bytesize.Format(in.PieceLength))
+	fmt.Fprintf(tw, "Pieces:\t%s of %s\n", plural.Count(in.NumPieces(), "piece", "pieces"), bytesize.Format(in.PieceLength))
 	fmt.Fprintf(tw, "Private:\t%s\n", yesNo(in.Private))
 	if !mi.CreationDate.IsZero() || mi.CreatedBy != "" {
 		created := ""
@@ -329,11 +330,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

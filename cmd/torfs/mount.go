@@ -16,8 +16,8 @@ import (
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/mount"
 )
 
 func mountCommand() *command {
@@ -57,8 +57,9 @@ per-file progress, peers, rates and cache use.
 
 Flags:
   --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
-  --cache-size SIZE    disk budget per torrent, e.g. 2GiB; 0 or "unlimited" keeps
-                       everything (default: the torrent if it fits in half the
+  --cache-size SIZE    disk budget, e.g. 2GiB: per torrent, or for a directory
+                       the sum over all its torrents; 0 or "unlimited" keeps
+                       everything (default: each torrent if it fits in half the
                        free space, else half the free space)
   --keep               keep the cache after unmount, so a new mount starts with it
   --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
@@ -166,12 +167,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, u := range sf.trackers {
 		tiers = append(tiers, []string{u})
 	}
-	scfg := session.Config{
+	scfg := mount.Config{
 		Fetch: cfg, CacheDir: *cacheDir, CacheSize: size, Keep: *keep,
 		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
 		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
-	mc := session.MountConfig{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	mc := mount.Target{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -184,13 +185,15 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, force, stopSigs := stopSignals(ctx)
 	defer stopSigs()
-	ready := func(m session.Mounted) {
+	ready := func(m mount.Mounted) {
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
 			// The budget depends on the torrent's size, not known yet.
 			cache = fmt.Sprintf("resolving the magnet's metadata: cat %s; cache in %s",
 				filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
+		case m.CacheShared:
+			cache = fmt.Sprintf("cache %s shared by all torrents in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		case m.CacheBudget > 0:
 			cache = fmt.Sprintf("cache %s in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		}
@@ -200,7 +203,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			_ = f.Sync()
 		}
 	}
-	if err := session.Serve(ctx, scfg, mc, ready, force); err != nil {
+	if err := mount.Serve(ctx, scfg, mc, ready, force); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "unmounted %s\n", pos[1])
@@ -244,7 +247,7 @@ func stopSignals(parent context.Context) (ctx context.Context, force <-chan stru
 }
 
 // parseCacheSize accepts a size, 0 or "unlimited" (no budget) and "auto"
-// (a share of the free space: session.Config.CacheSize < 0).
+// (a share of the free space: mount.Config.CacheSize < 0).
 func parseCacheSize(s string) (int64, error) {
 	switch strings.ToLower(s) {
 	case "auto", "":

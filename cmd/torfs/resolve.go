@@ -13,6 +13,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/atomicfile"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -47,12 +49,12 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 		}
 		return nil, nil, err
 	}
-	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %d %s known\n",
-		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), len(peers), plural(len(peers), "peer", "peers"))
+	fmt.Fprintf(stderr, "metadata of %s (%s) received in %v; %s known\n",
+		oneLine(mi.Info.Name), mi.InfoHash, time.Since(start).Round(time.Millisecond), plural.Count(len(peers), "peer", "peers"))
 	return mi, peers, nil
 }
 
-// saveTorrent writes mi as a .torrent file, atomically.
+// saveTorrent writes mi as a .torrent file, atomically and durably.
 func saveTorrent(mi *metainfo.MetaInfo, path string) error {
 	b, err := mi.Encode()
 	if err != nil {
@@ -61,12 +63,7 @@ func saveTorrent(mi *metainfo.MetaInfo, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("saving the torrent: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("saving the torrent: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("saving the torrent: %w", err)
 	}
 	return nil
@@ -101,8 +98,8 @@ func (p *resolveProgress) update(s fetch.ResolveStatus) {
 	if s.Total > 0 {
 		pieces = fmt.Sprintf("%d/%d pieces", s.Have, s.Total)
 	}
-	line := fmt.Sprintf("fetching metadata of %s: %d %s known, %d connected, metadata %s",
-		p.hash, s.Peers, plural(s.Peers, "peer", "peers"), s.Connected, pieces)
+	line := fmt.Sprintf("fetching metadata of %s: %s known, %d connected, metadata %s",
+		p.hash, plural.Count(s.Peers, "peer", "peers"), s.Connected, pieces)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if line == p.line {

@@ -78,7 +78,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// A budget of the torrent's size keeps everything without
 	// preallocating: missing files are created sparse, never filled.
-	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: max(mi.Info.Length, 1), Logger: cfg.Logger})
+	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: cache.Keep, Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("opening the data in %s: %w", dir, err)
 	}

@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/torfs/torfs/fs"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/internal/bytesize"
+	"github.com/torfs/torfs/mount"
 )
 
 func statusCommand() *command {
@@ -78,7 +78,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err := stdout.Write(body)
 		return err
 	}
-	var st session.Status
+	var st mount.Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("the status page %s answered something else: %w", url, err)
 	}
@@ -102,8 +102,11 @@ func statusURL(mountpoint string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-func printStatus(w io.Writer, st session.Status, peers bool) {
+func printStatus(w io.Writer, st mount.Status, peers bool) {
 	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
+	if st.CacheShared {
+		fmt.Fprintf(w, "cache %s of %s shared by %d torrents\n", bytesize.Format(st.CacheUsed), bytesize.Format(st.CacheBudget), len(st.Torrents))
+	}
 	for _, r := range st.Resolving {
 		fmt.Fprintf(w, "\n%s (%s)\n  %s\n", r.Name, r.InfoHash, r.Message)
 		if r.LastError != "" && r.State != "failed" {
@@ -112,7 +115,10 @@ func printStatus(w io.Writer, st session.Status, peers bool) {
 	}
 	for _, t := range st.Torrents {
 		budget := "unlimited"
-		if t.CacheBudget > 0 {
+		switch {
+		case st.CacheShared:
+			budget = "the shared " + bytesize.Format(t.CacheBudget)
+		case t.CacheBudget > 0:
 			budget = bytesize.Format(t.CacheBudget)
 		}
 		fmt.Fprintf(w, "\n%s (%s)\n  %s of %s verified (%s)\n  %d peers; down %s/s, up %s/s; downloaded %s, uploaded %s\n  cache %s of %s in %s, %d evictions\n",
@@ -124,7 +130,7 @@ func printStatus(w io.Writer, st session.Status, peers bool) {
 		}
 		if peers {
 			for _, p := range t.Peers {
-				fmt.Fprintf(w, "    peer %-22s %-8s down %s/s up %s/s\n", p.Addr, p.Client,
+				fmt.Fprintf(w, "    peer %-22s %-4s %-8s down %s/s up %s/s\n", p.Addr, p.Transport, p.Client,
 					bytesize.Format(int64(p.DownloadRate)), bytesize.Format(int64(p.UploadRate)))
 			}
 		}

@@ -7,30 +7,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/tracker"
 )
-
-// syncBuffer lets the test read what the command logs while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestTrackerCommandServesAndStops(t *testing.T) {
 	allow := filepath.Join(t.TempDir(), "allow")
@@ -40,7 +22,7 @@ func TestTrackerCommandServesAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	code := make(chan int, 1)
 	go func() {
 		code <- run(ctx, []string{"tracker", "--listen", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--allow", allow, "--interval", "5m"}, &bytes.Buffer{}, &stderr)

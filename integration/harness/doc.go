@@ -54,6 +54,11 @@
 //
 //	go test -run '^$' -bench LibtorrentReference -benchtime 1x ./integration/
 //
+// Tests across an emulated WAN (delay, loss, a rate limit; see
+// internal/netemu) take two network namespaces from netemutest.New and
+// start their peers inside them: StartLibtorrentIn for libtorrent,
+// InNetns around a Command for torfs and other programs.
+//
 // The programs come from Debian packages (python3-libtorrent, opentracker,
 // mktorrent, redis-server, fuse3, aria2, transmission-daemon); Require fails a test, rather than
 // skipping it, when one is missing and says how to install them.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,25 @@ func TestClientsDoNotLinkTheTrackerServer(t *testing.T) {
 	// The check sees them where they belong.
 	if found := heavyDeps(deps(t, "github.com/torfs/torfs/tracker/server")); len(found) == 0 {
 		t.Error("tracker/server links neither redis nor prometheus: the check above cannot see them")
+	}
+}
+
+// TestFSDoesNotLinkTheEngine keeps fs to the go-fuse node tree: it talks to
+// the engine through its own interfaces (fs.Torrent, fs.Reader), and the
+// adapter from fetch lives with the caller (package mount).
+func TestFSDoesNotLinkTheEngine(t *testing.T) {
+	const engine = "github.com/torfs/torfs/fetch"
+	list := deps(t, "github.com/torfs/torfs/fs")
+	if len(list) == 0 || list[len(list)-1] != "github.com/torfs/torfs/fs" {
+		t.Fatalf("go list -deps fs ends in %q, not the package itself", list[max(0, len(list)-1):])
+	}
+	for _, p := range list {
+		if p == engine || strings.HasPrefix(p, engine+"/") {
+			t.Errorf("fs links %s", p)
+		}
+	}
+	// The check sees the engine where it belongs.
+	if !slices.Contains(deps(t, "github.com/torfs/torfs/mount"), engine) {
+		t.Errorf("mount does not link %s: the check above cannot see it", engine)
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/tracker/internal/udpproto"
 )
 
@@ -17,25 +17,8 @@ import (
 func startServer(t *testing.T, cfg Config) (s *Server, httpURL, udpURL string) {
 	t.Helper()
 	s = newTestServer(t, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan [2]net.Addr, 1)
-	go func() {
-		done <- s.ListenAndServe(ctx, "127.0.0.1:0", "127.0.0.1:0", func(h, u net.Addr) { ready <- [2]net.Addr{h, u} })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	select {
-	case a := <-ready:
-		return s, "http://" + a[0].String() + "/announce", "udp://" + a[1].String() + "/announce"
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("tracker did not start")
-	}
-	return nil, "", ""
+	httpURL, udpURL = testutil.ServeTracker(t, s.ListenAndServe)
+	return s, httpURL, udpURL
 }
 
 func TestUDPServerRejectsForeignConnectionIDs(t *testing.T) {

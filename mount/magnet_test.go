@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/internal/mountinfo"
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
 	"github.com/zeebo/bencode"
 	"golang.org/x/sys/unix"
@@ -126,7 +128,7 @@ func serveConfig(t *testing.T, cfg Config, source string) *served {
 	ready := make(chan Mounted, 1)
 	cfg.Fetch.ListenAddr = "127.0.0.1:0"
 	go func() {
-		sv.done <- Serve(ctx, cfg, MountConfig{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
+		sv.done <- Serve(ctx, cfg, Target{Source: source, Mountpoint: mnt}, func(m Mounted) { ready <- m }, nil)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -205,18 +207,6 @@ func ls(t *testing.T, dir string) string {
 	return strings.Join(strings.Fields(string(out)), " ")
 }
 
-// eventually polls cond until it holds, failing the test after a while.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestMagnetMountResolvesThenShowsTheTree(t *testing.T) {
 	mi := sampleTorrent(t)
 	fr := newFakeResolver(mi)
@@ -258,7 +248,7 @@ func TestMagnetMountResolvesThenShowsTheTree(t *testing.T) {
 	}
 	defer open.Close() // if the test fails before it is closed below
 	fr.answers <- nil
-	eventually(t, "the state to become ready", func() bool { return xattr(t, sv.mnt, fs.XattrState) == fs.StateReady })
+	testutil.Eventually(t, "the state to become ready", func() bool { return xattr(t, sv.mnt, fs.XattrState) == fs.StateReady })
 	if got := ls(t, sv.mnt); got != "b.bin docs" {
 		t.Fatalf("ls after resolving = %q, want \"b.bin docs\"", got)
 	}
@@ -374,12 +364,12 @@ func TestResolveRetriesAndSaysWhyItStopped(t *testing.T) {
 // isMounted reads /proc/self/mountinfo, which never blocks on a hung
 // FUSE server.
 func isMounted(t *testing.T, dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+	for _, m := range ms {
+		if m.Mountpoint == dir {
 			return true
 		}
 	}
@@ -420,7 +410,7 @@ func TestMagnetResolveTimeoutLeavesThePlaceholderSayingWhy(t *testing.T) {
 	mnt := sv.mnt
 	fr.waitStarted(t)
 	var state string
-	eventually(t, "the state to say it stopped", func() bool {
+	testutil.Eventually(t, "the state to say it stopped", func() bool {
 		state = xattr(t, mnt, fs.XattrState)
 		return strings.Contains(state, "stopped after")
 	})
@@ -463,7 +453,7 @@ func TestDirectoryMountShowsMagnetFiles(t *testing.T) {
 	if err := os.Remove(magnetFile); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the directory to go", func() bool {
+	testutil.Eventually(t, "the directory to go", func() bool {
 		_, err := os.Stat(sub)
 		return errors.Is(err, os.ErrNotExist)
 	})
@@ -483,7 +473,7 @@ func TestDirectoryMountShowsMagnetFiles(t *testing.T) {
 	}
 	fr.waitStarted(t)
 	fr.answers <- nil
-	eventually(t, "the torrent to be shown", func() bool {
+	testutil.Eventually(t, "the torrent to be shown", func() bool {
 		_, err := os.Stat(filepath.Join(sub, "docs", "a.txt"))
 		return err == nil
 	})

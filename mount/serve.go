@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/torfs/torfs/fs"
 )
 
-// MountConfig says what to mount where.
-type MountConfig struct {
+// Target says what Serve shows where, and how the mount behaves.
+type Target struct {
 	// Source is a .torrent file or a magnet link, shown at the
 	// mountpoint, or a directory of .torrent files (and .magnet files
 	// holding a magnet link), shown one directory each and watched for
@@ -36,7 +36,7 @@ type MountConfig struct {
 	Grace time.Duration
 }
 
-// DefaultGrace is MountConfig.Grace's default: long enough for a program
+// DefaultGrace is Target.Grace's default: long enough for a program
 // to finish what it was reading, short enough that stopping never hangs.
 const DefaultGrace = 3 * time.Second
 
@@ -51,20 +51,22 @@ type Mounted struct {
 	StatusURL string
 	// Listen is where peers connect.
 	Listen string
-	// CacheDir holds the caches; CacheBudget is the sum of the torrents'
-	// budgets in bytes (0 when unlimited).
+	// CacheDir holds the caches; CacheBudget is the budget in bytes
+	// the torrents share, or the sum of theirs (0 when unlimited).
+	// CacheShared says it is shared (a directory with a cache size).
 	CacheDir    string
 	CacheBudget int64
+	CacheShared bool
 }
 
-// Serve mounts mc.Source on mc.Mountpoint and serves it until ctx ends
+// Serve mounts tg.Source on tg.Mountpoint and serves it until ctx ends
 // or someone unmounts it. ready is called once the mount is live. On the
 // way out it takes the mount off the mountpoint at once (lazily when
 // files are open in it) and keeps serving the open files for up to
-// mc.Grace, or until force is closed; then it announces "stopped" (until
+// tg.Grace, or until force is closed; then it announces "stopped" (until
 // force is closed, for at most a few seconds) and saves the caches. It
 // logs what it does, so a user who pressed Ctrl-C knows why it waits.
-func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted), force <-chan struct{}) (err error) {
+func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), force <-chan struct{}) (err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -88,18 +90,18 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 		}
 	}()
 
-	statusURL, stopStatus, err := serveStatus(s, mc.StatusAddr)
+	statusURL, stopStatus, err := serveStatus(s, tg.StatusAddr)
 	if err != nil {
 		return err
 	}
 	defer stopStatus()
 
-	v, err := s.view(ctx, mc.Source, statusURL)
+	v, err := s.view(ctx, tg.Source, statusURL)
 	if err != nil {
 		return err
 	}
-	srv, err := fs.Mount(mc.Mountpoint, v.root, fs.MountOptions{
-		AllowOther: mc.AllowOther, Source: v.source, Logger: log, Debug: mc.Debug,
+	srv, err := fs.Mount(tg.Mountpoint, v.root, fs.MountOptions{
+		AllowOther: tg.AllowOther, Source: v.source, Logger: log, Debug: tg.Debug,
 	})
 	if err != nil {
 		return err
@@ -115,8 +117,10 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	if ready != nil {
 		m := Mounted{Mountpoint: srv.Dir(), Torrents: v.names, Resolving: v.resolving, StatusURL: statusURL,
 			Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
-		for _, t := range s.Status().Torrents {
-			m.CacheBudget += t.CacheBudget
+		st := s.Status()
+		m.CacheBudget, m.CacheShared = st.CacheBudget, st.CacheShared
+		if st.CacheShared {
+			m.CacheBudget = s.cfg.CacheSize // also when no torrent is shown yet
 		}
 		ready(m)
 	}
@@ -127,7 +131,7 @@ func Serve(ctx context.Context, cfg Config, mc MountConfig, ready func(Mounted),
 	}
 	stopWatch()
 	<-watchDone
-	return unmount(srv, mc.Grace, force, log)
+	return unmount(srv, tg.Grace, force, log)
 }
 
 // unmount takes srv off its mountpoint and waits, for at most grace or

@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -117,7 +118,7 @@ func (r *resolution) status() ResolvingStatus {
 		pieces = fmt.Sprintf("%d/%d pieces", r.st.Have, r.st.Total)
 	}
 	rs.Message = fmt.Sprintf("%s for %s (%s): %s, %d connected, %s, %s",
-		stateResolving, r.name, rs.InfoHash, count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
+		stateResolving, r.name, rs.InfoHash, plural.Count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
 	switch {
 	case r.done:
 		rs.State = stateResolved
@@ -130,14 +131,6 @@ func (r *resolution) status() ResolvingStatus {
 			stateResolving, r.name, rs.InfoHash, formatElapsed(elapsed), r.failed)
 	}
 	return rs
-}
-
-// count writes n with its noun: "1 peer", "3 peers".
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 // formatElapsed writes d for a person: "12 s", "3 min 4 s", "2 h 5 min".

@@ -19,8 +19,8 @@ import (
 
 	"github.com/torfs/torfs/cache"
 	"github.com/torfs/torfs/fetch"
-	"github.com/torfs/torfs/fs/session"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/mount"
 	"github.com/torfs/torfs/tracker/server"
 )
 
@@ -91,21 +91,21 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	scfg := session.Config{
+	scfg := mount.Config{
 		Fetch:    fetch.Config{ListenAddr: "127.0.0.1:0", Logger: log},
 		CacheDir: filepath.Join(work, "cache"),
 		Reader:   fetch.ReaderOptions{StallTimeout: time.Minute},
 		Logger:   log,
 	}
-	mounted := make(chan session.Mounted, 1)
+	mounted := make(chan mount.Mounted, 1)
 	served := make(chan error, 1)
 	sctx, stopMount := context.WithCancel(ctx)
 	defer stopMount()
 	go func() {
-		served <- session.Serve(sctx, scfg, session.MountConfig{Source: torrent, Mountpoint: mnt},
-			func(m session.Mounted) { mounted <- m }, ctx.Done())
+		served <- mount.Serve(sctx, scfg, mount.Target{Source: torrent, Mountpoint: mnt},
+			func(m mount.Mounted) { mounted <- m }, ctx.Done())
 	}()
-	var m session.Mounted
+	var m mount.Mounted
 	select {
 	case m = <-mounted:
 	case err := <-served:
@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // printTry tells the user what to do with the mount.
-func printTry(w io.Writer, m session.Mounted, announce string) {
+func printTry(w io.Writer, m mount.Mounted, announce string) {
 	d := m.Mountpoint
 	fmt.Fprintf(w, `torfs demo: a torrent made just now, seeded on loopback through a tracker
 at %s, is mounted on
@@ -225,7 +225,7 @@ func startTracker(ctx context.Context, log *slog.Logger) (announce string, done 
 // startSeeder seeds mi from dir (which holds the torrent's directory)
 // with its own client.
 func startSeeder(ctx context.Context, mi *metainfo.MetaInfo, dir string, log *slog.Logger) (stop func(), err error) {
-	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: mi.Info.Length, Logger: log})
+	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: cache.Keep, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"context"
@@ -40,6 +40,9 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 		return view{}, err
 	}
 	if fi.IsDir() {
+		if err := s.sharedBudget(); err != nil {
+			return view{}, err
+		}
 		r := fs.NewRoot(fs.RootOptions{StatusURL: statusURL})
 		w := &watcher{dir: source, s: s, root: r, log: s.log, known: map[string]fileStamp{}, magnets: map[string]*watchedMagnet{}}
 		w.scan(ctx)

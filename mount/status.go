@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"encoding/json"
@@ -12,8 +12,14 @@ import (
 // Status is a snapshot of a Session for `torfs status` and the status
 // page.
 type Status struct {
-	Listen   string          `json:"listen"`
-	Torrents []TorrentStatus `json:"torrents"`
+	Listen string `json:"listen"`
+	// The cache use on disk of all the torrents, and their budget: the
+	// one they share (CacheShared, a mount of a directory with a cache
+	// size) or the sum of their own (0 when any is unlimited).
+	CacheUsed   int64           `json:"cache_used"`
+	CacheBudget int64           `json:"cache_budget"`
+	CacheShared bool            `json:"cache_shared,omitempty"`
+	Torrents    []TorrentStatus `json:"torrents"`
 	// Resolving are the magnet links whose metadata is being fetched.
 	Resolving []ResolvingStatus `json:"resolving,omitempty"`
 }
@@ -51,7 +57,8 @@ type TorrentStatus struct {
 	UploadRate   float64 `json:"upload_rate"`
 	Downloaded   int64   `json:"downloaded"`
 	Uploaded     int64   `json:"uploaded"`
-	// Cache use on disk against the budget (0 = unlimited).
+	// Cache use on disk against the budget (0 = unlimited), the one
+	// the mount's torrents share when Status.CacheShared.
 	CacheUsed   int64  `json:"cache_used"`
 	CacheBudget int64  `json:"cache_budget"`
 	Evictions   int64  `json:"evictions"`
@@ -73,7 +80,7 @@ type FileStatus struct {
 // Status returns a snapshot of every torrent, sorted by name.
 func (s *Session) Status() Status {
 	s.mu.Lock()
-	ts := make([]*Torrent, 0, len(s.torrents))
+	ts := make([]*Served, 0, len(s.torrents))
 	for _, t := range s.torrents {
 		ts = append(ts, t)
 	}
@@ -82,11 +89,25 @@ func (s *Session) Status() Status {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(ts, func(a, b *Torrent) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ts, func(a, b *Served) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(rs, func(a, b *resolution) int { return strings.Compare(a.name, b.name) })
 	st := Status{Listen: s.client.Addr().String()}
+	unlimited := false
 	for _, t := range ts {
-		st.Torrents = append(st.Torrents, t.status())
+		ts := t.status()
+		st.Torrents = append(st.Torrents, ts)
+		st.CacheUsed += ts.CacheUsed
+		st.CacheBudget += ts.CacheBudget
+		unlimited = unlimited || ts.CacheBudget == 0
+	}
+	if unlimited {
+		st.CacheBudget = 0
+	}
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
+	if pool != nil {
+		st.CacheShared, st.CacheUsed, st.CacheBudget = true, pool.Used(), pool.Budget()
 	}
 	for _, r := range rs {
 		st.Resolving = append(st.Resolving, r.status())
@@ -94,7 +115,7 @@ func (s *Session) Status() Status {
 	return st
 }
 
-func (t *Torrent) status() TorrentStatus {
+func (t *Served) status() TorrentStatus {
 	fs := t.tor.Stats()
 	cs := t.cache.Stats()
 	ts := TorrentStatus{

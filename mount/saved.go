@@ -1,4 +1,4 @@
-package session
+package mount
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/torfs/torfs/internal/atomicfile"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -45,23 +46,7 @@ func (s *Session) save(mi *metainfo.MetaInfo) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("saving the torrent: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".saving-*")
-	if err != nil {
-		return "", fmt.Errorf("saving the torrent: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("saving the torrent: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("saving the torrent: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("saving the torrent: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return "", fmt.Errorf("saving the torrent: %w", err)
 	}
 	return path, nil

@@ -1,8 +1,8 @@
-// Package session runs what `torfs mount` serves: one engine client, and
+// Package mount runs what `torfs mount` serves: one engine client, and
 // for each torrent shown a cache directory, an engine session and the
 // file system view of it. It is the wiring between fetch, cache and fs,
 // kept out of the command so the demo and tests can run it in-process.
-package session
+package mount
 
 import (
 	"context"
@@ -30,9 +30,12 @@ type Config struct {
 	// CacheDir holds one subdirectory per torrent, named by info-hash,
 	// with the torrent's data and its resume state.
 	CacheDir string
-	// CacheSize is each torrent's disk budget in bytes: 0 means
-	// unlimited (the whole torrent), negative means cache.DefaultBudget
+	// CacheSize is the disk budget in bytes: 0 means unlimited (the
+	// whole torrent), negative means cache.DefaultBudget for each torrent
 	// (all of it when it fits in half the free space, else half of that).
+	// A positive size is each torrent's budget, except in a mount of a
+	// directory, where it bounds the sum over all its torrents, with one
+	// eviction order across them (a cache.Pool).
 	CacheSize int64
 	// Keep leaves a torrent's cache directory on disk when it is closed,
 	// so the next mount starts with its pieces; otherwise it is removed.
@@ -65,20 +68,26 @@ type Session struct {
 	client *fetch.Client
 
 	mu        sync.Mutex
-	torrents  map[string]*Torrent    // by the name the mount shows
+	torrents  map[string]*Served     // by the name the mount shows
 	resolving map[string]*resolution // magnet links without metadata yet, by name
 	// retryDelay is the pause before resolving a magnet link again after
 	// an attempt failed while the mount still wants it.
 	retryDelay time.Duration
+	// pool is the budget the torrents share (sharedBudget); nil when
+	// each has its own.
+	pool *cache.Pool
 }
 
-// Torrent is one torrent of a Session.
-type Torrent struct {
+// Served is one torrent a Session serves: its cache directory, its cache
+// and its engine session (a fetch.Torrent), which FS presents to the file
+// system.
+type Served struct {
 	// Name is the directory name the mount shows (multi-torrent mounts).
 	Name string
 	// Meta is the parsed .torrent.
 	Meta *metainfo.MetaInfo
-	// Budget is the cache budget in bytes (0 = unlimited).
+	// Budget is the cache budget in bytes (0 = unlimited); in a mount of
+	// a directory with a cache size, the budget all its torrents share.
 	Budget int64
 	// Dir is the torrent's cache directory.
 	Dir string
@@ -105,7 +114,7 @@ func New(cfg Config) (*Session, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = c.Resolve
 	}
-	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Torrent),
+	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Served),
 		resolving: make(map[string]*resolution), retryDelay: resolveRetryDelay}, nil
 }
 
@@ -113,13 +122,13 @@ func New(cfg Config) (*Session, error) {
 func (s *Session) Addr() net.Addr { return s.client.Addr() }
 
 // Add opens mi's cache and starts its engine session under name.
-func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Torrent, error) {
+func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (*Served, error) {
 	return s.add(ctx, name, mi, fetch.TorrentOptions{})
 }
 
 // add is Add with trackers, peers and web seeds for this torrent only (a
 // magnet link's, the peers found while resolving it).
-func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Torrent, error) {
+func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Served, error) {
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""
@@ -143,6 +152,9 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
 	budget := s.cfg.CacheSize
 	if budget < 0 {
 		b, err := cache.DefaultBudget(dir, mi.Info.Length)
@@ -152,12 +164,16 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		}
 		budget = b
 	}
-	c, err := cache.Open(&mi.Info, cache.Options{
+	copts := cache.Options{
 		Dir:       filepath.Join(dir, "data"),
 		StateFile: filepath.Join(dir, "state"),
 		Budget:    budget,
 		Logger:    s.log,
-	})
+	}
+	if pool != nil {
+		copts.Budget, copts.Pool = 0, pool
+	}
+	c, err := cache.Open(&mi.Info, copts)
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("opening the cache in %s: %w", dir, err)
@@ -174,7 +190,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		lock.Close()
 		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
 	}
-	t := &Torrent{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
 	s.mu.Lock()
 	s.torrents[name] = t
 	s.mu.Unlock()
@@ -182,8 +198,24 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	return t, nil
 }
 
+// sharedBudget makes the torrents added from now on share one budget of
+// the configured cache size, if there is one: a mount of a directory.
+func (s *Session) sharedBudget() error {
+	if s.cfg.CacheSize <= 0 {
+		return nil
+	}
+	pool, err := cache.NewPool(s.cfg.CacheSize)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.pool = pool
+	s.mu.Unlock()
+	return nil
+}
+
 // FS is the torrent as the file system sees it.
-func (t *Torrent) FS() fs.Torrent { return fs.FromFetch(t.tor, t.readerOpts) }
+func (t *Served) FS() fs.Torrent { return fsTorrent{t: t.tor, opts: t.readerOpts} }
 
 // lockDir takes an exclusive lock on a torrent's cache directory: two
 // processes writing the same cache would corrupt each other's state. The
@@ -217,7 +249,7 @@ func (s *Session) Remove(ctx context.Context, name string) error {
 	return s.closeTorrent(ctx, t)
 }
 
-func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
+func (s *Session) closeTorrent(ctx context.Context, t *Served) error {
 	var errs []error
 	if err := t.tor.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping %s: %w", t.Name, err))
@@ -239,7 +271,7 @@ func (s *Session) closeTorrent(ctx context.Context, t *Torrent) error {
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	ts := s.torrents
-	s.torrents = make(map[string]*Torrent)
+	s.torrents = make(map[string]*Served)
 	s.mu.Unlock()
 	var errs []error
 	for _, t := range ts {

@@ -1,0 +1,228 @@
+package cache
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// headroomPieces is how many of the biggest pieces' worth a reservation
+// evicts ahead of need, when pieces nobody wants allow, so that the punch
+// worker frees the room before the next reservations need it.
+const headroomPieces = 4
+
+// headroom is what a reservation evicts ahead of need under budget:
+// headroomPieces pieces of biggest bytes, but no more than a sixteenth
+// of the budget, so a small budget keeps its pieces (and then waits for
+// the punches of its own evictions).
+func headroom(budget, biggest int64) int64 {
+	if budget/16 < biggest {
+		return 0
+	}
+	return min(headroomPieces*biggest, budget/16/biggest*biggest)
+}
+
+// punchQueue holds the holes evictions and drops left to the punch
+// worker, so that a Reserve does not wait for fallocate calls (about
+// half a millisecond each on ext4). A piece that becomes present again
+// waits for the queued holes over its blocks before its first byte is
+// written (Cache.reserve, startWrite), and a reservation returns only
+// once the bytes charged plus the holes queued fit the budget, so the
+// disk never holds more than the budget.
+type punchQueue struct {
+	mu   sync.Mutex
+	cond *sync.Cond // on mu: holes were queued or punched, or the queue closed
+	// holes are queued in order; the first taken of them are being
+	// punched right now and stay listed until they are done.
+	holes []queuedHole
+	taken int
+	bytes int64 // bytes of holes listed
+	// max is the headroom a reservation evicts ahead (headroomPieces).
+	max    int64
+	last   uint64        // sequence number of the last hole queued
+	done   atomic.Uint64 // every hole numbered up to done is punched
+	closed bool
+	exited chan struct{}
+	// waiters counts the callers waiting in waitBytes, and stall, if
+	// set, is called by the worker before each batch: both for tests.
+	waiters int
+	stall   func()
+}
+
+type queuedHole struct {
+	hole
+	seq uint64
+}
+
+func (q *punchQueue) init(max int64) {
+	q.cond = sync.NewCond(&q.mu)
+	q.max = max
+	q.exited = make(chan struct{})
+}
+
+// waitBytes waits until at most limit bytes of holes are queued, or the
+// queue is closed.
+func (q *punchQueue) waitBytes(limit int64) {
+	q.mu.Lock()
+	for q.bytes > limit && !q.closed {
+		q.waiters++
+		q.cond.Wait()
+		q.waiters--
+	}
+	q.mu.Unlock()
+}
+
+// pending returns the bytes of holes queued, and whether the worker
+// still runs.
+func (q *punchQueue) pending() (int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes, !q.closed
+}
+
+// overlapLocked returns the highest sequence number of the queued holes
+// over file's range [off, off+n), or 0. Called with q.mu held.
+func (q *punchQueue) overlapLocked(file int, off, n int64) uint64 {
+	var seq uint64
+	for _, h := range q.holes {
+		if h.file == file && h.off < off+n && off < h.off+h.n {
+			seq = max(seq, h.seq)
+		}
+	}
+	return seq
+}
+
+// wait returns once every hole numbered up to seq is punched.
+func (q *punchQueue) wait(seq uint64) {
+	if q.done.Load() >= seq {
+		return
+	}
+	q.mu.Lock()
+	for q.done.Load() < seq {
+		q.cond.Wait()
+	}
+	q.mu.Unlock()
+}
+
+// queuePunch hands holes to the punch worker, or punches them at once
+// once the worker has stopped. Called
+// with allocMu held and mu not: reserve makes a piece present only under
+// allocMu and checks then for queued holes over it (awaitHolesLocked), so
+// every hole it must wait for is already listed.
+func (c *Cache) queuePunch(holes []hole) {
+	if len(holes) == 0 {
+		return
+	}
+	q := &c.punchQ
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		c.punch(holes)
+		return
+	}
+	for _, h := range holes {
+		q.last++
+		q.holes = append(q.holes, queuedHole{hole: h, seq: q.last})
+		q.bytes += h.n
+	}
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// awaitHolesLocked records in piece p, which reserve just made present,
+// the queued holes over its blocks that must be punched before its data
+// is written. Called with allocMu and mu held.
+func (c *Cache) awaitHolesLocked(p int) uint64 {
+	q := &c.punchQ
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.holes) == 0 {
+		return 0
+	}
+	var seq uint64
+	bs := c.blockSize
+	for _, s := range c.info.PieceSpans(p) {
+		start, end := roundDown(s.Offset, bs), roundUp(s.Offset+s.Length, bs)
+		seq = max(seq, q.overlapLocked(s.File, start, end-start))
+	}
+	c.pieces[p].punchWait = seq
+	return seq
+}
+
+// puncher is the punch worker: it punches the queued holes in order,
+// those of one file that touch merged into one call, until the queue is
+// closed and empty.
+func (c *Cache) puncher() {
+	q := &c.punchQ
+	defer close(q.exited)
+	var batch []hole
+	q.mu.Lock()
+	for {
+		for len(q.holes) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if len(q.holes) == 0 {
+			q.mu.Unlock()
+			return
+		}
+		q.taken = len(q.holes)
+		batch = batch[:0]
+		for _, h := range q.holes {
+			batch = append(batch, h.hole)
+		}
+		last := q.holes[q.taken-1].seq
+		stall := q.stall
+		q.mu.Unlock()
+		if stall != nil {
+			stall()
+		}
+
+		c.punch(mergeHoles(batch))
+
+		q.mu.Lock()
+		for _, h := range q.holes[:q.taken] {
+			q.bytes -= h.n
+		}
+		q.holes = slices.Delete(q.holes, 0, q.taken)
+		q.taken = 0
+		q.done.Store(last)
+		q.cond.Broadcast()
+	}
+}
+
+// stopPuncher waits for the punch worker to empty the queue and stops
+// it; holes queued after that are punched at once.
+func (c *Cache) stopPuncher() {
+	q := &c.punchQ
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+	<-q.exited
+}
+
+// mergeHoles sorts holes by file and offset and joins those that touch or
+// overlap, so that evicting consecutive pieces costs one fallocate.
+func mergeHoles(holes []hole) []hole {
+	slices.SortFunc(holes, func(a, b hole) int {
+		if a.file != b.file {
+			return a.file - b.file
+		}
+		switch {
+		case a.off < b.off:
+			return -1
+		case a.off > b.off:
+			return 1
+		}
+		return 0
+	})
+	out := holes[:0]
+	for _, h := range holes {
+		if n := len(out); n > 0 && out[n-1].file == h.file && h.off <= out[n-1].off+out[n-1].n {
+			out[n-1].n = max(out[n-1].n, h.off+h.n-out[n-1].off)
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}

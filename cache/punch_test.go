@@ -1,0 +1,160 @@
+package cache
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
+// stallPuncher holds the punch worker before its next batch until the
+// returned function is called (also at the end of the test).
+func stallPuncher(t *testing.T, c *Cache) (release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	var once atomic.Bool
+	release = func() {
+		if once.CompareAndSwap(false, true) {
+			close(ch)
+		}
+	}
+	c.punchQ.mu.Lock()
+	c.punchQ.stall = func() { <-ch }
+	c.punchQ.mu.Unlock()
+	t.Cleanup(release)
+	return release
+}
+
+// TestQueuedHoleSparesRereservedNeighbour: a hole queued for a dropped
+// piece covers a block it shares with a neighbour; the neighbour reserved
+// while the hole waits for the worker must not have its bytes punched.
+func TestQueuedHoleSparesRereservedNeighbour(t *testing.T) {
+	// 10,000-byte pieces share a 4 KiB block with each neighbour.
+	tt := newTorrent(t, 41, 10_000, testFile{name: "a", length: 100_000})
+	dir := t.TempDir()
+	c := open(t, tt, Options{Dir: dir, Budget: 64 << 10})
+	if c.blockSize != 4096 {
+		t.Skipf("block size %d: the pieces may not share blocks", c.blockSize)
+	}
+	release := stallPuncher(t, c)
+	// Piece 1 is dropped while both neighbours are missing: its hole,
+	// [8192, 20480), takes the block piece 2 starts in.
+	if err := c.WriteBlock(1, 0, tt.piece(1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Discard(1)
+	if c.queuedHoles() == 0 {
+		t.Fatal("the dropped piece queued no hole")
+	}
+	type result struct {
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		err := writePiece(c, 2, tt.piece(2), 4096)
+		ok := false
+		if err == nil {
+			ok, err = c.Verify(2)
+		}
+		done <- result{ok, err}
+	}()
+	// Wait for piece 2's reservation: it must then wait for the hole.
+	for {
+		c.mu.Lock()
+		st, wait := c.pieces[2].state, c.pieces[2].punchWait
+		c.mu.Unlock()
+		if st == stateWriting {
+			if wait <= c.punchQ.done.Load() {
+				t.Fatalf("piece 2 was reserved over a queued hole without waiting for it (wait %d, done %d)", wait, c.punchQ.done.Load())
+			}
+			break
+		}
+		runtime.Gosched()
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("piece 2 was written and verified (%v, %v) while a hole over it was still queued", r.ok, r.err)
+	default:
+	}
+	release()
+	if r := <-done; !r.ok || r.err != nil {
+		t.Fatalf("Verify(2) = %v, %v", r.ok, r.err)
+	}
+	c.drainPunches()
+	checkRead(t, c, tt, tt.info.PieceOffset(2), tt.info.PieceSize(2))
+	if du, st := diskUsage(t, dir), c.Stats(); du > st.Used {
+		t.Fatalf("on disk %d, accounted %d", du, st.Used)
+	}
+}
+
+// TestPunchQueueKeepsDiskWithinBudget: with the punch worker stalled,
+// reservations stop once the bytes charged plus the holes queued would
+// pass the budget, so the disk never holds more than the budget; once
+// the worker runs, the download goes on.
+func TestPunchQueueKeepsDiskWithinBudget(t *testing.T) {
+	// 8 pieces evict no more than they need; 32 evict 2 ahead.
+	for _, pieces := range []int64{8, 32} {
+		t.Run(fmt.Sprintf("budget%d", pieces), func(t *testing.T) { testPunchQueueBudget(t, pieces) })
+	}
+}
+
+func testPunchQueueBudget(t *testing.T, pieces int64) {
+	const pieceLen = 64 << 10
+	tt := newTorrent(t, 42, pieceLen, testFile{name: "a", length: 64 * pieceLen})
+	dir := t.TempDir()
+	budget := pieces * pieceLen
+	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	if want := min(pieces/16, 4) * pieceLen; c.punchQ.max != want {
+		t.Fatalf("headroom %d, want %d", c.punchQ.max, want)
+	}
+	release := stallPuncher(t, c)
+	n := tt.info.NumPieces()
+	errc := make(chan error, 1)
+	go func() {
+		for p := range n {
+			if err := writePiece(c, p, tt.piece(p), 16<<10); err != nil {
+				errc <- err
+				return
+			}
+			if _, err := c.Verify(p); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	// The writer must end up waiting for the worker.
+	for {
+		c.punchQ.mu.Lock()
+		waiting := c.punchQ.waiters
+		c.punchQ.mu.Unlock()
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("all %d pieces went through a budget of %d pieces with no hole punched (err %v): nothing waits for the punches", n, pieces, err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	queued, st := c.queuedHoles(), c.Stats()
+	if queued == 0 {
+		t.Fatal("the writer waits with no hole queued")
+	}
+	if du := diskUsage(t, dir); du > budget || du > st.Used+queued {
+		t.Fatalf("on disk %d with %d charged and %d queued: over the budget %d", du, st.Used, queued, budget)
+	}
+	release()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	c.drainPunches()
+	if du := diskUsage(t, dir); du > budget {
+		t.Fatalf("on disk %d once punched, over the budget %d", du, budget)
+	}
+	for p := n - 4; p < n; p++ {
+		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
+	}
+}
