@@ -77,9 +77,10 @@ func (h *header) parse(b []byte) ([]byte, error) {
 			return nil, errBadPacket
 		}
 		if ext == extSACK {
-			if n == 0 || n%4 != 0 {
-				return nil, errBadPacket
-			}
+			// BEP 29 says a multiple of 4 bytes, but libtorrent sends
+			// as many bytes as its reorder buffer spans (1 to over
+			// 1000): take any length and keep the first maxSACKBytes.
+			// Dropping such a packet would drop its cumulative ack too.
 			h.nSACK = copy(h.sack[:], b[2:2+n])
 		}
 		if ext == extMaxDatagram && n == 4 {
