@@ -404,3 +404,18 @@ func TestUTPUploadToLibtorrent(t *testing.T) {
 	}
 	harness.AssertSameFile(t, data, filepath.Join(leechDir, "payload"))
 }
+
+// TestUTPGetFromLibtorrent: torfs get downloads from a libtorrent seeder
+// with TCP off, so every byte comes over torfs's uTP transport.
+func TestUTPGetFromLibtorrent(t *testing.T) {
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	data := filepath.Join(src, "payload")
+	harness.RandomFile(t, data, 24<<20+777, 18)
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	seeder, _, _ := startUTPPeer(t, "seed", torrent, src)
+
+	out := t.TempDir()
+	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", seeder.String(), torrent)
+	harness.AssertSameFile(t, data, filepath.Join(out, "payload"))
+}

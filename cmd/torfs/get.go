@@ -52,7 +52,7 @@ Flags:
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
   -v                 log peer and tracker events to stderr
-` + dhtFlagsHelp + `
+` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
@@ -71,6 +71,7 @@ type swarmFlags struct {
 	upRate          string
 	downRate        string
 	verbose         bool
+	noUTP           bool
 	dht             dhtFlags
 }
 
@@ -81,6 +82,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upRate, "up-rate", "0", "upload limit")
 	fs.StringVar(&f.downRate, "down-rate", "0", "download limit")
 	fs.BoolVar(&f.verbose, "v", false, "verbose")
+	fs.BoolVar(&f.noUTP, "no-utp", false, "TCP only")
 	f.dht.register(fs)
 }
 
@@ -103,7 +105,14 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
-	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht}, nil
+	transports, sock, err := listenTransports(f.listen, f.noUTP)
+	if err != nil {
+		return fetch.Config{}, err
+	}
+	if dht != nil && dht.Addr == "" && sock != nil {
+		dht.Conn = sock.PacketConn() // one UDP port for uTP and the DHT
+	}
+	return fetch.Config{ListenAddr: f.listen, Transports: transports, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht}, nil
 }
 
 // options turns the flags into torrent options.
