@@ -140,13 +140,30 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 		return nil, hs, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
+	defer func() { stop() }()
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := wire.WriteHandshake(conn, ours); err != nil {
-		conn.Close()
-		return nil, hs, nil, err
+	err = wire.WriteHandshake(conn, ours)
+	if err == nil {
+		hs, err = wire.ReadHandshake(conn)
 	}
-	hs, err = wire.ReadHandshake(conn)
+	if err != nil && len(ts) > 1 && ctx.Err() == nil {
+		// A peer may accept a transport only to hang up on it (a
+		// libtorrent with TCP off still accepts TCP connections): the
+		// others get their turn.
+		conn.Close()
+		stop()
+		first := err
+		conn, tr, err = dialFirst(dctx, wg, addr, without(ts, tr), 0)
+		if err != nil {
+			return nil, hs, nil, fmt.Errorf("handshake: %w", errors.Join(first, err))
+		}
+		stop = context.AfterFunc(ctx, func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(handshakeTimeout))
+		err = wire.WriteHandshake(conn, ours)
+		if err == nil {
+			hs, err = wire.ReadHandshake(conn)
+		}
+	}
 	if err != nil {
 		conn.Close()
 		return nil, hs, nil, fmt.Errorf("handshake: %w", err)
@@ -160,4 +177,15 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 	}
 	conn.SetDeadline(time.Time{})
 	return conn, hs, tr, nil
+}
+
+// without returns ts without tr.
+func without(ts []Transport, tr Transport) []Transport {
+	out := make([]Transport, 0, len(ts))
+	for _, t := range ts {
+		if t != tr {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -48,6 +48,10 @@ deadline = time.time() + 30
 while not s.is_listening() and time.time() < deadline:
     s.wait_for_alert(100)
     s.pop_alerts()
+# A torrent still checking hangs up on peers: wait until it is ready.
+while h.status().state not in (lt.torrent_status.downloading, lt.torrent_status.finished, lt.torrent_status.seeding) and time.time() < deadline:
+    s.wait_for_alert(100)
+    s.pop_alerts()
 print("port", s.listen_port(), flush=True)
 def log():
     while True:
