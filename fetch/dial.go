@@ -126,32 +126,28 @@ func dialFirst(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts 
 }
 
 // connect dials addr over the transports (see dialOrder) and exchanges
-// BitTorrent handshakes, sending ours: inside an encrypted handshake
-// unless Config.Encryption is off, and, when it is only preferred, again
-// in plaintext over a fresh connection if the peer drops the encrypted
-// one. check, run before the deadline is lifted, judges the peer's
-// handshake and may write more. It returns the connection, the peer's
-// handshake and the transport that carried it. The losing dials are
-// counted in wg.
+// BitTorrent handshakes (see exchange). A peer may accept a transport
+// only to hang up on it (a libtorrent with TCP off still accepts TCP
+// connections): when the exchange fails over the transport that
+// connected first, the others get their turn. check, run before the
+// deadline is lifted, judges the peer's handshake and may write more. It
+// returns the connection, the peer's handshake and the transport that
+// carried it. The losing dials are counted in wg.
 func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, pexFlags byte, ours wire.Handshake, check func(net.Conn, wire.Handshake) error) (net.Conn, wire.Handshake, Transport, error) {
-	var hs wire.Handshake
-	encrypt := c.cfg.Encryption != EncryptionOff
-	conn, tr, err := c.dialHandshake(ctx, wg, addr, pexFlags, ours, encrypt)
-	if err != nil && encrypt && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
-		c.log.Debug("encrypted handshake failed, trying plaintext", "peer", addr, "err", err)
-		conn, tr, err = c.dialHandshake(ctx, wg, addr, pexFlags, ours, false)
+	ts, headStart := c.dialOrder(pexFlags)
+	conn, hs, tr, err := c.exchange(ctx, wg, addr, ts, headStart, ours)
+	if err != nil && tr != nil && len(ts) > 1 && ctx.Err() == nil {
+		first := err
+		conn, hs, tr, err = c.exchange(ctx, wg, addr, without(ts, tr), 0, ours)
+		if err != nil {
+			err = errors.Join(first, err)
+		}
 	}
 	if err != nil {
 		return nil, hs, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	hs, err = wire.ReadHandshake(conn)
-	if err != nil {
-		conn.Close()
-		return nil, hs, nil, fmt.Errorf("handshake: %w", err)
-	}
 	if err := check(conn, hs); err != nil {
 		conn.Close()
 		return nil, hs, nil, err
@@ -163,16 +159,44 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 	return conn, hs, tr, nil
 }
 
+// exchange dials addr over ts and exchanges BitTorrent handshakes,
+// sending ours: inside an encrypted handshake unless Config.Encryption is
+// off, and, when it is only preferred, again in plaintext over a fresh
+// connection if the peer drops the encrypted one. The connection keeps
+// the handshake's deadline. tr is the transport that connected, also
+// when the exchange then failed over it; nil when none connected.
+func (c *Client) exchange(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake) (net.Conn, wire.Handshake, Transport, error) {
+	var hs wire.Handshake
+	encrypt := c.cfg.Encryption != EncryptionOff
+	conn, tr, err := c.dialHandshake(ctx, wg, addr, ts, headStart, ours, encrypt)
+	if err != nil && encrypt && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
+		c.log.Debug("encrypted handshake failed, trying plaintext", "peer", addr, "err", err)
+		conn, tr, err = c.dialHandshake(ctx, wg, addr, ts, headStart, ours, false)
+	}
+	if err != nil {
+		return nil, hs, tr, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	hs, err = wire.ReadHandshake(conn)
+	if err != nil {
+		conn.Close()
+		return nil, hs, tr, fmt.Errorf("handshake: %w", err)
+	}
+	return conn, hs, tr, nil
+}
+
 // errDial marks a failure to open a connection at all, after which
 // trying again in plaintext is pointless.
 var errDial = errors.New("cannot connect")
 
-// dialHandshake opens a connection to addr and sends our handshake,
-// inside an encrypted handshake when encrypt is set.
-func (c *Client) dialHandshake(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, pexFlags byte, ours wire.Handshake, encrypt bool) (net.Conn, Transport, error) {
+// dialHandshake opens a connection to addr over ts and sends our
+// handshake, inside an encrypted handshake when encrypt is set. tr is the
+// transport that connected, also when sending then failed.
+func (c *Client) dialHandshake(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake, encrypt bool) (net.Conn, Transport, error) {
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	ts, headStart := c.dialOrder(pexFlags)
 	conn, tr, err := dialFirst(dctx, wg, addr, ts, headStart)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errDial, err)
@@ -181,7 +205,7 @@ func (c *Client) dialHandshake(ctx context.Context, wg *sync.WaitGroup, addr net
 		ec, err := c.encryptOut(ctx, conn, ours)
 		if err != nil {
 			conn.Close()
-			return nil, nil, err
+			return nil, tr, err
 		}
 		return ec, tr, nil
 	}
@@ -190,10 +214,21 @@ func (c *Client) dialHandshake(ctx context.Context, wg *sync.WaitGroup, addr net
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := wire.WriteHandshake(conn, ours); err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, tr, err
 	}
 	if !stop() {
-		return nil, nil, ctx.Err()
+		return nil, tr, ctx.Err()
 	}
 	return conn, tr, nil
+}
+
+// without returns ts without tr.
+func without(ts []Transport, tr Transport) []Transport {
+	out := make([]Transport, 0, len(ts))
+	for _, t := range ts {
+		if t != tr {
+			out = append(out, t)
+		}
+	}
+	return out
 }

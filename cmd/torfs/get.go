@@ -53,7 +53,7 @@ Flags:
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
-` + dhtFlagsHelp + `
+` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
@@ -73,6 +73,7 @@ type swarmFlags struct {
 	downRate        string
 	verbose         bool
 	encryption      fetch.Encryption
+	noUTP           bool
 	dht             dhtFlags
 }
 
@@ -84,6 +85,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.downRate, "down-rate", "0", "download limit")
 	fs.BoolVar(&f.verbose, "v", false, "verbose")
 	fs.Var(&f.encryption, "encryption", "prefer, require or off")
+	fs.BoolVar(&f.noUTP, "no-utp", false, "TCP only")
 	f.dht.register(fs)
 }
 
@@ -106,7 +108,14 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
-	return fetch.Config{ListenAddr: f.listen, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption}, nil
+	transports, sock, err := listenTransports(f.listen, f.noUTP)
+	if err != nil {
+		return fetch.Config{}, err
+	}
+	if dht != nil && dht.Addr == "" && sock != nil {
+		dht.Conn = sock.PacketConn() // one UDP port for uTP and the DHT
+	}
+	return fetch.Config{ListenAddr: f.listen, Transports: transports, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption}, nil
 }
 
 // options turns the flags into torrent options.

@@ -43,7 +43,7 @@ Flags:
   --tracker URL      ask this tracker for peers too (repeatable)
   --listen ADDR      our peer address, announced to trackers (default ":0")
   -v                 log peer and tracker events to stderr
-` + dhtFlagsHelp + `
+` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs info ubuntu.iso.torrent
   torfs info --json dataset.torrent | jq -r '.files[].path | join("/")'

@@ -1,0 +1,174 @@
+package utp
+
+import "time"
+
+// LEDBAT parameters (BEP 29, RFC 6817), close to libutp's.
+const (
+	targetDelay = 100 * time.Millisecond
+	// gainPerRTT is the most the window grows in one round trip when the
+	// queuing delay is zero.
+	gainPerRTT = 3000
+	// baseDelayBucket is how long one minimum of the base-delay history
+	// covers; the base delay is the minimum over the last len(baseHist)
+	// buckets, so a route change is forgotten within a few minutes.
+	baseDelayBucket = time.Minute
+	initialWindow   = 16 * 1024
+)
+
+// ledbat is the congestion controller of one connection: a window in bytes
+// that grows while the one-way queuing delay our packets see is under
+// targetDelay and shrinks when it is over, halves on loss and falls to one
+// packet on a timeout. It has no clock of its own: callers pass the time.
+type ledbat struct {
+	mss       int     // bytes of payload in a full packet
+	cwnd      float64 // bytes allowed in flight
+	ssthresh  float64
+	slowStart bool
+
+	baseHist  [3]uint32 // per-bucket minima of the delay samples, µs
+	baseValid [3]bool
+	bucketAt  time.Time // start of baseHist[0]'s bucket
+	recent    [3]uint32 // last delay samples; the minimum is "current"
+	nRecent   int
+}
+
+func newLedbat(mss int) ledbat {
+	return ledbat{mss: mss, cwnd: initialWindow, ssthresh: 1 << 30, slowStart: true}
+}
+
+// window is the number of bytes that may be in flight.
+func (l *ledbat) window() int { return int(l.cwnd) }
+
+// queuingDelay is the current delay sample over the base delay.
+func (l *ledbat) queuingDelay() time.Duration {
+	if l.nRecent == 0 {
+		return 0
+	}
+	cur := l.recent[0]
+	for _, s := range l.recent[1:min(l.nRecent, len(l.recent))] {
+		if wrapLess(s, cur) {
+			cur = s
+		}
+	}
+	base, ok := l.base()
+	if !ok || wrapLess(cur, base) {
+		return 0
+	}
+	return time.Duration(cur-base) * time.Microsecond
+}
+
+func (l *ledbat) base() (uint32, bool) {
+	var b uint32
+	ok := false
+	for i, v := range l.baseHist {
+		if l.baseValid[i] && (!ok || wrapLess(v, b)) {
+			b, ok = v, true
+		}
+	}
+	return b, ok
+}
+
+// sample records a one-way delay measurement: the timestamp difference a
+// peer echoes, in its clock minus ours, so only differences between
+// samples mean anything.
+func (l *ledbat) sample(delay uint32, now time.Time) {
+	if l.bucketAt.IsZero() {
+		l.bucketAt = now
+	}
+	for now.Sub(l.bucketAt) >= baseDelayBucket {
+		copy(l.baseHist[1:], l.baseHist[:len(l.baseHist)-1])
+		copy(l.baseValid[1:], l.baseValid[:len(l.baseValid)-1])
+		l.baseValid[0] = false
+		l.bucketAt = l.bucketAt.Add(baseDelayBucket)
+	}
+	if !l.baseValid[0] || wrapLess(delay, l.baseHist[0]) {
+		l.baseHist[0], l.baseValid[0] = delay, true
+	}
+	l.recent[l.nRecent%len(l.recent)] = delay
+	l.nRecent++
+}
+
+// onAck grows or shrinks the window for acked newly acknowledged bytes.
+func (l *ledbat) onAck(acked int) {
+	if acked <= 0 {
+		return
+	}
+	q := l.queuingDelay()
+	offTarget := float64(targetDelay-q) / float64(targetDelay)
+	if offTarget < -1 {
+		offTarget = -1
+	}
+	if l.slowStart {
+		if q > targetDelay*9/10 || l.cwnd >= l.ssthresh {
+			l.slowStart = false
+		} else {
+			l.cwnd += float64(acked)
+			return
+		}
+	}
+	windowFactor := float64(acked) / l.cwnd
+	if windowFactor > 1 {
+		windowFactor = 1
+	}
+	l.cwnd += gainPerRTT * windowFactor * offTarget
+	l.clamp()
+}
+
+// onLoss halves the window: a packet was lost to a duplicate ack or the
+// selective acks of later packets.
+func (l *ledbat) onLoss() {
+	l.cwnd /= 2
+	l.ssthresh = l.cwnd
+	l.slowStart = false
+	l.clamp()
+}
+
+// onTimeout drops the window to one packet: nothing came back for a whole
+// retransmission timeout.
+func (l *ledbat) onTimeout() {
+	l.ssthresh = max(l.cwnd/2, float64(2*l.mss))
+	l.cwnd = float64(l.mss)
+	l.slowStart = true
+}
+
+func (l *ledbat) clamp() {
+	if l.cwnd < float64(l.mss) {
+		l.cwnd = float64(l.mss)
+	}
+}
+
+// wrapLess compares 32-bit microsecond clocks across wrap-around.
+func wrapLess(a, b uint32) bool { return int32(a-b) < 0 }
+
+// rttEstimator is RFC 6298's smoothed round-trip time and retransmission
+// timeout, with libutp's floor.
+type rttEstimator struct {
+	srtt, rttvar time.Duration
+	valid        bool
+}
+
+const (
+	minRTO     = 500 * time.Millisecond
+	initialRTO = time.Second
+	maxRTO     = 30 * time.Second
+)
+
+func (r *rttEstimator) sample(rtt time.Duration) {
+	if !r.valid {
+		r.srtt, r.rttvar, r.valid = rtt, rtt/2, true
+		return
+	}
+	d := r.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	r.rttvar += (d - r.rttvar) / 4
+	r.srtt += (rtt - r.srtt) / 8
+}
+
+func (r *rttEstimator) rto() time.Duration {
+	if !r.valid {
+		return initialRTO
+	}
+	return min(max(r.srtt+4*r.rttvar, minRTO), maxRTO)
+}

@@ -1,0 +1,291 @@
+package utp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+var loopback = netip.MustParseAddrPort("127.0.0.1:0")
+
+func listenT(t testing.TB) *Socket { return lossy(t, nil) }
+
+// lossy is listen with outgoing datagrams lost where drop says.
+func lossy(t testing.TB, drop func([]byte) bool) *Socket {
+	t.Helper()
+	s, err := listen(loopback, drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// connPair dials b from a and returns both ends.
+func connPair(t testing.TB, a, b *Socket) (dialed, accepted net.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	acc := make(chan res, 1)
+	go func() {
+		c, err := b.Accept()
+		acc <- res{c, err}
+	}()
+	d, err := a.Dial(ctx, b.AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-acc
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { d.Close(); r.c.Close() })
+	return d, r.c
+}
+
+func TestStreamBothWays(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, acc := connPair(t, a, b)
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	want := sha256.Sum256(data)
+	errs := make(chan error, 2)
+	for _, w := range []net.Conn{d, acc} {
+		go func() {
+			_, err := w.Write(data)
+			errs <- err
+		}()
+	}
+	for _, r := range []net.Conn{acc, d} {
+		h := sha256.New()
+		if _, err := io.CopyN(h, r, int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
+			t.Fatal("received bytes differ from the sent ones")
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCloseGivesEOFAfterData(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, acc := connPair(t, a, b)
+	msg := bytes.Repeat([]byte("torfs"), 10000)
+	if _, err := d.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	got, err := io.ReadAll(acc)
+	if err != nil {
+		t.Fatalf("reading up to the FIN: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("got %d bytes before EOF, want %d", len(got), len(msg))
+	}
+	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, _ := connPair(t, a, b)
+	d.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	if _, err := d.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v", err)
+	}
+}
+
+func TestNonUTPDatagramsShareThePort(t *testing.T) {
+	s := listenT(t)
+	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	krpc := []byte("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe")
+	if _, err := peer.WriteToUDPAddrPort(krpc, s.AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	pc := s.PacketConn()
+	pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf[:n], krpc) || from.(*net.UDPAddr).AddrPort() != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("got %q from %v", buf[:n], from)
+	}
+	// And the reply leaves from the same port.
+	if _, err := pc.WriteTo([]byte("d1:y1:re"), peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, src, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil || src != s.AddrPort() {
+		t.Fatalf("reply from %v (%v), want %v", src, err, s.AddrPort())
+	}
+}
+
+func TestDialCanceled(t *testing.T) {
+	s := listenT(t)
+	// A UDP socket that never answers.
+	silent, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		buf := make([]byte, 1500)
+		silent.ReadFromUDP(buf) // the SYN arrived
+		cancel()
+	}()
+	_, err = s.Dial(ctx, silent.LocalAddr().(*net.UDPAddr).AddrPort())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial: %v, want context.Canceled", err)
+	}
+}
+
+func TestSocketCloseEndsConnections(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, _ := connPair(t, a, b)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Read(make([]byte, 1))
+		done <- err
+	}()
+	a.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read on a closed socket: %v", err)
+	}
+	if _, err := a.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed socket: %v", err)
+	}
+}
+
+// transfer sends n random bytes from a to b over one connection and
+// checks they arrive intact; it returns the sender's counters.
+func transfer(t *testing.T, a, b *Socket, n int) Stats {
+	t.Helper()
+	d, acc := connPair(t, a, b)
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	want := sha256.Sum256(data)
+	errs := make(chan error, 1)
+	go func() {
+		_, err := d.Write(data)
+		errs <- err
+	}()
+	acc.SetReadDeadline(time.Now().Add(60 * time.Second))
+	h := sha256.New()
+	if _, err := io.CopyN(h, acc, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("received bytes differ from the sent ones")
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	return d.(*Conn).Stats()
+}
+
+// dropData loses every nth data packet on its first sending; a counter per
+// socket, so no state is shared between tests.
+func dropData(every int) func([]byte) bool {
+	var mu sync.Mutex
+	seen := map[uint16]bool{}
+	count := 0
+	return func(b []byte) bool {
+		var h header
+		if _, err := h.parse(b); err != nil || h.typ != stData {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[h.seq] {
+			return false
+		}
+		seen[h.seq] = true
+		count++
+		return count%every == 0
+	}
+}
+
+func TestLossRecoveredBySelectiveAcks(t *testing.T) {
+	a, b := lossy(t, dropData(50)), listenT(t)
+	st := transfer(t, a, b, 4<<20)
+	if st.FastResent == 0 {
+		t.Fatalf("no fast retransmission with 2%% of data packets lost: %+v", st)
+	}
+}
+
+func TestLossOfATailRecoveredByTimeout(t *testing.T) {
+	// Losing every other packet of a small transfer leaves gaps that no
+	// later packet reveals: only the retransmission timer recovers them.
+	a, b := lossy(t, dropData(2)), listenT(t)
+	st := transfer(t, a, b, 3*(loopbackDatagram-headerLen))
+	if st.Timeouts == 0 {
+		t.Fatalf("no retransmission timeout: %+v", st)
+	}
+}
+
+func TestIPv6Loopback(t *testing.T) {
+	var socks [2]*Socket
+	for i := range socks {
+		s, err := Listen(netip.MustParseAddrPort("[::1]:0"))
+		if err != nil {
+			t.Skipf("no IPv6 loopback here: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		socks[i] = s
+	}
+	d, acc := connPair(t, socks[0], socks[1])
+	if _, err := d.Write([]byte("over ::1")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(acc, buf); err != nil || string(buf) != "over ::1" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if got := acc.RemoteAddr().(*net.UDPAddr).AddrPort(); got != socks[0].AddrPort() {
+		t.Fatalf("accepted connection from %v, want %v", got, socks[0].AddrPort())
+	}
+}
+
+func TestIdleConnectionTimesOut(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	d, _ := connPair(t, a, b)
+	c := d.(*Conn)
+	c.mu.Lock()
+	c.tick(c.lastRecv.Add(idleTimeout + time.Second))
+	err := c.err
+	c.mu.Unlock()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after %v of silence: %v", idleTimeout, err)
+	}
+}
