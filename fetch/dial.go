@@ -162,7 +162,7 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 // exchange dials addr over ts and exchanges BitTorrent handshakes,
 // sending ours: inside an encrypted handshake unless Config.Encryption is
 // off, and, when it is only preferred, again in plaintext over a fresh
-// connection if the peer drops the encrypted one. The connection keeps
+// connection of the same transport if the peer drops the encrypted one. The connection keeps
 // the handshake's deadline. tr is the transport that connected, also
 // when the exchange then failed over it; nil when none connected.
 func (c *Client) exchange(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake) (net.Conn, wire.Handshake, Transport, error) {
@@ -170,8 +170,10 @@ func (c *Client) exchange(ctx context.Context, wg *sync.WaitGroup, addr netip.Ad
 	encrypt := c.cfg.Encryption != EncryptionOff
 	conn, tr, err := c.dialHandshake(ctx, wg, addr, ts, headStart, ours, encrypt)
 	if err != nil && encrypt && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
+		// Over the transport the peer accepted: it hung up on the
+		// encryption, not on the transport.
 		c.log.Debug("encrypted handshake failed, trying plaintext", "peer", addr, "err", err)
-		conn, tr, err = c.dialHandshake(ctx, wg, addr, ts, headStart, ours, false)
+		conn, tr, err = c.dialHandshake(ctx, wg, addr, []Transport{tr}, 0, ours, false)
 	}
 	if err != nil {
 		return nil, hs, tr, err

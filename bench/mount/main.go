@@ -38,7 +38,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of the cold, warm and torfs get measurements (the median is reported)")
 	flag.StringVar(&mountFlags, "mount-flags", "", "extra flags for torfs mount, space-separated (e.g. \"--readahead 64MiB\")")
 	flag.StringVar(&smallCache, "small-cache", "64MiB", "cache budget of the small-cache cold read (\"\" = skip it)")
-	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof)")
+	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof; small-N.prof and unlimited-N.prof in the small-cache case)")
 	flag.BoolVar(&smallCacheOnly, "small-cache-only", false, "run only the small-cache case")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -195,7 +195,15 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 			if (k+run)%2 == 1 {
 				budget = "unlimited"
 			}
-			m, err := mountWith(ctx, bin, dir, torrent, seed, "", budget)
+			profile := ""
+			if profileDir != "" {
+				name := "small"
+				if budget == "unlimited" {
+					name = "unlimited"
+				}
+				profile = filepath.Join(profileDir, fmt.Sprintf("%s-%d.prof", name, run))
+			}
+			m, err := mountWith(ctx, bin, dir, torrent, seed, profile, budget)
 			if err != nil {
 				return err
 			}
