@@ -8,15 +8,11 @@ import (
 )
 
 // transport is how both leechers reach the seeder: the flags torfs get
-// takes for it and the libtorrent settings. A uTP transport fills these
-// in once torfs speaks uTP.
+// takes for it and the libtorrent settings.
 type transport struct {
 	name      string
 	torfsArgs []string
 	lt        func(*harness.LibtorrentOptions)
-	// unavailable, when set, says why the transport cannot be measured
-	// yet.
-	unavailable string
 }
 
 var errUnknownTransport = errors.New("unknown transport")
@@ -24,9 +20,11 @@ var errUnknownTransport = errors.New("unknown transport")
 func lookupTransport(name string) (transport, error) {
 	switch name {
 	case "tcp":
-		return transport{name: "TCP", lt: func(*harness.LibtorrentOptions) {}}, nil
+		return transport{name: "TCP", torfsArgs: []string{"--no-utp"}, lt: func(*harness.LibtorrentOptions) {}}, nil
 	case "utp":
-		return transport{name: "uTP", unavailable: "not yet available"}, nil
+		// The seeder and the libtorrent leecher speak uTP only; torfs
+		// get dials both and keeps the uTP connection.
+		return transport{name: "uTP", lt: func(o *harness.LibtorrentOptions) { o.UTPOnly = true }}, nil
 	}
 	return transport{}, fmt.Errorf("%w %q: want tcp or utp", errUnknownTransport, name)
 }

@@ -76,6 +76,9 @@ type LibtorrentOptions struct {
 	// ways (out_enc_policy and in_enc_policy pe_forced, allowed_enc_level
 	// pe_rc4); otherwise it speaks plaintext only.
 	ForceEncryption bool
+	// UTPOnly makes libtorrent speak uTP only, TCP off; by default it
+	// speaks TCP only.
+	UTPOnly bool
 }
 
 // Libtorrent is a running libtorrent peer (lt.py under /usr/bin/python3).
@@ -228,6 +231,9 @@ func ltArgs(o LibtorrentOptions) []string {
 	}
 	if o.ForceEncryption {
 		args = append(args, "--encryption", "forced")
+	}
+	if o.UTPOnly {
+		args = append(args, "--utp-only")
 	}
 	interval := o.Interval
 	if interval <= 0 {

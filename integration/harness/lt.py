@@ -56,6 +56,8 @@ def parse_args():
     p.add_argument("--max-connections", type=int, default=500)
     p.add_argument("--exit-on-complete", action="store_true")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between status lines")
+    p.add_argument("--utp-only", action="store_true",
+                   help="speak uTP only, TCP off (default: TCP only)")
     p.add_argument("--encryption", choices=["off", "forced"], default="off",
                    help="off: plaintext only; forced: MSE/PE with RC4 only, both ways")
     p.add_argument("--no-stdin", action="store_true", help="do not exit when stdin reaches EOF")
@@ -102,9 +104,11 @@ def settings(args):
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        # torfs speaks TCP only.
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
+        # TCP only, unless --utp-only: then uTP only.
+        "enable_outgoing_utp": args.utp_only,
+        "enable_incoming_utp": args.utp_only,
+        "enable_outgoing_tcp": not args.utp_only,
+        "enable_incoming_tcp": not args.utp_only,
         # Every test peer lives on 127.0.0.1.
         "allow_multiple_connections_per_ip": True,
         # Loopback trackers with any path, plain http, every tier.
