@@ -67,11 +67,14 @@ func TestLinkDeliversInOrderBothWays(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < delay {
 		t.Errorf("100 packets crossed in %v, under the %v delay", elapsed, delay)
 	}
+	// A packet is counted once its write returns, which can be after the
+	// reader above got it: the counts are final once Close has waited
+	// for the link's goroutines.
+	if err := l.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
 	ab, ba := l.Stats()
 	if ab.Packets != 50 || ba.Packets != 50 || ab.Bytes != 100 {
 		t.Errorf("stats A->B %+v, B->A %+v: want 50 packets of 2 bytes each way", ab, ba)
-	}
-	if err := l.Close(); err != nil {
-		t.Errorf("close: %v", err)
 	}
 }
