@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -513,20 +514,13 @@ func TestJournalerRecordsOnItsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	download(t, c, tt, 5)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, "piece 5 recorded in the journal", func() bool {
 		got, err := Recorded(opts.StateFile)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.Equal(got, []int{5}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("piece 5 not recorded after 30 s: %v", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return slices.Equal(got, []int{5})
+	})
 	crash(c)
 	checkAfterCrash(t, tt, dir, 0, map[int]bool{5: true})
 }

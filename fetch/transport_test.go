@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -442,13 +443,7 @@ func TestSeedSkipsPEXSeeds(t *testing.T) {
 	}
 	// Both candidates came in one message, so the dial that reached the
 	// leecher had the seed in view too.
-	deadline := time.Now().Add(20 * time.Second)
-	for !connectedTo(tor, leech.PeerID()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the seed did not connect to the leecher")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, "the seed connecting to the leecher", func() bool { return connectedTo(tor, leech.PeerID()) })
 	tor.mu.Lock()
 	c := tor.candidates[seedAddr]
 	// A dial, failed or connected, sets when to try again.
