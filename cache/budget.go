@@ -19,9 +19,12 @@ type hole struct {
 // reserve charges piece p to the budget, evicting what the policy lets
 // it take (policy.go), and marks it as being written. It does nothing if
 // p is no longer missing by the time it gets the locks. The holes of the
-// evicted pieces go to the punch worker (punch.go); p's data waits for
-// those queued earlier over its own blocks. The user hears of the evicted
-// pieces (OnEvict) once the locks are released.
+// evicted pieces go to the punch worker (punch.go); p's first write waits
+// for those queued over its own blocks and for enough of the queue that
+// the disk holds no more than the budget once p's data lands
+// (awaitHolesLocked, startWrite). The reservation itself never waits for
+// the worker: the engine reserves with its own lock held. The user hears
+// of the evicted pieces (OnEvict) once the locks are released.
 func (c *Cache) reserve(p int) error {
 	if c.pool != nil {
 		return c.pool.reserve(c, p)
@@ -40,18 +43,25 @@ func (c *Cache) reserve(p int) error {
 	}
 	d := c.demand.Load()
 	evicted, err := c.makeRoomLocked(c.footprint[p], d, d.limit(p))
-	var wait uint64
-	room := int64(-1) // the queued holes p's data may land on top of
 	if err == nil {
+		// Present before the holes are cut, so that they leave out
+		// the edge blocks p shares with the evicted pieces.
 		c.pieces[p].state = stateWriting
 		c.charge(c.footprint[p])
-		wait = c.awaitHolesLocked(p)
-		if !c.keepAll || c.shrunk {
-			room = max(c.budgetLocked()-c.used, 0)
-		}
 	}
 	holes := c.holesLocked(evicted)
 	shrunk := c.shrunk
+	if err == nil {
+		room := int64(-1) // the queued holes p's data may land on top of
+		if !c.keepAll || shrunk {
+			room = max(c.budgetLocked()-c.used, 0)
+		}
+		queued := holes
+		if shrunk {
+			queued = nil // punched below, before p's data can land
+		}
+		c.awaitHolesLocked(p, room, queued)
+	}
 	c.mu.Unlock()
 	if shrunk {
 		// The disk filled up once: the budget is what it holds, so the
@@ -65,10 +75,6 @@ func (c *Cache) reserve(p int) error {
 	if err != nil {
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
-	if room >= 0 {
-		c.punchQ.waitBytes(room)
-	}
-	c.punchQ.wait(wait)
 	return nil
 }
 
@@ -291,6 +297,11 @@ func (c *Cache) punch(holes []hole) {
 			}
 			return
 		}
+		// ext4 writes a range's dirty pages back before punching it,
+		// holding the file's lock, which every write to the file then
+		// waits for. Written back first, without the lock, the punch
+		// finds nothing dirty. A failure here only makes the punch slower.
+		_ = unix.SyncFileRange(int(fh.f.Fd()), h.off, h.n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 		err = unix.Fallocate(int(fh.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h.off, h.n)
 		c.files.release(fh)
 		if err != nil {

@@ -39,15 +39,17 @@
 //
 // Freeing the blocks is left to the cache's punch worker, one goroutine
 // that punches the queued holes in order (those that touch in one
-// fallocate), so that a Reserve does not wait for the punches of its
-// evictions. A reservation returns only once the bytes charged plus the
+// fallocate), so that a Reserve never waits for the punches of its
+// evictions: a downloader reserves while it picks pieces, with its own
+// lock held, and an ext4 punch also writes back the range first. Instead
+// a reserved piece's first write waits until the bytes charged plus the
 // holes still queued fit the budget, so the blocks of piece data on disk
-// (st_blocks) never exceed the budget either. To keep reservations from
-// waiting for the worker, each evicts ahead of need, when pieces of the
-// two lowest tiers (below) allow, up to four pieces (at most a sixteenth
-// of the budget, none under sixteen pieces) more than it needs: the cache
-// then keeps that much of its budget free, and the next reservations
-// find the room already punched. A hole is never punched over bytes of a
+// (st_blocks) never exceed the budget either. To keep writes from
+// waiting for the worker, each reservation evicts ahead of need, when
+// pieces of the two lowest tiers (below) allow, up to four pieces (at
+// most a sixteenth of the budget, none under sixteen pieces) more than it
+// needs: the cache then keeps that much of its budget free, and the next
+// pieces find the room already punched. A hole is never punched over bytes of a
 // piece that is present: it leaves out the edge blocks of pieces present
 // when it is queued, and a piece that becomes present afterwards (one
 // evicted and reserved again, or a neighbour sharing an edge block)

@@ -27,7 +27,19 @@ type piece struct {
 	// part is the running hash of a piece being written; Verify takes
 	// it over, drop gives it back.
 	part *partial
-	// punchWait is the last queued hole over the piece's blocks when it
-	// was reserved: no byte of it is written before that is punched.
+	// punchWait is the last hole of the cache's own punch queue that
+	// must be punched before a byte of the piece is written: the last
+	// queued over its blocks when it was reserved, or the one that
+	// leaves the disk room for it within the budget. poolWaits are the
+	// same for other members' queues (a pool's budget). Reserve only
+	// records them: the first write waits, not the reservation, so the
+	// engine never waits for fallocate while it picks pieces.
 	punchWait uint64
+	poolWaits []queueWait
+}
+
+// queueWait is a hole, by sequence number, of one punch queue.
+type queueWait struct {
+	q   *punchQueue
+	seq uint64
 }

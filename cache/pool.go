@@ -125,7 +125,6 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 	var (
 		victims []pooled
 		err     error
-		wait    uint64
 		need    int64
 		limit   = tierCursor + 1
 		room    = int64(-1) // the queued holes p's data may land on top of
@@ -144,7 +143,6 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 		if err == nil && p >= 0 {
 			c.pieces[p].state = stateWriting
 			c.charge(c.footprint[p])
-			wait = c.awaitHolesLocked(p)
 			room = max(pl.Budget()-pl.used.Load(), 0)
 		}
 	}
@@ -156,8 +154,11 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 	for m, ps := range byCache {
 		holes[m] = m.holesLocked(ps)
 	}
-	unlock()
 	shrunk := pl.shrunk.Load()
+	if room >= 0 {
+		awaitRoomLocked(c, p, members, room, holes, shrunk)
+	}
+	unlock()
 	for m, hs := range holes {
 		if shrunk {
 			m.punch(hs)
@@ -178,31 +179,54 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 		}
 		return fmt.Errorf("cache: piece %d: %w", p, err)
 	}
-	if room >= 0 {
-		waitQueues(members, room)
-	}
-	c.punchQ.wait(wait)
 	return nil
 }
 
-// waitQueues waits until the holes the members' punch workers have not
-// punched yet add up to at most room bytes.
-func waitQueues(members []*Cache, room int64) {
-	for {
-		var total, most int64
-		var big *punchQueue
-		for _, m := range members {
-			if b, open := m.punchQ.pending(); open {
-				total += b
-				if big == nil || b > most {
-					big, most = &m.punchQ, b
-				}
-			}
+// awaitRoomLocked records in piece p of member c, just reserved, the
+// holes of every member's punch queue its first write waits for: those
+// over its blocks, and enough, counting the holes this reservation is
+// about to queue (unless shrunk: they are punched at once), that at most
+// room bytes of holes stay queued across the members. Called with pl.mu
+// and every member's allocMu and mu held.
+func awaitRoomLocked(c *Cache, p int, members []*Cache, room int64, holes map[*Cache][]hole, shrunk bool) {
+	c.awaitHolesLocked(p, -1, nil)
+	pc := &c.pieces[p]
+	pc.poolWaits = pc.poolWaits[:0]
+	queued := func(m *Cache) []hole {
+		if shrunk {
+			return nil
 		}
-		if total <= room || big == nil {
+		return holes[m]
+	}
+	excess := -room
+	for _, m := range members {
+		q := &m.punchQ
+		q.mu.Lock()
+		if !q.closed {
+			excess += q.queuedLocked(queued(m))
+		}
+		q.mu.Unlock()
+	}
+	for _, m := range members {
+		if excess <= 0 {
 			return
 		}
-		big.waitBytes(max(most-(total-room), 0))
+		q := &m.punchQ
+		q.mu.Lock()
+		var seq uint64
+		if !q.closed {
+			n := min(q.queuedLocked(queued(m)), excess)
+			excess -= n
+			seq = q.seqFreeingLocked(n, queued(m))
+		}
+		q.mu.Unlock()
+		switch {
+		case seq == 0:
+		case m == c:
+			pc.punchWait = max(pc.punchWait, seq)
+		default:
+			pc.poolWaits = append(pc.poolWaits, queueWait{q, seq})
+		}
 	}
 }
 

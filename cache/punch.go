@@ -23,12 +23,12 @@ func headroom(budget, biggest int64) int64 {
 }
 
 // punchQueue holds the holes evictions and drops left to the punch
-// worker, so that a Reserve does not wait for fallocate calls (about
-// half a millisecond each on ext4). A piece that becomes present again
-// waits for the queued holes over its blocks before its first byte is
-// written (Cache.reserve, startWrite), and a reservation returns only
-// once the bytes charged plus the holes queued fit the budget, so the
-// disk never holds more than the budget.
+// worker, so that a Reserve does not wait for fallocate calls (half a
+// millisecond to several on ext4, which writes back the range first).
+// Before its first byte is written, a reserved piece waits for the queued
+// holes over its blocks and for enough of the queue that the bytes
+// charged plus the holes still queued fit the budget (Cache.reserve,
+// startWrite), so the disk never holds more than the budget.
 type punchQueue struct {
 	mu   sync.Mutex
 	cond *sync.Cond // on mu: holes were queued or punched, or the queue closed
@@ -43,7 +43,7 @@ type punchQueue struct {
 	done   atomic.Uint64 // every hole numbered up to done is punched
 	closed bool
 	exited chan struct{}
-	// waiters counts the callers waiting in waitBytes, and stall, if
+	// waiters counts the callers waiting in wait, and stall, if
 	// set, is called by the worker before each batch: both for tests.
 	waiters int
 	stall   func()
@@ -60,26 +60,6 @@ func (q *punchQueue) init(max int64) {
 	q.exited = make(chan struct{})
 }
 
-// waitBytes waits until at most limit bytes of holes are queued, or the
-// queue is closed.
-func (q *punchQueue) waitBytes(limit int64) {
-	q.mu.Lock()
-	for q.bytes > limit && !q.closed {
-		q.waiters++
-		q.cond.Wait()
-		q.waiters--
-	}
-	q.mu.Unlock()
-}
-
-// pending returns the bytes of holes queued, and whether the worker
-// still runs.
-func (q *punchQueue) pending() (int64, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes, !q.closed
-}
-
 // overlapLocked returns the highest sequence number of the queued holes
 // over file's range [off, off+n), or 0. Called with q.mu held.
 func (q *punchQueue) overlapLocked(file int, off, n int64) uint64 {
@@ -92,16 +72,54 @@ func (q *punchQueue) overlapLocked(file int, off, n int64) uint64 {
 	return seq
 }
 
-// wait returns once every hole numbered up to seq is punched.
+// wait returns once every hole numbered up to seq is punched, or the
+// worker has stopped with nothing left queued (holes queued after that
+// are punched at once, never numbered).
 func (q *punchQueue) wait(seq uint64) {
 	if q.done.Load() >= seq {
 		return
 	}
 	q.mu.Lock()
-	for q.done.Load() < seq {
+	for q.done.Load() < seq && !(q.closed && len(q.holes) == 0) {
+		q.waiters++
 		q.cond.Wait()
+		q.waiters--
 	}
 	q.mu.Unlock()
+}
+
+// seqFreeingLocked returns the sequence number of the queued hole whose
+// punching, with every hole before it, frees at least n bytes of the
+// queue, counting extra: holes about to be queued after the listed ones
+// (numbered from q.last+1 on, as queuePunch will). It returns 0 when
+// nothing needs to be punched. Called with q.mu held.
+func (q *punchQueue) seqFreeingLocked(n int64, extra []hole) uint64 {
+	if n <= 0 {
+		return 0
+	}
+	for _, h := range q.holes {
+		if n -= h.n; n <= 0 {
+			return h.seq
+		}
+	}
+	seq := q.last
+	for _, h := range extra {
+		seq++
+		if n -= h.n; n <= 0 {
+			break
+		}
+	}
+	return seq
+}
+
+// queuedLocked returns the bytes of holes listed plus those of extra.
+// Called with q.mu held.
+func (q *punchQueue) queuedLocked(extra []hole) int64 {
+	n := q.bytes
+	for _, h := range extra {
+		n += h.n
+	}
+	return n
 }
 
 // queuePunch hands holes to the punch worker, or punches them at once
@@ -130,23 +148,27 @@ func (c *Cache) queuePunch(holes []hole) {
 }
 
 // awaitHolesLocked records in piece p, which reserve just made present,
-// the queued holes over its blocks that must be punched before its data
-// is written. Called with allocMu and mu held.
-func (c *Cache) awaitHolesLocked(p int) uint64 {
+// the holes of the punch queue to wait for before its data is written:
+// those queued over its blocks, and, if room >= 0, enough of the queue,
+// counting extra (the holes of this reservation's evictions, queued
+// next), that at most room bytes of holes remain. Called with allocMu and
+// mu held, before extra is queued.
+func (c *Cache) awaitHolesLocked(p int, room int64, extra []hole) {
 	q := &c.punchQ
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.holes) == 0 {
-		return 0
-	}
 	var seq uint64
-	bs := c.blockSize
-	for _, s := range c.info.PieceSpans(p) {
-		start, end := roundDown(s.Offset, bs), roundUp(s.Offset+s.Length, bs)
-		seq = max(seq, q.overlapLocked(s.File, start, end-start))
+	if len(q.holes) > 0 {
+		bs := c.blockSize
+		for _, s := range c.info.PieceSpans(p) {
+			start, end := roundDown(s.Offset, bs), roundUp(s.Offset+s.Length, bs)
+			seq = max(seq, q.overlapLocked(s.File, start, end-start))
+		}
+	}
+	if room >= 0 && !q.closed {
+		seq = max(seq, q.seqFreeingLocked(q.queuedLocked(extra)-room, extra))
 	}
 	c.pieces[p].punchWait = seq
-	return seq
 }
 
 // puncher is the punch worker: it punches the queued holes in order,

@@ -158,3 +158,68 @@ func testPunchQueueBudget(t *testing.T, pieces int64) {
 		checkRead(t, c, tt, tt.info.PieceOffset(p), tt.info.PieceSize(p))
 	}
 }
+
+// TestReserveLeavesPunchWaitToTheWrite: with the punch worker stalled, a
+// reservation that evicts returns at once (the engine reserves with its
+// own lock held); the piece's first write is what waits for the holes,
+// so the disk still never holds more than the budget.
+func TestReserveLeavesPunchWaitToTheWrite(t *testing.T) {
+	const pieceLen = 64 << 10
+	tt := newTorrent(t, 43, pieceLen, testFile{name: "a", length: 32 * pieceLen})
+	dir := t.TempDir()
+	budget := int64(8 * pieceLen)
+	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	for p := range 8 {
+		download(t, c, tt, p)
+	}
+	release := stallPuncher(t, c)
+	waiting := func() bool {
+		c.punchQ.mu.Lock()
+		defer c.punchQ.mu.Unlock()
+		return c.punchQ.waiters > 0
+	}
+	reserved := make(chan error, 1)
+	go func() { reserved <- c.Reserve(8) }()
+	for done := false; !done; {
+		select {
+		case err := <-reserved:
+			if err != nil {
+				t.Fatalf("Reserve(8) = %v", err)
+			}
+			done = true
+		default:
+			if waiting() {
+				t.Fatal("Reserve waits for the punch worker")
+			}
+			runtime.Gosched()
+		}
+	}
+	if c.queuedHoles() == 0 {
+		t.Fatal("Reserve(8) on a full budget queued no hole")
+	}
+	written := make(chan error, 1)
+	go func() { written <- writePiece(c, 8, tt.piece(8), 16<<10) }()
+	for !waiting() {
+		select {
+		case err := <-written:
+			t.Fatalf("piece 8 was written (%v) over a full disk while its room was still to punch", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	if du := diskUsage(t, dir); du > budget {
+		t.Fatalf("on disk %d, over the budget %d", du, budget)
+	}
+	release()
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Verify(8); !ok || err != nil {
+		t.Fatalf("Verify(8) = %v, %v", ok, err)
+	}
+	c.drainPunches()
+	if du := diskUsage(t, dir); du > budget {
+		t.Fatalf("on disk %d once punched, over the budget %d", du, budget)
+	}
+	checkRead(t, c, tt, tt.info.PieceOffset(8), tt.info.PieceSize(8))
+}

@@ -68,6 +68,17 @@ func (c *Cache) startWrite(p int) (*partial, error) {
 				c.mu.Lock()
 				continue
 			}
+			if n := len(pc.poolWaits); n > 0 {
+				w := pc.poolWaits[n-1]
+				if w.seq > w.q.done.Load() {
+					c.mu.Unlock()
+					w.q.wait(w.seq)
+					c.mu.Lock()
+					continue
+				}
+				pc.poolWaits = pc.poolWaits[:n-1]
+				continue
+			}
 			pc.writers++
 			c.writing++
 			if pc.part == nil {
