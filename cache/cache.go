@@ -164,6 +164,8 @@ type Cache struct {
 	// demand is what the readers want, for eviction (SetDemand); nil
 	// until set.
 	demand atomic.Pointer[demand]
+	// reading is set while the demand has reads or windows.
+	reading atomic.Bool
 	// shrunk is set once the disk filled up: limit, lower than
 	// Options.Budget, is the budget from then on (diskFull), and a cache
 	// that kept everything evicts.

@@ -14,6 +14,18 @@ import (
 // eviction is plain LRU.
 func (c *Cache) SetDemand(reads, windows [][2]int, behind int) {
 	c.demand.Store(&demand{reads: slices.Clone(reads), windows: slices.Clone(windows), behind: behind})
+	c.reading.Store(len(reads)+len(windows) > 0)
+}
+
+// OtherReaders returns how many other caches of its Pool have readers
+// now (reads in flight or readahead windows, by their SetDemand), so
+// that the readahead of all of them together fits the shared budget as
+// one cache's does its own; 0 for a cache with a budget of its own.
+func (c *Cache) OtherReaders() int {
+	if c.pool == nil {
+		return 0
+	}
+	return c.pool.readers(c)
 }
 
 // OnEvict registers f, which the cache calls with each piece it evicts to
@@ -43,10 +55,11 @@ func (c *Cache) Capacity() int64 {
 // for a piece the readers need next, anything but what other reads need
 // next; for a piece under a read, also window pieces; otherwise only
 // pieces nobody needs. It returns an error wrapping ErrBudget when that
-// cannot make room, and nil when p is not missing. It may wait for the
-// cache's punch worker to free the blocks of earlier evictions, so that
-// the disk never holds more than the budget. A reserved piece that is
-// not wanted any more must be released with Discard.
+// cannot make room, and nil when p is not missing. It never waits for
+// the cache's punch worker: p's first write waits until the blocks of
+// earlier evictions are freed, so that the disk never holds more than
+// the budget. A reserved piece that is not wanted any more must be
+// released with Discard.
 func (c *Cache) Reserve(p int) error {
 	if p < 0 || p >= len(c.pieces) {
 		return fmt.Errorf("cache: piece %d out of range (torrent has %d pieces)", p, len(c.pieces))

@@ -53,6 +53,19 @@ func NewPool(budget int64) (*Pool, error) {
 // once the disk under a member filled up (ErrDiskFull).
 func (pl *Pool) Budget() int64 { return pl.limit.Load() }
 
+// readers counts the members other than c with readers now.
+func (pl *Pool) readers(c *Cache) int {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	n := 0
+	for _, m := range pl.members {
+		if m != c && m.reading.Load() {
+			n++
+		}
+	}
+	return n
+}
+
 // Used returns the bytes charged to the pieces its open caches hold.
 func (pl *Pool) Used() int64 { return pl.used.Load() }
 

@@ -213,3 +213,35 @@ func TestPoolConcurrent(t *testing.T) {
 }
 
 func isBudget(err error) bool { return errors.Is(err, ErrBudget) }
+
+// TestPoolOtherReaders: a member counts the other members whose demand
+// has reads or windows, so the engine can share the readahead budget.
+func TestPoolOtherReaders(t *testing.T) {
+	_, cs, _, _, _ := pooledCaches(t, 3, 8)
+	for i, c := range cs {
+		if n := c.OtherReaders(); n != 0 {
+			t.Fatalf("cache %d: %d other readers before any demand", i, n)
+		}
+	}
+	cs[0].SetDemand([][2]int{{0, 0}}, nil, 0)
+	cs[1].SetDemand(nil, [][2]int{{2, 5}}, 0)
+	for i, want := range []int{1, 1, 2} {
+		if n := cs[i].OtherReaders(); n != want {
+			t.Errorf("cache %d: %d other readers, want %d", i, n, want)
+		}
+	}
+	cs[1].SetDemand(nil, nil, 16) // its reader closed
+	if n := cs[2].OtherReaders(); n != 1 {
+		t.Errorf("after one reader left: %d other readers, want 1", n)
+	}
+	if err := cs[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := cs[2].OtherReaders(); n != 0 {
+		t.Errorf("after the reading cache closed: %d other readers, want 0", n)
+	}
+	var own Cache
+	if n := own.OtherReaders(); n != 0 {
+		t.Errorf("a cache outside a pool: %d other readers", n)
+	}
+}

@@ -138,8 +138,9 @@ func (t *Torrent) pushDemand() {
 
 // windowPieces is the most pieces one reader's readahead may span: the
 // readers' windows together take at most half the storage's capacity,
-// the rest being for reads in flight and pieces behind them. -1 means no
-// limit. Called with t.mu held.
+// the rest being for reads in flight and pieces behind them. A capacity
+// shared with other torrents (SharedStorage) is divided equally among
+// those with readers. -1 means no limit. Called with t.mu held.
 func (t *Torrent) windowPieces() int {
 	if t.capPieces == 0 {
 		return -1
@@ -149,6 +150,9 @@ func (t *Torrent) windowPieces() int {
 		if r.pos >= 0 {
 			readers++
 		}
+	}
+	if ss, ok := t.st.(SharedStorage); ok {
+		readers *= 1 + ss.OtherReaders()
 	}
 	return t.capPieces / 2 / max(readers, 1)
 }

@@ -228,3 +228,37 @@ func TestFileReaderReadaheadStopsAtFileEnd(t *testing.T) {
 		t.Errorf("the torrent reader's readahead is pieces %v; want it past piece 10", wholeAhead)
 	}
 }
+
+// sharedMem is a memory storage whose capacity others share, with
+// others of them reading.
+type sharedMem struct {
+	Storage
+	others int
+}
+
+func (s *sharedMem) OtherReaders() int { return s.others }
+
+// TestWindowSharesABudgetWithOtherTorrents: the readers of all the
+// torrents sharing one budget (a mount's pool) get half of it for their
+// windows together, as those of one torrent do with a budget of its own.
+func TestWindowSharesABudgetWithOtherTorrents(t *testing.T) {
+	tor := offlineTorrent(t, 256, 16<<10, false)
+	tor.capPieces = 64
+	tor.readers[&Reader{pos: 0}] = struct{}{}
+	if got := tor.windowPieces(); got != 32 {
+		t.Fatalf("one reader, a budget of its own: a window of %d pieces, want 32", got)
+	}
+	sm := &sharedMem{Storage: tor.st}
+	tor.st = sm
+	for others, want := range []int{32, 16, 10, 8} {
+		sm.others = others
+		if got := tor.windowPieces(); got != want {
+			t.Errorf("one reader, %d other torrents reading: a window of %d pieces, want %d", others, got, want)
+		}
+	}
+	tor.readers[&Reader{pos: 0}] = struct{}{}
+	sm.others = 1
+	if got := tor.windowPieces(); got != 8 {
+		t.Errorf("two readers, one other torrent reading: a window of %d pieces, want 8", got)
+	}
+}

@@ -50,6 +50,16 @@ type Storage interface {
 	OnEvict(f func(piece int))
 }
 
+// SharedStorage is a Storage whose Capacity other torrents' storages
+// share, such as the one budget of a mount over its torrents
+// (*cache.Cache in a cache.Pool). OtherReaders counts the other torrents
+// whose readers hold windows now: the readahead share of the capacity is
+// divided among them all.
+type SharedStorage interface {
+	Storage
+	OtherReaders() int
+}
+
 // ErrStorageFull is matched (errors.Is) by a Storage's error when its
 // budget has no room for a piece now. A storage package that cannot
 // import fetch makes its own error match by giving it a method

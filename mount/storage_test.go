@@ -10,7 +10,7 @@ import (
 )
 
 // The cache is the engine's storage.
-var _ fetch.Storage = (*cache.Cache)(nil)
+var _ fetch.SharedStorage = (*cache.Cache)(nil)
 
 // TestCacheFullIsStorageFull: the engine recognizes the cache's full
 // budget as its own contract's error, without importing the cache.
