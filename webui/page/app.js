@@ -277,16 +277,18 @@
 
     const seen = new Set();
     const box = $("torrents");
-    for (const t of torrents) {
+    torrents.forEach((t, i) => {
       seen.add(t.info_hash);
       let c = cards.get(t.info_hash);
       if (!c) {
         c = newCard(t);
         cards.set(t.info_hash, c);
       }
-      box.append(c.root); // keeps the server's order
+      // In the server's order, moving a card only when it is out of
+      // place: a moved card loses the focus and selection of its fields.
+      if (box.children[i] !== c.root) box.insertBefore(c.root, box.children[i] || null);
       updateCard(c, t);
-    }
+    });
     for (const [k, c] of cards) {
       if (!seen.has(k)) { c.root.remove(); cards.delete(k); }
     }
