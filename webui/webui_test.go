@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/torfs/torfs/mount"
@@ -236,5 +238,28 @@ func TestMetrics(t *testing.T) {
 	}
 	if f := fams["torfs_torrent_downloaded_bytes_total"]; f == nil || f.GetType().String() != "COUNTER" {
 		t.Errorf("torfs_torrent_downloaded_bytes_total is not a counter: %v", f)
+	}
+}
+
+// TestREADMEListsMetrics fails when a metric of the mount is missing
+// from the README's list.
+func TestREADMEListsMetrics(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(&fakeSource{}))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fams) < 10 {
+		t.Fatalf("only %d metrics gathered", len(fams))
+	}
+	for _, f := range fams {
+		if !strings.Contains(string(readme), "`"+f.GetName()+"`") {
+			t.Errorf("the README does not list the metric %s", f.GetName())
+		}
 	}
 }
