@@ -138,6 +138,12 @@ func TestWebPageInChromium(t *testing.T) {
 		grows(mid)
 	}
 	grows(n - 1) // the whole torrent, at last
+	// The map is drawn from the run-length encoded states, the counts
+	// from the status's own: they agree.
+	drawn, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("canvas.map").dataset.verified`))
+	if err != nil || drawn != strconv.Itoa(n) {
+		t.Errorf("the piece map shows %q pieces verified (%v), want %d", drawn, err, n)
+	}
 	shot(t, bctx, "webui-done.png")
 	if err := chromedp.Do(bctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,8 @@
       ctx.fillRect((k % cols) * cell, Math.floor(k / cols) * cell, cell - gap, cell - gap);
     }
     canvas.title = n + " pieces" + (per > 1 ? ", " + per + " a cell" : "");
+    // What the map was drawn from, for tests to compare with the counts.
+    canvas.dataset.verified = states.reduce((a, s) => a + (s === 0 ? 1 : 0), 0);
   }
 
   // drawBar draws a file's pieces as a one-line bar.
