@@ -74,6 +74,10 @@ func (t *Torrent) lost(p int) bool {
 	}
 	t.state[p] = pieceMissing
 	t.haveCount--
+	if t.evicted == nil {
+		t.evicted = make([]bool, len(t.state))
+	}
+	t.evicted[p] = true
 	if t.isComplete {
 		t.isComplete = false
 		t.complete = make(chan struct{})

@@ -209,6 +209,7 @@ func (r *Reader) ReadAt(ctx context.Context, b []byte, off int64) (int, error) {
 			t.mu.Lock()
 			reason := t.stallReason(p)
 			t.mu.Unlock()
+			t.stalls.Add(1)
 			return 0, fmt.Errorf("%w: %s", ErrStalled, reason)
 		}
 	}

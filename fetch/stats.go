@@ -18,7 +18,11 @@ type Stats struct {
 	// DownloadRate and UploadRate are bytes per second, smoothed.
 	DownloadRate, UploadRate float64
 	Seeds                    int // connected peers with every piece
-	Peers                    []PeerStats
+	// Readers are the Readers open (streams); Stalls counts their reads
+	// that ended with ErrStalled.
+	Readers int
+	Stalls  int64
+	Peers   []PeerStats
 }
 
 // PeerStats describes one connection.
@@ -53,6 +57,8 @@ func (t *Torrent) Stats() Stats {
 		Seeds:          t.seeds,
 		Rejected:       t.rejected,
 		Skipped:        t.skipped,
+		Readers:        len(t.readers),
+		Stalls:         t.stalls.Load(),
 	}
 	s.VerifiedBytes = t.st.VerifiedBytes(0, t.info.Length)
 	for p := range t.peers {

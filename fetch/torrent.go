@@ -100,6 +100,11 @@ type Torrent struct {
 	dialing     int
 	lastError   string // why the last dial or tracker contact failed
 	diskFull    error  // the last write the full disk refused (diskfull.go)
+	// evicted marks the pieces the storage evicted this session, for
+	// PieceStates; nil until the first eviction.
+	evicted []bool
+	// stalls counts reads that ended with ErrStalled.
+	stalls atomic.Int64
 
 	// Parts that live in their own files, each owned by that file.
 	dht      dhtState     // dht.go: announcing to and finding peers in the DHT

@@ -98,6 +98,10 @@ type Served struct {
 	cache      *cache.Cache
 	tor        *fetch.Torrent
 	readerOpts fetch.ReaderOptions
+
+	// states is the buffer status fills with the piece states.
+	mapMu  sync.Mutex
+	states []byte
 }
 
 // New starts the engine client.

@@ -65,9 +65,23 @@ type TorrentStatus struct {
 	CacheDir    string `json:"cache_dir"`
 	// DiskFull, when set, says that the disk under the cache filled up,
 	// naming it and the sizes: reads that no longer fit fail (EIO).
-	DiskFull string       `json:"cache_disk_full,omitempty"`
-	Peers    []PeerStatus `json:"peers"`
-	Files    []FileStatus `json:"files"`
+	DiskFull string `json:"cache_disk_full,omitempty"`
+	// Wasted counts bytes received that could not be used.
+	Wasted int64 `json:"wasted"`
+	// Readers are the streams open on the torrent (files open in the
+	// mount); Stalls counts their reads that ended for want of progress.
+	Readers int   `json:"readers"`
+	Stalls  int64 `json:"stalls"`
+	// PieceLength is the size of every piece but the last; PieceCounts
+	// counts the pieces (their sum) by state, and PieceMap says each
+	// one's state, run-length encoded: each run is its length in decimal
+	// (left out when 1) and then its state, v verified, d downloading, w
+	// wanted by a reader, e evicted, . missing ("3v.2d" is v v v . d d).
+	PieceLength int64        `json:"piece_length"`
+	PieceCounts PieceCounts  `json:"piece_counts"`
+	PieceMap    string       `json:"piece_map"`
+	Peers       []PeerStatus `json:"peers"`
+	Files       []FileStatus `json:"files"`
 }
 
 // PeerStatus is one connected peer (fetch.PeerStats under the status
@@ -101,6 +115,13 @@ type FileStatus struct {
 	Path     string `json:"path"`
 	Length   int64  `json:"length"`
 	Verified int64  `json:"verified"`
+	// FirstPiece is the piece the file starts in; PieceMap, encoded as
+	// TorrentStatus.PieceMap, covers the pieces the file spans (none for
+	// an empty file).
+	FirstPiece int    `json:"first_piece"`
+	PieceMap   string `json:"piece_map"`
+	// URL is the path the file is streamed at over HTTP (StreamPath).
+	URL string `json:"url"`
 }
 
 // Status returns a snapshot of every torrent, sorted by name.
@@ -144,10 +165,18 @@ func (s *Session) Status() Status {
 func (t *Served) status() TorrentStatus {
 	fs := t.tor.Stats()
 	cs := t.cache.Stats()
+	info := &t.Meta.Info
+	// One buffer per torrent for the states, reused from call to call:
+	// the answer costs its encoded maps, not a byte per piece.
+	t.mapMu.Lock()
+	defer t.mapMu.Unlock()
+	t.states = t.tor.PieceStates(t.states[:0])
 	ts := TorrentStatus{
 		Name: t.Name, InfoHash: t.Meta.InfoHash.String(), Length: fs.Length, Verified: fs.VerifiedBytes,
 		DownloadRate: fs.DownloadRate, UploadRate: fs.UploadRate, Downloaded: fs.Downloaded, Uploaded: fs.Uploaded,
 		CacheUsed: cs.Used, CacheBudget: cs.Budget, Evictions: cs.Evictions, CacheDir: t.Dir,
+		Wasted: fs.Wasted, Readers: fs.Readers, Stalls: fs.Stalls,
+		PieceLength: info.PieceLength, PieceCounts: countPieces(t.states), PieceMap: encodePieceMap(t.states),
 		Peers: make([]PeerStatus, 0, len(fs.Peers)),
 	}
 	for _, p := range fs.Peers {
@@ -156,12 +185,18 @@ func (t *Served) status() TorrentStatus {
 	if err := t.tor.DiskFull(); err != nil {
 		ts.DiskFull = err.Error()
 	}
-	for _, f := range t.Meta.Info.Files {
+	for _, f := range info.Files {
 		if f.Pad || f.Symlink != nil {
 			continue
 		}
-		ts.Files = append(ts.Files, FileStatus{Path: strings.Join(f.Path, "/"), Length: f.Length,
-			Verified: t.tor.VerifiedBytes(f.Offset, f.Length)})
+		first, last := info.PieceRange(f.Offset, f.Length)
+		fs := FileStatus{Path: strings.Join(f.Path, "/"), Length: f.Length,
+			Verified:   t.tor.VerifiedBytes(f.Offset, f.Length),
+			FirstPiece: first, URL: StreamPath(ts.InfoHash, f.Path)}
+		if first <= last && last < len(t.states) {
+			fs.PieceMap = encodePieceMap(t.states[first : last+1])
+		}
+		ts.Files = append(ts.Files, fs)
 	}
 	return ts
 }
