@@ -423,3 +423,68 @@ func TestUTPGetFromLibtorrent(t *testing.T) {
 	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", seeder.String(), torrent)
 	harness.AssertSameFile(t, data, filepath.Join(out, "payload"))
 }
+
+// TestUTPOnlyTorfsToTorfs: torfs seed --no-tcp listens on uTP alone, so
+// torfs get --no-tcp can only reach it over uTP; and the two flags
+// together are refused.
+func TestUTPOnlyTorfsToTorfs(t *testing.T) {
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	data := filepath.Join(src, "payload")
+	harness.RandomFile(t, data, 32<<20+333, 19)
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	seed := startSeed(t, bin, data, torrent, "--no-dht", "--no-tcp")
+	if c, err := net.DialTimeout("tcp", seed, 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("torfs seed --no-tcp accepts TCP on %s", seed)
+	}
+	out := t.TempDir()
+	harness.RunTorfs(t, bin, "get", "--no-dht", "--no-tcp", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed, torrent)
+	harness.AssertSameFile(t, data, filepath.Join(out, "payload"))
+
+	r := harness.Run(t, harness.Command{Path: bin, Args: []string{"get", "--no-utp", "--no-tcp", "-o", out, torrent}})
+	if r.Code != 2 || !strings.Contains(r.Stderr, "no way to reach peers") {
+		t.Errorf("get --no-utp --no-tcp: %v", r)
+	}
+}
+
+// TestUTPSeedToLibtorrent: a libtorrent leecher with TCP off downloads
+// 64 MiB from torfs seed, every byte over torfs's uTP.
+func TestUTPSeedToLibtorrent(t *testing.T) {
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	data := filepath.Join(src, "payload")
+	harness.RandomFile(t, data, 64<<20, 20)
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	seed := startSeed(t, bin, data, torrent, "--no-dht")
+	leechDir := t.TempDir()
+	_, connect, finished := startUTPPeer(t, "leech", torrent, leechDir)
+	if _, err := fmt.Fprintf(connect, "%s\n", seed); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-finished:
+	case <-harness.Context(t, 2*time.Minute).Done():
+		t.Fatal("the uTP-only libtorrent leecher did not finish within 2 minutes")
+	}
+	harness.AssertSameFile(t, data, filepath.Join(leechDir, "payload"))
+}
+
+// TestUTPMountFromLibtorrent: a mount reads 64 MiB from a libtorrent
+// seeder with TCP off.
+func TestUTPMountFromLibtorrent(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	data := filepath.Join(src, "payload")
+	harness.RandomFile(t, data, 64<<20+5, 21)
+	torrent := harness.MakeTorrent(t, data, harness.TorrentOptions{})
+	seeder, _, _ := startUTPPeer(t, "seed", torrent, src)
+	mnt := t.TempDir()
+	harness.CleanupMount(t, mnt)
+	p := harness.StartTorfs(t, bin, "mount", "--no-dht", "--listen", "127.0.0.1:0", "--peer", seeder.String(), "--cache-dir", t.TempDir(), torrent, mnt)
+	if err := harness.WaitMounted(harness.Context(t, time.Minute), mnt, p); err != nil {
+		t.Fatal(err)
+	}
+	harness.AssertSameFile(t, data, filepath.Join(mnt, "payload"))
+}

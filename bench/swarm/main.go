@@ -37,6 +37,7 @@ func main() {
 	reverse := flag.Bool("reverse", true, "also measure a libtorrent leecher downloading from torfs seed")
 	encrypted := flag.Bool("encrypted", true, "also measure the download from 1 seeder with every peer forced to RC4 (MSE/PE)")
 	torfs := flag.String("torfs", "", "torfs binary to measure (default: build one from this module)")
+	utpCase := flag.Bool("utp", true, "also measure torfs get from torfs seed over uTP alone against TCP alone")
 	flag.Parse()
 	var counts []int
 	for _, f := range strings.Split(*seeders, ",") {
@@ -49,13 +50,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse, *encrypted); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse, *encrypted, *utpCase); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse, encrypted bool) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse, encrypted, utpCase bool) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
@@ -122,8 +123,47 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 		}
 	}
 	if encrypted {
-		return runEncrypted(ctx, bin, torrent, save, size, runs, plainCPU)
+		if err := runEncrypted(ctx, bin, torrent, save, size, runs, plainCPU); err != nil {
+			return err
+		}
 	}
+	if utpCase {
+		return runUTP(ctx, bin, torrent, save, size, runs)
+	}
+	return nil
+}
+
+// runUTP measures torfs get from torfs seed on loopback with both over
+// uTP alone (--no-tcp), against both over TCP alone (--no-utp), the
+// runs alternating, and prints the rates and torfs get's CPU per MB.
+func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int) error {
+	type side struct {
+		flag      string
+		rate, cpu []float64
+	}
+	sides := []*side{{flag: "--no-tcp"}, {flag: "--no-utp"}}
+	for r := range runs {
+		for k := range sides {
+			s := sides[(k+r)%2]
+			addr, stop, err := startTorfsSeed(ctx, bin, torrent, save, s.flag)
+			if err != nil {
+				return err
+			}
+			g, err := measureGet(ctx, bin, torrent, []string{addr}, size, "", s.flag)
+			stop()
+			if err != nil {
+				return fmt.Errorf("torfs get %s from torfs seed %s: %w", s.flag, s.flag, err)
+			}
+			s.rate = append(s.rate, float64(size)/1e6/g.complete.Seconds())
+			s.cpu = append(s.cpu, g.cpuPerMB)
+		}
+	}
+	u, tcp := sides[0], sides[1]
+	fmt.Printf("torfs get from torfs seed on loopback: uTP alone %.0f MB/s (goal >= 300), TCP alone %.0f MB/s, ratio %.2f\n",
+		median(u.rate), median(tcp.rate), median(u.rate)/median(tcp.rate))
+	fmt.Printf("  torfs get CPU (user+system) per MB: uTP %.2f ms, TCP %.2f ms, ratio %.2f\n",
+		median(u.cpu)*1e3, median(tcp.cpu)*1e3, median(u.cpu)/median(tcp.cpu))
+	fmt.Printf("  runs: uTP %s; TCP %s\n", list(u.rate), list(tcp.rate))
 	return nil
 }
 
@@ -263,9 +303,11 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 	return g, nil
 }
 
-// startTorfsSeed starts torfs seed on the data and waits until it serves.
-func startTorfsSeed(ctx context.Context, bin, torrent, save string) (string, func(), error) {
-	cmd := exec.CommandContext(ctx, bin, "seed", "--no-dht", "--data", save, "--listen", "127.0.0.1:0", torrent)
+// startTorfsSeed starts torfs seed on the data, with extra flags, and
+// waits until it serves.
+func startTorfsSeed(ctx context.Context, bin, torrent, save string, extra ...string) (string, func(), error) {
+	args := append([]string{"seed", "--no-dht", "--data", save, "--listen", "127.0.0.1:0"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, append(args, torrent)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err

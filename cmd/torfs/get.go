@@ -73,7 +73,7 @@ type swarmFlags struct {
 	downRate        string
 	verbose         bool
 	encryption      fetch.Encryption
-	noUTP           bool
+	noUTP, noTCP    bool
 	dht             dhtFlags
 }
 
@@ -86,6 +86,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.verbose, "v", false, "verbose")
 	fs.Var(&f.encryption, "encryption", "prefer, require or off")
 	fs.BoolVar(&f.noUTP, "no-utp", false, "TCP only")
+	fs.BoolVar(&f.noTCP, "no-tcp", false, "uTP only")
 	f.dht.register(fs)
 }
 
@@ -108,7 +109,7 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
-	transports, sock, err := listenTransports(f.listen, f.noUTP)
+	transports, sock, err := listenTransports(f.listen, f.noUTP, f.noTCP)
 	if err != nil {
 		return fetch.Config{}, err
 	}

@@ -1,26 +1,33 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/utp"
 )
 
-// utpFlagsHelp is the --no-utp line of --help texts.
+// utpFlagsHelp is the --no-utp and --no-tcp lines of --help texts.
 const utpFlagsHelp = `  --no-utp           peers over TCP only; by default torfs also speaks uTP
                      (BEP 29) on the UDP port of the same number as its
                      TCP port, and shares that socket with its DHT node
+  --no-tcp           peers over uTP only (a network that passes only UDP,
+                     or to measure uTP alone)
 `
 
 // listenTransports opens the peer transports of a command: uTP first,
 // then TCP, both on the port of listen (":0" picks one free for both).
-// With noUTP it is TCP alone. The returned socket, nil without uTP, is
-// the one the DHT node should share.
-func listenTransports(listen string, noUTP bool) ([]fetch.Transport, *utp.Socket, error) {
+// With noUTP it is TCP alone, with noTCP uTP alone. The returned socket,
+// nil without uTP, is the one the DHT node should share.
+func listenTransports(listen string, noUTP, noTCP bool) ([]fetch.Transport, *utp.Socket, error) {
+	if noUTP && noTCP {
+		return nil, nil, usagef("--no-utp and --no-tcp together leave no way to reach peers")
+	}
 	if noUTP {
 		tcp, err := fetch.ListenTCP(listen)
 		if err != nil {
@@ -31,6 +38,17 @@ func listenTransports(listen string, noUTP bool) ([]fetch.Transport, *utp.Socket
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, nil, usagef("--listen %q: %v", listen, err)
+	}
+	if noTCP {
+		n, err := strconv.ParseUint(cmp.Or(port, "0"), 10, 16)
+		if err != nil {
+			return nil, nil, usagef("--listen %q: port %q is not a number", listen, port)
+		}
+		sock, err := listenUTP(host, int(n))
+		if err != nil {
+			return nil, nil, err
+		}
+		return []fetch.Transport{fetch.NewTransport(fetch.TransportUTP, sock.Dial, sock)}, sock, nil
 	}
 	// A port of 0 is picked for TCP, then taken on UDP; another program
 	// may hold that UDP port, so a few ports are tried.
