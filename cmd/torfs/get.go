@@ -24,7 +24,7 @@ func getCommand() *command {
 	return &command{
 		name:    "get",
 		summary: "download a torrent's or magnet link's files to a directory",
-		usage: `Usage: torfs get [flags] FILE.torrent|MAGNET
+		usage: `Usage: torfs get [flags] FILE.torrent|URL|MAGNET
 
 Downloads every file of the torrent into DIR (the current directory by
 default), verifying each piece against its SHA-1 hash, and exits 0 once
@@ -34,6 +34,9 @@ DIR (the state is kept in DIR/.<info-hash>.torfs). When DIR has too
 little free space for the torrent, it downloads what fits and stops with
 "cache disk full" and exit status 1, keeping every verified piece for the
 next run.
+
+An http(s) URL of a .torrent file is fetched first (within 60 s and
+16 MiB; the server must answer 200 with a .torrent).
 
 A magnet link (quote it for the shell) is first resolved: its metadata is
 fetched from peers (BEP 9) and checked against its info-hash, with progress
@@ -56,6 +59,7 @@ Flags:
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
+  torfs get -o ~/isos https://example.org/ubuntu.iso.torrent
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
   torfs get --seed --up-rate 1MiB --listen :6881 movie.torrent
   torfs get -o ~/data 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
@@ -152,7 +156,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if magnet, err = metainfo.ParseMagnet(pos[0]); err != nil {
 			return err
 		}
-	} else if mi, err = metainfo.Load(pos[0]); err != nil {
+	} else if mi, err = loadTorrent(ctx, pos[0]); err != nil {
 		return err
 	}
 	opts := sf.options(mi)

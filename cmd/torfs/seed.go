@@ -17,11 +17,12 @@ func seedCommand() *command {
 	return &command{
 		name:    "seed",
 		summary: "check existing data against a torrent and upload it to peers",
-		usage: `Usage: torfs seed [flags] FILE.torrent
+		usage: `Usage: torfs seed [flags] FILE.torrent|URL
 
 Checks the data at PATH against the torrent's piece hashes (showing
 progress), reports wrong or missing data, then uploads the good pieces to
-peers until interrupted. Wrong data is never served.
+peers until interrupted. Wrong data is never served. An http(s) URL of
+a .torrent file is fetched first (within 60 s and 16 MiB).
 
 PATH is, for a single-file torrent, the file itself or the directory that
 holds it; for a multi-file torrent, the torrent's root directory or the
@@ -68,7 +69,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.DownloadRate = 0
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(ctx, pos[0])
 	if err != nil {
 		return err
 	}
