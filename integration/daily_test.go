@@ -5,8 +5,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/torfs/torfs/integration/harness"
 )
@@ -56,5 +58,69 @@ func TestGetAndMountTorrentURL(t *testing.T) {
 	bad := harness.RunTorfsStatus(t, bin, "get", "-o", t.TempDir(), "--peer", seed.Addr(), url+".missing")
 	if bad.Code != 1 || !strings.Contains(bad.Stderr, "404 Not Found") {
 		t.Errorf("get of a missing URL: %v", bad)
+	}
+}
+
+// TestListAndUmount: torfs list shows two running mounts; torfs umount
+// ends one (its process exits, its mountpoint is free) and leaves the
+// other, which list then shows alone; umount refuses a directory that is
+// no torfs mount.
+func TestListAndUmount(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3")
+	t.Parallel()
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "one.bin"), 1<<20+3, 21)
+	harness.RandomFile(t, filepath.Join(src, "two.bin"), 2<<20+5, 22)
+	one := harness.MakeTorrent(t, filepath.Join(src, "one.bin"), harness.TorrentOptions{})
+	two := harness.MakeTorrent(t, filepath.Join(src, "two.bin"), harness.TorrentOptions{})
+	env := []string{"XDG_RUNTIME_DIR=" + t.TempDir()}
+	torfs := func(args ...string) *harness.Result {
+		return harness.Run(t, harness.Command{Path: bin, Args: args, Env: env})
+	}
+	start := func(torrent, mnt string) *harness.Process {
+		harness.CleanupMount(t, mnt)
+		p := harness.Start(t, harness.Command{Path: bin, Env: env, Args: []string{
+			"mount", "--no-dht", "--listen", "127.0.0.1:0", "--peer", "127.0.0.1:1", "--cache-dir", t.TempDir(), torrent, mnt}})
+		if _, err := p.WaitOutput(harness.Context(t, time.Minute), "mounted "); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mntA, mntB := t.TempDir(), t.TempDir()
+	pa := start(one, mntA)
+	pb := start(two, mntB)
+
+	list := torfs("list")
+	if list.Code != 0 || !strings.Contains(list.Stdout, mntA+"  pid "+strconv.Itoa(pa.Pid())+"  one.bin") ||
+		!strings.Contains(list.Stdout, mntB+"  pid "+strconv.Itoa(pb.Pid())+"  two.bin") || !strings.Contains(list.Stdout, "cache ") {
+		t.Fatalf("torfs list with two mounts: %v", list)
+	}
+
+	um := torfs("umount", mntA)
+	if um.Code != 0 || !strings.Contains(um.Stdout, "unmounted "+mntA) {
+		t.Fatalf("torfs umount: %v", um)
+	}
+	// umount saw the process exit; the harness reaps it a moment later.
+	if code, err := pa.Wait(harness.Context(t, 5*time.Second)); err != nil || code != 0 {
+		t.Errorf("torfs umount returned, but the mount's process %d: exit %d, %v\n%s", pa.Pid(), code, err, pa.Output())
+	}
+	if ok, err := harness.Mounted(mntA); err != nil || ok {
+		t.Errorf("%s still mounted (%v) after torfs umount", mntA, err)
+	}
+	list = torfs("list")
+	if list.Code != 0 || strings.Contains(list.Stdout, mntA) || !strings.Contains(list.Stdout, mntB) {
+		t.Errorf("torfs list after unmounting %s: %v", mntA, list)
+	}
+
+	not := torfs("umount", mntA)
+	if not.Code != 1 || !strings.Contains(not.Stderr, "is not a torfs mount") {
+		t.Errorf("torfs umount of a directory that is no mount: %v", not)
+	}
+	if um := torfs("umount", mntB); um.Code != 0 {
+		t.Errorf("torfs umount %s: %v", mntB, um)
+	}
+	if list := torfs("list"); list.Code != 0 || !strings.Contains(list.Stdout, "no torfs mounts") {
+		t.Errorf("torfs list with no mount: %v", list)
 	}
 }

@@ -31,6 +31,8 @@ func commands() []*command {
 		// One line per command, in the order --help lists them.
 		mountCommand(),
 		statusCommand(),
+		listCommand(),
+		umountCommand(),
 		demoCommand(),
 		createCommand(),
 		infoCommand(),

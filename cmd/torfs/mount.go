@@ -198,7 +198,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, force, stopSigs := stopSignals(ctx)
 	defer stopSigs()
+	unregister := func() {}
+	defer func() { unregister() }()
 	ready := func(m mount.Mounted) {
+		unregister = registerMount(m, pos[0], log)
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
@@ -333,8 +336,8 @@ func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.
 			out, _ := os.ReadFile(logPath)
 			for _, line := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(line, "mounted ") {
-					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'fusermount3 -u %s' or kill %d\n",
-						line, cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
+					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'torfs umount %s'\n",
+						line, cmd.Process.Pid, logPath, mountpoint)
 					return nil
 				}
 			}
