@@ -74,6 +74,7 @@ func (t *Torrent) lost(p int) bool {
 	}
 	t.state[p] = pieceMissing
 	t.haveCount--
+	t.lostWanted(p)
 	if t.isComplete {
 		t.isComplete = false
 		t.complete = make(chan struct{})

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/metainfo"
 )
 
 // serveTorrent serves the .torrent file at path over HTTP on loopback
@@ -122,5 +127,60 @@ func TestListAndUmount(t *testing.T) {
 	}
 	if list := torfs("list"); list.Code != 0 || !strings.Contains(list.Stdout, "no torfs mounts") {
 		t.Errorf("torfs list with no mount: %v", list)
+	}
+}
+
+// TestGetOnlyOneFile: torfs get --only of one file of a multi-file
+// torrent seeded by libtorrent downloads that file's pieces and no
+// others (the two it shares with its neighbours included), and leaves
+// the other files sparse, holding no more than those shared pieces.
+func TestGetOnlyOneFile(t *testing.T) {
+	t.Parallel()
+	bin := harness.BuildTorfs(t)
+	const pl = 32 << 10
+	spec := []harness.FileSpec{
+		{Path: "a.bin", Size: 200<<10 + 100},
+		{Path: "b/film.mkv", Size: 1<<20 + 333},
+		{Path: "c.bin", Size: 300<<10 + 7},
+	}
+	src := t.TempDir()
+	torrent, seed := seedWith(t, src, "tree", spec, pl)
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	r := harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed.Addr(), "--only", "film.mkv", torrent)
+	harness.AssertSameFile(t, filepath.Join(src, "tree", "b", "film.mkv"), filepath.Join(out, "tree", "b", "film.mkv"))
+
+	film := mi.Info.Files[1]
+	first, last := mi.Info.PieceRange(film.Offset, film.Length)
+	var wantBytes int64
+	for i := first; i <= last; i++ {
+		wantBytes += mi.Info.PieceSize(i)
+	}
+	var received int64
+	if _, err := fmt.Sscanf(r.Stdout[strings.Index(r.Stdout, "received "):], "received %d bytes", &received); err != nil {
+		t.Fatalf("no byte count in %q: %v", r.Stdout, err)
+	}
+	if received < film.Length || received > wantBytes {
+		t.Errorf("received %d bytes for a file of %d in pieces of %d bytes (want at most %d)", received, film.Length, wantBytes, wantBytes)
+	}
+	if !strings.Contains(r.Stdout, "downloaded 1 file of tree") {
+		t.Errorf("the summary does not say one file: %q", r.Stdout)
+	}
+	// The other files hold at most the pieces shared with film.mkv.
+	for _, name := range []string{"a.bin", "c.bin"} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(out, "tree", name), &st); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			t.Fatal(err)
+		}
+		t.Logf("%s: size %d, %d bytes on disk", name, st.Size, st.Blocks*512)
+		if used := st.Blocks * 512; used > pl+4096 {
+			t.Errorf("%s, not selected, takes %d bytes on disk", name, used)
+		}
 	}
 }
