@@ -184,3 +184,41 @@ func TestGetOnlyOneFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedRatioStops: torfs seed --seed-ratio 1 uploads the torrent once
+// to a libtorrent leecher and exits 0 on its own; torfs get --seed-time
+// seeds after its download, then exits 0.
+func TestSeedRatioStops(t *testing.T) {
+	t.Parallel()
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	const size = 3<<20 + 17
+	harness.RandomFile(t, filepath.Join(src, "data.bin"), size, 23)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "data.bin"), harness.TorrentOptions{})
+	p := harness.StartTorfs(t, bin, "seed", "--data", src, "--listen", "127.0.0.1:0", "--seed-ratio", "1", torrent)
+	line, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := line[strings.Index(line, " on ")+4 : strings.Index(line, "; press")]
+	if !strings.Contains(line, "or it stops at ratio 1") {
+		t.Errorf("the seed does not say when it stops: %q", line)
+	}
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}})
+	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	code, err := p.Wait(harness.Context(t, time.Minute))
+	if err != nil || code != 0 {
+		t.Fatalf("torfs seed --seed-ratio 1 after uploading everything: exit %d, %v\n%s", code, err, p.Output())
+	}
+	if !strings.Contains(p.Stderr(), "stopped seeding: ratio 1.00 reached") {
+		t.Errorf("torfs seed does not say why it stopped:\n%s", p.Output())
+	}
+	harness.AssertSameFile(t, filepath.Join(src, "data.bin"), filepath.Join(leech.Save(), "data.bin"))
+
+	r := harness.RunTorfs(t, bin, "get", "-o", t.TempDir(), "--listen", "127.0.0.1:0", "--peer", leech.Addr(), "--seed-time", "1s", torrent)
+	if !strings.Contains(r.Stderr, "stopped seeding: seeded for 1s") {
+		t.Errorf("torfs get --seed-time 1s:\n%s", r.Stderr)
+	}
+}

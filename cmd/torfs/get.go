@@ -66,6 +66,10 @@ Flags:
   --only GLOB        download only the files matching GLOB (repeatable)
   --exclude GLOB     do not download the files matching GLOB (repeatable)
   --seed             keep seeding after the download until interrupted
+  --seed-ratio R     keep seeding after the download until R times its size
+                     is uploaded (e.g. 1 or 2.5), then exit 0
+  --seed-time DUR    keep seeding after the download for DUR (e.g. 2h), then
+                     exit 0; with --seed-ratio, whichever comes first
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
@@ -76,6 +80,7 @@ Examples:
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
   torfs get --seed --up-rate 1MiB --listen :6881 movie.torrent
   torfs get --only '*.mkv' --only 'subs/*.srt' season1.torrent
+  torfs get --seed-ratio 2 --seed-time 12h ubuntu.iso.torrent
   torfs get --exclude '*.nfo' --exclude 'samples/*' dataset.torrent
   torfs get -o ~/data 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
   torfs get --no-dht 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&x.pe=192.0.2.7:6881'
@@ -154,6 +159,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	keepSeeding := fs.Bool("seed", false, "seed after completion")
 	var sel selection
 	sel.register(fs)
+	var limits seedLimits
+	limits.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -281,9 +288,13 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "downloaded %s to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
 		what, *dir, stats.Downloaded, stats.Uploaded)
-	if *keepSeeding {
+	switch {
+	case limits.set():
+		fmt.Fprintf(stderr, "seeding on %s until %s; press Ctrl-C to stop sooner\n", s.client.Addr(), limits)
+		s.seedUntil(ctx, stderr, limits, total)
+	case *keepSeeding:
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
-		s.seedUntil(ctx, stderr)
+		s.seedUntil(ctx, stderr, limits, total)
 	}
 	return nil
 }
@@ -386,17 +397,30 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 	}
 }
 
-// seedUntil serves peers until ctx ends, printing a status line now and
-// then.
-func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
+// seedUntil serves peers until ctx ends or a limit is reached (size is
+// what the ratio divides by), printing a status line now and then.
+func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer, limits seedLimits, size int64) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	var check <-chan time.Time
+	if limits.set() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		check = t.C
+	}
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			st := s.tor.Stats()
 			fmt.Fprintf(stderr, "stopped; uploaded %s\n", bytesize.Format(st.Uploaded))
 			return
+		case <-check:
+			st := s.tor.Stats()
+			if why := limits.reached(st.Uploaded, size, time.Since(start)); why != "" {
+				fmt.Fprintf(stderr, "stopped seeding: %s; uploaded %s\n", why, bytesize.Format(st.Uploaded))
+				return
+			}
 		case <-tick.C:
 			st := s.tor.Stats()
 			fmt.Fprintf(stderr, "seeding: %s, uploaded %s, %s/s\n", plural.Count(len(st.Peers), "peer", "peers"), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
