@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -392,6 +393,7 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 			bar.mu.Lock()
 			bar.label = fmt.Sprintf("%s (%s)", s.tor.Info().Name, plural.Count(len(st.Peers), "peer", "peers"))
 			bar.mu.Unlock()
+			bar.SetSuffix(fmt.Sprintf("up %s/s  ratio %s", bytesize.Format(int64(st.UploadRate)), ratio(st.Uploaded, st.Downloaded)))
 			bar.Update(s.progress())
 		}
 	}
@@ -423,9 +425,22 @@ func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer, limits seedLimi
 			}
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %s, uploaded %s, %s/s\n", plural.Count(len(st.Peers), "peer", "peers"), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
+			target := ""
+			if limits.ratio > 0 {
+				target = " of " + strconv.FormatFloat(limits.ratio, 'g', -1, 64)
+			}
+			fmt.Fprintf(stderr, "seeding: %s, up %s/s, uploaded %s, ratio %s%s\n", plural.Count(len(st.Peers), "peer", "peers"),
+				bytesize.Format(int64(st.UploadRate)), bytesize.Format(st.Uploaded), ratio(st.Uploaded, size), target)
 		}
 	}
+}
+
+// ratio is up/down for people: "0.42", or "-" before anything came down.
+func ratio(up, down int64) string {
+	if down <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(up)/float64(down), 'f', 2, 64)
 }
 
 // proveWithProgress hashes data found on disk, showing progress.
