@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,5 +221,45 @@ func TestSeedRatioStops(t *testing.T) {
 	r := harness.RunTorfs(t, bin, "get", "-o", t.TempDir(), "--listen", "127.0.0.1:0", "--peer", leech.Addr(), "--seed-time", "1s", torrent)
 	if !strings.Contains(r.Stderr, "stopped seeding: seeded for 1s") {
 		t.Errorf("torfs get --seed-time 1s:\n%s", r.Stderr)
+	}
+}
+
+// TestUmountNamesHolders: when the mount does not go within --timeout
+// (here its torfs is stopped), torfs umount fails naming the programs
+// using the mount; once torfs runs again it ends the mount as asked.
+func TestUmountNamesHolders(t *testing.T) {
+	harness.Require(t, "/dev/fuse", "fusermount3", "sleep")
+	t.Parallel()
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "one.bin"), 1<<20, 24)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "one.bin"), harness.TorrentOptions{})
+	env := []string{"XDG_RUNTIME_DIR=" + t.TempDir()}
+	mnt := t.TempDir()
+	harness.CleanupMount(t, mnt)
+	p := harness.Start(t, harness.Command{Path: bin, Env: env, Args: []string{
+		"mount", "--no-dht", "--listen", "127.0.0.1:0", "--peer", "127.0.0.1:1", "--cache-dir", t.TempDir(), torrent, mnt}})
+	if _, err := p.WaitOutput(harness.Context(t, time.Minute), "mounted "); err != nil {
+		t.Fatal(err)
+	}
+	holder := harness.Start(t, harness.Command{Path: "sleep", Args: []string{"600"}, Dir: mnt, Name: "sleep in the mount"})
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Signal(syscall.SIGCONT) })
+	um := harness.Run(t, harness.Command{Path: bin, Env: env, Args: []string{"umount", "--timeout", "1s", mnt}})
+	if um.Code != 1 || !strings.Contains(um.Stderr, "still mounted after 1s") ||
+		!strings.Contains(um.Stderr, "sleep (pid "+strconv.Itoa(holder.Pid())+")") {
+		t.Errorf("torfs umount of a mount whose torfs is stopped: %v", um)
+	}
+	if err := holder.Stop(); err != nil {
+		t.Log(err)
+	}
+	if err := p.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The SIGTERM umount sent is delivered now.
+	if code, err := p.Wait(harness.Context(t, 30*time.Second)); err != nil || code != 0 {
+		t.Errorf("the mount after SIGCONT: exit %d, %v", code, err)
 	}
 }
