@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/torfs/torfs/internal/atomicfile"
 )
@@ -54,6 +55,9 @@ func Register(dir string, e Entry) (remove func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("registering the mount: %w", err)
 	}
+	if err := checkOwned(dir); err != nil {
+		return nil, fmt.Errorf("registering the mount: %w", err)
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, err
@@ -71,6 +75,12 @@ func fileName(pid int) string { return "mount-" + strconv.Itoa(pid) + ".json" }
 // removes the files of processes that are gone. A missing dir is no
 // mount at all.
 func List(dir string) ([]Entry, error) {
+	if err := checkOwned(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the register of mounts: %w", err)
+	}
 	names, err := filepath.Glob(filepath.Join(dir, "mount-*.json"))
 	if err != nil {
 		return nil, err
@@ -98,6 +108,21 @@ func List(dir string) ([]Entry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Mountpoint < out[j].Mountpoint })
 	return out, nil
+}
+
+// checkOwned refuses a register that is not a directory of ours: in a
+// shared temporary directory another user could have made it, and its
+// records would name the processes torfs umount signals.
+func checkOwned(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is not a directory that only this user may write to: remove it", dir)
+	}
+	return nil
 }
 
 // Alive reports whether e's process still runs.

@@ -72,3 +72,26 @@ func TestHolders(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestRegisterRefusesAWritableDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "torfs")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(dir, Entry{Mountpoint: "/mnt/x"}); err == nil {
+		t.Error("Register wrote into a directory anyone may write to")
+	}
+	if _, err := List(dir); err == nil {
+		t.Error("List trusted a directory anyone may write to")
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := List(link); err == nil {
+		t.Error("List followed a symbolic link")
+	}
+}
