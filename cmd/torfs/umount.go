@@ -68,6 +68,10 @@ func runUmount(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// The pidfd names this very process even if its pid is reused
 	// before we look again.
 	pidfd, err := unix.PidfdOpen(e.PID, 0)
+	if errors.Is(err, syscall.ESRCH) {
+		fmt.Fprintf(stdout, "%s was unmounted already\n", e.Mountpoint)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("the torfs process %d serving %s: %w", e.PID, e.Mountpoint, err)
 	}
