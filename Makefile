@@ -2,7 +2,7 @@
 GO      ?= go
 FUZZTIME ?= 50000x
 
-.PHONY: all build demo check deps vet test stress fuzz clean
+.PHONY: all build demo check deps vet test stress fuzz clean man docs
 
 all: build
 
@@ -14,9 +14,26 @@ demo: build
 	./bin/torfs demo
 
 # Everything CI runs: installs missing Debian test dependencies, then
-# formatting, go mod tidiness, vet, the race-enabled test suite and short
-# fuzz runs.
-check: deps vet test fuzz
+# formatting, go mod tidiness, vet, the race-enabled test suite, short
+# fuzz runs and the generated man page and completions.
+check: deps vet test fuzz docs
+
+# The man page and the shell completions, generated from the commands'
+# help texts and flag sets: bin/torfs.1, bin/torfs.bash, .zsh, .fish.
+man: build
+	./bin/torfs help --man > bin/torfs.1
+	for sh in bash zsh fish; do ./bin/torfs completion $$sh > bin/torfs.$$sh || exit 1; done
+
+# make man into a temporary directory, checked: not empty, rendered by
+# man -l (when installed), the bash script parsed by bash -n.
+docs:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	$(GO) build -o $$dir/torfs ./cmd/torfs && \
+	$$dir/torfs help --man > $$dir/torfs.1 && test -s $$dir/torfs.1 && \
+	for sh in bash zsh fish; do $$dir/torfs completion $$sh > $$dir/torfs.$$sh && test -s $$dir/torfs.$$sh || exit 1; done && \
+	bash -n $$dir/torfs.bash && \
+	if command -v man >/dev/null; then MANWIDTH=80 man -l $$dir/torfs.1 | grep -q 'torfs umount'; fi && \
+	echo "man page and completions: ok"
 
 deps:
 	bash scripts/deps.sh

@@ -78,6 +78,7 @@ func (t *Torrent) lost(p int) bool {
 		t.evicted = make([]bool, len(t.state))
 	}
 	t.evicted[p] = true
+	t.lostWanted(p)
 	if t.isComplete {
 		t.isComplete = false
 		t.complete = make(chan struct{})

@@ -83,7 +83,7 @@ func (ap *activePiece) blockLen(b int) int {
 // prio is piece i's priority. Called with t.mu held.
 func (t *Torrent) prio(i int) int {
 	best := prioNone
-	if t.downloadAll {
+	if t.downloadAll && t.want(i) {
 		best = prioNormal
 	}
 	for r := range t.readers {
@@ -290,7 +290,7 @@ func (t *Torrent) pickNew(p *peer, level int) int {
 		if i >= n {
 			i -= n
 		}
-		if t.state[i] != pieceMissing || !p.has(i) {
+		if t.state[i] != pieceMissing || !p.has(i) || !t.want(i) {
 			continue
 		}
 		if a := t.avail[i]; best < 0 || a < bestAvail {
@@ -307,8 +307,8 @@ func (t *Torrent) pickNew(p *peer, level int) int {
 // so that duplicate requests cannot take blocks from untouched pieces.
 func (t *Torrent) endgame() bool {
 	if t.downloadAll {
-		for _, s := range t.state {
-			if s == pieceMissing {
+		for i, s := range t.state {
+			if s == pieceMissing && t.want(i) {
 				return false
 			}
 		}
@@ -326,10 +326,10 @@ func (t *Torrent) endgame() bool {
 func (t *Torrent) peerHasWanted(p *peer) bool {
 	if t.downloadAll {
 		if p.seed {
-			return !t.seeding()
+			return !t.wantedHeld()
 		}
 		for i, s := range t.state {
-			if s != pieceHave && p.bits.Has(i) {
+			if s != pieceHave && p.bits.Has(i) && t.want(i) {
 				return true
 			}
 		}

@@ -29,6 +29,10 @@ type TorrentOptions struct {
 	// WebSeeds are BEP 19 URLs used in addition to the torrent's url-list
 	// (e.g. a magnet link's ws).
 	WebSeeds []string
+	// Wanted, when not nil, has one entry per piece: DownloadAll then
+	// fetches only the pieces marked true (readers still get what they
+	// read), and WantedComplete says when those are held.
+	Wanted []bool
 }
 
 // piece states.
@@ -90,6 +94,7 @@ type Torrent struct {
 	failed      map[int][]hashJob // failed downloads of pieces not yet verified
 	readers     map[*Reader]struct{}
 	downloadAll bool
+	wanted      wantedState // wanted.go: the pieces DownloadAll fetches
 	// verified is closed and replaced whenever a piece verifies, waking
 	// readers that wait for data.
 	verified    chan struct{}
@@ -173,6 +178,10 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	}
 	if t.haveCount == n {
 		t.markComplete()
+	}
+	if err := t.initWanted(opts.Wanted); err != nil {
+		cancel()
+		return nil, err
 	}
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {

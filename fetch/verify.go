@@ -77,6 +77,7 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 	}
 	t.state[i] = pieceHave
 	t.haveCount++
+	t.gotWanted(i)
 	if fails := t.failed[i]; len(fails) > 0 {
 		delete(t.failed, i)
 		t.convict(job, fails)
@@ -89,6 +90,11 @@ func (t *Torrent) checked(job hashJob, ok bool, err error) {
 		// How many requests went unanswered tells whether the tail of
 		// the download waited on peers.
 		t.log.Info("download complete", "wasted", t.wasted.Load(), "rejected", t.rejected, "skipped", t.skipped)
+		for p := range t.peers {
+			t.setInterested(p, false)
+		}
+	} else if t.want(i) && t.wantedHeld() {
+		t.log.Info("the wanted pieces are complete", "wasted", t.wasted.Load())
 		for p := range t.peers {
 			t.setInterested(p, false)
 		}

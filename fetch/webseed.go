@@ -282,8 +282,10 @@ func (t *Torrent) webSeedClaim() (first, last int) {
 				lowest(r.ahead)
 			}
 		}
-		if first < 0 && t.downloadAll {
-			lowest([2]int{0, len(t.state) - 1})
+		for i := 0; first < 0 && t.downloadAll && i < len(t.state); i++ {
+			if t.state[i] == pieceMissing && t.want(i) {
+				first = i
+			}
 		}
 	}
 	if first < 0 {

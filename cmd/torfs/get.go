@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -24,7 +25,7 @@ func getCommand() *command {
 	return &command{
 		name:    "get",
 		summary: "download a torrent's or magnet link's files to a directory",
-		usage: `Usage: torfs get [flags] FILE.torrent|MAGNET
+		usage: `Usage: torfs get [flags] FILE.torrent|URL|MAGNET
 
 Downloads every file of the torrent into DIR (the current directory by
 default), verifying each piece against its SHA-1 hash, and exits 0 once
@@ -35,10 +36,24 @@ little free space for the torrent, it downloads what fits and stops with
 "cache disk full" and exit status 1, keeping every verified piece for the
 next run.
 
+An http(s) URL of a .torrent file is fetched first (within 60 s and
+16 MiB; the server must answer 200 with a .torrent).
+
 A magnet link (quote it for the shell) is first resolved: its metadata is
 fetched from peers (BEP 9) and checked against its info-hash, with progress
 on stderr. The resulting .torrent is saved as DIR/.<info-hash>.torrent, so
 running the same command again resumes without resolving.
+
+--only GLOB and --exclude GLOB (both repeatable) download some files
+only: a file is selected when it matches an --only pattern (any file, with
+none) and no --exclude pattern. A pattern matches a file's path inside the
+torrent (dir/file.mkv, without the torrent's own directory) or its base
+name, with the syntax of Go's path.Match: * and ? never cross a /, [a-z]
+classes, \ escapes; ** is not special. Only the pieces of selected files
+are downloaded, plus the pieces they share with their neighbours. Files
+are then written sparse, not preallocated: the others exist at their full
+size but hold only the bytes of those shared pieces (zeros elsewhere).
+'Complete' means every selected file is.
 
 Peers come from the torrent's trackers, the DHT, --tracker URLs, --peer
 addresses and the magnet link's x.pe peers; with --peer no tracker is
@@ -49,15 +64,25 @@ Flags:
   --peer HOST:PORT   connect to this peer (repeatable)
   --tracker URL      announce to this tracker too (repeatable)
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
+  --only GLOB        download only the files matching GLOB (repeatable)
+  --exclude GLOB     do not download the files matching GLOB (repeatable)
   --seed             keep seeding after the download until interrupted
+  --seed-ratio R     keep seeding after the download until R times its size
+                     is uploaded (e.g. 1 or 2.5), then exit 0
+  --seed-time DUR    keep seeding after the download for DUR (e.g. 2h), then
+                     exit 0; with --seed-ratio, whichever comes first
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
+  torfs get -o ~/isos https://example.org/ubuntu.iso.torrent
   torfs get -o ~/data --peer 192.0.2.7:6881 dataset.torrent
   torfs get --seed --up-rate 1MiB --listen :6881 movie.torrent
+  torfs get --only '*.mkv' --only 'subs/*.srt' season1.torrent
+  torfs get --seed-ratio 2 --seed-time 12h ubuntu.iso.torrent
+  torfs get --exclude '*.nfo' --exclude 'samples/*' dataset.torrent
   torfs get -o ~/data 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
   torfs get --no-dht 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&x.pe=192.0.2.7:6881'
 `,
@@ -134,8 +159,15 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sf.register(fs)
 	dir := fs.String("o", ".", "output directory")
 	keepSeeding := fs.Bool("seed", false, "seed after completion")
+	var sel selection
+	sel.register(fs)
+	var limits seedLimits
+	limits.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := sel.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
@@ -153,7 +185,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if magnet, err = metainfo.ParseMagnet(pos[0]); err != nil {
 			return err
 		}
-	} else if mi, err = metainfo.Load(pos[0]); err != nil {
+	} else if mi, err = loadTorrent(ctx, pos[0]); err != nil {
 		return err
 	}
 	opts := sf.options(mi)
@@ -180,6 +212,15 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Dir:       *dir,
 		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
 		Logger:    cfg.Logger,
+	}
+	var selected []selectedFile
+	if sel.active() {
+		if opts.Wanted, selected, err = sel.pieces(&mi.Info); err != nil {
+			return err
+		}
+		// Sparse files, not preallocated: the unselected ones take no
+		// room beyond the pieces they share with selected files.
+		copts.Budget = cache.Keep
 	}
 	_, statErr := os.Stat(*dir)
 	created := errors.Is(statErr, os.ErrNotExist)
@@ -223,10 +264,11 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	s := &swarm{client: c, tor: t}
+	s := &swarm{client: c, tor: t, wanted: opts.Wanted}
 	defer s.stop()
 
-	bar := newProgressBar(stderr, mi.Info.Name, mi.Info.Length)
+	_, total := s.progress()
+	bar := newProgressBar(stderr, mi.Info.Name, total)
 	if err := s.waitComplete(ctx, bar, *dir); err != nil {
 		return err
 	}
@@ -238,11 +280,23 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	bar.Finish()
 	stats := s.tor.Stats()
-	fmt.Fprintf(stdout, "downloaded %s (%s) to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
-		mi.Info.Name, bytesize.Format(mi.Info.Length), *dir, stats.Downloaded, stats.Uploaded)
-	if *keepSeeding {
+	what := fmt.Sprintf("%s (%s)", mi.Info.Name, bytesize.Format(mi.Info.Length))
+	if selected != nil {
+		var size int64
+		for _, f := range selected {
+			size += f.length
+		}
+		what = fmt.Sprintf("%s of %s (%s of %s)", plural.Count(len(selected), "file", "files"), mi.Info.Name, bytesize.Format(size), bytesize.Format(mi.Info.Length))
+	}
+	fmt.Fprintf(stdout, "downloaded %s to %s; received %d bytes (peers and web seeds), uploaded %d bytes to peers\n",
+		what, *dir, stats.Downloaded, stats.Uploaded)
+	switch {
+	case limits.set():
+		fmt.Fprintf(stderr, "seeding on %s until %s; press Ctrl-C to stop sooner\n", s.client.Addr(), limits)
+		s.seedUntil(ctx, stderr, limits, total)
+	case *keepSeeding:
 		fmt.Fprintf(stderr, "seeding on %s; press Ctrl-C to stop\n", s.client.Addr())
-		s.seedUntil(ctx, stderr)
+		s.seedUntil(ctx, stderr, limits, total)
 	}
 	return nil
 }
@@ -265,6 +319,26 @@ func checkPeerSources(name string, mi *metainfo.MetaInfo, opts fetch.TorrentOpti
 type swarm struct {
 	client *fetch.Client
 	tor    *fetch.Torrent
+	// wanted are the pieces to download (fetch.TorrentOptions.Wanted);
+	// nil for all.
+	wanted []bool
+}
+
+// progress returns the bytes held of the pieces to download, and their
+// total.
+func (s *swarm) progress() (done, total int64) {
+	info := s.tor.Info()
+	if s.wanted == nil {
+		return s.tor.Stats().VerifiedBytes, info.Length
+	}
+	for i, w := range s.wanted {
+		if w {
+			off, n := info.PieceOffset(i), info.PieceSize(i)
+			total += n
+			done += s.tor.VerifiedBytes(off, n)
+		}
+	}
+	return done, total
 }
 
 // startSwarm starts a client and adds one torrent.
@@ -295,18 +369,18 @@ func (s *swarm) stop() {
 func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	total := s.tor.Info().Length
 	for {
 		select {
-		case <-s.tor.Complete():
+		case <-s.tor.WantedComplete():
+			_, total := s.progress()
 			bar.Update(total, total)
 			return nil
 		case <-ctx.Done():
-			st := s.tor.Stats()
+			done, total := s.progress()
 			bar.Finish()
 			pct := 100.0
 			if total > 0 {
-				pct = 100 * float64(st.VerifiedBytes) / float64(total)
+				pct = 100 * float64(done) / float64(total)
 			}
 			return fmt.Errorf("interrupted at %.1f%%; run the same command again to resume", pct)
 		case <-tick.C:
@@ -320,27 +394,54 @@ func (s *swarm) waitComplete(ctx context.Context, bar *progressBar, dir string) 
 			bar.mu.Lock()
 			bar.label = fmt.Sprintf("%s (%s)", s.tor.Info().Name, plural.Count(len(st.Peers), "peer", "peers"))
 			bar.mu.Unlock()
-			bar.Update(st.VerifiedBytes, total)
+			bar.SetSuffix(fmt.Sprintf("up %s/s  ratio %s", bytesize.Format(int64(st.UploadRate)), ratio(st.Uploaded, st.Downloaded)))
+			bar.Update(s.progress())
 		}
 	}
 }
 
-// seedUntil serves peers until ctx ends, printing a status line now and
-// then.
-func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer) {
+// seedUntil serves peers until ctx ends or a limit is reached (size is
+// what the ratio divides by), printing a status line now and then.
+func (s *swarm) seedUntil(ctx context.Context, stderr io.Writer, limits seedLimits, size int64) {
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	var check <-chan time.Time
+	if limits.set() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		check = t.C
+	}
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			st := s.tor.Stats()
 			fmt.Fprintf(stderr, "stopped; uploaded %s\n", bytesize.Format(st.Uploaded))
 			return
+		case <-check:
+			st := s.tor.Stats()
+			if why := limits.reached(st.Uploaded, size, time.Since(start)); why != "" {
+				fmt.Fprintf(stderr, "stopped seeding: %s; uploaded %s\n", why, bytesize.Format(st.Uploaded))
+				return
+			}
 		case <-tick.C:
 			st := s.tor.Stats()
-			fmt.Fprintf(stderr, "seeding: %s, uploaded %s, %s/s\n", plural.Count(len(st.Peers), "peer", "peers"), bytesize.Format(st.Uploaded), bytesize.Format(int64(st.UploadRate)))
+			target := ""
+			if limits.ratio > 0 {
+				target = " of " + strconv.FormatFloat(limits.ratio, 'g', -1, 64)
+			}
+			fmt.Fprintf(stderr, "seeding: %s, up %s/s, uploaded %s, ratio %s%s\n", plural.Count(len(st.Peers), "peer", "peers"),
+				bytesize.Format(int64(st.UploadRate)), bytesize.Format(st.Uploaded), ratio(st.Uploaded, size), target)
 		}
 	}
+}
+
+// ratio is up/down for people: "0.42", or "-" before anything came down.
+func ratio(up, down int64) string {
+	if down <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(up)/float64(down), 'f', 2, 64)
 }
 
 // proveWithProgress hashes data found on disk, showing progress.

@@ -158,6 +158,13 @@ func checkParses(t *testing.T, where string, args []string) {
 	if args[0] == "--version" || args[0] == "version" {
 		return
 	}
+	if args[0] == "help" {
+		// torfs help [--man | COMMAND]
+		if len(args) > 2 || len(args) == 2 && args[1] != "--man" && find(commands(), args[1]) == nil {
+			t.Errorf("%s: torfs %s: want help, help --man or help COMMAND", where, strings.Join(args, " "))
+		}
+		return
+	}
 	c := find(commands(), args[0])
 	if c == nil {
 		t.Errorf("%s: unknown command %q", where, args[0])
@@ -212,8 +219,10 @@ func neverReturns(args []string) bool {
 	switch args[0] {
 	case "mount":
 		return !has("daemon")
-	case "seed", "tracker":
+	case "tracker":
 		return true
+	case "seed":
+		return !has("seed-ratio") && !has("seed-time")
 	case "demo":
 		return !has("check")
 	case "get":
@@ -388,4 +397,29 @@ func TestREADMEListsStatusKeys(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[mount.Status]())
+}
+
+// TestREADMEExampleOfEveryCommand checks that the README's code blocks
+// run every command at least once.
+func TestREADMEExampleOfEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if !strings.HasPrefix(line, "    ") {
+			continue
+		}
+		for _, call := range torfsCalls(line) {
+			if len(call.args) > 0 {
+				seen[call.args[0]] = true
+			}
+		}
+	}
+	for _, c := range commands() {
+		if !seen[c.name] {
+			t.Errorf("no code block of the README runs torfs %s", c.name)
+		}
+	}
 }

@@ -20,10 +20,11 @@ func infoCommand() *command {
 	return &command{
 		name:    "info",
 		summary: "show what a .torrent file or magnet link holds",
-		usage: `Usage: torfs info [flags] FILE.torrent|MAGNET
+		usage: `Usage: torfs info [flags] FILE.torrent|URL|MAGNET
 
 Prints a torrent's name, info-hash, total size, piece length and count,
-files with their sizes, trackers, web seeds and private flag.
+files with their sizes, trackers, web seeds and private flag. An http(s)
+URL of a .torrent file is fetched first (within 60 s and 16 MiB).
 
 For a magnet link (quote it for the shell), the metadata is first fetched
 from peers (BEP 9: from the link's trackers and x.pe peers, --peer,
@@ -46,6 +47,7 @@ Flags:
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs info ubuntu.iso.torrent
+  torfs info https://example.org/ubuntu.iso.torrent
   torfs info --json dataset.torrent | jq -r '.files[].path | join("/")'
   torfs info --save temp.torrent 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&dn=temp'
   torfs info --no-dht --timeout 10s 'magnet:?xt=urn:btih:c0fda1edafdbdbb96443424e0b3899af7159d10e&x.pe=192.0.2.7:6881'
@@ -97,7 +99,7 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *save != "" {
 			return usagef("--save is for magnet links; %s is already a .torrent", src)
 		}
-		if mi, err = metainfo.Load(src); err != nil {
+		if mi, err = loadTorrent(ctx, src); err != nil {
 			return err
 		}
 	}

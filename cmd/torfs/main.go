@@ -31,12 +31,15 @@ func commands() []*command {
 		// One line per command, in the order --help lists them.
 		mountCommand(),
 		statusCommand(),
+		listCommand(),
+		umountCommand(),
 		demoCommand(),
 		createCommand(),
 		infoCommand(),
 		getCommand(),
 		seedCommand(),
 		trackerCommand(),
+		completionCommand(),
 	}
 }
 
@@ -60,6 +63,10 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 2 && (args[1] == "--man" || args[1] == "-man") {
+			writeMan(stdout, cmds, debug.ReadBuildInfo)
+			return 0
+		}
 		if len(args) > 1 {
 			if c := find(cmds, args[1]); c != nil {
 				fmt.Fprint(stdout, c.usage)
@@ -112,10 +119,11 @@ func mainUsage(w io.Writer, cmds []*command) {
 		"runs a BitTorrent tracker and creates .torrent files.\n\n"+
 		"Usage: torfs COMMAND [flags] [args]\n\nCommands:\n")
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'torfs COMMAND --help' for a command's flags and examples,\n"+
-		"'torfs --version' for the version this binary was built from.\n")
+		"'torfs --version' for the version this binary was built from,\n"+
+		"'torfs help --man' for all of it as a man page.\n")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting and
@@ -134,7 +142,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, helpRequest{fs}
 			}
 			return nil, usageError{err.Error()}
 		}
@@ -149,6 +157,13 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = args[1:]
 	}
 }
+
+// helpRequest is flag.ErrHelp carrying the flag set that saw -h, so that
+// the shell completions list a command's real flags (completion.go).
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string { return flag.ErrHelp.Error() }
+func (h helpRequest) Unwrap() error { return flag.ErrHelp }
 
 // stringsFlag is a repeatable string flag.
 type stringsFlag []string

@@ -25,13 +25,15 @@ func mountCommand() *command {
 	return &command{
 		name:    "mount",
 		summary: "show a torrent's files as a read-only directory, streaming on demand",
-		usage: `Usage: torfs mount [flags] TORRENT|MAGNET|DIR MOUNTPOINT
+		usage: `Usage: torfs mount [flags] TORRENT|URL|MAGNET|DIR MOUNTPOINT
 
 Mounts the torrent read-only on MOUNTPOINT. The files appear at once with
 their real sizes; reading one fetches the pieces under the read first,
 then a readahead window, and returns as soon as they are verified, so any
 program can stream or seek in a file that is not downloaded yet. Pieces
-held in the cache are uploaded to other peers while mounted.
+held in the cache are uploaded to other peers while mounted. An http(s)
+URL of a .torrent file is fetched first (within 60 s and 16 MiB) and kept
+as --cache-dir/torrents/INFOHASH.torrent.
 
 A single-file torrent shows its file at MOUNTPOINT; a multi-file torrent
 the contents of its directory. Given a DIR of .torrent files (and
@@ -86,6 +88,7 @@ Flags:
 Examples:
   torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data
+  torfs mount --daemon https://example.org/film.torrent /mnt/film
   torfs mount --daemon ~/torrents /mnt/torrents
   torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
   torfs mount 'magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=film' /mnt/film
@@ -162,6 +165,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *daemon && os.Getenv(envDaemonChild) == "" {
 		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
 	}
+	source, err := torrentFile(ctx, pos[0], filepath.Join(*cacheDir, "torrents"))
+	if err != nil {
+		return err
+	}
 	level := slog.LevelWarn
 	if sf.verbose || *debug {
 		level = slog.LevelDebug
@@ -178,7 +185,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
 		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
-	mc := mount.Target{Source: pos[0], Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	mc := mount.Target{Source: source, Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -191,7 +198,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ctx, force, stopSigs := stopSignals(ctx)
 	defer stopSigs()
+	unregister := func() {}
+	defer func() { unregister() }()
 	ready := func(m mount.Mounted) {
+		unregister = registerMount(m, pos[0], log)
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
@@ -326,8 +336,8 @@ func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.
 			out, _ := os.ReadFile(logPath)
 			for _, line := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(line, "mounted ") {
-					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'fusermount3 -u %s' or kill %d\n",
-						line, cmd.Process.Pid, logPath, mountpoint, cmd.Process.Pid)
+					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'torfs umount %s'\n",
+						line, cmd.Process.Pid, logPath, mountpoint)
 					return nil
 				}
 			}

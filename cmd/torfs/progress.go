@@ -22,6 +22,7 @@ type progressBar struct {
 	mu       sync.Mutex
 	w        io.Writer
 	label    string
+	suffix   string // more figures after the ETA (SetSuffix)
 	total    int64
 	tty      bool
 	width    int // terminal columns
@@ -74,6 +75,14 @@ func (p *progressBar) Update(done, total int64) {
 	p.draw(now)
 }
 
+// SetSuffix sets figures shown after the ETA from the next redraw on,
+// such as the upload rate and ratio of a download.
+func (p *progressBar) SetSuffix(s string) {
+	p.mu.Lock()
+	p.suffix = s
+	p.mu.Unlock()
+}
+
 // Finish prints the final state and ends the line. Later calls do
 // nothing.
 func (p *progressBar) Finish() {
@@ -108,6 +117,9 @@ func (p *progressBar) draw(now time.Time) {
 		eta = formatDuration(time.Duration(float64(p.total-p.done) / float64(r) * float64(time.Second)))
 	}
 	stats := fmt.Sprintf("%5.1f%%  %s / %s  %s/s  ETA %s", pct, bytesize.Format(p.done), bytesize.Format(p.total), bytesize.Format(r), eta)
+	if p.suffix != "" {
+		stats += "  " + p.suffix
+	}
 	if !p.tty {
 		fmt.Fprintf(p.w, "%s: %s\n", p.label, stats)
 		return
@@ -115,7 +127,7 @@ func (p *progressBar) draw(now time.Time) {
 	// The bar's width comes from the widest stats text, not the current
 	// one, so that it does not jump as the numbers change.
 	const statsWidth = 56
-	barWidth := p.width - len(p.label) - statsWidth - 4
+	barWidth := p.width - len(p.label) - statsWidth - len(p.suffix) - 4
 	bar := ""
 	if barWidth >= 10 {
 		fill := int(float64(barWidth) * pct / 100)

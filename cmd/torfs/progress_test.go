@@ -82,3 +82,22 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressSuffixAndRatio(t *testing.T) {
+	var buf bytes.Buffer
+	clock := time.Unix(0, 0)
+	p := newProgressBar(&buf, "film (3 peers)", 100<<20)
+	p.now = func() time.Time { return clock }
+	p.start, p.last = clock, clock
+	p.SetSuffix("up 1.0 MiB/s  ratio " + ratio(50, 200))
+	clock = clock.Add(10 * time.Second)
+	p.Update(50<<20, 100<<20)
+	for _, want := range []string{"film (3 peers):", "5.0 MiB/s", "ETA 10s", "up 1.0 MiB/s  ratio 0.25"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("progress line %q lacks %q", buf.String(), want)
+		}
+	}
+	if got := ratio(5, 0); got != "-" {
+		t.Errorf("ratio before any download = %q, want -", got)
+	}
+}

@@ -17,11 +17,13 @@ func seedCommand() *command {
 	return &command{
 		name:    "seed",
 		summary: "check existing data against a torrent and upload it to peers",
-		usage: `Usage: torfs seed [flags] FILE.torrent
+		usage: `Usage: torfs seed [flags] FILE.torrent|URL
 
 Checks the data at PATH against the torrent's piece hashes (showing
 progress), reports wrong or missing data, then uploads the good pieces to
-peers until interrupted. Wrong data is never served.
+peers until interrupted, or until --seed-ratio or --seed-time is
+reached. Wrong data is never served. An http(s) URL of
+a .torrent file is fetched first (within 60 s and 16 MiB).
 
 PATH is, for a single-file torrent, the file itself or the directory that
 holds it; for a multi-file torrent, the torrent's root directory or the
@@ -36,6 +38,10 @@ Flags:
   --tracker URL      announce to this tracker too (repeatable)
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
+  --seed-ratio R     stop once R times the torrent's size is uploaded
+                     (e.g. 1 or 2.5), exiting 0
+  --seed-time DUR    stop after DUR (e.g. 2h), exiting 0; with --seed-ratio,
+                     whichever comes first
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
 ` + utpFlagsHelp + seedDHTFlagsHelp + `
 Peers find us through the torrent's trackers, --tracker and the DHT
@@ -44,6 +50,7 @@ Peers find us through the torrent's trackers, --tracker and the DHT
 Examples:
   torfs seed --data ~/isos/ubuntu.iso ubuntu.iso.torrent
   torfs seed --data ~/datasets --listen :6881 dataset.torrent
+  torfs seed --data ~/isos --seed-ratio 3 --seed-time 48h ubuntu.iso.torrent
   torfs seed --tracker http://127.0.0.1:8080/announce --data ./out photos.torrent
   torfs seed --no-dht --listen :6881 --data ./out photos.torrent
 `,
@@ -56,6 +63,8 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var sf swarmFlags
 	sf.register(fs)
 	data := fs.String("data", ".", "data path")
+	var limits seedLimits
+	limits.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -68,7 +77,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg.DownloadRate = 0
-	mi, err := metainfo.Load(pos[0])
+	mi, err := loadTorrent(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -123,8 +132,12 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer s.stop()
-	fmt.Fprintf(stdout, "seeding %s (%d of %d pieces) on %s; press Ctrl-C to stop\n", mi.Info.Name, good, total, s.client.Addr())
-	s.seedUntil(ctx, stderr)
+	until := ""
+	if limits.set() {
+		until = " (or it stops " + limits.String() + ")"
+	}
+	fmt.Fprintf(stdout, "seeding %s (%d of %d pieces) on %s; press Ctrl-C to stop%s\n", mi.Info.Name, good, total, s.client.Addr(), until)
+	s.seedUntil(ctx, stderr, limits, mi.Info.Length)
 	return nil
 }
 
