@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -50,4 +52,19 @@ func requestToken(r *http.Request) string {
 		}
 	}
 	return r.URL.Query().Get("token")
+}
+
+// Loopback reports whether a server listening on addr (host:port, as
+// net.Listen takes it) is reachable only from this machine: its host is
+// a loopback address or "localhost". An empty host listens everywhere.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -98,6 +98,7 @@ type Served struct {
 	cache      *cache.Cache
 	tor        *fetch.Torrent
 	readerOpts fetch.ReaderOptions
+	added      time.Time // the files' time when the torrent has no creation date
 }
 
 // New starts the engine client.
@@ -192,7 +193,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		lock.Close()
 		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
 	}
-	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader, added: time.Now()}
 	s.mu.Lock()
 	s.torrents[name] = t
 	s.mu.Unlock()

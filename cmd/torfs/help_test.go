@@ -212,7 +212,7 @@ func neverReturns(args []string) bool {
 	switch args[0] {
 	case "mount":
 		return !has("daemon")
-	case "seed", "tracker":
+	case "seed", "tracker", "serve":
 		return true
 	case "demo":
 		return !has("check")
