@@ -49,7 +49,7 @@ Examples:
   mpv http://127.0.0.1:8080/t/c9e15763f722f23e98a29decdfae341b98d53056.m3u
   torfs serve --http 8081 'magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=film'
   torfs serve --http 0.0.0.0:8080 --http-token-file ~/.config/torfs-token --cache-size 8GiB ~/torrents
-  rclone lsf :webdav,url=http://127.0.0.1:8080/dav/:
+  rclone lsf -R ':webdav,url="http://127.0.0.1:8080/dav":'
 `,
 		run: runServe,
 	}
