@@ -33,9 +33,9 @@ type FileReader struct {
 	bufOff int64
 }
 
-// fileReadChunk is the least a Read asks the engine for: small reads
-// (io.Copy's 32 KiB) would each take the torrent's lock and move its
-// demands; FUSE reads come in this size too.
+// fileReadChunk is what a small Read asks the engine for, within one
+// piece: small reads (io.Copy's 32 KiB) would each take the torrent's
+// lock and move its demands; FUSE reads come in this size too.
 const fileReadChunk = 128 << 10
 
 var (
@@ -77,7 +77,12 @@ func (f *FileReader) Read(p []byte) (int, error) {
 		f.pos += int64(n)
 		return n, nil
 	}
-	want := min(int64(fileReadChunk), f.size-f.pos)
+	// Never past the piece under pos: a caller that reads a short
+	// range (http.ServeContent copies 32 KiB at a time) would otherwise
+	// wait for the next piece too.
+	pl := f.r.t.info.PieceLength
+	pieceEnd := ((f.off+f.pos)/pl+1)*pl - f.off
+	want := min(int64(fileReadChunk), f.size-f.pos, pieceEnd-f.pos)
 	if int64(len(p)) >= want {
 		n, err := f.ReadAt(p[:min(int64(len(p)), f.size-f.pos)], f.pos)
 		f.pos += int64(n)
