@@ -244,7 +244,8 @@ func serveHTTP(s *Session, tg Target) (*httpServer, error) {
 		root = tg.Page(s)
 	}
 	mux.Handle("/", root)
-	srv := &http.Server{Handler: httpserve.RequireToken(tg.HTTPToken, mux), ReadHeaderTimeout: 5 * time.Second}
+	// No write timeout: a stream lasts as long as its player reads.
+	srv := &http.Server{Handler: httpserve.RequireToken(tg.HTTPToken, mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("the HTTP server stopped", "err", err)
