@@ -92,7 +92,8 @@ const sessionFlagsHelp = `  --cache-dir DIR      cache location (default $XDG_CA
                        (default 2m; 0 waits forever)
   --resolve-timeout DUR
                        give up looking for a magnet link's metadata after this
-                       long; .torfs-resolving then says why (default 0: never)
+                       long (default 0: never); a mount's .torfs-resolving and
+                       the status say why
   --download-all       also download the rest in the background (within the budget)
   --no-upload          do not upload to other peers
   --peer HOST:PORT     connect to this peer (repeatable)
