@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 // serveFile serves file i of t, at p in tr, with http.ServeContent:
@@ -30,24 +31,37 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, t Torrent, t
 	hd.Set("Accept-Ranges", "bytes")
 	lf := &loggedFile{File: f}
 	http.ServeContent(w, r, name, t.ModTime(), lf)
-	if lf.err != nil && r.Context().Err() == nil && !errors.Is(lf.err, context.Canceled) {
-		h.log().Warn("a stream stopped: its reply is cut short", "torrent", t.Name(), "file", strings.Join(p, "/"), "err", lf.err)
+	if err := lf.firstErr(); err != nil && r.Context().Err() == nil && !errors.Is(err, context.Canceled) {
+		h.log().Warn("a stream stopped: its reply is cut short", "torrent", t.Name(), "file", strings.Join(p, "/"), "err", err)
 	}
 }
 
 // loggedFile keeps the first read error of a File: ServeContent drops
-// it, and a stall is worth a line in the log.
+// it, and a stall is worth a line in the log. For several ranges
+// ServeContent reads on a goroutine of its own, which may still be
+// reading when it returns.
 type loggedFile struct {
 	File
+	mu  sync.Mutex
 	err error
 }
 
 func (f *loggedFile) Read(b []byte) (int, error) {
 	n, err := f.File.Read(b)
-	if err != nil && f.err == nil && !errors.Is(err, io.EOF) {
-		f.err = err
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.mu.Lock()
+		if f.err == nil {
+			f.err = err
+		}
+		f.mu.Unlock()
 	}
 	return n, err
+}
+
+func (f *loggedFile) firstErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // mediaTypes are the types of the files players stream, which the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -121,6 +123,28 @@ func TestHTTPConcurrentRangesDownloadOnce(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	// Several ranges at once, the second one far from the first.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Range", "bytes=10-109,3000000-3000099")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/byteranges" || resp.StatusCode != http.StatusPartialContent {
+		t.Fatalf("two ranges: %s, %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for _, off := range []int64{10, 3000000} {
+		part, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, err := io.ReadAll(part); err != nil || !bytes.Equal(body, data[off:off+100]) {
+			t.Errorf("the range at %d: %d bytes, %v", off, len(body), err)
+		}
 	}
 	st := tor.status()
 	if ratio := float64(st.Downloaded) / size; ratio > 1.1 {
