@@ -338,3 +338,11 @@ func (t *Torrent) stallReason(p int) string {
 	}
 	return fmt.Sprintf("%d peers have piece %d but none sent it", unchoked, p)
 }
+
+// Readers is the number of open Readers of the torrent (file handles,
+// HTTP streams): what demands pieces, or may at the next read.
+func (t *Torrent) Readers() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.readers)
+}

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/httpserve"
 )
 
 // Target says what Serve shows where, and how the mount behaves.
@@ -26,8 +28,20 @@ type Target struct {
 	// AllowOther lets other users read the mount.
 	AllowOther bool
 	// StatusAddr is the loopback address of the status page; "" picks a
-	// free port on 127.0.0.1.
+	// free port on 127.0.0.1. HTTPAddr, when set, takes its place.
 	StatusAddr string
+	// HTTPAddr, when set, is where the status server listens, and it
+	// then serves the torrents' files too (package httpserve: /t/,
+	// /dav/). An address beyond loopback needs HTTPToken.
+	HTTPAddr string
+	// HTTPToken, when set, must come with every request to the server
+	// (httpserve.RequireToken); the status URL carries it.
+	HTTPToken string
+	// Page, when set, makes the handler that serves "/" and every path
+	// the server does not take itself (a web page, /metrics). Without
+	// it "/" is httpserve's plain index of the files when they are
+	// served, else the status JSON.
+	Page func(*Session) http.Handler
 	// Debug logs every FUSE request.
 	Debug bool
 	// Grace is how long Serve keeps serving, once asked to stop, a mount
@@ -49,6 +63,9 @@ type Mounted struct {
 	// still being fetched: fs.ResolvingName until it arrives.
 	Resolving bool
 	StatusURL string
+	// HTTPURL is the base URL of the files over HTTP ("" when not
+	// served): HTTPURL/t/INFOHASH/PATH, HTTPURL/dav/.
+	HTTPURL string
 	// Listen is where peers connect.
 	Listen string
 	// CacheDir holds the caches; CacheBudget is the budget in bytes
@@ -90,11 +107,12 @@ func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), forc
 		}
 	}()
 
-	statusURL, stopStatus, err := serveStatus(s, tg.StatusAddr)
+	hs, err := serveHTTP(s, tg)
 	if err != nil {
 		return err
 	}
-	defer stopStatus()
+	defer hs.stop()
+	statusURL := hs.statusURL
 
 	v, err := s.view(ctx, tg.Source, statusURL)
 	if err != nil {
@@ -116,7 +134,7 @@ func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), forc
 	}()
 	if ready != nil {
 		m := Mounted{Mountpoint: srv.Dir(), Torrents: v.names, Resolving: v.resolving, StatusURL: statusURL,
-			Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
+			HTTPURL: hs.filesURL, Listen: s.Addr().String(), CacheDir: cfg.CacheDir}
 		st := s.Status()
 		m.CacheBudget, m.CacheShared = st.CacheBudget, st.CacheShared // the pool's, also when no torrent is shown yet
 		ready(m)
@@ -177,20 +195,69 @@ func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *sl
 // server before Serve says why it is still waiting.
 const quietUnmount = 500 * time.Millisecond
 
-// serveStatus serves the status page on a loopback address.
-func serveStatus(s *Session, addr string) (url string, stop func(), err error) {
+// httpServer is the one HTTP server of a Session: the status JSON, and
+// with Target.HTTPAddr the files.
+type httpServer struct {
+	statusURL string // the status JSON, with the token when there is one
+	filesURL  string // base URL of the files; "" when not served
+	stop      func()
+}
+
+// serveHTTP starts the server tg asks for on its own goroutine: the
+// status JSON at /status.json, with tg.HTTPAddr the files at /t/ and
+// /dav/, and tg.Page (or a default) at "/".
+func serveHTTP(s *Session, tg Target) (*httpServer, error) {
+	addr, files := tg.StatusAddr, tg.HTTPAddr != ""
+	if files {
+		addr = tg.HTTPAddr
+		if !httpserve.Loopback(addr) && tg.HTTPToken == "" {
+			return nil, fmt.Errorf("serving files on %s, beyond loopback, needs a token: without one anyone who can reach it reads the torrents", addr)
+		}
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("status page: %w", err)
+		if files {
+			return nil, fmt.Errorf("serving files over HTTP: %w", err)
+		}
+		return nil, fmt.Errorf("status page: %w", err)
 	}
-	hs := &http.Server{Handler: s.StatusHandler(), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/status.json", s.StatusHandler())
+	root := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		s.StatusHandler().ServeHTTP(w, r)
+	}))
+	if files {
+		h := &httpserve.Handler{Library: library{s}, Logger: s.log}
+		mux.Handle("/t/", h)
+		mux.Handle("/dav/", h)
+		mux.Handle("/dav", h)
+		root = h.Index()
+	}
+	if tg.Page != nil {
+		root = tg.Page(s)
+	}
+	mux.Handle("/", root)
+	// No write timeout: a stream lasts as long as its player reads.
+	srv := &http.Server{Handler: httpserve.RequireToken(tg.HTTPToken, mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Warn("status page stopped", "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("the HTTP server stopped", "err", err)
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/", func() { _ = hs.Close() }, nil
+	base := "http://" + ln.Addr().String()
+	hs := &httpServer{statusURL: base + "/status.json", stop: func() { _ = srv.Close() }}
+	if tg.HTTPToken != "" {
+		hs.statusURL += "?token=" + url.QueryEscape(tg.HTTPToken)
+	}
+	if files {
+		hs.filesURL = base
+	}
+	return hs, nil
 }

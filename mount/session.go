@@ -102,6 +102,8 @@ type Served struct {
 	// states is the buffer status fills with the piece states.
 	mapMu  sync.Mutex
 	states []byte
+
+	added time.Time // the files' time when the torrent has no creation date
 }
 
 // New starts the engine client.
@@ -196,7 +198,7 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		lock.Close()
 		return nil, fmt.Errorf("starting %s: %w", mi.Info.Name, err)
 	}
-	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader}
+	t := &Served{Name: name, Meta: mi, Budget: budget, Dir: dir, lock: lock, cache: c, tor: tor, readerOpts: s.cfg.Reader, added: time.Now()}
 	s.mu.Lock()
 	s.torrents[name] = t
 	s.mu.Unlock()

@@ -1,8 +1,9 @@
 // Command mount benchmarks `torfs mount` streaming a file seeded by a
 // local libtorrent seeder: time to first byte, seek latency, cold
 // sequential read against `torfs get` of the same file, and warm re-read
-// against reading the source file from the page cache, and a cold read
-// through a cache smaller than the file against one with no budget.
+// against reading the source file from the page cache, a cold read
+// through a cache smaller than the file against one with no budget, and
+// the same file over `torfs serve`'s HTTP against the mount.
 // Every figure has its reference measured in the same run. Run it with
 // `make bench-mount`.
 package main
@@ -40,6 +41,8 @@ func main() {
 	flag.StringVar(&smallCache, "small-cache", "64MiB", "cache budget of the small-cache cold read (\"\" = skip it)")
 	flag.StringVar(&profileDir, "cpuprofile", "", "write a CPU profile of each cold-read mount into this directory (cold-N.prof; small-N.prof and unlimited-N.prof in the small-cache case)")
 	flag.BoolVar(&smallCacheOnly, "small-cache-only", false, "run only the small-cache case")
+	flag.BoolVar(&httpCase, "http", true, "compare torfs serve over HTTP with the mount (first byte, seeks, cold read)")
+	flag.BoolVar(&httpOnly, "http-only", false, "run only the HTTP case")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -75,6 +78,9 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	fmt.Printf("file: %d MiB, piece length %d KiB, one libtorrent seeder on loopback\n", size>>20, max(piece, 256<<10)>>10)
 	if smallCacheOnly {
 		return smallCacheRuns(ctx, bin, dir, torrent, seed, size, runs)
+	}
+	if httpOnly {
+		return httpRuns(ctx, bin, dir, torrent, seed, size, seeks, runs)
 	}
 
 	// Fresh mount: time to first byte, then seeks to places not fetched.
@@ -176,6 +182,11 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 	fmt.Printf("  runs: cold %s; torfs get %s; warm %s; page cache %s\n", list(colds), list(gets), list(warms), list(cacheds))
 	fmt.Printf("  machine CPU busy (all cores, %%): cold read %s; torfs get %s\n", list(coldBusy), list(getBusy))
 	fmt.Printf("  re-read through FUSE from the torfs cache (kernel page cache dropped): %s MB/s (the mount's ceiling for cold reads)\n", list(fuses))
+	if httpCase {
+		if err := httpRuns(ctx, bin, dir, torrent, seed, size, seeks, runs); err != nil {
+			return err
+		}
+	}
 	if smallCache == "" {
 		return nil
 	}
@@ -372,6 +383,10 @@ var mountFlags string
 // smallCacheOnly skips every measurement but the small-cache case
 // (-small-cache-only).
 var smallCacheOnly bool
+
+// httpCase and httpOnly run the comparison of torfs serve over HTTP
+// with the mount (-http, -http-only).
+var httpCase, httpOnly bool
 
 // smallCache is the cache budget of the small-cache read (-small-cache).
 var smallCache string

@@ -219,7 +219,7 @@ func neverReturns(args []string) bool {
 	switch args[0] {
 	case "mount":
 		return !has("daemon")
-	case "tracker":
+	case "tracker", "serve":
 		return true
 	case "seed":
 		return !has("seed-ratio") && !has("seed-time")

@@ -30,6 +30,7 @@ func commands() []*command {
 	return []*command{
 		// One line per command, in the order --help lists them.
 		mountCommand(),
+		serveCommand(),
 		statusCommand(),
 		listCommand(),
 		umountCommand(),

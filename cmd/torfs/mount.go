@@ -3,22 +3,28 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/fs"
+	"github.com/torfs/torfs/httpserve"
 	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/mount"
+	"github.com/torfs/torfs/webui"
 )
 
 func mountCommand() *command {
@@ -60,30 +66,9 @@ deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.
 
 Flags:
-  --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
-  --cache-size SIZE    disk budget, e.g. 2GiB: per torrent, or for a directory
-                       the sum over all its torrents; 0 or "unlimited" keeps
-                       everything (default: the torrent if it fits in half the
-                       free space, else half the free space; for a directory,
-                       half the free space shared by all its torrents)
-  --keep               keep the cache after unmount, so a new mount starts with it
-  --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
-  --read-timeout DUR   fail a read with EIO after this long without progress
-                       (default 2m; 0 waits forever)
-  --resolve-timeout DUR
-                       give up looking for a magnet link's metadata after this
-                       long; .torfs-resolving then says why (default 0: never)
-  --download-all       also download the rest in the background (within the budget)
-  --no-upload          do not upload to other peers
-  --peer HOST:PORT     connect to this peer (repeatable)
-  --tracker URL        announce to this tracker too (repeatable)
-  --listen ADDR        accept peers on ADDR (default ":0", a free port)
-  --up-rate RATE       upload limit per second, e.g. 2MiB (default: none)
-  --down-rate RATE     download limit per second (default: none)
-` + encryptionFlagHelp + `  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
-  -o OPTION            mount option; only allow_other (other users may read)
+` + sessionFlagsHelp + `  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
+` + httpFlagsHelp + `  -o OPTION            mount option; only allow_other (other users may read)
   --daemon             detach once mounted; the log goes to a file it names
-  -v                   log peer, tracker and mount events to stderr
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
@@ -93,9 +78,164 @@ Examples:
   torfs mount --peer 192.0.2.7:6881 --read-timeout 30s iso.torrent /mnt/iso
   torfs mount 'magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=film' /mnt/film
   cat /mnt/film/.torfs-resolving
+  torfs mount --daemon --http 127.0.0.1:8080 film.torrent /mnt/film
 `,
 		run: runMount,
 	}
+}
+
+// sessionFlagsHelp documents the flags of sessionFlags.
+const sessionFlagsHelp = `  --cache-dir DIR      cache location (default $XDG_CACHE_HOME/torfs or ~/.cache/torfs)
+  --cache-size SIZE    disk budget, e.g. 2GiB: per torrent, or for a directory
+                       the sum over all its torrents; 0 or "unlimited" keeps
+                       everything (default: the torrent if it fits in half the
+                       free space, else half the free space; for a directory,
+                       half the free space shared by all its torrents)
+  --keep               keep the cache after exit, so the next run starts with it
+  --readahead SIZE     largest readahead window of a sequential reader (default 16MiB)
+  --read-timeout DUR   fail a read after this long without progress
+                       (default 2m; 0 waits forever)
+  --resolve-timeout DUR
+                       give up looking for a magnet link's metadata after this
+                       long (default 0: never); a mount's .torfs-resolving and
+                       the status say why
+  --download-all       also download the rest in the background (within the budget)
+  --no-upload          do not upload to other peers
+  --peer HOST:PORT     connect to this peer (repeatable)
+  --tracker URL        announce to this tracker too (repeatable)
+  --listen ADDR        accept peers on ADDR (default ":0", a free port)
+  --up-rate RATE       upload limit per second, e.g. 2MiB (default: none)
+  --down-rate RATE     download limit per second (default: none)
+  -v                   log peer, tracker and torrent events to stderr
+` + encryptionFlagHelp
+
+// httpFlagsHelp documents the flags of httpFlags.
+const httpFlagsHelp = `  --http ADDR          serve the files over HTTP on ADDR (a port alone means
+                       127.0.0.1:PORT): http://ADDR/t/INFOHASH/PATH with ranges,
+                       /t/INFOHASH.m3u a playlist of its media files, /dav/
+                       read-only WebDAV, / a list of them; with the status page
+  --http-token TOKEN   every HTTP request must carry TOKEN ("Authorization:
+                       Bearer TOKEN" or ?token=TOKEN); required when ADDR is
+                       not a loopback address
+  --http-token-file FILE
+                       read the token from FILE (not shown in ps)
+`
+
+// sessionFlags are the flags mount and serve share: the swarm's, the
+// cache's and the readers'.
+type sessionFlags struct {
+	swarm          swarmFlags
+	cacheDir       string
+	cacheSize      string
+	keep           bool
+	readahead      string
+	readTimeout    time.Duration
+	resolveTimeout time.Duration
+	downloadAll    bool
+	noUpload       bool
+}
+
+func (f *sessionFlags) register(fl *flag.FlagSet) {
+	f.swarm.register(fl)
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "cache directory")
+	fl.StringVar(&f.cacheSize, "cache-size", "auto", "cache budget")
+	fl.BoolVar(&f.keep, "keep", false, "keep the cache")
+	fl.StringVar(&f.readahead, "readahead", "16MiB", "readahead")
+	fl.DurationVar(&f.readTimeout, "read-timeout", 2*time.Minute, "read timeout")
+	fl.DurationVar(&f.resolveTimeout, "resolve-timeout", 0, "resolve timeout")
+	fl.BoolVar(&f.downloadAll, "download-all", false, "download everything")
+	fl.BoolVar(&f.noUpload, "no-upload", false, "no upload")
+}
+
+// config checks the flags and turns them into a mount.Config (its
+// logger the swarm flags' one, at their level). It opens the listening
+// sockets.
+func (f *sessionFlags) config(stderr io.Writer) (mount.Config, error) {
+	size, err := parseCacheSize(f.cacheSize)
+	if err != nil {
+		return mount.Config{}, err
+	}
+	ra, err := parseSize(f.readahead)
+	if err != nil || ra <= 0 {
+		return mount.Config{}, usagef("--readahead: want a positive size such as 16MiB, got %q", f.readahead)
+	}
+	if f.readTimeout < 0 {
+		return mount.Config{}, usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", f.readTimeout)
+	}
+	if f.resolveTimeout < 0 {
+		return mount.Config{}, usagef("--resolve-timeout: want a duration such as 10m or 0, got %v", f.resolveTimeout)
+	}
+	dir := f.cacheDir
+	if dir == "" {
+		if dir, err = defaultCacheDir(); err != nil {
+			return mount.Config{}, err
+		}
+	}
+	cfg, err := f.swarm.config(stderr)
+	if err != nil {
+		return mount.Config{}, err
+	}
+	cfg.NoUpload = f.noUpload
+	var tiers [][]string
+	for _, u := range f.swarm.trackers {
+		tiers = append(tiers, []string{u})
+	}
+	return mount.Config{
+		Fetch: cfg, CacheDir: dir, CacheSize: size, Keep: f.keep,
+		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: f.readTimeout},
+		DownloadAll: f.downloadAll, Trackers: tiers, Peers: f.swarm.peers, Logger: cfg.Logger, ResolveTimeout: f.resolveTimeout,
+	}, nil
+}
+
+// httpFlags choose the HTTP server of mount and serve.
+type httpFlags struct {
+	addr, token, tokenFile string
+}
+
+func (f *httpFlags) register(fl *flag.FlagSet, addr string) {
+	fl.StringVar(&f.addr, "http", addr, "HTTP address")
+	fl.StringVar(&f.token, "http-token", "", "HTTP token")
+	fl.StringVar(&f.tokenFile, "http-token-file", "", "file holding the HTTP token")
+}
+
+// resolve returns the address to serve files on ("" for none) and the
+// token. It refuses an address beyond loopback without a token.
+func (f *httpFlags) resolve() (addr, token string, err error) {
+	addr, token = f.addr, f.token
+	if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+		addr = net.JoinHostPort("127.0.0.1", addr)
+	}
+	if f.tokenFile != "" {
+		if token != "" {
+			return "", "", usagef("give --http-token or --http-token-file, not both")
+		}
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return "", "", fmt.Errorf("reading the HTTP token: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return "", "", fmt.Errorf("the HTTP token file %s is empty", f.tokenFile)
+		}
+	}
+	if addr == "" {
+		if token != "" {
+			return "", "", usagef("--http-token and --http-token-file need --http")
+		}
+		return "", "", nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", "", usagef("--http: want HOST:PORT or a port, such as 127.0.0.1:8080, got %q", f.addr)
+	}
+	if token == "" && !httpserve.Loopback(addr) {
+		return "", "", usagef("--http %s listens beyond loopback, where anyone who reaches it could read the torrents: give --http-token TOKEN or --http-token-file FILE, or listen on 127.0.0.1", f.addr)
+	}
+	return addr, token, nil
+}
+
+// webPage is the live web page (and /metrics) a mount or serve shows at
+// "/" of its HTTP server.
+func webPage(log *slog.Logger) func(*mount.Session) http.Handler {
+	return func(s *mount.Session) http.Handler { return webui.New(s, webui.Options{Logger: log}) }
 }
 
 // envDaemonChild marks the detached child of --daemon.
@@ -103,16 +243,10 @@ const envDaemonChild = "TORFS_MOUNT_DAEMON_CHILD"
 
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("mount")
-	var sf swarmFlags
+	var sf sessionFlags
 	sf.register(fl)
-	cacheDir := fl.String("cache-dir", "", "cache directory")
-	cacheSize := fl.String("cache-size", "auto", "cache budget")
-	keep := fl.Bool("keep", false, "keep the cache")
-	readahead := fl.String("readahead", "16MiB", "readahead")
-	readTimeout := fl.Duration("read-timeout", 2*time.Minute, "read timeout")
-	resolveTimeout := fl.Duration("resolve-timeout", 0, "resolve timeout")
-	downloadAll := fl.Bool("download-all", false, "download everything")
-	noUpload := fl.Bool("no-upload", false, "no upload")
+	var hf httpFlags
+	hf.register(fl, "")
 	statusAddr := fl.String("status", "", "status address")
 	daemon := fl.Bool("daemon", false, "detach")
 	debug := fl.Bool("debug-fuse", false, "log FUSE requests")
@@ -125,11 +259,17 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 2 {
 		return usagef("want a .torrent file, a magnet link (quoted) or a directory of .torrent files, and a mountpoint; got %d arguments", len(pos))
 	}
-	cfg, err := sf.config(stderr)
+	httpAddr, token, err := hf.resolve()
 	if err != nil {
 		return err
 	}
-	cfg.NoUpload = *noUpload
+	if httpAddr != "" && *statusAddr != "" {
+		return usagef("--http serves the status page too: give --http or --status, not both")
+	}
+	scfg, err := sf.config(stderr)
+	if err != nil {
+		return err
+	}
 	allowOther := false
 	for _, o := range strings.Split(strings.Join(mountOpts, ","), ",") {
 		switch o {
@@ -140,52 +280,24 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("-o %s: unsupported mount option (only allow_other)", o)
 		}
 	}
-	size, err := parseCacheSize(*cacheSize)
-	if err != nil {
-		return err
-	}
-	ra, err := parseSize(*readahead)
-	if err != nil || ra <= 0 {
-		return usagef("--readahead: want a positive size such as 16MiB, got %q", *readahead)
-	}
-	if *readTimeout < 0 {
-		return usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", *readTimeout)
-	}
-	if *resolveTimeout < 0 {
-		return usagef("--resolve-timeout: want a duration such as 10m or 0, got %v", *resolveTimeout)
-	}
-	if *cacheDir == "" {
-		if *cacheDir, err = defaultCacheDir(); err != nil {
-			return err
-		}
-	}
 	if os.Getenv(envDaemonChild) == "" {
 		warnNonEmpty(stderr, pos[1])
 	}
 	if *daemon && os.Getenv(envDaemonChild) == "" {
-		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
+		return daemonize(ctx, args, pos[1], stdout, scfg.CacheDir)
 	}
-	source, err := torrentFile(ctx, pos[0], filepath.Join(*cacheDir, "torrents"))
+	source, err := torrentFile(ctx, pos[0], filepath.Join(scfg.CacheDir, "torrents"))
 	if err != nil {
 		return err
 	}
 	level := slog.LevelWarn
-	if sf.verbose || *debug {
+	if sf.swarm.verbose || *debug {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Logger = log
-
-	var tiers [][]string
-	for _, u := range sf.trackers {
-		tiers = append(tiers, []string{u})
-	}
-	scfg := mount.Config{
-		Fetch: cfg, CacheDir: *cacheDir, CacheSize: size, Keep: *keep,
-		Reader:      fetch.ReaderOptions{Readahead: ra, StallTimeout: *readTimeout},
-		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
-	}
-	mc := mount.Target{Source: source, Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	scfg.Logger, scfg.Fetch.Logger = log, log
+	mc := mount.Target{Source: source, Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug,
+		HTTPAddr: httpAddr, HTTPToken: token, Page: webPage(log)}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -219,8 +331,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if os.Getenv(envDaemonChild) != "" {
 			hint = ""
 		}
-		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s; peers connect to %s)%s\n",
-			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, m.Listen, hint)
+		files := ""
+		if m.HTTPURL != "" {
+			files = "; files at " + m.HTTPURL + "/"
+		}
+		fmt.Fprintf(stdout, "mounted %s on %s (%s; status %s%s; peers connect to %s)%s\n",
+			strings.Join(m.Torrents, ", "), m.Mountpoint, cache, m.StatusURL, files, m.Listen, hint)
 		if f, ok := stdout.(*os.File); ok {
 			_ = f.Sync()
 		}

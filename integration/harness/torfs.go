@@ -202,7 +202,7 @@ func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
 // if the test failed.
 //
 // RunTorfs, RunTorfsStatus and StartTorfs keep tests on loopback: the
-// commands that join a swarm (get, seed, mount, info) get --no-dht, so
+// commands that join a swarm (get, seed, mount, serve, info) get --no-dht, so
 // they never contact the public DHT routers, unless args already have
 // --no-dht or --dht-bootstrap (a test that builds its own loopback DHT).
 func StartTorfs(tb testing.TB, bin string, args ...string) *Process {
@@ -217,7 +217,7 @@ func loopbackOnly(args []string) []string {
 		return args
 	}
 	switch args[0] {
-	case "get", "seed", "mount", "info":
+	case "get", "seed", "mount", "serve", "info":
 	default:
 		return args
 	}
