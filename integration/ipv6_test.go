@@ -1,14 +1,19 @@
 package integration
 
 import (
+	"context"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/dht"
 	"github.com/torfs/torfs/integration/harness"
+	"github.com/torfs/torfs/metainfo"
 )
 
 // requireIPv6Loopback skips a test on a machine where ::1 is not
@@ -95,4 +100,70 @@ func assertOnlyIPv6Peers(t *testing.T, seed *harness.Libtorrent) {
 			t.Errorf("the seeder met %s, not over IPv6 loopback", p.Addr)
 		}
 	}
+}
+
+// TestGetMagnetThroughIPv6DHT: the DHT over IPv6 (BEP 32). torfs DHT
+// nodes on [::1] make up a DHT that a libtorrent seeder listening on
+// [::1] only announces a torrent into; torfs get of the bare magnet link,
+// listening on [::1] (its DHT node shares that socket, so it speaks
+// nodes6) and told of one node, finds the seeder, its metadata and data.
+func TestGetMagnetThroughIPv6DHT(t *testing.T) {
+	t.Parallel()
+	requireIPv6Loopback(t)
+	ctx := harness.Context(t, 90*time.Second)
+	var nodes []*dht.Node
+	for i := range 4 {
+		var boot []string
+		if i > 0 {
+			boot = []string{nodes[0].Addr().String()}
+		}
+		n, err := dht.New(dht.Config{Addr: "[::1]:0", Bootstrap: boot, QueryRate: -1, QueryTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+		if i > 0 {
+			if err := n.Bootstrap(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src := t.TempDir()
+	harness.RandomFile(t, filepath.Join(src, "v6dht.bin"), 16<<20+9, 63)
+	torrent := harness.MakeTorrent(t, filepath.Join(src, "v6dht.bin"), harness.TorrentOptions{})
+	mi, err := metainfo.Load(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{
+		Mode: harness.Seed, Torrent: torrent, Save: src, Listen: "[::1]:0", DHTBootstrap: []string{nodes[1].Addr().String()},
+	})
+	if err := seed.WaitFinished(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := netip.MustParseAddrPort(seed.Addr6())
+	for {
+		if err := seed.DHTAnnounce(); err != nil {
+			t.Fatal(err)
+		}
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		found, _ := nodes[3].GetPeers(attempt, dht.ID(mi.InfoHash))
+		cancel()
+		if slices.Contains(found, want) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("libtorrent (%s) never announced into the IPv6 loopback DHT", want)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	bin := harness.BuildTorfs(t)
+	out := t.TempDir()
+	magnet := "magnet:?xt=urn:btih:" + mi.InfoHash.String()
+	harness.RunTorfs(t, bin, "get", "-o", out, "--listen", "[::1]:0",
+		"--dht-bootstrap", nodes[2].Addr().String(), "--dht-state", "", magnet)
+	harness.AssertSameFile(t, filepath.Join(src, "v6dht.bin"), filepath.Join(out, "v6dht.bin"))
+	assertOnlyIPv6Peers(t, seed)
 }
