@@ -115,6 +115,9 @@ type Client struct {
 	// torrents.
 	trackerLog *trackerLog
 
+	// plaintext are the peers to dial in plaintext first (plaintext.go).
+	plaintext plaintextPeers
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

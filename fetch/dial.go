@@ -135,10 +135,10 @@ func dialFirst(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts 
 // carried it. The losing dials are counted in wg.
 func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, pexFlags byte, ours wire.Handshake, check func(net.Conn, wire.Handshake) error) (net.Conn, wire.Handshake, Transport, error) {
 	ts, headStart := c.dialOrder(pexFlags)
-	conn, hs, tr, err := c.exchange(ctx, wg, addr, ts, headStart, ours)
+	conn, hs, tr, err := c.exchange(ctx, wg, addr, ts, headStart, ours, pexFlags)
 	if err != nil && tr != nil && len(ts) > 1 && ctx.Err() == nil {
 		first := err
-		conn, hs, tr, err = c.exchange(ctx, wg, addr, without(ts, tr), 0, ours)
+		conn, hs, tr, err = c.exchange(ctx, wg, addr, without(ts, tr), 0, ours, pexFlags)
 		if err != nil {
 			err = errors.Join(first, err)
 		}
@@ -161,20 +161,36 @@ func (c *Client) connect(ctx context.Context, wg *sync.WaitGroup, addr netip.Add
 
 // exchange dials addr over ts and exchanges BitTorrent handshakes,
 // sending ours: inside an encrypted handshake unless Config.Encryption is
-// off, and, when it is only preferred, again in plaintext over a fresh
-// connection of the same transport if the peer drops the encrypted one. The connection keeps
-// the handshake's deadline. tr is the transport that connected, also
-// when the exchange then failed over it; nil when none connected.
-func (c *Client) exchange(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake) (net.Conn, wire.Handshake, Transport, error) {
-	var hs wire.Handshake
-	encrypt := c.cfg.Encryption != EncryptionOff
-	conn, tr, err := c.dialHandshake(ctx, wg, addr, ts, headStart, ours, encrypt)
-	if err != nil && encrypt && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
+// off, or, when it is only preferred, first in the kind that worked last
+// with addr (see encryptFirst), then in the other kind over a fresh
+// connection of the same transport if the peer drops the first. The
+// connection keeps the handshake's deadline. tr is the transport that
+// connected, also when the exchange then failed over it; nil when none
+// connected.
+func (c *Client) exchange(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake, pexFlags byte) (net.Conn, wire.Handshake, Transport, error) {
+	encrypt := c.encryptFirst(addr, pexFlags)
+	conn, hs, tr, err := c.tryHandshake(ctx, wg, addr, ts, headStart, ours, encrypt)
+	if err != nil && c.cfg.Encryption == EncryptionPrefer && ctx.Err() == nil && !errors.Is(err, errDial) {
 		// Over the transport the peer accepted: it hung up on the
-		// encryption, not on the transport.
-		c.log.Debug("encrypted handshake failed, trying plaintext", "peer", addr, "err", err)
-		conn, tr, err = c.dialHandshake(ctx, wg, addr, []Transport{tr}, 0, ours, false)
+		// kind of handshake, not on the transport.
+		c.log.Debug("handshake failed, trying the other kind", "peer", addr, "encrypted", encrypt, "err", err)
+		encrypt = !encrypt
+		conn, hs, tr, err = c.tryHandshake(ctx, wg, addr, []Transport{tr}, 0, ours, encrypt)
 	}
+	if err != nil {
+		return nil, hs, tr, err
+	}
+	if c.cfg.Encryption == EncryptionPrefer {
+		c.plaintext.set(addr, !encrypt)
+	}
+	return conn, hs, tr, nil
+}
+
+// tryHandshake opens a connection (see dialHandshake) and reads the
+// peer's BitTorrent handshake.
+func (c *Client) tryHandshake(ctx context.Context, wg *sync.WaitGroup, addr netip.AddrPort, ts []Transport, headStart time.Duration, ours wire.Handshake, encrypt bool) (net.Conn, wire.Handshake, Transport, error) {
+	var hs wire.Handshake
+	conn, tr, err := c.dialHandshake(ctx, wg, addr, ts, headStart, ours, encrypt)
 	if err != nil {
 		return nil, hs, tr, err
 	}

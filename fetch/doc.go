@@ -15,7 +15,8 @@
 //     and dialing new candidates (each dial on a goroutine of its own,
 //     which races one goroutine per transport: dialFirst, then runs the
 //     handshakes, the encrypted one of package mse first unless
-//     Config.Encryption is off: encryption.go);
+//     Config.Encryption is off or the peer answered only in plaintext
+//     before: encryption.go, plaintext.go);
 //   - two hashWorkers, which verify written pieces outside the lock;
 //   - the writer's shard goroutines (writeLoop), which store received
 //     runs of blocks, the runs of one piece always in one shard and in

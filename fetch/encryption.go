@@ -18,7 +18,9 @@ type Encryption int
 const (
 	// EncryptionPrefer, the zero value (and libtorrent's default): dial
 	// with the encrypted handshake, offering RC4 and plaintext, and dial
-	// again in plaintext when the peer drops it; accept encrypted and
+	// again in plaintext when the peer drops it (a peer that answered
+	// only in plaintext is dialed in plaintext first from then on, and
+	// encrypted at once if it drops that); accept encrypted and
 	// plaintext peers.
 	EncryptionPrefer Encryption = iota
 	// EncryptionRequire speaks only RC4-encrypted connections, both ways.

@@ -138,6 +138,7 @@ func (p *peer) onExtended(m *wire.Message) error {
 		p.reqq = min(h.Reqq, maxPipeline)
 	}
 	p.metadataID = h.M[wire.ExtMetadata]
+	p.prefersEnc = h.E > 0
 	if t.pexEnabled() {
 		p.pex.id = h.M[wire.ExtPEX]
 		t.noteSelfIP(h.YourIP)
@@ -147,6 +148,13 @@ func (p *peer) onExtended(m *wire.Message) error {
 			p.listenAddr = netip.AddrPortFrom(a.Addr(), uint16(h.P))
 			if cand := t.candidates[p.listenAddr]; cand != nil {
 				cand.connected = true
+			}
+		}
+	}
+	if p.prefersEnc {
+		for _, a := range []netip.AddrPort{p.dialed, p.listenAddr} {
+			if cand := t.candidates[a]; cand != nil && a.IsValid() {
+				cand.pexFlags |= wire.PEXEncryption
 			}
 		}
 	}

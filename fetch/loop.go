@@ -14,7 +14,7 @@ type candidate struct {
 	fails                    int
 	next                     time.Time // no attempt before this
 	source                   string    // where we learned of it, for logs ("pex"); "" = given
-	pexFlags                 byte      // what PEX said of it (wire.PEXUTP...)
+	pexFlags                 byte      // what PEX said of it (wire.PEXUTP...), or its e=1 (wire.PEXEncryption)
 }
 
 // maxCandidates caps the addresses a torrent remembers, so that peers
@@ -88,7 +88,7 @@ func (t *Torrent) addCandidates(addrs []netip.AddrPort, flags []byte, source str
 			f = flags[i]
 		}
 		if c, ok := t.candidates[a]; ok {
-			c.pexFlags |= f & wire.PEXUTP // now known to speak uTP
+			c.pexFlags |= f & (wire.PEXUTP | wire.PEXEncryption) // now known to speak them
 			continue
 		}
 		if len(t.candidates) >= maxCandidates && !t.evictCandidate() {

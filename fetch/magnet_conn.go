@@ -100,6 +100,9 @@ func (r *resolver) greet(conn net.Conn, hs wire.Handshake) error {
 		return errNoExtensions
 	}
 	eh := wire.ExtendedHandshake{M: map[string]int{wire.ExtMetadata: extMetadataID}, V: "torfs 0.1"}
+	if r.c.cfg.Encryption != EncryptionOff {
+		eh.E = 1
+	}
 	b, err := eh.Encode()
 	if err == nil {
 		_, err = conn.Write(wire.AppendExtended(nil, 0, b))

@@ -70,6 +70,7 @@ type peer struct {
 	unchokedAt time.Time
 	listenAddr netip.AddrPort // from the extended handshake, for incoming peers
 	metadataID int            // the peer's ut_metadata message ID; 0 = none
+	prefersEnc bool           // its extended handshake said e=1
 	pex        peerPEX
 	gone       bool
 
@@ -162,6 +163,9 @@ func (p *peer) sendGreeting() {
 		}
 		if t.seeding() {
 			h.UploadOnly = 1
+		}
+		if t.c.cfg.Encryption != EncryptionOff {
+			h.E = 1
 		}
 		if t.servesMetadata() {
 			h.M[wire.ExtMetadata] = extMetadataID

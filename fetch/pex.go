@@ -90,8 +90,10 @@ func (p *peer) pexAddr() (netip.AddrPort, bool) {
 }
 
 // pexFlags describes p for added.f: seed; reachable when we reached it
-// ourselves; supports uTP when it is connected over uTP or PEX said so.
-// Called with t.mu held.
+// ourselves; supports uTP when it is connected over uTP or PEX said so;
+// prefers encryption when our connection went through the encrypted
+// handshake, its extended handshake said e=1 or PEX said so. Called with
+// t.mu held.
 func (p *peer) pexFlags() byte {
 	var f byte
 	if p.seed {
@@ -102,8 +104,12 @@ func (p *peer) pexFlags() byte {
 	}
 	if p.transport == TransportUTP {
 		f |= wire.PEXUTP
-	} else if c := p.t.candidates[p.dialed]; c != nil && p.dialed.IsValid() {
-		f |= c.pexFlags & wire.PEXUTP
+	}
+	if p.prefersEnc || usesMSE(p.conn) {
+		f |= wire.PEXEncryption
+	}
+	if c := p.t.candidates[p.dialed]; c != nil && p.dialed.IsValid() {
+		f |= c.pexFlags & (wire.PEXUTP | wire.PEXEncryption)
 	}
 	return f
 }

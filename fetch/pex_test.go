@@ -221,3 +221,58 @@ func TestPEXReceiveBounds(t *testing.T) {
 		t.Fatal("a truncated message was accepted")
 	}
 }
+
+// TestPEXIPv6AndFlags: added6 and its flags are taken like added (0x01,
+// prefers encryption, and 0x04, uTP, kept on the candidate, also when a
+// later message adds them to a known address), and a dropped IPv6 peer
+// goes out in dropped6.
+func TestPEXIPv6AndFlags(t *testing.T) {
+	t.Parallel()
+	mi, _ := testTorrent(t, 1<<20, 64<<10)
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	p := &peer{t: tor, addr: "test"}
+	ap := netip.MustParseAddrPort
+	// Loopback only: the torrent dials its candidates (and is refused).
+	a6, b6, a4 := ap("[::1]:9"), ap("[::1]:10"), ap("127.0.0.7:11")
+	send := func(added4, added6 []netip.AddrPort, f4, f6 []byte) {
+		t.Helper()
+		var msg wire.PEX
+		msg.Added, _ = wire.CompactPeers(added4)
+		_, msg.Added6 = wire.CompactPeers(added6)
+		msg.AddedF, msg.Added6F = string(f4), string(f6)
+		b, err := msg.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.pex.tokens, p.pex.refilled = pexBurst, time.Now()
+		if err := p.onPEX(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send([]netip.AddrPort{a4}, []netip.AddrPort{a6, b6}, []byte{wire.PEXEncryption}, []byte{wire.PEXEncryption | wire.PEXUTP, 0})
+	send(nil, []netip.AddrPort{b6}, nil, []byte{wire.PEXEncryption})
+	tor.mu.Lock()
+	got := map[netip.AddrPort]byte{}
+	for a, cand := range tor.candidates {
+		got[a] = cand.pexFlags
+	}
+	tor.mu.Unlock()
+	want := map[netip.AddrPort]byte{a6: wire.PEXEncryption | wire.PEXUTP, b6: wire.PEXEncryption, a4: wire.PEXEncryption}
+	if len(got) != len(want) {
+		t.Fatalf("candidates %v, want %v", got, want)
+	}
+	for a, f := range want {
+		if got[a] != f {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	}
+
+	var s peerPEX
+	s.diff(map[netip.AddrPort]byte{a6: 0, a4: 0}, netip.AddrPort{})
+	msg, n := s.diff(map[netip.AddrPort]byte{a4: 0}, netip.AddrPort{})
+	dropped, err := wire.ParseCompactPeers(msg.Dropped6, 16)
+	if err != nil || n != 1 || len(dropped) != 1 || dropped[0] != a6 || msg.Dropped != "" {
+		t.Fatalf("after dropping %v: n %d, dropped6 %v (%v), dropped %q", a6, n, dropped, err, msg.Dropped)
+	}
+}

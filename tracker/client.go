@@ -83,7 +83,12 @@ type Client struct {
 	// Logger receives retries and warnings; nil discards them.
 	Logger *slog.Logger
 
-	ids connIDCache // UDP connection ids by tracker host
+	ids connIDCache // UDP connection ids by tracker address
+	// answered is, per UDP tracker host, the address that answered.
+	answered udpAddrCache
+	// lookupHost resolves tracker names; nil = the system's resolver.
+	// Tests set it.
+	lookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // ErrFailure is wrapped by errors that carry a tracker's "failure reason"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -25,25 +26,27 @@ const (
 // udpConn is one exchange with a UDP tracker over a connected socket.
 type udpConn struct {
 	conn *net.UDPConn
+	host string // the URL's host, for messages
+	key  string // the address dialed: connection ids are tied to it
+	v6   bool   // dialed over IPv6: peers are 18 bytes (BEP 15)
 	buf  []byte
 }
 
-func dialUDP(ctx context.Context, u *url.URL) (*udpConn, error) {
-	if u.Port() == "" {
-		return nil, permanent(fmt.Errorf("udp tracker URL %s has no port", u.Redacted()))
-	}
+// dialUDPAddr opens a socket connected to one address of host.
+func dialUDPAddr(ctx context.Context, host string, addr netip.AddrPort) (*udpConn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", u.Host)
+	c, err := d.DialContext(ctx, "udp", addr.String())
 	if err != nil {
-		return nil, fmt.Errorf("udp tracker %s: %w", u.Host, err)
+		return nil, fmt.Errorf("udp tracker %s: %w", host, err)
 	}
-	return &udpConn{conn: c.(*net.UDPConn), buf: make([]byte, udpMaxPacket)}, nil
+	return &udpConn{conn: c.(*net.UDPConn), host: host, key: addr.String(), v6: !addr.Addr().Is4(), buf: make([]byte, udpMaxPacket)}, nil
 }
 
 // roundTrip sends req and waits for the answer with the same transaction
 // id and action, resending on silence. A UDP tracker's error answer
 // becomes a *FailureError.
-func (uc *udpConn) roundTrip(ctx context.Context, host string, req []byte, action, tx uint32) ([]byte, error) {
+func (uc *udpConn) roundTrip(ctx context.Context, req []byte, action, tx uint32) ([]byte, error) {
+	host := uc.host
 	stop := context.AfterFunc(ctx, func() { uc.conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	wait := udpRetransmit
@@ -85,48 +88,48 @@ func (uc *udpConn) roundTrip(ctx context.Context, host string, req []byte, actio
 }
 
 // connect obtains a connection id, from the client's cache when fresh.
-func (c *Client) connect(ctx context.Context, uc *udpConn, host string) (uint64, error) {
-	if id, ok := c.cachedConnID(host); ok {
+func (c *Client) connect(ctx context.Context, uc *udpConn) (uint64, error) {
+	if id, ok := c.cachedConnID(uc.key); ok {
 		return id, nil
 	}
 	tx := rand.Uint32()
 	req := binary.BigEndian.AppendUint64(make([]byte, 0, udpproto.ConnectLen), udpproto.ProtocolID)
 	req = binary.BigEndian.AppendUint32(req, udpproto.ActionConnect)
 	req = binary.BigEndian.AppendUint32(req, tx)
-	p, err := uc.roundTrip(ctx, host, req, udpproto.ActionConnect, tx)
+	p, err := uc.roundTrip(ctx, req, udpproto.ActionConnect, tx)
 	if err != nil {
 		return 0, err
 	}
 	if len(p) < 16 {
-		return 0, fmt.Errorf("udp tracker %s sent a short connect answer", host)
+		return 0, fmt.Errorf("udp tracker %s sent a short connect answer", uc.host)
 	}
 	id := binary.BigEndian.Uint64(p[8:])
-	c.storeConnID(host, id)
+	c.storeConnID(uc.key, id)
 	return id, nil
 }
 
 func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceRequest) (*AnnounceResponse, error) {
-	uc, err := dialUDP(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	defer uc.conn.Close()
-	for try := 0; ; try++ {
-		id, err := c.connect(ctx, uc, u.Host)
-		if err != nil {
-			return nil, err
-		}
-		tx := rand.Uint32()
-		p, err := uc.roundTrip(ctx, u.Host, udpproto.AppendAnnounce(nil, udpAnnounce(id, tx, req)), udpproto.ActionAnnounce, tx)
-		if err != nil {
-			// A cached id the tracker no longer accepts: reconnect once.
-			if errors.Is(err, ErrFailure) && try == 0 && c.dropConnID(u.Host, id) {
-				continue
+	var resp *AnnounceResponse
+	err := c.overUDP(ctx, u, func(ctx context.Context, uc *udpConn) error {
+		for try := 0; ; try++ {
+			id, err := c.connect(ctx, uc)
+			if err != nil {
+				return err
 			}
-			return nil, err
+			tx := rand.Uint32()
+			p, err := uc.roundTrip(ctx, udpproto.AppendAnnounce(nil, udpAnnounce(id, tx, req)), udpproto.ActionAnnounce, tx)
+			if err != nil {
+				// A cached id the tracker no longer accepts: reconnect once.
+				if errors.Is(err, ErrFailure) && try == 0 && c.dropConnID(uc.key, id) {
+					continue
+				}
+				return err
+			}
+			resp, err = parseUDPAnnounceResponse(p, uc.v6)
+			return err
 		}
-		return parseUDPAnnounceResponse(p, uc.conn.RemoteAddr().(*net.UDPAddr).IP.To4() == nil)
-	}
+	})
+	return resp, err
 }
 
 // udpAnnounce is req as a BEP 15 announce on connection id and
@@ -183,36 +186,35 @@ func parseUDPAnnounceResponse(p []byte, ipv6 bool) (*AnnounceResponse, error) {
 }
 
 func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (map[[20]byte]ScrapeStats, error) {
-	uc, err := dialUDP(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	defer uc.conn.Close()
-	out := make(map[[20]byte]ScrapeStats, len(hashes))
-	for len(hashes) > 0 {
-		batch := hashes[:min(len(hashes), udpproto.MaxScrapeCount)]
-		hashes = hashes[len(batch):]
-		id, err := c.connect(ctx, uc, u.Host)
-		if err != nil {
-			return nil, err
+	var out map[[20]byte]ScrapeStats
+	err := c.overUDP(ctx, u, func(ctx context.Context, uc *udpConn) error {
+		out = make(map[[20]byte]ScrapeStats, len(hashes))
+		for rest := hashes; len(rest) > 0; {
+			batch := rest[:min(len(rest), udpproto.MaxScrapeCount)]
+			rest = rest[len(batch):]
+			id, err := c.connect(ctx, uc)
+			if err != nil {
+				return err
+			}
+			tx := rand.Uint32()
+			req := binary.BigEndian.AppendUint64(nil, id)
+			req = binary.BigEndian.AppendUint32(req, udpproto.ActionScrape)
+			req = binary.BigEndian.AppendUint32(req, tx)
+			for _, h := range batch {
+				req = append(req, h[:]...)
+			}
+			p, err := uc.roundTrip(ctx, req, udpproto.ActionScrape, tx)
+			if err != nil {
+				c.dropConnID(uc.key, id)
+				return err
+			}
+			if !parseUDPScrapeResponse(p, batch, out) {
+				return fmt.Errorf("udp tracker %s sent a short scrape answer", uc.host)
+			}
 		}
-		tx := rand.Uint32()
-		req := binary.BigEndian.AppendUint64(nil, id)
-		req = binary.BigEndian.AppendUint32(req, udpproto.ActionScrape)
-		req = binary.BigEndian.AppendUint32(req, tx)
-		for _, h := range batch {
-			req = append(req, h[:]...)
-		}
-		p, err := uc.roundTrip(ctx, u.Host, req, udpproto.ActionScrape, tx)
-		if err != nil {
-			c.dropConnID(u.Host, id)
-			return nil, err
-		}
-		if !parseUDPScrapeResponse(p, batch, out) {
-			return nil, fmt.Errorf("udp tracker %s sent a short scrape answer", u.Host)
-		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // parseUDPScrapeResponse reads the counts of a scrape answer (header

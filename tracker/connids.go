@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// connIDCache remembers UDP connection ids per tracker host, so an
-// announce costs one round trip instead of two.
+// connIDCache remembers UDP connection ids per tracker address (a
+// tracker ties an id to the client address it came from, which differs
+// by family), so an announce costs one round trip instead of two.
 type connIDCache struct {
 	mu  sync.Mutex
 	ids map[string]connIDEntry

@@ -35,6 +35,8 @@ type ExtendedHandshake struct {
 	MetadataSize int `bencode:"metadata_size,omitempty"`
 	// UploadOnly is set by seeds and partial seeds (BEP 21).
 	UploadOnly int `bencode:"upload_only,omitempty"`
+	// E is 1 when the sender prefers encrypted connections (MSE/PE).
+	E int `bencode:"e,omitempty"`
 }
 
 // Encode returns the bencoded dictionary, ready for AppendExtended(b, 0, ...).

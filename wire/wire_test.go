@@ -133,7 +133,7 @@ func TestExtendedHandshake(t *testing.T) {
 	h := ExtendedHandshake{
 		M: map[string]int{ExtMetadata: 2, ExtPEX: 1},
 		V: "torfs 0.1", P: 6881, Reqq: 500,
-		YourIP: string([]byte{127, 0, 0, 1}), MetadataSize: 31337,
+		YourIP: string([]byte{127, 0, 0, 1}), MetadataSize: 31337, E: 1,
 	}
 	b, err := h.Encode()
 	if err != nil {
@@ -157,6 +157,9 @@ func TestExtendedHandshake(t *testing.T) {
 	}
 	if got.M[ExtMetadata] != 2 || got.Reqq != 500 || got.P != 6881 || got.MetadataSize != 1234 || got.UploadOnly != 1 {
 		t.Fatalf("libtorrent handshake parsed as %+v", got)
+	}
+	if got, err := ParseExtendedHandshake([]byte("d1:ei1e1:mdee")); err != nil || got.E != 1 {
+		t.Fatalf("e key: %+v, %v", got, err)
 	}
 	for _, bad := range []string{"", "le", "d4:reqqi-1ee", "d1:md1:xi300eee", "d1:m"} {
 		if _, err := ParseExtendedHandshake([]byte(bad)); err == nil {

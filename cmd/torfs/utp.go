@@ -87,5 +87,12 @@ func listenUTP(host string, port int) (*utp.Socket, error) {
 		}
 		addr = ips[0].Unmap()
 	}
-	return utp.Listen(netip.AddrPortFrom(addr, uint16(port)))
+	sock, err := utp.Listen(netip.AddrPortFrom(addr, uint16(port)))
+	if err != nil && host == "" {
+		// A kernel without IPv6: all IPv4 addresses, as TCP does then.
+		if s4, err4 := utp.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port))); err4 == nil {
+			return s4, nil
+		}
+	}
+	return sock, err
 }

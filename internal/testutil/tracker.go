@@ -13,11 +13,18 @@ import (
 // it without an import cycle.
 func ServeTracker(tb testing.TB, serve func(ctx context.Context, httpAddr, udpAddr string, ready func(httpAddr, udpAddr net.Addr)) error) (httpURL, udpURL string) {
 	tb.Helper()
+	return ServeTrackerOn(tb, serve, "127.0.0.1:0", "127.0.0.1:0")
+}
+
+// ServeTrackerOn is ServeTracker on the given addresses ("[::1]:0" for
+// IPv6 loopback).
+func ServeTrackerOn(tb testing.TB, serve func(ctx context.Context, httpAddr, udpAddr string, ready func(httpAddr, udpAddr net.Addr)) error, httpAddr, udpAddr string) (httpURL, udpURL string) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan [2]net.Addr, 1)
 	go func() {
-		done <- serve(ctx, "127.0.0.1:0", "127.0.0.1:0", func(h, u net.Addr) { ready <- [2]net.Addr{h, u} })
+		done <- serve(ctx, httpAddr, udpAddr, func(h, u net.Addr) { ready <- [2]net.Addr{h, u} })
 	}()
 	tb.Cleanup(func() {
 		cancel()
