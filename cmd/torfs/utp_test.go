@@ -18,7 +18,7 @@ func TestListenTransportsBothFamilies(t *testing.T) {
 	} else {
 		ln.Close()
 	}
-	ts, sock, err := listenTransports(":0", false)
+	ts, sock, err := listenTransports(":0", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +48,9 @@ func TestListenTransportsBothFamilies(t *testing.T) {
 			dialer := tr
 			if tr.Name() == fetch.TransportUTP {
 				// A second socket: uTP does not dial its own port.
-				other, _, err := listenTransports("127.0.0.1:0", false)
+				other, _, err := listenTransports("127.0.0.1:0", false, false)
 				if host == "::1" {
-					other, _, err = listenTransports("[::1]:0", false)
+					other, _, err = listenTransports("[::1]:0", false, false)
 				}
 				if err != nil {
 					t.Fatal(err)
