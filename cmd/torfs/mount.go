@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -82,7 +80,15 @@ Flags:
   --down-rate RATE     download limit per second (default: none)
 ` + encryptionFlagHelp + `  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
   -o OPTION            mount option; only allow_other (other users may read)
-  --daemon             detach once mounted; the log goes to a file it names
+  --daemon             detach once mounted (exit 0), or fail with the mount's error;
+                       the log goes to --log, the PID to --pid-file
+  --log FILE           the log of --daemon (default /var/log/torfs/NAME.log for
+                       root, else $XDG_STATE_HOME/torfs/NAME.log or
+                       ~/.local/state/torfs/NAME.log; NAME is MOUNTPOINT's path
+                       with / as -, as systemd names mount units); appended to
+  --pid-file FILE      write the PID of the mount's process there while it is
+                       mounted (default with --daemon: NAME.pid in the register
+                       of mounts, /run/torfs for root, see 'torfs list')
   -v                   log peer, tracker and mount events to stderr
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
@@ -98,9 +104,6 @@ Examples:
 	}
 }
 
-// envDaemonChild marks the detached child of --daemon.
-const envDaemonChild = "TORFS_MOUNT_DAEMON_CHILD"
-
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("mount")
 	var sf swarmFlags
@@ -115,6 +118,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noUpload := fl.Bool("no-upload", false, "no upload")
 	statusAddr := fl.String("status", "", "status address")
 	daemon := fl.Bool("daemon", false, "detach")
+	logFile := fl.String("log", "", "daemon log file")
+	pidFile := fl.String("pid-file", "", "PID file")
 	debug := fl.Bool("debug-fuse", false, "log FUSE requests")
 	var mountOpts stringsFlag
 	fl.Var(&mountOpts, "o", "mount option")
@@ -125,11 +130,6 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(pos) != 2 {
 		return usagef("want a .torrent file, a magnet link (quoted) or a directory of .torrent files, and a mountpoint; got %d arguments", len(pos))
 	}
-	cfg, err := sf.config(stderr)
-	if err != nil {
-		return err
-	}
-	cfg.NoUpload = *noUpload
 	allowOther := false
 	for _, o := range strings.Split(strings.Join(mountOpts, ","), ",") {
 		switch o {
@@ -162,9 +162,19 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Getenv(envDaemonChild) == "" {
 		warnNonEmpty(stderr, pos[1])
 	}
-	if *daemon && os.Getenv(envDaemonChild) == "" {
-		return daemonize(ctx, args, pos[1], stdout, *cacheDir)
+	if *logFile != "" && !*daemon {
+		return usagef("--log is the log of --daemon; without it torfs mount logs to stderr")
 	}
+	if *daemon && os.Getenv(envDaemonChild) == "" {
+		// Before the swarm flags open their sockets, which the
+		// daemon must be free to open itself (--listen PORT).
+		return daemonize(ctx, args, pos[1], stdout, *logFile, *pidFile)
+	}
+	cfg, err := sf.config(stderr)
+	if err != nil {
+		return err
+	}
+	cfg.NoUpload = *noUpload
 	source, err := torrentFile(ctx, pos[0], filepath.Join(*cacheDir, "torrents"))
 	if err != nil {
 		return err
@@ -186,6 +196,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DownloadAll: *downloadAll, Trackers: tiers, Peers: sf.peers, Logger: log, ResolveTimeout: *resolveTimeout,
 	}
 	mc := mount.Target{Source: source, Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug}
+	if os.Getenv(envDaemonChild) != "" {
+		mp, _ := filepath.Abs(pos[1])
+		mc.StopNow = fmt.Sprintf("run 'torfs umount %s' again", mp)
+	}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -201,7 +215,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	unregister := func() {}
 	defer func() { unregister() }()
 	ready := func(m mount.Mounted) {
-		unregister = registerMount(m, pos[0], log)
+		unregister = registerMount(m, pos[0], *pidFile, log)
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
@@ -294,55 +308,6 @@ func defaultCacheDir() (string, error) {
 		return "", fmt.Errorf("no cache directory: set --cache-dir or $HOME (%w)", err)
 	}
 	return filepath.Join(home, ".cache", "torfs"), nil
-}
-
-// daemonize starts this same mount detached, its output in a log file in
-// the cache directory, and returns once it is mounted (printing its line)
-// or has failed.
-func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.Writer, cacheDir string) error {
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return fmt.Errorf("cache directory: %w", err)
-	}
-	logPath := filepath.Join(cacheDir, fmt.Sprintf("mount-%d.log", time.Now().UnixNano()))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return fmt.Errorf("daemon log: %w", err)
-	}
-	defer logf.Close()
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding the torfs binary: %w", err)
-	}
-	cmd := exec.Command(self, append([]string{"mount"}, args...)...)
-	cmd.Env = append(os.Environ(), envDaemonChild+"=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the daemon: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the daemon failed (%v): %s", err, strings.TrimSpace(string(out)))
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			return errors.New("interrupted before the mount was live")
-		case <-tick.C:
-			out, _ := os.ReadFile(logPath)
-			for _, line := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(line, "mounted ") {
-					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'torfs umount %s'\n",
-						line, cmd.Process.Pid, logPath, mountpoint)
-					return nil
-				}
-			}
-		}
-	}
 }
 
 // warnNonEmpty says when the mount is about to hide the files of
