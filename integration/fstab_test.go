@@ -130,6 +130,7 @@ func mountedBy(t *testing.T, mnt, pidFile string) *helperMount {
 // that the daemon notices, exits and leaves nothing behind.
 func (m *helperMount) umount(t *testing.T, pidFile string) {
 	t.Helper()
+	start := time.Now()
 	if r := harness.Run(t, harness.Command{Path: "umount", Args: []string{m.mnt}}); r.Code != 0 {
 		t.Fatalf("%v", r)
 	}
@@ -137,6 +138,7 @@ func (m *helperMount) umount(t *testing.T, pidFile string) {
 	if !waitPidfd(ctx, m.pidfd) {
 		t.Fatalf("torfs, pid %d, still runs %v after umount %s", m.pid, 30*time.Second, m.mnt)
 	}
+	t.Logf("torfs exited %v after umount began", time.Since(start).Round(time.Millisecond))
 	if ok, _ := harness.Mounted(m.mnt); ok {
 		t.Errorf("%s is still mounted", m.mnt)
 	}

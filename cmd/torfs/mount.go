@@ -53,6 +53,10 @@ for up to 3 s more (Ctrl-C again to stop at once); then it tells the
 trackers and saves the cache. A dead mount left on MOUNTPOINT by a torfs
 that was killed is cleared by the next mount there. A MOUNTPOINT that is
 not empty draws a warning: its files stay hidden until unmount.
+Installed as /sbin/mount.torfs too (make install), torfs is mount(8)'s
+helper for type torfs: an /etc/fstab line or a systemd .mount unit then
+mounts a torrent at boot, its -o options the flags below (cache_size=,
+cache_dir=, readahead=, allow_other...; the README's "Mount at boot").
 The cache lives in --cache-dir, one subdirectory per torrent, and is
 deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.

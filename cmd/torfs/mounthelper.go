@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -16,7 +17,8 @@ import (
 const mountHelperName = "mount.torfs"
 
 // rootCacheDir is the helper's cache directory for root, who mounts at
-// boot without a home directory of its own.
+// boot without a home directory of its own; the DHT state goes there
+// too.
 const rootCacheDir = "/var/cache/torfs"
 
 // Exit statuses of a mount helper, as mount(8) documents them.
@@ -36,7 +38,7 @@ or 'mount -t torfs -o OPTIONS SOURCE MOUNTPOINT'. It runs
 'torfs mount --daemon SOURCE MOUNTPOINT' and exits once the mount is live;
 'umount MOUNTPOINT' ends it. Each option NAME[=VALUE] is the torfs mount
 flag --NAME (with - for _): cache_size=, cache_dir= (default for root
-/var/cache/torfs), readahead=, keep, peer=, tracker=, listen=, no_dht,
+/var/cache/torfs, with the DHT state), readahead=, keep, peer=, tracker=, listen=, no_dht,
 log=, pid_file=...; allow_other is -o allow_other. The options of mount(8)
 itself (defaults, noauto, nofail, _netdev, user, ro, rw, nosuid, nodev,
 noexec, x-systemd.*...) are accepted and mean nothing more: the mount is
@@ -133,7 +135,7 @@ func helperMountArgs(c helperCall, flags []flagSpec, root bool) (args, warnings 
 		byName[f.name] = f
 	}
 	args = []string{"--daemon"}
-	cacheDir := false
+	cacheDir, dhtState := "", false
 	for _, o := range c.options {
 		name, val, hasVal := strings.Cut(o, "=")
 		flagName := strings.ReplaceAll(name, "_", "-")
@@ -160,15 +162,23 @@ func helperMountArgs(c helperCall, flags []flagSpec, root bool) (args, warnings 
 		if f.value && !hasVal {
 			return nil, nil, fmt.Errorf("option %s needs a value: %s=VALUE", name, name)
 		}
-		cacheDir = cacheDir || flagName == "cache-dir"
+		if flagName == "cache-dir" {
+			cacheDir = val
+		}
+		dhtState = dhtState || flagName == "dht-state"
 		if hasVal {
 			args = append(args, "--"+flagName+"="+val)
 		} else {
 			args = append(args, "--"+flagName)
 		}
 	}
-	if root && !cacheDir {
-		args = append(args, "--cache-dir="+rootCacheDir)
+	if root && cacheDir == "" {
+		cacheDir = rootCacheDir
+		args = append(args, "--cache-dir="+cacheDir)
+	}
+	if root && !dhtState {
+		// Its default is in $HOME, which a boot does not have.
+		args = append(args, "--dht-state="+filepath.Join(cacheDir, "dht.state"))
 	}
 	// After "--", a source or mountpoint that starts with - is no flag.
 	return append(args, "--", c.source, c.mountpoint), warnings, nil

@@ -52,7 +52,7 @@ func TestHelperMountArgs(t *testing.T) {
 	}
 	want := []string{"--daemon", "--cache-size=2GiB", "--cache-dir=/var/cache/t", "--readahead=16MiB", "-o", "allow_other",
 		"--peer=127.0.0.1:6881", "--peer=[::1]:6882", "--tracker=http://t/announce?a=b", "--listen=:6881", "--no-dht", "--no-utp", "--keep", "--download-all=true",
-		"--", "/srv/big.torrent", "/mnt/t"}
+		"--dht-state=/var/cache/t/dht.state", "--", "/srv/big.torrent", "/mnt/t"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
@@ -62,7 +62,7 @@ func TestHelperMountArgs(t *testing.T) {
 	// Root without cache_dir caches in /var/cache/torfs; others in
 	// torfs mount's default.
 	got, _, _ = helperMountArgs(helperCall{source: "s", mountpoint: "m"}, flags, true)
-	if !slices.Contains(got, "--cache-dir="+rootCacheDir) {
+	if !slices.Contains(got, "--cache-dir="+rootCacheDir) || !slices.Contains(got, "--dht-state="+rootCacheDir+"/dht.state") {
 		t.Errorf("root: %q", got)
 	}
 	got, _, _ = helperMountArgs(helperCall{source: "s", mountpoint: "m"}, flags, false)
