@@ -2,12 +2,26 @@
 GO      ?= go
 FUZZTIME ?= 50000x
 
-.PHONY: all build demo check deps vet test stress fuzz clean man docs
+.PHONY: all build demo check deps vet test stress fuzz clean man docs install uninstall
 
 all: build
 
 build:
 	$(GO) build -o bin/torfs ./cmd/torfs
+
+# torfs in $(PREFIX)/bin, and mount(8)'s helper for type torfs, so that
+# an /etc/fstab line or a systemd .mount unit mounts a torrent:
+# /sbin/mount.torfs, a symlink to it (torfs answers to that name as the
+# helper). DESTDIR for packaging.
+PREFIX ?= /usr/local
+SBINDIR ?= /sbin
+install: build
+	install -D -m 0755 bin/torfs $(DESTDIR)$(PREFIX)/bin/torfs
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sf $(PREFIX)/bin/torfs $(DESTDIR)$(SBINDIR)/mount.torfs
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mount.torfs $(DESTDIR)$(PREFIX)/bin/torfs
 
 # The main job: build torfs and run its offline demo.
 demo: build

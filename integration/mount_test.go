@@ -570,6 +570,9 @@ func TestMountDaemon(t *testing.T) {
 		t.Fatalf("torfs mount --daemon did not name its log:\n%s", r.Stdout)
 	} else {
 		logPath = strings.TrimSuffix(strings.Fields(r.Stdout[i+len("logging to "):])[0], ";")
+		// Appended to at its documented place (/var/log/torfs for
+		// root): the test's own mountpoint names it.
+		t.Cleanup(func() { _ = os.Remove(logPath) })
 	}
 	daemonLog, err := os.ReadFile(logPath)
 	if err != nil {

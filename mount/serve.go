@@ -48,6 +48,10 @@ type Target struct {
 	// it could only detach (files still open in it, or a copy of it in
 	// another mount namespace); default DefaultGrace.
 	Grace time.Duration
+	// StopNow says, in the log lines of that grace period, how the user
+	// stops serving at once; default "Ctrl-C again" (a daemon has no
+	// terminal: "run 'torfs umount DIR' again").
+	StopNow string
 }
 
 // DefaultGrace is Target.Grace's default: long enough for a program
@@ -146,18 +150,22 @@ func Serve(ctx context.Context, cfg Config, tg Target, ready func(Mounted), forc
 	}
 	stopWatch()
 	<-watchDone
-	return unmount(srv, tg.Grace, force, log)
+	return unmount(srv, tg.Grace, tg.StopNow, force, log)
 }
 
 // unmount takes srv off its mountpoint and waits, for at most grace or
-// until force is closed, for the kernel to let go of it.
-func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *slog.Logger) error {
+// until force is closed, for the kernel to let go of it. stopNow is
+// Target.StopNow.
+func unmount(srv *fs.Server, grace time.Duration, stopNow string, force <-chan struct{}, log *slog.Logger) error {
 	lazy, err := srv.Detach()
 	if err != nil {
 		return err
 	}
 	if grace <= 0 {
 		grace = DefaultGrace
+	}
+	if stopNow == "" {
+		stopNow = "Ctrl-C again"
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -177,9 +185,9 @@ func unmount(srv *fs.Server, grace time.Duration, force <-chan struct{}, log *sl
 			return nil
 		case <-tell.C:
 			if lazy {
-				log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+				log.Warn("detached the mount lazily: files are still open in it; serving them a little longer, "+stopNow+" to stop now", "dir", srv.Dir(), "for", grace)
 			} else {
-				log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, Ctrl-C again to stop now", "dir", srv.Dir(), "for", grace)
+				log.Warn("unmounted, but the file system is still in use (mounted in another mount namespace?); serving it a little longer, "+stopNow+" to stop now", "dir", srv.Dir(), "for", grace)
 			}
 		case <-force:
 			log.Warn("stopping now: programs still using the mount get 'Transport endpoint is not connected'", "dir", srv.Dir())

@@ -115,15 +115,22 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	f.dht.register(fs)
 }
 
+// rates parses --up-rate and --down-rate.
+func (f *swarmFlags) rates() (up, down int64, err error) {
+	if up, err = parseSize(f.upRate); err != nil {
+		return 0, 0, usagef("--up-rate: %v", err)
+	}
+	if down, err = parseSize(f.downRate); err != nil {
+		return 0, 0, usagef("--down-rate: %v", err)
+	}
+	return up, down, nil
+}
+
 // config turns the flags into a fetch.Config.
 func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
-	up, err := parseSize(f.upRate)
+	up, down, err := f.rates()
 	if err != nil {
-		return fetch.Config{}, usagef("--up-rate: %v", err)
-	}
-	down, err := parseSize(f.downRate)
-	if err != nil {
-		return fetch.Config{}, usagef("--down-rate: %v", err)
+		return fetch.Config{}, err
 	}
 	level := slog.LevelWarn
 	if f.verbose {

@@ -95,9 +95,14 @@ type torfsCall struct {
 
 // torfsCalls finds the torfs invocations of a command line: a command
 // whose first word is torfs, or which runs torfs (watch -n1 torfs ...).
+// The file system type torfs is none: an fstab line, or mount -t torfs
+// (mountHelperLine checks those).
 func torfsCalls(line string) []torfsCall {
 	var calls []torfsCall
 	words := shellWords(line)
+	if _, ok := fstabLine(words); ok {
+		return nil
+	}
 	for i := 0; i < len(words); {
 		j := i
 		for j < len(words) && !isOperator(words[j]) {
@@ -105,7 +110,7 @@ func torfsCalls(line string) []torfsCall {
 		}
 		cmd := words[i:j]
 		for k, w := range cmd {
-			if w == "torfs" {
+			if w == "torfs" && (k == 0 || cmd[k-1] != "-t" && cmd[k-1] != "--types") {
 				c := torfsCall{args: cmd[k+1:]}
 				if j < len(words) {
 					c.next = words[j]

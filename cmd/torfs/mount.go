@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -61,6 +59,10 @@ for up to 3 s more (Ctrl-C again to stop at once); then it tells the
 trackers and saves the cache. A dead mount left on MOUNTPOINT by a torfs
 that was killed is cleared by the next mount there. A MOUNTPOINT that is
 not empty draws a warning: its files stay hidden until unmount.
+Installed as /sbin/mount.torfs too (make install), torfs is mount(8)'s
+helper for type torfs: an /etc/fstab line or a systemd .mount unit then
+mounts a torrent at boot, its -o options the flags below (cache_size=,
+cache_dir=, readahead=, allow_other...; the README's "Mount at boot").
 The cache lives in --cache-dir, one subdirectory per torrent, and is
 deleted on exit unless --keep is given. 'torfs status MOUNTPOINT' shows
 per-file progress, peers, rates and cache use.
@@ -68,7 +70,15 @@ per-file progress, peers, rates and cache use.
 Flags:
 ` + sessionFlagsHelp + `  --status ADDR        loopback address of the status page (default 127.0.0.1:0)
 ` + httpFlagsHelp + `  -o OPTION            mount option; only allow_other (other users may read)
-  --daemon             detach once mounted; the log goes to a file it names
+  --daemon             detach once mounted (exit 0), or fail with the mount's error;
+                       the log goes to --log, the PID to --pid-file
+  --log FILE           the log of --daemon (default /var/log/torfs/NAME.log for
+                       root, else $XDG_STATE_HOME/torfs/NAME.log or
+                       ~/.local/state/torfs/NAME.log; NAME is MOUNTPOINT's path
+                       with / as -, as systemd names mount units); appended to
+  --pid-file FILE      write the PID of the mount's process there while it is
+                       mounted (default with --daemon: NAME.pid in the register
+                       of mounts, /run/torfs for root, see 'torfs list')
 ` + utpFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
@@ -147,23 +157,39 @@ func (f *sessionFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.noUpload, "no-upload", false, "no upload")
 }
 
+// check checks the flags without opening anything (--daemon checks them
+// before its child opens the sockets), and returns the cache size and
+// the readahead.
+func (f *sessionFlags) check() (size, readahead int64, err error) {
+	if size, err = parseCacheSize(f.cacheSize); err != nil {
+		return 0, 0, err
+	}
+	readahead, err = parseSize(f.readahead)
+	if err != nil || readahead <= 0 {
+		return 0, 0, usagef("--readahead: want a positive size such as 16MiB, got %q", f.readahead)
+	}
+	if f.readTimeout < 0 {
+		return 0, 0, usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", f.readTimeout)
+	}
+	if f.resolveTimeout < 0 {
+		return 0, 0, usagef("--resolve-timeout: want a duration such as 10m or 0, got %v", f.resolveTimeout)
+	}
+	if _, _, err := f.swarm.rates(); err != nil {
+		return 0, 0, err
+	}
+	if f.swarm.noUTP && f.swarm.noTCP {
+		return 0, 0, usagef("--no-utp and --no-tcp together leave no way to reach peers")
+	}
+	return size, readahead, nil
+}
+
 // config checks the flags and turns them into a mount.Config (its
 // logger the swarm flags' one, at their level). It opens the listening
 // sockets.
 func (f *sessionFlags) config(stderr io.Writer) (mount.Config, error) {
-	size, err := parseCacheSize(f.cacheSize)
+	size, ra, err := f.check()
 	if err != nil {
 		return mount.Config{}, err
-	}
-	ra, err := parseSize(f.readahead)
-	if err != nil || ra <= 0 {
-		return mount.Config{}, usagef("--readahead: want a positive size such as 16MiB, got %q", f.readahead)
-	}
-	if f.readTimeout < 0 {
-		return mount.Config{}, usagef("--read-timeout: want a duration such as 2m, 30s or 0, got %v", f.readTimeout)
-	}
-	if f.resolveTimeout < 0 {
-		return mount.Config{}, usagef("--resolve-timeout: want a duration such as 10m or 0, got %v", f.resolveTimeout)
 	}
 	dir := f.cacheDir
 	if dir == "" {
@@ -238,9 +264,6 @@ func webPage(log *slog.Logger) func(*mount.Session) http.Handler {
 	return func(s *mount.Session) http.Handler { return webui.New(s, webui.Options{Logger: log}) }
 }
 
-// envDaemonChild marks the detached child of --daemon.
-const envDaemonChild = "TORFS_MOUNT_DAEMON_CHILD"
-
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := newFlagSet("mount")
 	var sf sessionFlags
@@ -249,6 +272,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hf.register(fl, "")
 	statusAddr := fl.String("status", "", "status address")
 	daemon := fl.Bool("daemon", false, "detach")
+	logFile := fl.String("log", "", "daemon log file")
+	pidFile := fl.String("pid-file", "", "PID file")
 	debug := fl.Bool("debug-fuse", false, "log FUSE requests")
 	var mountOpts stringsFlag
 	fl.Var(&mountOpts, "o", "mount option")
@@ -266,10 +291,6 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if httpAddr != "" && *statusAddr != "" {
 		return usagef("--http serves the status page too: give --http or --status, not both")
 	}
-	scfg, err := sf.config(stderr)
-	if err != nil {
-		return err
-	}
 	allowOther := false
 	for _, o := range strings.Split(strings.Join(mountOpts, ","), ",") {
 		switch o {
@@ -283,8 +304,20 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if os.Getenv(envDaemonChild) == "" {
 		warnNonEmpty(stderr, pos[1])
 	}
+	if *logFile != "" && !*daemon {
+		return usagef("--log is the log of --daemon; without it torfs mount logs to stderr")
+	}
 	if *daemon && os.Getenv(envDaemonChild) == "" {
-		return daemonize(ctx, args, pos[1], stdout, scfg.CacheDir)
+		// Checked here, but opened by the daemon: the sockets of
+		// --listen PORT must be free for it.
+		if _, _, err := sf.check(); err != nil {
+			return err
+		}
+		return daemonize(ctx, args, pos[1], stdout, *logFile, *pidFile)
+	}
+	scfg, err := sf.config(stderr)
+	if err != nil {
+		return err
 	}
 	source, err := torrentFile(ctx, pos[0], filepath.Join(scfg.CacheDir, "torrents"))
 	if err != nil {
@@ -298,6 +331,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scfg.Logger, scfg.Fetch.Logger = log, log
 	mc := mount.Target{Source: source, Mountpoint: pos[1], AllowOther: allowOther, StatusAddr: *statusAddr, Debug: *debug,
 		HTTPAddr: httpAddr, HTTPToken: token, Page: webPage(log)}
+	if os.Getenv(envDaemonChild) != "" {
+		mp, _ := filepath.Abs(pos[1])
+		mc.StopNow = fmt.Sprintf("run 'torfs umount %s' again", mp)
+	}
 
 	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
 		// For bench/mount: profile the mount without a debug flag.
@@ -313,7 +350,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	unregister := func() {}
 	defer func() { unregister() }()
 	ready := func(m mount.Mounted) {
-		unregister = registerMount(m, pos[0], log)
+		unregister = registerMount(m, pos[0], *pidFile, log)
 		cache := "cache unlimited in " + m.CacheDir
 		switch {
 		case m.Resolving:
@@ -410,55 +447,6 @@ func defaultCacheDir() (string, error) {
 		return "", fmt.Errorf("no cache directory: set --cache-dir or $HOME (%w)", err)
 	}
 	return filepath.Join(home, ".cache", "torfs"), nil
-}
-
-// daemonize starts this same mount detached, its output in a log file in
-// the cache directory, and returns once it is mounted (printing its line)
-// or has failed.
-func daemonize(ctx context.Context, args []string, mountpoint string, stdout io.Writer, cacheDir string) error {
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return fmt.Errorf("cache directory: %w", err)
-	}
-	logPath := filepath.Join(cacheDir, fmt.Sprintf("mount-%d.log", time.Now().UnixNano()))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return fmt.Errorf("daemon log: %w", err)
-	}
-	defer logf.Close()
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding the torfs binary: %w", err)
-	}
-	cmd := exec.Command(self, append([]string{"mount"}, args...)...)
-	cmd.Env = append(os.Environ(), envDaemonChild+"=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the daemon: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the daemon failed (%v): %s", err, strings.TrimSpace(string(out)))
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			return errors.New("interrupted before the mount was live")
-		case <-tick.C:
-			out, _ := os.ReadFile(logPath)
-			for _, line := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(line, "mounted ") {
-					fmt.Fprintf(stdout, "%s\ntorfs mount runs as pid %d, logging to %s; unmount with 'torfs umount %s'\n",
-						line, cmd.Process.Pid, logPath, mountpoint)
-					return nil
-				}
-			}
-		}
-	}
 }
 
 // warnNonEmpty says when the mount is about to hide the files of
