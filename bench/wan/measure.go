@@ -88,7 +88,7 @@ func torfsGet(ctx context.Context, ns *netemu.Namespace, bin, torrent, peer stri
 		return 0, err
 	}
 	defer os.RemoveAll(out)
-	args := append([]string{"get", "--no-dht", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(), "--peer", peer}, t.torfsArgs...)
+	args := append([]string{"get", "--no-dht", "--no-port-map", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(), "--peer", peer}, t.torfsArgs...)
 	cmd := ns.Command(ctx, bin, append(args, torrent)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr strings.Builder

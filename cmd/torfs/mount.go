@@ -82,7 +82,7 @@ Flags:
   -o OPTION            mount option; only allow_other (other users may read)
   --daemon             detach once mounted; the log goes to a file it names
   -v                   log peer, tracker and mount events to stderr
-` + utpFlagsHelp + dhtFlagsHelp + `
+` + utpFlagsHelp + portMapFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data

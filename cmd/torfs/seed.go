@@ -37,7 +37,7 @@ Flags:
   --listen ADDR      accept peers on ADDR (default ":0", a free port)
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
-` + utpFlagsHelp + seedDHTFlagsHelp + `
+` + utpFlagsHelp + portMapFlagsHelp + seedDHTFlagsHelp + `
 Peers find us through the torrent's trackers, --tracker and the DHT
 (announced every 15 minutes; never for a private torrent).
 
