@@ -38,7 +38,7 @@ func NATPMP() Discoverer {
 		}
 		g := &natpmpGateway{addr: gw}
 		if _, err := g.ExternalIP(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", g, err)
 		}
 		return g, nil
 	}
@@ -51,7 +51,7 @@ type natpmpGateway struct {
 
 func (g *natpmpGateway) String() string { return "NAT-PMP at " + g.addr.String() }
 
-// call runs one request of a NAT-PMP client bounded by ctx. The
+// natpmpCall runs one request of a NAT-PMP client to gw, bounded by ctx. The
 // library takes no context: its own timeout, set from ctx's deadline,
 // ends the request soon after ctx does.
 func natpmpCall[T any](ctx context.Context, gw netip.Addr, req func(*natpmp.Client) (T, error)) (T, error) {
@@ -71,13 +71,10 @@ func natpmpCall[T any](ctx context.Context, gw netip.Addr, req func(*natpmp.Clie
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil {
-			return r.v, fmt.Errorf("NAT-PMP at %s: %w", gw, r.err)
-		}
-		return r.v, nil
+		return r.v, r.err
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("NAT-PMP at %s: %w", gw, ctx.Err())
+		return zero, ctx.Err()
 	}
 }
 

@@ -3,7 +3,7 @@
 # Safe to run repeatedly; needs root (or sudo) only when it has to install.
 set -euo pipefail
 
-pkgs=(mktorrent fuse3 python3-libtorrent opentracker redis-server aria2 transmission-daemon iproute2)
+pkgs=(mktorrent fuse3 python3-libtorrent opentracker redis-server aria2 transmission-daemon iproute2 miniupnpd-nftables nftables)
 need=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
