@@ -100,6 +100,9 @@ type fakeGateway struct {
 	grant func(proto Protocol, internal, ext uint16, lease time.Duration) (uint16, time.Duration, error)
 	// hangUnmap makes Unmap wait for its context to end.
 	hangUnmap bool
+	// hangMap, when set, makes Map say so on it, then wait for its
+	// context to end.
+	hangMap chan struct{}
 }
 
 func (g *fakeGateway) record(format string, args ...any) {
@@ -122,6 +125,11 @@ func (g *fakeGateway) Map(ctx context.Context, proto Protocol, internal, ext uin
 	g.mu.Lock()
 	grant := g.grant
 	g.mu.Unlock()
+	if g.hangMap != nil {
+		g.hangMap <- struct{}{}
+		<-ctx.Done()
+		return 0, 0, ctx.Err()
+	}
 	if grant != nil {
 		return grant(proto, internal, ext, lease)
 	}

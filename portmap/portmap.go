@@ -274,7 +274,7 @@ func (m *Mapper) removeAll() error {
 			errs = append(errs, fmt.Errorf("%s port %d: %w", proto, ext, err))
 		}
 	}
-	if in := m.inflight; in != nil {
+	if in := m.inflight; in != nil && m.mapped[in.Protocol] != in.External {
 		// Granted or not, nobody knows: a failure here is no news.
 		_ = m.gw.Unmap(ctx, in.Protocol, m.opts.Port, in.External)
 	}

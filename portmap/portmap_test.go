@@ -310,3 +310,20 @@ func TestCloseWhileDiscovering(t *testing.T) {
 		t.Errorf("a Mapper closed while discovering logged:\n%s", logs)
 	}
 }
+
+// TestCloseDuringMap: Close while a mapping request is in flight cuts
+// it short and removes the mapping it may have made.
+func TestCloseDuringMap(t *testing.T) {
+	clk := newFakeClock()
+	g := &fakeGateway{name: "UPnP IGD at 192.168.1.1", hangMap: make(chan struct{}, 1)}
+	m, _ := start(t, clk, Options{Discover: []Discoverer{found(g)}})
+	select {
+	case <-g.hangMap:
+	case <-time.After(waitFor):
+		t.Fatal("no mapping request")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, g, "map TCP 6881->6881 1h0m0s", "unmap TCP 6881->6881")
+}
