@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,6 +23,7 @@ import (
 	"github.com/torfs/torfs/internal/netemu"
 	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/mount"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -142,6 +146,83 @@ deny 0-65535 0.0.0.0/0 0-65535
 	if rules := forwards(t, ctx, router, port); rules != 0 {
 		t.Errorf("after torfs exited the router still forwards %d protocols of port %d", rules, port)
 	}
+
+	mountShowsMapping(t, ctx, bin, torrent, router, client, via)
+}
+
+// mountShowsMapping: torfs mount in the client maps its port too, and
+// its status page says so, and by what; the mapping goes with the
+// mount. (ip netns exec gives the mount a mount namespace of its own,
+// so the status page is read at the address the mount printed, from
+// inside the client.)
+func mountShowsMapping(t *testing.T, ctx context.Context, bin, torrent string, router, client *netemu.Namespace, via string) {
+	harness.Require(t, "/dev/fuse")
+	p := harness.Start(t, harness.InNetns(client.Name, harness.Command{Path: bin, Args: []string{
+		"mount", "--no-dht", "--cache-dir", t.TempDir(), "--listen", netip.AddrPortFrom(clientAddr, 0).String(), torrent, t.TempDir(),
+	}}))
+	line, err := p.WaitOutput(ctx, "mounted ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`status http://([^/]+)/; peers connect to \S+:(\d+)\)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("torfs mount printed %q", line)
+	}
+	statusAddr := m[1]
+	port, _ := strconv.Atoi(m[2])
+	var st mount.Status
+	testutil.Eventually(t, "the status page showing the port mapped", func() bool {
+		st = statusIn(t, client, statusAddr)
+		return strings.HasPrefix(st.PortMapping, "mapped by ")
+	})
+	want := fmt.Sprintf("mapped by %s at %s: %s:%d (TCP, UDP)", via, routerLAN, routerWAN, port)
+	if st.PortMapping != want {
+		t.Errorf("status port_mapping %q, want %q", st.PortMapping, want)
+	}
+	if rules := forwards(t, ctx, router, port); rules != 2 {
+		t.Errorf("the router forwards %d protocols of the mount's port %d, want 2", rules, port)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("torfs mount exited %d (%v)", code, err)
+	}
+	if rules := forwards(t, ctx, router, port); rules != 0 {
+		t.Errorf("after the unmount the router still forwards %d protocols of port %d", rules, port)
+	}
+}
+
+// statusIn reads the status page at addr from inside ns: the connection
+// is dialed on the namespace's thread, then spoken to from here.
+func statusIn(t *testing.T, ns *netemu.Namespace, addr string) mount.Status {
+	t.Helper()
+	var conn net.Conn
+	err := ns.Do(func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", addr, 10*time.Second)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("status page %s: %v", addr, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatalf("status page %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	var st mount.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("status page %s: %v", addr, err)
+	}
+	return st
 }
 
 // lanBehindRouter makes the three namespaces of this file's tests, wired
