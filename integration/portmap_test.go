@@ -37,18 +37,20 @@ import (
 // behind a private or reserved external address; no packet to it can
 // leave the namespaces either.
 var (
-	routerLAN     = netip.MustParseAddr("10.78.0.1")
-	routerWAN     = netip.MustParseAddr("11.0.0.1")
-	clientAddr    = netip.MustParseAddr("10.78.0.2")
-	outsideAddr   = netip.MustParseAddr("11.0.0.2")
-	miniupnpdPath = "/usr/sbin/miniupnpd"
+	routerLAN   = netip.MustParseAddr("10.78.0.1")
+	routerWAN   = netip.MustParseAddr("11.0.0.1")
+	clientAddr  = netip.MustParseAddr("10.78.0.2")
+	outsideAddr = netip.MustParseAddr("11.0.0.2")
 )
+
+const miniupnpdPath = "/usr/sbin/miniupnpd"
 
 // TestPortMapBehindMiniupnpd: torfs seed on a LAN behind miniupnpd maps
 // its port, TCP and UDP, by UPnP IGD (miniupnpd with NAT-PMP off) and
 // by NAT-PMP (UPnP off); a peer outside connects through the router's
 // external address; the mapping is renewed before its lease (shortened
-// to 6 s) ends; and it is gone when torfs exits.
+// to 6 s) ends; and it is gone when torfs exits. Then torfs mount maps
+// its port the same way and its status page says so.
 func TestPortMapBehindMiniupnpd(t *testing.T) {
 	for _, via := range []string{"UPnP IGD", "NAT-PMP"} {
 		t.Run(strings.ReplaceAll(via, " ", "-"), func(t *testing.T) {
