@@ -36,7 +36,8 @@ func (t *Torrent) announceLoop() {
 	hosts := trackerKey(t.trackers.URLs())
 	defer t.c.trackerLog.forget(hosts, t.mi.InfoHash)
 	for {
-		resp, url, err := cl.AnnounceTiers(t.ctx, t.trackers, t.announceRequest(event, key))
+		req := t.announceRequest(event, key)
+		resp, url, err := cl.AnnounceTiers(t.ctx, t.trackers, req)
 		wait := defaultInterval
 		switch {
 		case t.ctx.Err() != nil:
@@ -65,16 +66,29 @@ func (t *Torrent) announceLoop() {
 			t.addPeers(resp.Peers, nil, "")
 		}
 		tm := time.NewTimer(wait)
-		select {
-		case <-t.ctx.Done():
-			tm.Stop()
-			return
-		case <-tm.C:
-		case <-completeCh:
-			tm.Stop()
-			completeCh = nil
-			if event == tracker.EventNone {
-				event = tracker.EventCompleted
+	waiting:
+		for {
+			portChange := t.c.portChanges()
+			select {
+			case <-t.ctx.Done():
+				tm.Stop()
+				return
+			case <-tm.C:
+				break waiting
+			case <-completeCh:
+				tm.Stop()
+				completeCh = nil
+				if event == tracker.EventNone {
+					event = tracker.EventCompleted
+				}
+				break waiting
+			case <-portChange:
+				// The router forwards another port to us now: tell
+				// the trackers at once, unless it is the one they know.
+				if t.c.announcePort() != req.Port {
+					tm.Stop()
+					break waiting
+				}
 			}
 		}
 	}
@@ -84,7 +98,7 @@ func (t *Torrent) announceRequest(ev tracker.Event, key uint32) tracker.Announce
 	return tracker.AnnounceRequest{
 		InfoHash:   t.mi.InfoHash,
 		PeerID:     t.c.cfg.PeerID,
-		Port:       t.c.listenPort(),
+		Port:       t.c.announcePort(),
 		Uploaded:   t.uploaded.Load(),
 		Downloaded: t.downloaded.Load(),
 		Left:       t.left(),

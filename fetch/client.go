@@ -54,6 +54,15 @@ type Config struct {
 	// starts with the first such torrent or Resolve: a Client with only
 	// private torrents never opens its socket.
 	DHT *DHTConfig
+	// MapPort, when set, is called once with the port the Client listens
+	// on, when the first torrent is added or Resolve is called (a Client
+	// that serves nothing maps nothing), to have the router in front of
+	// this host forward that port from outside (package portmap does).
+	// changed is to be called whenever the mapping's external port
+	// changes. The Client announces the external port to trackers, the
+	// DHT and peers, shows the mapping in PortMapping and closes it on
+	// Close, which removes it.
+	MapPort func(port uint16, changed func()) PortMapping
 
 	// Timings of slow-peer handling; zero means the defaults below.
 	// Unexported: tests shorten them.
@@ -117,6 +126,10 @@ type Client struct {
 
 	// plaintext are the peers to dial in plaintext first (plaintext.go).
 	plaintext plaintextPeers
+	// portMap is Config.MapPort's mapping once started; portChange is
+	// closed (and replaced, under mu) when its external port changes.
+	portMap    atomic.Pointer[PortMapping]
+	portChange chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -170,12 +183,13 @@ func NewClient(cfg Config) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
 		cfg: cfg, log: log, transports: transports, lns: lns,
-		up:        newRateLimiter(cfg.UploadRate),
-		down:      newRateLimiter(cfg.DownloadRate),
-		halfOpen:  make(chan struct{}, cfg.MaxHalfOpen),
-		torrents:  map[metainfo.Hash]*Torrent{},
-		resolving: map[metainfo.Hash]*resolver{},
-		ctx:       ctx, cancel: cancel,
+		up:         newRateLimiter(cfg.UploadRate),
+		down:       newRateLimiter(cfg.DownloadRate),
+		halfOpen:   make(chan struct{}, cfg.MaxHalfOpen),
+		torrents:   map[metainfo.Hash]*Torrent{},
+		resolving:  map[metainfo.Hash]*resolver{},
+		portChange: make(chan struct{}),
+		ctx:        ctx, cancel: cancel,
 	}
 	c.trackerLog = newTrackerLog(ctx, log)
 	for _, tr := range transports {
@@ -228,6 +242,9 @@ func (c *Client) Close() error {
 		if derr := node.Close(); derr != nil {
 			c.log.Warn("closing the DHT node", "err", derr)
 		}
+	}
+	if pm := c.portMap.Load(); pm != nil {
+		_ = (*pm).Close() // it logs what it could not remove
 	}
 	return err
 }

@@ -168,7 +168,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		now = time.Now()
 		switch {
 		case !now.Before(nextAnnounce):
-			err = node.AnnounceFunc(t.ctx, ih, int(t.c.listenPort()), found)
+			err = node.AnnounceFunc(t.ctx, ih, int(t.c.announcePort()), found)
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {
 				nextAnnounce = now.Add(dhtRetry)

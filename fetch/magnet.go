@@ -32,6 +32,7 @@ type ResolveStatus struct {
 // first, the error wraps ctx.Err() and says what was tried. Every
 // connection and goroutine it starts is gone when it returns.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
+	c.needPortMap()
 	if err := c.needDHT(); err != nil {
 		return nil, nil, err
 	}

@@ -43,7 +43,7 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 	defer r.wg.Done()
 	cl := &tracker.Client{Logger: r.c.log}
 	req := tracker.AnnounceRequest{
-		InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID, Port: r.c.listenPort(),
+		InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID, Port: r.c.announcePort(),
 		Left: metadataLeft, Event: tracker.EventStarted, NumWant: 50, Key: rand.Uint32(),
 	}
 	fails := 0

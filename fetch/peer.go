@@ -155,7 +155,7 @@ func (p *peer) sendGreeting() {
 		h := wire.ExtendedHandshake{
 			M:    map[string]int{},
 			V:    "torfs 0.1",
-			P:    int(t.c.listenPort()),
+			P:    int(t.c.announcePort()),
 			Reqq: maxUploadQueue,
 		}
 		if a, ok := addrPort(p.conn.RemoteAddr()); ok {

@@ -188,6 +188,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		t.trackers = tracker.NewTiers(tiers)
 		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
 	}
+	c.needPortMap()
 	if !info.Private {
 		// Before peers can reach the torrent, so its handshakes offer the
 		// DHT from the first.

@@ -37,7 +37,7 @@ func TestGetOverEmulatedWAN(t *testing.T) {
 	bin := harness.BuildTorfs(t)
 	out := t.TempDir()
 	r := harness.Run(t, harness.InNetns(w.B.Name, harness.Command{Path: bin, Args: []string{
-		"get", "--no-dht", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(),
+		"get", "--no-dht", "--no-port-map", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(),
 		"--peer", netip.AddrPortFrom(netemu.AddrA, uint16(seed.Port())).String(), torrent,
 	}}))
 	if r.Code != 0 {
@@ -62,7 +62,7 @@ func TestLibtorrentFromTorfsSeedOverEmulatedWAN(t *testing.T) {
 
 	bin := harness.BuildTorfs(t)
 	p := harness.Start(t, harness.InNetns(w.A.Name, harness.Command{Path: bin, Args: []string{
-		"seed", "--no-dht", "--data", filepath.Join(src, "disk.img"),
+		"seed", "--no-dht", "--no-port-map", "--data", filepath.Join(src, "disk.img"),
 		"--listen", netip.AddrPortFrom(netemu.AddrA, 0).String(), torrent,
 	}}))
 	line, err := p.WaitOutput(ctx, "press Ctrl-C")

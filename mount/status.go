@@ -13,6 +13,9 @@ import (
 // page.
 type Status struct {
 	Listen string `json:"listen"`
+	// PortMapping says whether the router forwards the listening port,
+	// and by what (UPnP IGD or NAT-PMP); empty when port mapping is off.
+	PortMapping string `json:"port_mapping,omitempty"`
 	// The cache use on disk of all the torrents, and their budget: the
 	// one they share (CacheShared, a mount of a directory) or the sum of
 	// their own (0 when any is unlimited).
@@ -138,7 +141,7 @@ func (s *Session) Status() Status {
 	s.mu.Unlock()
 	slices.SortFunc(ts, func(a, b *Served) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(rs, func(a, b *resolution) int { return strings.Compare(a.name, b.name) })
-	st := Status{Listen: s.client.Addr().String()}
+	st := Status{Listen: s.client.Addr().String(), PortMapping: s.client.PortMapping()}
 	unlimited := false
 	for _, t := range ts {
 		ts := t.status()

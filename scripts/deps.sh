@@ -3,7 +3,7 @@
 # Safe to run repeatedly; needs root (or sudo) only when it has to install.
 set -euo pipefail
 
-pkgs=(mount mktorrent fuse3 python3-libtorrent opentracker redis-server aria2 transmission-daemon iproute2 chromium ffmpeg rclone)
+pkgs=(mount mktorrent fuse3 python3-libtorrent opentracker redis-server aria2 transmission-daemon iproute2 miniupnpd-nftables nftables chromium ffmpeg rclone)
 need=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -52,8 +52,13 @@ func libtorrentGet(ctx context.Context, ns *netemu.Namespace, torrent, peer stri
 		return 0, err
 	}
 	defer os.RemoveAll(save)
+	// Listening on B's side of the link, as torfs get does: uTP goes
+	// out through the listening socket, and one bound to the 127.0.0.1
+	// default cannot reach the seeder (TCP dials from a socket of its
+	// own, so it never showed).
 	opts := harness.LibtorrentOptions{
 		Mode: harness.Leech, Torrent: torrent, Save: save, Peers: []string{peer},
+		Listen:         netip.AddrPortFrom(netemu.AddrB, 0).String(),
 		ExitOnComplete: true, Interval: time.Second, NoBlockLog: true,
 	}
 	t.lt(&opts)
@@ -88,7 +93,7 @@ func torfsGet(ctx context.Context, ns *netemu.Namespace, bin, torrent, peer stri
 		return 0, err
 	}
 	defer os.RemoveAll(out)
-	args := append([]string{"get", "--no-dht", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(), "--peer", peer}, t.torfsArgs...)
+	args := append([]string{"get", "--no-dht", "--no-port-map", "-o", out, "--listen", netip.AddrPortFrom(netemu.AddrB, 0).String(), "--peer", peer}, t.torfsArgs...)
 	cmd := ns.Command(ctx, bin, append(args, torrent)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr strings.Builder

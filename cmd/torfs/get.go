@@ -74,7 +74,7 @@ Flags:
   --up-rate RATE     upload limit per second, e.g. 2MiB (default: none)
   --down-rate RATE   download limit per second (default: none)
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
-` + utpFlagsHelp + dhtFlagsHelp + `
+` + utpFlagsHelp + portMapFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs get ubuntu.iso.torrent
   torfs get -o ~/isos https://example.org/ubuntu.iso.torrent
@@ -99,6 +99,7 @@ type swarmFlags struct {
 	verbose         bool
 	encryption      fetch.Encryption
 	noUTP, noTCP    bool
+	noPortMap       bool
 	dht             dhtFlags
 }
 
@@ -112,6 +113,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.encryption, "encryption", "prefer, require or off")
 	fs.BoolVar(&f.noUTP, "no-utp", false, "TCP only")
 	fs.BoolVar(&f.noTCP, "no-tcp", false, "uTP only")
+	fs.BoolVar(&f.noPortMap, "no-port-map", false, "no UPnP or NAT-PMP")
 	f.dht.register(fs)
 }
 
@@ -148,7 +150,8 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if dht != nil && dht.Addr == "" && sock != nil {
 		dht.Conn = sock.PacketConn() // one UDP port for uTP and the DHT
 	}
-	return fetch.Config{ListenAddr: f.listen, Transports: transports, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption}, nil
+	mapPort := portMapper(f.listen, f.noPortMap, sock != nil || dht != nil && dht.Addr == "", log)
+	return fetch.Config{ListenAddr: f.listen, Transports: transports, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption, MapPort: mapPort}, nil
 }
 
 // options turns the flags into torrent options.

@@ -122,6 +122,7 @@ func resolveForInfo(ctx context.Context, m *metainfo.Magnet, sf *swarmFlags, tim
 	if err != nil {
 		return nil, err
 	}
+	cfg.MapPort = nil // a look-up is over before a router would matter
 	opts := sf.options(nil)
 	if len(m.Trackers)+len(m.Peers)+len(opts.Trackers)+len(opts.Peers) == 0 && cfg.DHT == nil {
 		return nil, usagef("the magnet link names no tracker and no peer, and the DHT is off: give --peer or --tracker, drop --no-dht, or use --no-resolve")

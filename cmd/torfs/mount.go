@@ -79,7 +79,7 @@ Flags:
   --pid-file FILE      write the PID of the mount's process there while it is
                        mounted (default with --daemon: NAME.pid in the register
                        of mounts, /run/torfs for root, see 'torfs list')
-` + utpFlagsHelp + dhtFlagsHelp + `
+` + utpFlagsHelp + portMapFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs mount --daemon film.torrent /mnt/film && mpv /mnt/film/film.mkv
   torfs mount --cache-size 4GiB --download-all dataset.torrent /mnt/data

@@ -43,7 +43,7 @@ Flags:
   --seed-time DUR    stop after DUR (e.g. 2h), exiting 0; with --seed-ratio,
                      whichever comes first
 ` + encryptionFlagHelp + `  -v                 log peer and tracker events to stderr
-` + utpFlagsHelp + seedDHTFlagsHelp + `
+` + utpFlagsHelp + portMapFlagsHelp + seedDHTFlagsHelp + `
 Peers find us through the torrent's trackers, --tracker and the DHT
 (announced every 15 minutes; never for a private torrent).
 

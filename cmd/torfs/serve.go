@@ -44,7 +44,7 @@ Flags:
                        when ADDR is not a loopback address
   --http-token-file FILE
                        read the token from FILE (not shown in ps)
-` + sessionFlagsHelp + utpFlagsHelp + dhtFlagsHelp + `
+` + sessionFlagsHelp + utpFlagsHelp + portMapFlagsHelp + dhtFlagsHelp + `
 Examples:
   torfs serve film.torrent
   mpv http://127.0.0.1:8080/t/c9e15763f722f23e98a29decdfae341b98d53056.m3u

@@ -121,6 +121,9 @@ func statusURL(path string) (string, error) {
 
 func printStatus(w io.Writer, st mount.Status, peers bool) {
 	fmt.Fprintf(w, "listening for peers on %s\n", st.Listen)
+	if st.PortMapping != "" {
+		fmt.Fprintf(w, "port mapping: %s\n", st.PortMapping)
+	}
 	if st.CacheShared {
 		fmt.Fprintf(w, "cache %s of %s shared by %d torrents\n", bytesize.Format(st.CacheUsed), bytesize.Format(st.CacheBudget), len(st.Torrents))
 	}

@@ -204,14 +204,17 @@ func RunTorfsStatus(tb testing.TB, bin string, args ...string) *Result {
 // RunTorfs, RunTorfsStatus and StartTorfs keep tests on loopback: the
 // commands that join a swarm (get, seed, mount, serve, info) get --no-dht, so
 // they never contact the public DHT routers, unless args already have
-// --no-dht or --dht-bootstrap (a test that builds its own loopback DHT).
+// --no-dht or --dht-bootstrap (a test that builds its own loopback DHT);
+// and get, seed, mount and serve get --no-port-map, so that one not given a
+// loopback --listen never looks for a router (SSDP multicast, NAT-PMP to
+// the default gateway).
 func StartTorfs(tb testing.TB, bin string, args ...string) *Process {
 	tb.Helper()
 	return Start(tb, Command{Path: bin, Args: loopbackOnly(args)})
 }
 
-// loopbackOnly adds --no-dht after the command name of a torfs command
-// line that joins a swarm and says nothing about the DHT.
+// loopbackOnly adds --no-dht, and --no-port-map, after the command name
+// of a torfs command line that joins a swarm and says nothing about them.
 func loopbackOnly(args []string) []string {
 	if len(args) == 0 {
 		return args
@@ -221,13 +224,22 @@ func loopbackOnly(args []string) []string {
 	default:
 		return args
 	}
+	dhtSet, portMapSet := false, args[0] == "info" // info maps no port
 	for _, a := range args[1:] {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "no-dht" || name == "dht-bootstrap") {
-			return args
+		if strings.HasPrefix(a, "-") {
+			dhtSet = dhtSet || name == "no-dht" || name == "dht-bootstrap"
+			portMapSet = portMapSet || name == "no-port-map"
 		}
 	}
-	return append([]string{args[0], "--no-dht"}, args[1:]...)
+	out := []string{args[0]}
+	if !dhtSet {
+		out = append(out, "--no-dht")
+	}
+	if !portMapSet {
+		out = append(out, "--no-port-map")
+	}
+	return append(out, args[1:]...)
 }
 
 func firstArg(args []string) string {
