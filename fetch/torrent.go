@@ -118,8 +118,12 @@ type hashJob struct {
 }
 
 // AddTorrent starts a session for mi storing pieces in st. The session runs
-// until Close or the Client's Close.
+// until Close or the Client's Close. A v2-only torrent fails with an error
+// wrapping metainfo.ErrV2Only: the session speaks v1 (a hybrid's v1 half).
 func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
+	if !mi.HasV1() {
+		return nil, fmt.Errorf("%s: %w", mi.Info.Name, metainfo.ErrV2Only)
+	}
 	info := &mi.Info
 	n := info.NumPieces()
 	if n == 0 && info.Length > 0 {

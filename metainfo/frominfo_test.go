@@ -24,13 +24,17 @@ func TestFromInfoMatchesParse(t *testing.T) {
 			continue // the invalid ones are for Parse's own tests
 		}
 		n++
-		m := &Magnet{InfoHash: want.InfoHash, Trackers: []string{"http://a/announce", "udp://b:1"}, WebSeeds: []string{"http://w/"}}
+		m := want.Magnet()
+		m.Trackers, m.WebSeeds = []string{"http://a/announce", "udp://b:1"}, []string{"http://w/"}
 		got, err := FromInfo(want.InfoBytes, m)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
 		if !reflect.DeepEqual(got.Info, want.Info) {
 			t.Errorf("%s: info differs from the .torrent's", p)
+		}
+		if got.InfoHash != want.InfoHash || got.InfoHashV2 != want.InfoHashV2 {
+			t.Errorf("%s: info-hashes %s %s, the .torrent's %s %s", p, got.InfoHash, got.InfoHashV2, want.InfoHash, want.InfoHashV2)
 		}
 		if !reflect.DeepEqual(got.Trackers(), [][]string{{"http://a/announce"}, {"udp://b:1"}}) {
 			t.Errorf("%s: trackers %v", p, got.Trackers())
@@ -43,7 +47,7 @@ func TestFromInfoMatchesParse(t *testing.T) {
 			t.Fatal(err)
 		}
 		again, err := Parse(enc)
-		if err != nil || again.InfoHash != want.InfoHash {
+		if err != nil || again.InfoHash != want.InfoHash || again.InfoHashV2 != want.InfoHashV2 {
 			t.Fatalf("%s: the written .torrent does not parse back to the same info-hash: %v", p, err)
 		}
 	}

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -51,6 +52,9 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	mi, err := metainfo.Load(source)
 	if err != nil {
 		return view{}, err
+	}
+	if !mi.HasV1() {
+		return view{}, fmt.Errorf("%s: %w", source, metainfo.ErrV2Only)
 	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
 }

@@ -154,6 +154,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	} else if mi, err = metainfo.Load(pos[0]); err != nil {
 		return err
+	} else if !mi.HasV1() {
+		return fmt.Errorf("%s: %w", pos[0], metainfo.ErrV2Only)
 	}
 	opts := sf.options(mi)
 	opts.DownloadAll = true

@@ -72,6 +72,9 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if !mi.HasV1() {
+		return fmt.Errorf("%s: %w", pos[0], metainfo.ErrV2Only)
+	}
 	dir, err := seedDir(&mi.Info, *data)
 	if err != nil {
 		return err
