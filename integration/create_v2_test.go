@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/metainfo"
@@ -108,5 +109,45 @@ func TestCreateV2MatchesLibtorrent(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestGetHybridFromLibtorrent: torfs get downloads a hybrid torrent made
+// and seeded by libtorrent (through its v1 half: the v1 info-hash, SHA-1
+// pieces over files padded to piece boundaries), byte for byte.
+func TestGetHybridFromLibtorrent(t *testing.T) {
+	t.Parallel()
+	harness.Require(t, "python3-libtorrent")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	dir := filepath.Join(src, "hy")
+	files := []harness.FileSpec{
+		{Path: "a.bin", Size: 3<<20 + 1234},
+		{Path: "d/small", Size: 999},
+		{Path: "d/sub/b", Size: 1<<20 + 17},
+		{Path: "empty", Size: 0},
+		{Path: "z", Size: 70000},
+	}
+	harness.RandomTree(t, dir, files, 11)
+	torrent := filepath.Join(t.TempDir(), "hy.torrent")
+	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "hybrid", fmt.Sprint(64 << 10), torrent, torrent}})
+	if res.Code != 0 {
+		t.Fatalf("libtorrent: %s", res)
+	}
+	mi, err := metainfo.Load(torrent)
+	if err != nil || mi.Version() != metainfo.Hybrid {
+		t.Fatalf("libtorrent's hybrid torrent: %v", err)
+	}
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	harness.RunTorfs(t, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed.Addr(), torrent)
+	for _, f := range files {
+		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(out, "hy", f.Path))
+	}
+	if _, err := os.Stat(filepath.Join(out, "hy", ".pad")); err == nil {
+		t.Error("the pad files were written out")
 	}
 }
