@@ -131,6 +131,10 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 // add is Add with trackers, peers and web seeds for this torrent only (a
 // magnet link's, the peers found while resolving it).
 func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Served, error) {
+	if !mi.HasV1() {
+		// Before any cache is made for it: the engine would refuse it.
+		return nil, metainfo.ErrV2Only
+	}
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""

@@ -54,6 +54,7 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 		return view{}, err
 	}
 	if !mi.HasV1() {
+		// Said before anything is mounted, not as a mount that fails.
 		return view{}, fmt.Errorf("%s: %w", source, metainfo.ErrV2Only)
 	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
