@@ -118,11 +118,15 @@ type hashJob struct {
 }
 
 // AddTorrent starts a session for mi storing pieces in st. The session runs
-// until Close or the Client's Close. A v2-only torrent fails with an error
-// wrapping metainfo.ErrV2Only: the session speaks v1 (a hybrid's v1 half).
+// until Close or the Client's Close. The session speaks the v1 peer
+// protocol: a hybrid torrent through its v1 half, a v2-only one under its
+// truncated v2 info-hash with pieces verified by their BEP 52 hashes,
+// which must all be known (metainfo.MetaInfo.HasAllHashesV2), since
+// asking peers for them is not supported: otherwise the error wraps
+// metainfo.ErrV2Only.
 func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
-	if !mi.HasV1() {
-		return nil, fmt.Errorf("%s: %w", mi.Info.Name, metainfo.ErrV2Only)
+	if err := CheckSupported(mi); err != nil {
+		return nil, err
 	}
 	info := &mi.Info
 	n := info.NumPieces()
@@ -407,4 +411,14 @@ func clientName(id [20]byte) string {
 		return string(id[1:7])
 	}
 	return "unknown"
+}
+
+// CheckSupported tells whether AddTorrent can serve mi: a v2-only torrent
+// needs every piece's hash in its piece layers (an error wrapping
+// metainfo.ErrV2Only otherwise).
+func CheckSupported(mi *metainfo.MetaInfo) error {
+	if mi.HasV1() || mi.HasAllHashesV2() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w; this one's 'piece layers' leave some files out, and asking peers for them (BEP 52 hash requests) is not supported yet", mi.Info.Name, metainfo.ErrV2Only)
 }

@@ -151,3 +151,54 @@ func TestGetHybridFromLibtorrent(t *testing.T) {
 		t.Error("the pad files were written out")
 	}
 }
+
+// TestV2OnlyWithLibtorrent: a v2-only torrent made by libtorrent, its
+// pieces verified by their BEP 52 hashes from its piece layers, and the
+// swarm found under the truncated v2 info-hash: torfs get downloads it
+// from a libtorrent seeder, and a libtorrent leecher downloads it from
+// torfs seed, byte for byte.
+func TestV2OnlyWithLibtorrent(t *testing.T) {
+	t.Parallel()
+	harness.Require(t, "python3-libtorrent")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	dir := filepath.Join(src, "v2")
+	files := []harness.FileSpec{
+		{Path: "a.bin", Size: 3<<20 + 1234},
+		{Path: "d/small", Size: 999},
+		{Path: "d/sub/b", Size: 1<<20 + 17},
+		{Path: "empty", Size: 0},
+		{Path: "z", Size: 70000},
+	}
+	harness.RandomTree(t, dir, files, 12)
+	torrent := filepath.Join(t.TempDir(), "v2.torrent")
+	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "v2", fmt.Sprint(64 << 10), torrent, torrent}})
+	if res.Code != 0 {
+		t.Fatalf("libtorrent: %s", res)
+	}
+	mi, err := metainfo.Load(torrent)
+	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
+		t.Fatalf("libtorrent's v2 torrent: %v", err)
+	}
+
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	harness.RunTorfs(t, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", "--peer", seed.Addr(), torrent)
+	for _, f := range files {
+		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(out, "v2", f.Path))
+	}
+
+	addr := startSeed(t, bin, dir, torrent, "--no-dht")
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{
+		Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}, ExitOnComplete: true,
+	})
+	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(leech.Save(), "v2", f.Path))
+	}
+}

@@ -19,10 +19,12 @@ const (
 )
 
 // ErrV2Only is what refuses a BitTorrent v2-only torrent or magnet link
-// (BEP 52 without v1 piece hashes) where only v1 is supported yet: the
-// swarm engine downloads and seeds hybrid torrents through their v1
-// half, and v2-only ones not at all. Parsing accepts them.
-var ErrV2Only = errors.New("unsupported: v2-only torrent (BEP 52 without v1 piece hashes): torfs downloads and seeds v1 and hybrid torrents only")
+// (BEP 52 without v1 piece hashes) that torfs cannot download or seed:
+// the swarm engine verifies a v2-only torrent's pieces with the hashes of
+// its 'piece layers' and cannot ask peers for missing ones (BEP 52 hash
+// requests), so a v2-only torrent whose layers are incomplete, or a
+// magnet link with only a v2 info-hash, is refused. Parsing accepts them.
+var ErrV2Only = errors.New("unsupported: v2-only torrent (BEP 52 without v1 piece hashes) without every piece hash")
 
 // padPrefix is the name BitComet-style pad files start with (BEP 47
 // predates the "p" attribute).

@@ -1,6 +1,8 @@
 package metainfo
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"crypto/sha256"
 	"hash"
 	"sort"
@@ -114,3 +116,34 @@ func (h *pieceHasher) Reset() {
 
 func (h *pieceHasher) Size() int      { return Hash256Size }
 func (h *pieceHasher) BlockSize() int { return BlockSize }
+
+// CheckPiece reports whether data is piece p: by its SHA-1 when the
+// torrent has v1 hashes, otherwise by its BEP 52 hash (false when that is
+// unknown).
+func (m *MetaInfo) CheckPiece(p int, data []byte) bool {
+	if p < 0 || p >= m.Info.NumPieces() {
+		return false
+	}
+	if m.HasV1() {
+		return Hash(sha1.Sum(data)) == m.Info.PieceHash(p)
+	}
+	want, ok := m.PieceHashV2(p)
+	if !ok {
+		return false
+	}
+	h := m.Info.NewPieceHasherV2(p)
+	h.Write(data)
+	return bytes.Equal(h.Sum(nil), want[:])
+}
+
+// HasAllHashesV2 reports whether every piece's BEP 52 hash is known (see
+// PieceHashV2): what downloading a v2-only torrent needs, as long as
+// torfs cannot ask peers for the hashes missing.
+func (m *MetaInfo) HasAllHashesV2() bool {
+	for p := range m.Info.NumPieces() {
+		if _, ok := m.PieceHashV2(p); !ok {
+			return false
+		}
+	}
+	return m.HasV2()
+}

@@ -2,7 +2,6 @@ package mount
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -53,9 +52,9 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	if err != nil {
 		return view{}, err
 	}
-	if !mi.HasV1() {
+	if err := fetch.CheckSupported(mi); err != nil {
 		// Said before anything is mounted, not as a mount that fails.
-		return view{}, fmt.Errorf("%s: %w", source, metainfo.ErrV2Only)
+		return view{}, err
 	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
 }

@@ -154,8 +154,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	} else if mi, err = metainfo.Load(pos[0]); err != nil {
 		return err
-	} else if !mi.HasV1() {
-		return fmt.Errorf("%s: %w", pos[0], metainfo.ErrV2Only)
+	} else if err := fetch.CheckSupported(mi); err != nil {
+		return err
 	}
 	opts := sf.options(mi)
 	opts.DownloadAll = true
@@ -178,9 +178,10 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.Peers = append(opts.Peers, peers...)
 	}
 	copts := cache.Options{
-		Dir:       *dir,
-		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
-		Logger:    cfg.Logger,
+		Dir:         *dir,
+		StateFile:   filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
+		Logger:      cfg.Logger,
+		PieceHashV2: mi.PieceHashV2,
 	}
 	_, statErr := os.Stat(*dir)
 	created := errors.Is(statErr, os.ErrNotExist)

@@ -304,7 +304,7 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 func versionText(v metainfo.Version) string {
 	switch v {
 	case metainfo.V2:
-		return "v2 (BEP 52 only; torfs cannot download it yet)"
+		return "v2 (BEP 52 only)"
 	case metainfo.Hybrid:
 		return "hybrid (v1 and v2, BEP 52)"
 	}
