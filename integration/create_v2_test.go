@@ -114,7 +114,8 @@ func TestCreateV2MatchesLibtorrent(t *testing.T) {
 
 // TestGetHybridFromLibtorrent: torfs get downloads a hybrid torrent made
 // and seeded by libtorrent (through its v1 half: the v1 info-hash, SHA-1
-// pieces over files padded to piece boundaries), byte for byte.
+// pieces over files padded to piece boundaries), byte for byte, and a
+// libtorrent leecher downloads it from torfs seed.
 func TestGetHybridFromLibtorrent(t *testing.T) {
 	t.Parallel()
 	harness.Require(t, "python3-libtorrent")
@@ -149,6 +150,18 @@ func TestGetHybridFromLibtorrent(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "hy", ".pad")); err == nil {
 		t.Error("the pad files were written out")
+	}
+
+	// And back: a libtorrent leecher from torfs seed.
+	addr := startSeed(t, bin, dir, torrent, "--no-dht")
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{
+		Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}, ExitOnComplete: true,
+	})
+	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(leech.Save(), "hy", f.Path))
 	}
 }
 
