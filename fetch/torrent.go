@@ -202,6 +202,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		return nil, fmt.Errorf("torrent %s is already added", mi.InfoHash)
 	}
 	c.torrents[mi.InfoHash] = t
+	if mi.Version() == metainfo.Hybrid {
+		c.v2Names[mi.InfoHashV2.Truncated()] = t
+	}
 	c.mu.Unlock()
 
 	t.AddPeers(opts.Peers...)
@@ -270,6 +273,9 @@ func (t *Torrent) Close(ctx context.Context) error {
 	t.mu.Unlock()
 	t.c.mu.Lock()
 	delete(t.c.torrents, t.mi.InfoHash)
+	if t.c.v2Names[t.mi.InfoHashV2.Truncated()] == t {
+		delete(t.c.v2Names, t.mi.InfoHashV2.Truncated())
+	}
 	t.c.mu.Unlock()
 	t.cancel()
 	for _, p := range peers {

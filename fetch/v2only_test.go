@@ -1,12 +1,15 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/wire"
 )
 
 // TestV2OnlyRefused: the engine cannot ask peers for BEP 52 hashes, so a
@@ -32,5 +35,37 @@ func TestV2OnlyRefused(t *testing.T) {
 	m := mi.Magnet()
 	if _, _, err := c.Resolve(context.Background(), m, TorrentOptions{}, nil); !errors.Is(err, metainfo.ErrV2Only) {
 		t.Errorf("Resolve of a v2-only magnet link: %v", err)
+	}
+}
+
+// TestHybridV2Name: a peer may name a hybrid torrent by its v2 info-hash
+// truncated to 20 bytes (BEP 52); torfs answers under that name, and
+// forgets it with the torrent.
+func TestHybridV2Name(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("hybrid"), 50000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 64 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	name := mi.InfoHashV2.Truncated()
+	r, hs, err := dialRaw(t, c.Addr().String(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.InfoHash != name {
+		t.Fatalf("answered as %s, want %s", metainfo.Hash(hs.InfoHash), name)
+	}
+	if m := r.next(); m.ID != wire.HaveAll {
+		t.Fatalf("first message %v, want have all", &m)
+	}
+	tor.Close(context.Background())
+	if _, _, err := dialRaw(t, c.Addr().String(), name); err == nil {
+		t.Fatal("a closed torrent still answers to its v2 name")
 	}
 }
