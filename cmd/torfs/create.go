@@ -159,7 +159,13 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := atomicfile.WriteFile(dest, data, 0o644); err != nil {
 		return fmt.Errorf("write torrent: %w", err)
 	}
-	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(mi.Info.Length), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
+	size := mi.Info.Length // without a v2 or hybrid torrent's pad files
+	for _, f := range mi.Info.Files {
+		if f.Pad {
+			size -= f.Length
+		}
+	}
+	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(size), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
 	if mi.HasV1() {
 		fmt.Fprintf(stdout, "Info-hash: %s\n", mi.InfoHash)
 	}
