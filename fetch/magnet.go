@@ -30,12 +30,12 @@ type ResolveStatus struct {
 // AddTorrent (TorrentOptions.Peers). progress, when not nil, is called
 // from Resolve's goroutine whenever the status changes. When ctx ends
 // first, the error wraps ctx.Err() and says what was tried. Every
-// connection and goroutine it starts is gone when it returns. A link
-// without a v1 info-hash fails with an error wrapping metainfo.ErrV2Only.
+// connection and goroutine it starts is gone when it returns. A link with
+// only a v2 info-hash (urn:btmh) is resolved under that hash truncated to
+// 20 bytes, as BEP 52 says, and its metadata checked by SHA-256; a
+// v2-only torrent from one has no piece layers, so AddTorrent refuses it
+// (see CheckSupported), but a hybrid's is complete.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
-	if !m.HasV1() {
-		return nil, nil, fmt.Errorf("magnet link with only a v2 info-hash (urn:btmh): %w", metainfo.ErrV2Only)
-	}
 	if err := c.needDHT(); err != nil {
 		return nil, nil, err
 	}

@@ -13,9 +13,9 @@ import (
 )
 
 // TestV2OnlyRefused: the engine cannot ask peers for BEP 52 hashes, so a
-// v2-only torrent whose piece layers leave a file out, or a magnet link
-// with only a v2 info-hash, is refused at once with metainfo.ErrV2Only,
-// before any storage or network is touched.
+// v2-only torrent whose piece layers leave a file out, or one from a
+// magnet link (which has no piece layers), is refused at once with
+// metainfo.ErrV2Only, before any storage or network is touched.
 func TestV2OnlyRefused(t *testing.T) {
 	full, err := metainfo.Load(filepath.Join("..", "metainfo", "testdata", "libtorrent", "v2_only.torrent"))
 	if err != nil {
@@ -32,9 +32,12 @@ func TestV2OnlyRefused(t *testing.T) {
 	if _, err := c.AddTorrent(context.Background(), mi, nil, TorrentOptions{}); !errors.Is(err, metainfo.ErrV2Only) {
 		t.Errorf("AddTorrent of a v2-only torrent: %v", err)
 	}
-	m := mi.Magnet()
-	if _, _, err := c.Resolve(context.Background(), m, TorrentOptions{}, nil); !errors.Is(err, metainfo.ErrV2Only) {
-		t.Errorf("Resolve of a v2-only magnet link: %v", err)
+	fromLink, err := metainfo.FromInfo(full.InfoBytes, full.Magnet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSupported(fromLink); !errors.Is(err, metainfo.ErrV2Only) {
+		t.Errorf("a v2-only torrent from a magnet link: %v", err)
 	}
 }
 

@@ -215,3 +215,50 @@ func TestV2OnlyWithLibtorrent(t *testing.T) {
 		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(leech.Save(), "v2", f.Path))
 	}
 }
+
+// TestGetV2MagnetFromLibtorrent: a magnet link with only the v2
+// info-hash (urn:btmh) is resolved from a libtorrent seeder under the
+// truncated hash; a hybrid's metadata is complete, so torfs get downloads
+// it; a v2-only torrent's lacks the piece layers, so get says it cannot
+// verify it yet, once the metadata arrived.
+func TestGetV2MagnetFromLibtorrent(t *testing.T) {
+	t.Parallel()
+	harness.Require(t, "python3-libtorrent")
+	bin := harness.BuildTorfs(t)
+	for _, kind := range []string{"hybrid", "v2"} {
+		t.Run(kind, func(t *testing.T) {
+			src := t.TempDir()
+			dir := filepath.Join(src, "m")
+			files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "b", Size: 40000}}
+			harness.RandomTree(t, dir, files, 13)
+			torrent := filepath.Join(t.TempDir(), "m.torrent")
+			res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, kind, fmt.Sprint(64 << 10), torrent, torrent}})
+			if res.Code != 0 {
+				t.Fatalf("libtorrent: %s", res)
+			}
+			mi, err := metainfo.Load(torrent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+			if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			link := "magnet:?xt=urn:btmh:1220" + mi.InfoHashV2.String() + "&dn=m&x.pe=" + seed.Addr()
+			out := t.TempDir()
+			res = harness.RunTorfsStatus(t, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", link)
+			if kind == "v2" {
+				if res.Code != 1 || !strings.Contains(res.Stderr, "metadata of m") || !strings.Contains(res.Stderr, "hash requests") {
+					t.Fatalf("get of a v2-only link: %s", res)
+				}
+				return
+			}
+			if res.Code != 0 {
+				t.Fatalf("get: %s", res)
+			}
+			for _, f := range files {
+				harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(out, "m", f.Path))
+			}
+		})
+	}
+}

@@ -24,11 +24,11 @@ func FromInfo(infoBytes []byte, m *Magnet) (*MetaInfo, error) {
 	if len(infoBytes) > MaxInfoSize {
 		return nil, fmt.Errorf("info dictionary of %d bytes is over the %d-byte limit", len(infoBytes), MaxInfoSize)
 	}
-	if h := Hash(sha1.Sum(infoBytes)); m.HasV1() && h != m.InfoHash {
-		return nil, fmt.Errorf("info dictionary hashes to %s, not to the magnet link's %s", h, m.InfoHash)
-	}
-	if h := Hash256(sha256.Sum256(infoBytes)); m.HasV2() && h != m.InfoHashV2 {
-		return nil, fmt.Errorf("info dictionary hashes to %s (SHA-256), not to the magnet link's %s", h, m.InfoHashV2)
+	if !m.Matches(infoBytes) {
+		if m.HasV1() {
+			return nil, fmt.Errorf("info dictionary hashes to %s, not to the magnet link's %s", Hash(sha1.Sum(infoBytes)), m.InfoHash)
+		}
+		return nil, fmt.Errorf("info dictionary hashes to %s (SHA-256), not to the magnet link's %s", Hash256(sha256.Sum256(infoBytes)), m.InfoHashV2)
 	}
 	if len(infoBytes) == 0 || infoBytes[0] != 'd' {
 		return nil, fmt.Errorf("invalid 'info' dictionary: %w", bencbound.ErrNotDict)

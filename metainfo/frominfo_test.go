@@ -1,6 +1,7 @@
 package metainfo
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"os"
 	"path/filepath"
@@ -113,4 +114,30 @@ func FuzzFromInfo(f *testing.F) {
 			t.Fatalf("Encode: %v", err)
 		}
 	})
+}
+
+func TestMagnetMatchesV2(t *testing.T) {
+	mi, err := Load(filepath.Join("testdata", "libtorrent", "v2_multipiece_file.torrent")) // a hybrid
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := mi.Magnet()
+	v1 := &Magnet{InfoHash: mi.InfoHash}
+	v2 := &Magnet{InfoHash: mi.InfoHashV2.Truncated(), InfoHashV2: mi.InfoHashV2}
+	other := bytes.Replace(mi.InfoBytes, []byte("test1MB"), []byte("test1MC"), 1)
+	for _, m := range []*Magnet{both, v1, v2} {
+		if !m.Matches(mi.InfoBytes) || m.Matches(other) || !m.Names(mi) {
+			t.Errorf("%s: Matches %v, Matches(other) %v, Names %v", m, m.Matches(mi.InfoBytes), m.Matches(other), m.Names(mi))
+		}
+		got, err := FromInfo(mi.InfoBytes, m)
+		if err != nil || got.InfoHash != mi.InfoHash || got.InfoHashV2 != mi.InfoHashV2 {
+			t.Errorf("%s: FromInfo: %v", m, err)
+		}
+		if _, err := FromInfo(other, m); err == nil {
+			t.Errorf("%s: FromInfo of other bytes", m)
+		}
+	}
+	if v2.HasV1() || v1.HasV2() || !both.HasV1() || !both.HasV2() {
+		t.Error("HasV1/HasV2")
+	}
 }

@@ -1,6 +1,8 @@
 package metainfo
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -36,6 +38,25 @@ func (m *Magnet) HasV2() bool { return m.InfoHashV2 != Hash256{} }
 
 // HasV1 reports whether the link has a v1 info-hash (urn:btih).
 func (m *Magnet) HasV1() bool { return !m.HasV2() || m.InfoHash != m.InfoHashV2.Truncated() }
+
+// Matches reports whether info, the bytes of an info dictionary, hash to
+// the link's info-hashes: SHA-1 for urn:btih, SHA-256 for urn:btmh, both
+// when it has both.
+func (m *Magnet) Matches(info []byte) bool {
+	if m.HasV1() && Hash(sha1.Sum(info)) != m.InfoHash {
+		return false
+	}
+	return !m.HasV2() || Hash256(sha256.Sum256(info)) == m.InfoHashV2
+}
+
+// Names reports whether the link names mi: by its v1 info-hash, or by its
+// v2 one for a link with only urn:btmh.
+func (m *Magnet) Names(mi *MetaInfo) bool {
+	if m.HasV1() {
+		return mi.HasV1() && mi.InfoHash == m.InfoHash
+	}
+	return mi.HasV2() && mi.InfoHashV2 == m.InfoHashV2
+}
 
 // ParseMagnet parses a magnet URI with a v1 info-hash
 // (xt=urn:btih: in 40 hex digits or 32 base32 characters), a v2 one

@@ -175,6 +175,9 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if mi, peers, err = loadOrResolve(ctx, c, magnet, opts, saved, stderr); err != nil {
 			return err
 		}
+		if err := fetch.CheckSupported(mi); err != nil {
+			return err
+		}
 		opts.Peers = append(opts.Peers, peers...)
 	}
 	copts := cache.Options{
