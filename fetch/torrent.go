@@ -426,5 +426,5 @@ func CheckSupported(mi *metainfo.MetaInfo) error {
 	if mi.HasV1() || mi.HasAllHashesV2() {
 		return nil
 	}
-	return fmt.Errorf("%s: %w; this one's 'piece layers' leave some files out, and asking peers for them (BEP 52 hash requests) is not supported yet", mi.Info.Name, metainfo.ErrV2Only)
+	return fmt.Errorf("%s: %w: asking peers for them (BEP 52 hash requests) is not supported yet; its .torrent file with all the piece layers (as libtorrent and torfs create write it) works", mi.Info.Name, metainfo.ErrV2Only)
 }

@@ -24,7 +24,7 @@ const (
 // its 'piece layers' and cannot ask peers for missing ones (BEP 52 hash
 // requests), so a v2-only torrent whose layers are incomplete, or a
 // magnet link with only a v2 info-hash, is refused. Parsing accepts them.
-var ErrV2Only = errors.New("unsupported: v2-only torrent (BEP 52 without v1 piece hashes) without every piece hash")
+var ErrV2Only = errors.New("unsupported: a v2-only torrent (BEP 52) whose piece hashes are not all in its 'piece layers'")
 
 // padPrefix is the name BitComet-style pad files start with (BEP 47
 // predates the "p" attribute).
