@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	torfsfs "github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -290,6 +291,36 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 			mountTorfs(t, bin, torrent, mnt, "--no-dht", "--peer", seed.Addr(), "--listen", listen, "--cache-dir", t.TempDir())
 			for _, f := range files {
 				harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt, f.Path))
+			}
+			if kind != "hybrid" {
+				return
+			}
+			// A link with only the v2 info-hash: resolved, then mounted;
+			// the .torrent saved under the name the link gives.
+			mi, err := metainfo.Load(torrent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			link := "magnet:?xt=urn:btmh:1220" + mi.InfoHashV2.String() + "&dn=m&x.pe=" + seed.Addr()
+			mnt2, cacheDir := t.TempDir(), t.TempDir()
+			listen = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+			p := mountTorfs(t, bin, link, mnt2, "--no-dht", "--listen", listen, "--cache-dir", cacheDir)
+			ctx := harness.Context(t, time.Minute)
+			for getxattr(t, mnt2, torfsfs.XattrState) != torfsfs.StateReady {
+				select {
+				case <-ctx.Done():
+					text, _ := os.ReadFile(filepath.Join(mnt2, torfsfs.ResolvingName))
+					t.Fatalf("the v2 link was never resolved: %s", text)
+				case <-p.Done():
+					t.Fatalf("torfs mount exited while resolving:\n%s", p.Output())
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			for _, f := range files {
+				harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt2, f.Path))
+			}
+			if _, err := os.Stat(filepath.Join(cacheDir, "torrents", mi.InfoHashV2.Truncated().String()+".torrent")); err != nil {
+				t.Errorf("the resolved torrent was not saved: %v", err)
 			}
 		})
 	}
