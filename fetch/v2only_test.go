@@ -72,3 +72,22 @@ func TestHybridV2Name(t *testing.T) {
 		t.Fatal("a closed torrent still answers to its v2 name")
 	}
 }
+
+// TestDHTHybridBothNames: a hybrid is announced into the DHT under its v1
+// info-hash and under its truncated v2 one.
+func TestDHTHybridBothNames(t *testing.T) {
+	first, boot := loopbackDHT(t)
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("dht"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 32 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := dhtClient(t, boot)
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
+	findInDHT(t, first, mi.InfoHashV2.Truncated(), seed.Addr().String())
+}
