@@ -61,6 +61,9 @@ type Torrent struct {
 	// hashWake wakes the hashing workers.
 	hashWake chan struct{}
 	trackers *tracker.Tiers
+	// trackersV2 announce a hybrid under its truncated v2 info-hash too,
+	// as libtorrent does, so that v2 peers find it; nil otherwise.
+	trackersV2 *tracker.Tiers
 	// evicts brings the storage's eviction reports (budget.go).
 	evicts evictState
 	// capPieces is how many pieces the storage holds at once; 0 when it
@@ -181,6 +184,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
 		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
+		if mi.Version() == metainfo.Hybrid {
+			t.trackersV2 = tracker.NewTiers(tiers)
+		}
 	}
 	if !info.Private {
 		// Before peers can reach the torrent, so its handshakes offer the
@@ -221,7 +227,11 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	go t.loop()
 	if t.trackers != nil {
 		t.wg.Add(1)
-		go t.announceLoop()
+		go t.announceLoop(t.trackers, mi.InfoHash, true)
+	}
+	if t.trackersV2 != nil {
+		t.wg.Add(1)
+		go t.announceLoop(t.trackersV2, mi.InfoHashV2.Truncated(), false)
 	}
 	t.startDHT()
 	t.startPEX()
@@ -283,7 +293,10 @@ func (t *Torrent) Close(ctx context.Context) error {
 	}
 	t.wg.Wait()
 	if t.trackers != nil && ctx.Err() == nil {
-		t.announceStopped(ctx)
+		t.announceStopped(ctx, t.trackers, t.mi.InfoHash)
+	}
+	if t.trackersV2 != nil && ctx.Err() == nil {
+		t.announceStopped(ctx, t.trackersV2, t.mi.InfoHashV2.Truncated())
 	}
 	return nil
 }

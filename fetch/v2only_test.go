@@ -3,10 +3,14 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
@@ -90,4 +94,42 @@ func TestDHTHybridBothNames(t *testing.T) {
 	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
 	findInDHT(t, first, mi.InfoHashV2.Truncated(), seed.Addr().String())
+}
+
+// TestTrackerHybridBothNames: a hybrid is announced to its trackers under
+// its v1 info-hash and under its truncated v2 one, "started" for each.
+func TestTrackerHybridBothNames(t *testing.T) {
+	seen := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		select {
+		case seen <- hex.EncodeToString([]byte(q.Get("info_hash"))) + " " + q.Get("event"):
+		default:
+		}
+		w.Write([]byte("d8:intervali1800e5:peers0:e"))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("trk"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{
+		PieceLength: 32 << 10, Version: metainfo.Hybrid, Trackers: [][]string{{srv.URL + "/announce"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	want := map[string]bool{mi.InfoHash.String() + " started": true, mi.InfoHashV2.Truncated().String() + " started": true}
+	timeout := time.After(20 * time.Second)
+	for len(want) > 0 {
+		select {
+		case s := <-seen:
+			delete(want, s)
+		case <-timeout:
+			t.Fatalf("announces never seen: %v", want)
+		}
+	}
 }
