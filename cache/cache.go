@@ -65,6 +65,12 @@ type Options struct {
 	// Dir holds the torrent's files: a single-file torrent is Dir/<Name>,
 	// a multi-file torrent Dir/<Name>/<Path...>.
 	Dir string
+	// PieceHashV2 gives the expected BEP 52 hash of each piece of a
+	// v2-only torrent, which has no SHA-1 piece hashes
+	// (metainfo.MetaInfo.PieceHashV2). Open fails for such a torrent
+	// without it, or when it does not know every piece's hash. It is not
+	// used for v1 and hybrid torrents, verified by SHA-1.
+	PieceHashV2 func(p int) (metainfo.Hash256, bool)
 	// StateFile is where the resume state is written atomically; "" means
 	// no persistence.
 	StateFile string
@@ -105,6 +111,7 @@ type Stats struct {
 // other's I/O.
 type Cache struct {
 	info      *metainfo.Info
+	v2        []metainfo.Hash256 // each piece's expected hash, for a v2-only torrent
 	opts      Options
 	log       *slog.Logger
 	files     *fileSet
@@ -201,6 +208,10 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if info == nil || info.PieceLength <= 0 || info.NumPieces() == 0 {
 		return nil, errors.New("cache: torrent has no pieces")
 	}
+	v2, err := v2Hashes(info, opts.PieceHashV2)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Budget < 0 && opts.Budget != Keep {
 		return nil, fmt.Errorf("cache: negative budget %d", opts.Budget)
 	}
@@ -213,7 +224,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 	if opts.SaveInterval <= 0 {
 		opts.SaveInterval = DefaultSaveInterval
 	}
-	c := &Cache{info: info, opts: opts, log: opts.Logger, runSize: writeBehind, pool: opts.Pool}
+	c := &Cache{info: info, v2: v2, opts: opts, log: opts.Logger, runSize: writeBehind, pool: opts.Pool}
 	budget := opts.Budget
 	if c.pool != nil {
 		budget = c.pool.Budget()

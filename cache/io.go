@@ -17,7 +17,7 @@ const hashChunk = 256 << 10
 type hasher struct {
 	h   hash.Hash
 	buf []byte
-	sum [sha1.Size]byte
+	sum [metainfo.Hash256Size]byte // room for a SHA-1 or a SHA-256
 }
 
 func (c *Cache) getHasher() *hasher {
@@ -123,6 +123,9 @@ func (c *Cache) hashPiece(p int, pt *partial) (bool, error) {
 	hs := c.getHasher()
 	defer c.hashers.Put(hs)
 	h, from := hs.h, int64(0)
+	if c.v2 != nil {
+		h = c.newHash(p)
+	}
 	if pt != nil {
 		if err := c.settle(p, pt); err != nil {
 			return false, fmt.Errorf("cache: writing piece %d: %w", p, err)
@@ -132,6 +135,5 @@ func (c *Cache) hashPiece(p int, pt *partial) (bool, error) {
 	if err := c.hashRange(h, hs.buf, p, from, c.info.PieceSize(p)); err != nil {
 		return false, err
 	}
-	h.Sum(hs.sum[:0])
-	return metainfo.Hash(hs.sum) == c.info.PieceHash(p), nil
+	return c.pieceOK(p, h.Sum(hs.sum[:0])), nil
 }

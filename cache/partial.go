@@ -83,11 +83,16 @@ type flushJob struct {
 // extent is a range [start, end) of piece offsets.
 type extent struct{ start, end int64 }
 
-func (c *Cache) getPartial() *partial {
-	if pt, ok := c.partials.Get().(*partial); ok {
-		return pt
+func (c *Cache) getPartial(p int) *partial {
+	pt, ok := c.partials.Get().(*partial)
+	if !ok {
+		pt = &partial{h: sha1.New()}
 	}
-	return &partial{h: sha1.New()}
+	if c.v2 != nil {
+		// A v2 piece's hash depends on where its file ends.
+		pt.h = c.newHash(p)
+	}
+	return pt
 }
 
 // putPartial recycles pt once nothing else uses it: its jobs must be

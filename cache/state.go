@@ -65,7 +65,7 @@ func (c *Cache) loadState(pre []fileStat) *state {
 	}
 	var st *state
 	if err == nil {
-		st, err = parseState(data, torrentID(c.info.Pieces), len(c.pieces), len(pre))
+		st, err = parseState(data, c.stateID(), len(c.pieces), len(pre))
 	}
 	if err != nil {
 		c.log.Warn("cache: ignoring the resume state; existing data will be checked again", "file", c.opts.StateFile, "err", err)
@@ -173,7 +173,7 @@ func (c *Cache) snapshot(clean bool, f *os.File, name string) *state {
 	nbytes := (len(c.pieces) + 7) / 8
 	st := &state{
 		Version:  stateVersion,
-		Torrent:  torrentID(c.info.Pieces),
+		Torrent:  c.stateID(),
 		Clean:    clean,
 		Verified: make([]byte, nbytes),
 		Unproven: make([]byte, nbytes),

@@ -82,7 +82,7 @@ func (c *Cache) startWrite(p int) (*partial, error) {
 			pc.writers++
 			c.writing++
 			if pc.part == nil {
-				pc.part = c.getPartial()
+				pc.part = c.getPartial(p)
 			}
 			pt := pc.part
 			c.mu.Unlock()

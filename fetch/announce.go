@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/tracker"
 )
 
@@ -19,9 +20,12 @@ const (
 	stoppedTimeout = time.Second
 )
 
-// announceLoop announces "started", then periodically at the tracker's
-// interval, and "completed" as soon as the download completes.
-func (t *Torrent) announceLoop() {
+// announceLoop announces the torrent as ih to tiers: "started", then
+// periodically at the tracker's interval, and "completed" as soon as the
+// download completes. The main loop (report) is the one whose failures
+// are shown; a hybrid's second loop, for its truncated v2 info-hash
+// (BEP 52, as libtorrent announces it), only logs them with -v.
+func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bool) {
 	defer t.wg.Done()
 	cl := &tracker.Client{Logger: t.log}
 	key := rand.Uint32()
@@ -33,11 +37,13 @@ func (t *Torrent) announceLoop() {
 	default:
 	}
 	fails := 0
-	hosts := trackerKey(t.trackers.URLs())
-	defer t.c.trackerLog.forget(hosts, t.mi.InfoHash)
+	hosts := trackerKey(tiers.URLs())
+	if report {
+		defer t.c.trackerLog.forget(hosts, ih)
+	}
 	for {
-		req := t.announceRequest(event, key)
-		resp, url, err := cl.AnnounceTiers(t.ctx, t.trackers, req)
+		req := t.announceRequest(ih, event, key)
+		resp, url, err := cl.AnnounceTiers(t.ctx, tiers, req)
 		wait := defaultInterval
 		switch {
 		case t.ctx.Err() != nil:
@@ -45,18 +51,22 @@ func (t *Torrent) announceLoop() {
 		case err != nil:
 			fails++
 			wait = backoff(fails)
-			t.mu.Lock()
-			t.lastError = "tracker: " + err.Error()
-			t.mu.Unlock()
 			// One warning for all torrents (trackerLog); each
 			// torrent's own failure with -v.
-			t.log.Debug("tracker announce failed", "err", err, "retry in", wait)
-			t.c.trackerLog.failed(hosts, t.mi.InfoHash)
+			t.log.Debug("tracker announce failed", "infohash", ih, "err", err, "retry in", wait)
+			if report {
+				t.mu.Lock()
+				t.lastError = "tracker: " + err.Error()
+				t.mu.Unlock()
+				t.c.trackerLog.failed(hosts, ih)
+			}
 		default:
 			fails = 0
-			t.c.trackerLog.answered(hosts, t.mi.InfoHash)
+			if report {
+				t.c.trackerLog.answered(hosts, ih)
+			}
 			event = tracker.EventNone
-			if resp.Warning != "" {
+			if resp.Warning != "" && report {
 				t.log.Warn("tracker warning", "tracker", url, "warning", resp.Warning)
 			}
 			if resp.Interval > 0 {
@@ -94,9 +104,9 @@ func (t *Torrent) announceLoop() {
 	}
 }
 
-func (t *Torrent) announceRequest(ev tracker.Event, key uint32) tracker.AnnounceRequest {
+func (t *Torrent) announceRequest(ih metainfo.Hash, ev tracker.Event, key uint32) tracker.AnnounceRequest {
 	return tracker.AnnounceRequest{
-		InfoHash:   t.mi.InfoHash,
+		InfoHash:   ih,
 		PeerID:     t.c.cfg.PeerID,
 		Port:       t.c.announcePort(),
 		Uploaded:   t.uploaded.Load(),
@@ -108,12 +118,13 @@ func (t *Torrent) announceRequest(ev tracker.Event, key uint32) tracker.Announce
 	}
 }
 
-// announceStopped tells the trackers we leave, bounded in time.
-func (t *Torrent) announceStopped(ctx context.Context) {
+// announceStopped tells the trackers tiers that we leave torrent ih,
+// bounded in time.
+func (t *Torrent) announceStopped(ctx context.Context, tiers *tracker.Tiers, ih metainfo.Hash) {
 	ctx, cancel := context.WithTimeout(ctx, stoppedTimeout)
 	defer cancel()
 	cl := &tracker.Client{Logger: t.log}
-	if _, _, err := cl.AnnounceTiers(ctx, t.trackers, t.announceRequest(tracker.EventStopped, 0)); err != nil {
+	if _, _, err := cl.AnnounceTiers(ctx, tiers, t.announceRequest(ih, tracker.EventStopped, 0)); err != nil {
 		t.log.Debug("stopped announce failed", "err", err)
 	}
 }

@@ -110,6 +110,9 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent
+	// v2Names are the hybrid torrents by their v2 info-hash truncated to
+	// 20 bytes, which v2 peers name them by in the handshake (BEP 52).
+	v2Names map[metainfo.Hash]*Torrent
 	// resolving are the Resolve calls in progress, which take incoming
 	// peers for their info-hash.
 	resolving map[metainfo.Hash]*resolver
@@ -187,6 +190,7 @@ func NewClient(cfg Config) (*Client, error) {
 		down:       newRateLimiter(cfg.DownloadRate),
 		halfOpen:   make(chan struct{}, cfg.MaxHalfOpen),
 		torrents:   map[metainfo.Hash]*Torrent{},
+		v2Names:    map[metainfo.Hash]*Torrent{},
 		resolving:  map[metainfo.Hash]*resolver{},
 		portChange: make(chan struct{}),
 		ctx:        ctx, cancel: cancel,
@@ -299,6 +303,9 @@ func (c *Client) handleIncoming(conn net.Conn, transport string) {
 	}
 	c.mu.Lock()
 	t := c.torrents[metainfo.Hash(hs.InfoHash)]
+	if t == nil {
+		t = c.v2Names[metainfo.Hash(hs.InfoHash)]
+	}
 	r := c.resolving[metainfo.Hash(hs.InfoHash)]
 	c.mu.Unlock()
 	if t == nil && r != nil {
@@ -310,7 +317,9 @@ func (c *Client) handleIncoming(conn net.Conn, transport string) {
 		conn.Close()
 		return
 	}
-	if err := wire.WriteHandshake(conn, c.handshake(t)); err != nil {
+	ours := c.handshake(t)
+	ours.InfoHash = hs.InfoHash // the name the peer knows the torrent by
+	if err := wire.WriteHandshake(conn, ours); err != nil {
 		conn.Close()
 		return
 	}

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/dht"
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -149,7 +151,9 @@ func (t *Torrent) startDHT() {
 // dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
 // lookup also finds peers) and, while the torrent wants peers, looks for
 // more every dhtLookupEvery. Peers are added as each node's reply brings
-// them, not when the lookup ends.
+// them, not when the lookup ends. A hybrid is announced under its
+// truncated v2 info-hash too, as libtorrent does, so that v2 peers find
+// it (they name it so in the handshake, which torfs accepts).
 func (t *Torrent) dhtLoop(node *dht.Node) {
 	defer t.wg.Done()
 	if len(t.mi.Nodes) > 0 {
@@ -157,6 +161,10 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		t.log.Debug("DHT nodes from the torrent", "given", len(t.mi.Nodes), "answered", n)
 	}
 	ih := dht.ID(t.mi.InfoHash)
+	names := []dht.ID{ih}
+	if t.mi.Version() == metainfo.Hybrid {
+		names = append(names, dht.ID(t.mi.InfoHashV2.Truncated()))
+	}
 	found := func(peers []netip.AddrPort) {
 		t.log.Debug("DHT found peers", "peers", len(peers))
 		t.addPeers(peers, nil, "")
@@ -168,7 +176,9 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		now = time.Now()
 		switch {
 		case !now.Before(nextAnnounce):
-			err = node.AnnounceFunc(t.ctx, ih, int(t.c.announcePort()), found)
+			for _, name := range names {
+				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), found))
+			}
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {
 				nextAnnounce = now.Add(dhtRetry)

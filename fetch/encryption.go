@@ -100,6 +100,11 @@ func (c *Client) servedSKey(h [20]byte) ([20]byte, bool) {
 			return [20]byte(ih), true
 		}
 	}
+	for ih := range c.v2Names {
+		if mse.SKeyHash(ih) == h {
+			return [20]byte(ih), true
+		}
+	}
 	for ih := range c.resolving {
 		if mse.SKeyHash(ih) == h {
 			return [20]byte(ih), true

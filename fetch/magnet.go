@@ -30,7 +30,11 @@ type ResolveStatus struct {
 // AddTorrent (TorrentOptions.Peers). progress, when not nil, is called
 // from Resolve's goroutine whenever the status changes. When ctx ends
 // first, the error wraps ctx.Err() and says what was tried. Every
-// connection and goroutine it starts is gone when it returns.
+// connection and goroutine it starts is gone when it returns. A link with
+// only a v2 info-hash (urn:btmh) is resolved under that hash truncated to
+// 20 bytes, as BEP 52 says, and its metadata checked by SHA-256; a
+// v2-only torrent from one has no piece layers, so AddTorrent refuses it
+// (see CheckSupported), but a hybrid's is complete.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
 	c.needPortMap()
 	if err := c.needDHT(); err != nil {

@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"crypto/sha1"
 	"fmt"
 	"net/netip"
 	"time"
@@ -251,7 +250,7 @@ func (r *resolver) verify() {
 		buf = append(buf, p...)
 		senders[r.from[i]] = true
 	}
-	if metainfo.Hash(sha1.Sum(buf)) == r.m.InfoHash {
+	if r.m.Matches(buf) {
 		mi, err := metainfo.FromInfo(buf, r.m)
 		if err != nil {
 			r.fatal = fmt.Errorf("the metadata of magnet link %s matches its info-hash but is not a valid torrent: %w", r.m.InfoHash, err)

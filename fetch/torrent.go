@@ -65,6 +65,9 @@ type Torrent struct {
 	// hashWake wakes the hashing workers.
 	hashWake chan struct{}
 	trackers *tracker.Tiers
+	// trackersV2 announce a hybrid under its truncated v2 info-hash too,
+	// as libtorrent does, so that v2 peers find it; nil otherwise.
+	trackersV2 *tracker.Tiers
 	// evicts brings the storage's eviction reports (budget.go).
 	evicts evictState
 	// capPieces is how many pieces the storage holds at once; 0 when it
@@ -128,8 +131,16 @@ type hashJob struct {
 }
 
 // AddTorrent starts a session for mi storing pieces in st. The session runs
-// until Close or the Client's Close.
+// until Close or the Client's Close. The session speaks the v1 peer
+// protocol: a hybrid torrent through its v1 half, a v2-only one under its
+// truncated v2 info-hash with pieces verified by their BEP 52 hashes,
+// which must all be known (metainfo.MetaInfo.HasAllHashesV2), since
+// asking peers for them is not supported: otherwise the error wraps
+// metainfo.ErrV2Only.
 func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
+	if err := CheckSupported(mi); err != nil {
+		return nil, err
+	}
 	info := &mi.Info
 	n := info.NumPieces()
 	if n == 0 && info.Length > 0 {
@@ -187,6 +198,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)
 		t.trackers.AdoptTrackerIDs(c.takeTrackerIDs(mi.InfoHash))
+		if mi.Version() == metainfo.Hybrid {
+			t.trackersV2 = tracker.NewTiers(tiers)
+		}
 	}
 	c.needPortMap()
 	if !info.Private {
@@ -209,6 +223,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		return nil, fmt.Errorf("torrent %s is already added", mi.InfoHash)
 	}
 	c.torrents[mi.InfoHash] = t
+	if mi.Version() == metainfo.Hybrid {
+		c.v2Names[mi.InfoHashV2.Truncated()] = t
+	}
 	c.mu.Unlock()
 
 	t.AddPeers(opts.Peers...)
@@ -225,7 +242,11 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	go t.loop()
 	if t.trackers != nil {
 		t.wg.Add(1)
-		go t.announceLoop()
+		go t.announceLoop(t.trackers, mi.InfoHash, true)
+	}
+	if t.trackersV2 != nil {
+		t.wg.Add(1)
+		go t.announceLoop(t.trackersV2, mi.InfoHashV2.Truncated(), false)
 	}
 	t.startDHT()
 	t.startPEX()
@@ -277,6 +298,9 @@ func (t *Torrent) Close(ctx context.Context) error {
 	t.mu.Unlock()
 	t.c.mu.Lock()
 	delete(t.c.torrents, t.mi.InfoHash)
+	if t.c.v2Names[t.mi.InfoHashV2.Truncated()] == t {
+		delete(t.c.v2Names, t.mi.InfoHashV2.Truncated())
+	}
 	t.c.mu.Unlock()
 	t.cancel()
 	for _, p := range peers {
@@ -284,7 +308,10 @@ func (t *Torrent) Close(ctx context.Context) error {
 	}
 	t.wg.Wait()
 	if t.trackers != nil && ctx.Err() == nil {
-		t.announceStopped(ctx)
+		t.announceStopped(ctx, t.trackers, t.mi.InfoHash)
+	}
+	if t.trackersV2 != nil && ctx.Err() == nil {
+		t.announceStopped(ctx, t.trackersV2, t.mi.InfoHashV2.Truncated())
 	}
 	return nil
 }
@@ -418,4 +445,14 @@ func clientName(id [20]byte) string {
 		return string(id[1:7])
 	}
 	return "unknown"
+}
+
+// CheckSupported tells whether AddTorrent can serve mi: a v2-only torrent
+// needs every piece's hash in its piece layers (an error wrapping
+// metainfo.ErrV2Only otherwise).
+func CheckSupported(mi *metainfo.MetaInfo) error {
+	if mi.HasV1() || mi.HasAllHashesV2() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: asking peers for them (BEP 52 hash requests) is not supported yet; its .torrent file with all the piece layers (as libtorrent and torfs create write it) works", mi.Info.Name, metainfo.ErrV2Only)
 }

@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -395,7 +394,7 @@ func (t *Torrent) webSeedFetch(ws *webSeed, run *webSeedRun, first, last int, bu
 		if _, err := io.ReadFull(rd, b); err != nil {
 			return buf, fmt.Errorf("web seed %s: piece %d: %w", ws.url, i, err)
 		}
-		if sha1.Sum(b) != [20]byte(info.PieceHash(i)) {
+		if !t.mi.CheckPiece(i, b) {
 			return buf, corruptError{piece: i}
 		}
 		if err := t.webSeedStore(i, b); err != nil {

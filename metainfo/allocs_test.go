@@ -17,8 +17,8 @@ var (
 	// peers. Decoding goes through bencbound (at most 107 bytes per byte
 	// for what torfs decodes), a field kept raw costs a copy; the
 	// constant covers the codec's read buffer and fixed costs. Measured
-	// worst: 90 bytes per byte, for a hybrid's v2 file tree of deep
-	// chains of directories (a map per directory).
+	// worst: 98 bytes per byte, for a v2 file tree of many files deep in
+	// a chain of directories (a map per directory, a path per file).
 	torrentLimit = allocbound.Limit{PerByte: 128, Const: 16 << 10}
 	// magnetLimit bounds parsing a magnet link: net/url copies it and
 	// makes a map entry and a slice per distinct parameter. Measured
@@ -51,7 +51,21 @@ func hostileTorrents(n int) []string {
 	}
 	wide := "9:file treed" + leaves.String() + "e"
 	wideDeep := "9:file tree" + strings.Repeat("d1:a", 47) + "d" + leaves.String() + "e" + strings.Repeat("e", 47)
+	// v2-only: every file gets a path of its own (empty files, which need
+	// no pieces root, so the walk reaches them all).
+	var empty strings.Builder
+	for i := range n / 30 {
+		empty.WriteString(str(strconv.Itoa(1000000+i)) + "d0:d6:lengthi0eee")
+	}
+	v2Info := func(tree string) string {
+		return "d9:file tree" + tree + "12:meta versioni2e4:name1:a12:piece lengthi16384ee"
+	}
+	v2WideDeep := strings.Repeat("d1:a", 46) + "d" + empty.String() + "e" + strings.Repeat("e", 46)
+	v2Wide := "d" + empty.String() + "e"
 	return []string{
+		"d4:info" + v2Info(v2WideDeep) + "e",
+		"d4:info" + v2Info(v2Wide) + "e",
+		"d4:info" + v2Info("d1:a"+"d0:d6:lengthi1e11:pieces root32:"+strings.Repeat("r", 32)+"ee"+"e") + "12:piece layersd" + strings.Repeat("32:"+strings.Repeat("q", 32)+"0:", n/40) + "ee",
 		"d4:info2147483647:",
 		"d2000010000:",
 		"d4:info" + info(deep) + "e",

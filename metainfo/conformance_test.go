@@ -1,7 +1,6 @@
 package metainfo
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +33,32 @@ func loadExpectations(t testing.TB) []expectation {
 	return out
 }
 
-var infohashV1 = regexp.MustCompile(`infohash_v1=([0-9a-f]{40})`)
+var (
+	infohashV1 = regexp.MustCompile(`infohash_v1=([0-9a-f]{40})`)
+	infohashV2 = regexp.MustCompile(`infohash_v2=([0-9a-f]{64})`)
+)
+
+// checkHashes compares mi's info-hashes with those the note gives; an
+// accepted file must have at least one.
+func checkHashes(t *testing.T, mi *MetaInfo, note string) {
+	t.Helper()
+	m1, m2 := infohashV1.FindStringSubmatch(note), infohashV2.FindStringSubmatch(note)
+	if m1 == nil && m2 == nil {
+		t.Fatalf("EXPECT.tsv gives no info-hash for an accepted file")
+	}
+	if m1 != nil != mi.HasV1() || m2 != nil != mi.HasV2() {
+		t.Errorf("version %v, but EXPECT.tsv gives v1 hash %v, v2 hash %v", mi.Version(), m1 != nil, m2 != nil)
+	}
+	if m1 != nil && mi.InfoHash.String() != m1[1] {
+		t.Errorf("info-hash %s, want %s", mi.InfoHash, m1[1])
+	}
+	if m2 != nil && mi.InfoHashV2.String() != m2[1] {
+		t.Errorf("v2 info-hash %s, want %s", mi.InfoHashV2, m2[1])
+	}
+	if m1 == nil && m2 != nil && mi.InfoHash.String() != m2[1][:40] {
+		t.Errorf("a v2-only torrent's InfoHash %s is not its v2 info-hash truncated", mi.InfoHash)
+	}
+}
 
 // TestConformance runs the libtorrent corpus: every file must behave as
 // EXPECT.tsv says.
@@ -45,26 +69,15 @@ func TestConformance(t *testing.T) {
 	}
 	for _, e := range exps {
 		t.Run(e.file, func(t *testing.T) {
+			// torfs parses v2 (BEP 52), so the v2-only files are held to
+			// their verdicts like the others.
 			mi, err := Load(filepath.Join("testdata", "libtorrent", e.file))
-			v2only := strings.HasPrefix(e.category, "v2_only")
-			if v2only && err != nil && e.verdict != "reject" {
-				if !errors.Is(err, ErrV2Only) || !strings.Contains(err.Error(), "unsupported: v2-only torrent") {
-					t.Fatalf("v2-only file rejected with %v, want the unsupported error", err)
-				}
-				return
-			}
 			switch e.verdict {
 			case "accept":
 				if err != nil {
 					t.Fatalf("rejected an accept file: %v", err)
 				}
-				m := infohashV1.FindStringSubmatch(e.note)
-				if m == nil {
-					t.Fatalf("EXPECT.tsv gives no infohash_v1 for an accept file")
-				}
-				if got := mi.InfoHash.String(); got != m[1] {
-					t.Errorf("info-hash %s, want %s", got, m[1])
-				}
+				checkHashes(t, mi, e.note)
 				checkSafe(t, mi)
 			case "reject":
 				if err == nil {
@@ -77,9 +90,7 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					return
 				}
-				if m := infohashV1.FindStringSubmatch(e.note); m != nil && mi.InfoHash.String() != m[1] {
-					t.Errorf("info-hash %s, want %s", mi.InfoHash, m[1])
-				}
+				checkHashes(t, mi, e.note)
 				checkSafe(t, mi)
 			default:
 				t.Fatalf("unknown verdict %q", e.verdict)
@@ -223,7 +234,31 @@ func TestConformanceDetails(t *testing.T) {
 			t.Errorf("overlapping_symlinks.torrent: symlink(%d) = %q, want %q", i, got, w)
 		}
 	}
-	if mi := load("v2.torrent"); len(mi.Info.Files) != 1 || mi.Info.Files[0].Length != 65536 || mi.Info.Name != "test64K" {
-		t.Errorf("v2.torrent: %+v", mi.Info.Files)
+	if mi := load("v2.torrent"); len(mi.Info.Files) != 1 || mi.Info.Files[0].Length != 65536 || mi.Info.Name != "test64K" ||
+		mi.Info.Files[0].PiecesRoot.String() != "60aae9c7b428f87e0713e88229e18f0adf12cd7b22a0dd8a92bb2485eb7af242" || mi.Version() != Hybrid {
+		t.Errorf("v2.torrent: %v %+v", mi.Version(), mi.Info.Files)
+	}
+	for _, name := range []string{"v2_only.torrent", "v2_multipiece_file.torrent"} {
+		mi := load(name)
+		if f := mi.Info.Files; len(f) != 1 || f[0].Length != 1048576 || strings.Join(f[0].Path, "/") != "test1MB" ||
+			f[0].PiecesRoot.String() != "515ea9181744b817744ded9d2e8e9dc6a8450c0b0c52e24b5077f302ffbd9008" {
+			t.Errorf("%s: %+v", name, f)
+		}
+	}
+	if mi := load("v2_only.torrent"); mi.Version() != V2 || mi.HasV1() {
+		t.Errorf("v2_only.torrent: version %v", mi.Version())
+	}
+	mi = load("v2_multiple_files.torrent")
+	if f := mi.Info.Files; len(f) != 5 || !f[2].Pad || !f[4].Pad || len(mi.PieceLayers) != 3 {
+		t.Errorf("v2_multiple_files.torrent: %d files, %d piece layers", len(f), len(mi.PieceLayers))
+	}
+	if mi := load("v2_incomplete_piece_layer.torrent"); len(mi.PieceLayers) != 2 {
+		t.Errorf("v2_incomplete_piece_layer.torrent: %d piece layers, want 2", len(mi.PieceLayers))
+	}
+	mi = load("v2_symlinks.torrent")
+	for i, w := range want {
+		if got := mi.Info.Name + "/" + strings.Join(mi.Info.Files[i].Symlink, "/"); got != w {
+			t.Errorf("v2_symlinks.torrent: symlink(%d) = %q, want %q", i, got, w)
+		}
 	}
 }

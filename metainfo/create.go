@@ -32,6 +32,13 @@ type CreateOptions struct {
 	Progress func(done, total int64)
 	// Workers is the number of hashing goroutines; 0 uses every core.
 	Workers int
+	// Version is what kind of torrent to make: V1 (the zero value too),
+	// the same torrent as mktorrent; V2, a BEP 52 torrent; Hybrid, both
+	// in one, with pad files aligning the v1 files to pieces. V2 and
+	// Hybrid give the info dictionary libtorrent's create_torrent gives
+	// for the same files and piece length, which must be a power of two
+	// of at least 16 KiB.
+	Version Version
 }
 
 // AutoPieceLength returns the piece length Create uses for total bytes: the
@@ -98,26 +105,21 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*MetaInfo, er
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	pieces, err := hashPieces(ctx, files, pl, total, workers, opts.Progress)
+	var infoBytes []byte
+	var layers map[Hash256][]byte
+	switch opts.Version {
+	case 0, V1:
+		infoBytes, err = createV1(ctx, files, single, filepath.Base(abs), pl, total, workers, &opts)
+	case V2, Hybrid:
+		infoBytes, layers, err = createV2(ctx, files, single, filepath.Base(abs), pl, workers, &opts)
+	default:
+		err = fmt.Errorf("create torrent: unknown version %d", opts.Version)
+	}
 	if err != nil {
 		return nil, err
 	}
-	info := infoDict{Name: filepath.Base(abs), PieceLength: pl, Pieces: pieces}
-	if opts.Private {
-		info.Private = 1
-	}
-	if single {
-		info.Length = total
-	} else {
-		for _, f := range files {
-			info.Files = append(info.Files, fileDict{Length: f.size, Path: f.rel})
-		}
-	}
-	infoBytes, err := bencode.EncodeBytes(info)
-	if err != nil {
-		return nil, fmt.Errorf("create torrent: %w", err)
-	}
 	mi := &MetaInfo{
+		PieceLayers:  layers,
 		InfoBytes:    infoBytes,
 		AnnounceList: opts.Trackers,
 		URLList:      opts.WebSeeds,
@@ -146,4 +148,28 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*MetaInfo, er
 		return nil, fmt.Errorf("create torrent: %w", err)
 	}
 	return out, nil
+}
+
+// createV1 hashes files and returns the info dictionary mktorrent writes.
+func createV1(ctx context.Context, files []srcFile, single bool, name string, pl, total int64, workers int, opts *CreateOptions) ([]byte, error) {
+	pieces, err := hashPieces(ctx, files, pl, total, workers, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	info := infoDict{Name: name, PieceLength: pl, Pieces: pieces}
+	if opts.Private {
+		info.Private = 1
+	}
+	if single {
+		info.Length = total
+	} else {
+		for _, f := range files {
+			info.Files = append(info.Files, fileDict{Length: f.size, Path: f.rel})
+		}
+	}
+	infoBytes, err := bencode.EncodeBytes(info)
+	if err != nil {
+		return nil, fmt.Errorf("create torrent: %w", err)
+	}
+	return infoBytes, nil
 }

@@ -20,6 +20,7 @@ type torrentFile struct {
 	HTTPSeeds    []string           `bencode:"httpseeds,omitempty"`
 	Info         bencode.RawMessage `bencode:"info"`
 	Nodes        [][]any            `bencode:"nodes,omitempty"`
+	PieceLayers  map[string][]byte  `bencode:"piece layers,omitempty"`
 	URLList      any                `bencode:"url-list,omitempty"`
 }
 
@@ -45,6 +46,12 @@ func (m *MetaInfo) Encode() ([]byte, error) {
 	}
 	if !m.CreationDate.IsZero() {
 		tf.CreationDate = m.CreationDate.Unix()
+	}
+	if len(m.PieceLayers) > 0 {
+		tf.PieceLayers = make(map[string][]byte, len(m.PieceLayers))
+		for root, layer := range m.PieceLayers {
+			tf.PieceLayers[string(root[:])] = layer
+		}
 	}
 	// A single web seed is written as a string, like mktorrent does.
 	switch len(m.URLList) {

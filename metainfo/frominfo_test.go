@@ -1,6 +1,7 @@
 package metainfo
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"os"
 	"path/filepath"
@@ -24,13 +25,17 @@ func TestFromInfoMatchesParse(t *testing.T) {
 			continue // the invalid ones are for Parse's own tests
 		}
 		n++
-		m := &Magnet{InfoHash: want.InfoHash, Trackers: []string{"http://a/announce", "udp://b:1"}, WebSeeds: []string{"http://w/"}}
+		m := want.Magnet()
+		m.Trackers, m.WebSeeds = []string{"http://a/announce", "udp://b:1"}, []string{"http://w/"}
 		got, err := FromInfo(want.InfoBytes, m)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
 		if !reflect.DeepEqual(got.Info, want.Info) {
 			t.Errorf("%s: info differs from the .torrent's", p)
+		}
+		if got.InfoHash != want.InfoHash || got.InfoHashV2 != want.InfoHashV2 {
+			t.Errorf("%s: info-hashes %s %s, the .torrent's %s %s", p, got.InfoHash, got.InfoHashV2, want.InfoHash, want.InfoHashV2)
 		}
 		if !reflect.DeepEqual(got.Trackers(), [][]string{{"http://a/announce"}, {"udp://b:1"}}) {
 			t.Errorf("%s: trackers %v", p, got.Trackers())
@@ -43,7 +48,7 @@ func TestFromInfoMatchesParse(t *testing.T) {
 			t.Fatal(err)
 		}
 		again, err := Parse(enc)
-		if err != nil || again.InfoHash != want.InfoHash {
+		if err != nil || again.InfoHash != want.InfoHash || again.InfoHashV2 != want.InfoHashV2 {
 			t.Fatalf("%s: the written .torrent does not parse back to the same info-hash: %v", p, err)
 		}
 	}
@@ -109,4 +114,30 @@ func FuzzFromInfo(f *testing.F) {
 			t.Fatalf("Encode: %v", err)
 		}
 	})
+}
+
+func TestMagnetMatchesV2(t *testing.T) {
+	mi, err := Load(filepath.Join("testdata", "libtorrent", "v2_multipiece_file.torrent")) // a hybrid
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := mi.Magnet()
+	v1 := &Magnet{InfoHash: mi.InfoHash}
+	v2 := &Magnet{InfoHash: mi.InfoHashV2.Truncated(), InfoHashV2: mi.InfoHashV2}
+	other := bytes.Replace(mi.InfoBytes, []byte("test1MB"), []byte("test1MC"), 1)
+	for _, m := range []*Magnet{both, v1, v2} {
+		if !m.Matches(mi.InfoBytes) || m.Matches(other) || !m.Names(mi) {
+			t.Errorf("%s: Matches %v, Matches(other) %v, Names %v", m, m.Matches(mi.InfoBytes), m.Matches(other), m.Names(mi))
+		}
+		got, err := FromInfo(mi.InfoBytes, m)
+		if err != nil || got.InfoHash != mi.InfoHash || got.InfoHashV2 != mi.InfoHashV2 {
+			t.Errorf("%s: FromInfo: %v", m, err)
+		}
+		if _, err := FromInfo(other, m); err == nil {
+			t.Errorf("%s: FromInfo of other bytes", m)
+		}
+	}
+	if v2.HasV1() || v1.HasV2() || !both.HasV1() || !both.HasV2() {
+		t.Error("HasV1/HasV2")
+	}
 }

@@ -3,7 +3,12 @@ package metainfo
 import "sort"
 
 // NumPieces returns the number of pieces.
-func (i *Info) NumPieces() int { return len(i.Pieces) / HashSize }
+func (i *Info) NumPieces() int {
+	if i.V2 && len(i.Pieces) == 0 && i.PieceLength > 0 {
+		return int((i.Length + i.PieceLength - 1) / i.PieceLength)
+	}
+	return len(i.Pieces) / HashSize
+}
 
 // PieceOffset returns where piece p starts in the torrent's byte space.
 func (i *Info) PieceOffset(p int) int64 { return int64(p) * i.PieceLength }
@@ -18,7 +23,8 @@ func (i *Info) PieceSize(p int) int64 {
 	return i.PieceLength
 }
 
-// PieceHash returns the expected SHA-1 of piece p.
+// PieceHash returns the expected SHA-1 of piece p. A v2-only torrent has
+// none: see HasV1.
 func (i *Info) PieceHash(p int) (h Hash) {
 	copy(h[:], i.Pieces[p*HashSize:])
 	return h

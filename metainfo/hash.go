@@ -3,6 +3,7 @@ package metainfo
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,13 @@ func (r *reader) readAt(b []byte, off int64) error {
 			return errors.New("read past the end of the files (internal error)")
 		}
 		sf := &r.s.files[i]
+		start := r.s.ends[i] - sf.size
+		n := min(int64(len(b)), r.s.ends[i]-off)
+		if sf.pad {
+			clear(b[:n])
+			b, off = b[n:], off+n
+			continue
+		}
 		if r.f == nil || r.idx != i {
 			r.close()
 			f, err := os.Open(sf.abs)
@@ -79,8 +87,6 @@ func (r *reader) readAt(b []byte, off int64) error {
 			}
 			r.f, r.idx = f, i
 		}
-		start := r.s.ends[i] - sf.size
-		n := min(int64(len(b)), r.s.ends[i]-off)
 		m, err := r.f.ReadAt(b[:n], off-start)
 		if int64(m) < n {
 			if err == nil || errors.Is(err, io.EOF) {
@@ -97,10 +103,27 @@ func (r *reader) readAt(b []byte, off int64) error {
 // byte stream formed by files, in order. progress, if not nil, is called
 // from the calling goroutine with the bytes hashed so far.
 func hashPieces(ctx context.Context, files []srcFile, pieceLen, total int64, workers int, progress func(done, total int64)) ([]byte, error) {
+	v1, _, err := hashStream(ctx, files, pieceLen, total, workers, progress, true, false)
+	return v1, err
+}
+
+// hashStream hashes the pieces of the byte stream formed by files: with
+// v1, the SHA-1 of each piece, concatenated; with v2, each piece's BEP 52
+// merkle hash (see pieceHash). For v2 the stream must be piece-aligned,
+// every file but an empty one starting a piece, pad files between them;
+// the pad bytes are hashed only for v1.
+func hashStream(ctx context.Context, files []srcFile, pieceLen, total int64, workers int, progress func(done, total int64), v1, v2 bool) ([]byte, []Hash256, error) {
 	numPieces := (total + pieceLen - 1) / pieceLen
-	hashes := make([]byte, numPieces*HashSize)
+	var hashes []byte
+	var merkle []Hash256
+	if v1 {
+		hashes = make([]byte, numPieces*HashSize)
+	}
+	if v2 {
+		merkle = make([]Hash256, numPieces)
+	}
 	if total == 0 {
-		return hashes, nil
+		return hashes, merkle, nil
 	}
 	s := newStream(files)
 	perChunk := max(1, chunkTarget/pieceLen)
@@ -125,6 +148,7 @@ func hashPieces(ctx context.Context, files []srcFile, pieceLen, total int64, wor
 			buf := make([]byte, min(readSize, pieceLen))
 			h := sha1.New()
 			var sum []byte
+			var leaves []Hash256
 			for {
 				c := next.Add(1) - 1
 				if c >= numChunks {
@@ -138,18 +162,39 @@ func hashPieces(ctx context.Context, files []srcFile, pieceLen, total int64, wor
 				for p := c * perChunk; p < min((c+1)*perChunk, numPieces); p++ {
 					off := p * pieceLen
 					size := min(pieceLen, total-off)
+					read := size
+					var real, fileLen int64 // v2: the file's bytes in the piece, its length
+					if v2 {
+						i := sort.Search(len(s.ends), func(i int) bool { return s.ends[i] > off })
+						real, fileLen = min(size, s.ends[i]-off), s.files[i].size
+						if !v1 {
+							read = real
+						}
+					}
 					h.Reset()
-					for done := int64(0); done < size; {
-						b := buf[:min(int64(len(buf)), size-done)]
+					leaves = leaves[:0]
+					for done := int64(0); done < read; {
+						b := buf[:min(int64(len(buf)), read-done)]
 						if err := r.readAt(b, off+done); err != nil {
 							fail(fmt.Errorf("create torrent: %w", err))
 							return
 						}
-						h.Write(b)
+						if v1 {
+							h.Write(b)
+						}
+						// buf holds whole blocks, so no block spans two reads.
+						for k := int64(0); v2 && k < int64(len(b)) && done+k < real; k += BlockSize {
+							leaves = append(leaves, sha256.Sum256(b[k:min(k+BlockSize, real-done)]))
+						}
 						done += int64(len(b))
 					}
-					sum = h.Sum(sum[:0])
-					copy(hashes[p*HashSize:], sum)
+					if v1 {
+						sum = h.Sum(sum[:0])
+						copy(hashes[p*HashSize:], sum)
+					}
+					if v2 {
+						merkle[p] = pieceHash(leaves, pieceLen, fileLen)
+					}
 					n += size
 				}
 				hashed <- n
@@ -165,7 +210,7 @@ func hashPieces(ctx context.Context, files []srcFile, pieceLen, total int64, wor
 		}
 	}
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, nil, firstErr
 	}
-	return hashes, nil
+	return hashes, merkle, nil
 }

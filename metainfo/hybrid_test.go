@@ -1,18 +1,28 @@
 package metainfo
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// hybrid makes a multi-file info dictionary a hybrid with the given v2
-// file tree.
+// hybrid makes a multi-file info dictionary with pieces of 16 KiB a hybrid
+// with the given v2 file tree.
 func hybrid(tree dict, files ...dict) dict {
 	info := multiInfo(files...)
+	var total int
+	for _, f := range files {
+		total += f["length"].(int)
+	}
+	info["piece length"] = 16384
+	info["pieces"] = pieces((total + 16383) / 16384)
 	info["meta version"] = 2
 	info["file tree"] = tree
 	return info
 }
+
+// pad is a v1 pad file of n bytes.
+func pad(n int) dict { return dict{"length": n, "attr": "p", "path": []any{".pad", strconv.Itoa(n)}} }
 
 // withKey returns d with key set to v.
 func withKey(d dict, key string, v any) dict {
@@ -23,11 +33,14 @@ func withKey(d dict, key string, v any) dict {
 func leaf(n int) dict { return dict{"": dict{"length": n, "pieces root": strings.Repeat("r", 32)}} }
 
 func TestCheckHybrid(t *testing.T) {
-	pad := dict{"length": 13, "attr": "p", "path": []any{".pad", "13"}}
 	tree := dict{"a": leaf(3), "d": dict{"b": leaf(4), "c": leaf(5)}}
-	ok := []dict{file(3, "a"), pad, file(4, "d", "b"), file(5, "d", "c")}
-	if _, err := Parse(torrentBytes(t, nil, hybrid(tree, ok...))); err != nil {
+	ok := []dict{file(3, "a"), pad(16381), file(4, "d", "b"), pad(16380), file(5, "d", "c")}
+	mi, err := Parse(torrentBytes(t, nil, hybrid(tree, ok...)))
+	if err != nil {
 		t.Fatalf("consistent hybrid: %v", err)
+	}
+	if mi.Version() != Hybrid || mi.Info.Files[2].PiecesRoot != Hash256([]byte(strings.Repeat("r", 32))) {
+		t.Errorf("version %v, files %+v", mi.Version(), mi.Info.Files)
 	}
 	for _, tc := range []struct {
 		name string
@@ -42,6 +55,13 @@ func TestCheckHybrid(t *testing.T) {
 		{"mixed entry", hybrid(dict{"a": dict{"": dict{"length": 3}, "x": leaf(1)}}, ok...), `"a" mixes a file entry`},
 		{"bad length", hybrid(dict{"a": dict{"": dict{"length": -3}}}, ok...), `"a": missing or invalid 'length'`},
 		{"not a tree", withKey(hybrid(nil, ok...), "file tree", "x"), "without a valid 'file tree'"},
+		{"not aligned", hybrid(tree, file(3, "a"), pad(13), file(4, "d", "b"), pad(16380), file(5, "d", "c")), `v1 has "d/b" at byte 16, not at a piece boundary`},
+		{"piece length", withKey(hybrid(tree, ok...), "piece length", 16384*3), "must be a power of two"},
+		{"zero root", hybrid(dict{"a": leaf(3), "d": dict{"b": dict{"": dict{"length": 4, "pieces root": string(make([]byte, 32))}}, "c": leaf(5)}}, ok...), `"d/b": 'pieces root' is all zeros`},
+		{"no root", hybrid(dict{"a": leaf(3), "d": dict{"b": dict{"": dict{"length": 4}}, "c": leaf(5)}}, ok...), `"d/b": missing 'pieces root'`},
+		{"short root", hybrid(dict{"a": leaf(3), "d": dict{"b": dict{"": dict{"length": 4, "pieces root": "abc"}}, "c": leaf(5)}}, ok...), `"d/b": 'pieces root' is 3 bytes`},
+		{"pad in tree", hybrid(dict{"a": leaf(3), "d": dict{"b": dict{"": dict{"length": 4, "attr": "p", "pieces root": strings.Repeat("r", 32)}}, "c": leaf(5)}}, ok...), "may not hold pad files"},
+		{"unsafe name", hybrid(dict{"a": leaf(3), "d": dict{"..": leaf(4), "c": leaf(5)}}, ok...), `"d/..": path component ".." refers to a directory`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(torrentBytes(t, nil, tc.info))

@@ -18,10 +18,13 @@ const (
 	MaxLength = 1 << 50
 )
 
-// ErrV2Only is returned for BitTorrent v2-only torrents (BEP 52 without
-// v1 piece hashes), which torfs does not support. Hybrid torrents load
-// through their v1 fields.
-var ErrV2Only = errors.New("unsupported: v2-only torrent (BEP 52 without v1 piece hashes)")
+// ErrV2Only is what refuses a BitTorrent v2-only torrent or magnet link
+// (BEP 52 without v1 piece hashes) that torfs cannot download or seed:
+// the swarm engine verifies a v2-only torrent's pieces with the hashes of
+// its 'piece layers' and cannot ask peers for missing ones (BEP 52 hash
+// requests), so a v2-only torrent whose layers are incomplete, or a
+// magnet link with only a v2 info-hash, is refused. Parsing accepts them.
+var ErrV2Only = errors.New("unsupported: a v2-only torrent (BEP 52) whose piece hashes are not all in its 'piece layers'")
 
 // padPrefix is the name BitComet-style pad files start with (BEP 47
 // predates the "p" attribute).
@@ -47,9 +50,7 @@ func (d *decoder) parseInfo(data []byte, info *Info) error {
 		return fmt.Errorf("invalid 'info' dictionary: %w", err)
 	}
 	v, _ := d.asInt(ri.MetaVersion)
-	if v == 2 && !present(ri.Pieces) {
-		return ErrV2Only
-	}
+	v2 := v == 2
 	name, ok := d.asString(ri.NameUTF8)
 	if !ok {
 		name, ok = d.asString(ri.Name)
@@ -72,6 +73,20 @@ func (d *decoder) parseInfo(data []byte, info *Info) error {
 		return fmt.Errorf("info: 'piece length' is %d; the largest supported is %d", pl, MaxPieceLength)
 	}
 	info.PieceLength = pl
+	if v2 {
+		if err := checkPieceLengthV2(pl); err != nil {
+			return err
+		}
+	}
+	if p, ok := d.asInt(ri.Private); ok && p == 1 {
+		info.Private = true
+	}
+	if v2 && !present(ri.Pieces) {
+		if err := d.parseV2Only(ri.FileTree, info); err != nil {
+			return err
+		}
+		return checkFiles(info)
+	}
 
 	pieces, ok := d.asString(ri.Pieces)
 	if !ok {
@@ -81,9 +96,6 @@ func (d *decoder) parseInfo(data []byte, info *Info) error {
 		return fmt.Errorf("info: 'pieces' is %d bytes, not a multiple of %d", len(pieces), HashSize)
 	}
 	info.Pieces = []byte(pieces)
-	if p, ok := d.asInt(ri.Private); ok && p == 1 {
-		info.Private = true
-	}
 
 	if present(ri.Files) {
 		if err := d.parseFiles(ri.Files, info); err != nil {
@@ -114,12 +126,18 @@ func (d *decoder) parseInfo(data []byte, info *Info) error {
 	if err := checkUnique(info.Files); err != nil {
 		return err
 	}
-	if v == 2 {
-		if err := d.checkHybrid(ri.FileTree, info); err != nil {
-			return err
-		}
+	if v2 {
+		return d.checkHybrid(ri.FileTree, info)
 	}
 	return nil
+}
+
+// checkFiles applies to a v2-only torrent's files the checks v1 files get.
+func checkFiles(info *Info) error {
+	if info.Length == 0 {
+		return errors.New("info: the torrent holds no data (total length 0)")
+	}
+	return checkUnique(info.Files)
 }
 
 // checkLength validates a file length; field names it in the error.

@@ -1,6 +1,8 @@
 package metainfo
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
@@ -11,9 +13,14 @@ import (
 	"strings"
 )
 
-// Magnet is a parsed magnet link (BEP 9).
+// Magnet is a parsed magnet link (BEP 9; BEP 52's urn:btmh).
 type Magnet struct {
-	InfoHash    Hash
+	// InfoHash is the v1 info-hash (urn:btih). A v2-only link has none:
+	// there it is InfoHashV2 truncated to 20 bytes, as MetaInfo's is.
+	InfoHash Hash
+	// InfoHashV2 is the v2 info-hash (urn:btmh), zero when the link has
+	// none.
+	InfoHashV2  Hash256
 	DisplayName string   // dn; "" when absent
 	Trackers    []string // tr, in order, duplicates removed
 	Peers       []string // x.pe as "host:port"
@@ -26,9 +33,36 @@ func IsMagnet(s string) bool {
 	return len(s) >= 7 && strings.EqualFold(s[:7], "magnet:")
 }
 
-// ParseMagnet parses a magnet URI with a v1 info-hash:
-// xt=urn:btih: in 40 hex digits or 32 base32 characters. Parameters
-// other than xt, dn, tr, x.pe and ws are ignored.
+// HasV2 reports whether the link has a v2 info-hash (urn:btmh).
+func (m *Magnet) HasV2() bool { return m.InfoHashV2 != Hash256{} }
+
+// HasV1 reports whether the link has a v1 info-hash (urn:btih).
+func (m *Magnet) HasV1() bool { return !m.HasV2() || m.InfoHash != m.InfoHashV2.Truncated() }
+
+// Matches reports whether info, the bytes of an info dictionary, hash to
+// the link's info-hashes: SHA-1 for urn:btih, SHA-256 for urn:btmh, both
+// when it has both.
+func (m *Magnet) Matches(info []byte) bool {
+	if m.HasV1() && Hash(sha1.Sum(info)) != m.InfoHash {
+		return false
+	}
+	return !m.HasV2() || Hash256(sha256.Sum256(info)) == m.InfoHashV2
+}
+
+// Names reports whether the link names mi: by its v1 info-hash, or by its
+// v2 one for a link with only urn:btmh.
+func (m *Magnet) Names(mi *MetaInfo) bool {
+	if m.HasV1() {
+		return mi.HasV1() && mi.InfoHash == m.InfoHash
+	}
+	return mi.HasV2() && mi.InfoHashV2 == m.InfoHashV2
+}
+
+// ParseMagnet parses a magnet URI with a v1 info-hash
+// (xt=urn:btih: in 40 hex digits or 32 base32 characters), a v2 one
+// (xt=urn:btmh:1220 and 64 hex digits: a SHA-256 multihash), or both (a
+// hybrid torrent). Parameters other than xt, dn, tr, x.pe and ws are
+// ignored.
 func ParseMagnet(uri string) (*Magnet, error) {
 	u, err := url.Parse(strings.TrimSpace(uri))
 	if err != nil {
@@ -43,6 +77,7 @@ func ParseMagnet(uri string) (*Magnet, error) {
 	}
 	m := &Magnet{DisplayName: q.Get("dn")}
 	found, v2 := false, false
+	var h2 Hash256
 	for _, xt := range q["xt"] {
 		lower := strings.ToLower(xt)
 		switch {
@@ -56,15 +91,23 @@ func ParseMagnet(uri string) (*Magnet, error) {
 			}
 			m.InfoHash, found = h, true
 		case strings.HasPrefix(lower, "urn:btmh:"):
-			v2 = true
+			h, err := parseBTMH(xt[len("urn:btmh:"):])
+			if err != nil {
+				return nil, err
+			}
+			if v2 && h != h2 {
+				return nil, errors.New("invalid magnet link: two different urn:btmh info-hashes")
+			}
+			h2, v2 = h, true
 		}
 	}
-	if !found {
-		if v2 {
-			return nil, errors.New("unsupported: v2-only magnet link (urn:btmh without urn:btih)")
-		}
-		return nil, errors.New("invalid magnet link: no xt=urn:btih: info-hash")
+	switch {
+	case !found && !v2:
+		return nil, errors.New("invalid magnet link: no xt=urn:btih: or xt=urn:btmh: info-hash")
+	case !found:
+		m.InfoHash = h2.Truncated()
 	}
+	m.InfoHashV2 = h2
 	m.Trackers = uniqueNonBlank(q["tr"])
 	m.WebSeeds = uniqueNonBlank(q["ws"])
 	for _, pe := range uniqueNonBlank(q["x.pe"]) {
@@ -97,11 +140,36 @@ func parseBTIH(s string) (Hash, error) {
 	return h, nil
 }
 
-// String returns the magnet URI, with the info-hash in hex.
+// parseBTMH decodes a v2 info-hash written as a SHA-256 multihash in hex:
+// 0x12 (SHA-256), 0x20 (32 bytes), the digest.
+func parseBTMH(s string) (Hash256, error) {
+	var h Hash256
+	const prefix = "1220"
+	if len(s) != len(prefix)+2*Hash256Size || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return h, fmt.Errorf("invalid magnet link: v2 info-hash %q is not a SHA-256 multihash (1220 and 64 hex digits)", short(s))
+	}
+	if _, err := hex.Decode(h[:], []byte(s[len(prefix):])); err != nil {
+		return h, fmt.Errorf("invalid magnet link: v2 info-hash %q is not hexadecimal", short(s))
+	}
+	return h, nil
+}
+
+// String returns the magnet URI, with the info-hashes in hex: urn:btih
+// for v1, urn:btmh for v2, both for a hybrid.
 func (m *Magnet) String() string {
 	var b strings.Builder
-	b.WriteString("magnet:?xt=urn:btih:")
-	b.WriteString(m.InfoHash.String())
+	b.WriteString("magnet:?")
+	if m.HasV1() {
+		b.WriteString("xt=urn:btih:")
+		b.WriteString(m.InfoHash.String())
+		if m.HasV2() {
+			b.WriteString("&")
+		}
+	}
+	if m.HasV2() {
+		b.WriteString("xt=urn:btmh:1220")
+		b.WriteString(m.InfoHashV2.String())
+	}
 	if m.DisplayName != "" {
 		b.WriteString("&dn=" + url.QueryEscape(m.DisplayName))
 	}
@@ -117,10 +185,10 @@ func (m *Magnet) String() string {
 	return b.String()
 }
 
-// Magnet returns a magnet link for the torrent: its info-hash, name,
+// Magnet returns a magnet link for the torrent: its info-hashes, name,
 // trackers (all tiers, flattened) and web seeds.
 func (m *MetaInfo) Magnet() *Magnet {
-	mg := &Magnet{InfoHash: m.InfoHash, DisplayName: m.Info.Name, WebSeeds: m.URLList}
+	mg := &Magnet{InfoHash: m.InfoHash, InfoHashV2: m.InfoHashV2, DisplayName: m.Info.Name, WebSeeds: m.URLList}
 	for _, tier := range m.Trackers() {
 		mg.Trackers = append(mg.Trackers, tier...)
 	}

@@ -48,9 +48,11 @@ func TestParseMagnetErrors(t *testing.T) {
 	tests := []struct{ uri, want string }{
 		{"http://example.com/a.torrent", "not a magnet link"},
 		{"a.torrent", "not a magnet link"},
-		{"magnet:?dn=x", "no xt=urn:btih"},
-		{"magnet:?xt=urn:sha1:" + hexHash, "no xt=urn:btih"},
-		{"magnet:?xt=urn:btmh:1220" + strings.Repeat("ab", 32), "unsupported: v2-only"},
+		{"magnet:?dn=x", "no xt=urn:btih: or xt=urn:btmh"},
+		{"magnet:?xt=urn:sha1:" + hexHash, "no xt=urn:btih: or xt=urn:btmh"},
+		{"magnet:?xt=urn:btmh:1114" + strings.Repeat("ab", 20), "not a SHA-256 multihash"},
+		{"magnet:?xt=urn:btmh:1220" + strings.Repeat("zz", 32), "not hexadecimal"},
+		{"magnet:?xt=urn:btmh:1220" + strings.Repeat("ab", 32) + "&xt=urn:btmh:1220" + strings.Repeat("cd", 32), "two different urn:btmh"},
 		{"magnet:?xt=urn:btih:" + hexHash[:39], "has 39 characters"},
 		{"magnet:?xt=urn:btih:" + strings.Repeat("z", 40), "not hexadecimal"},
 		{"magnet:?xt=urn:btih:" + strings.Repeat("1", 32), "not base32"},
@@ -92,6 +94,36 @@ func TestIsMagnet(t *testing.T) {
 	} {
 		if got := IsMagnet(s); got != want {
 			t.Errorf("IsMagnet(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestParseMagnetV2(t *testing.T) {
+	v2 := strings.Repeat("ab", 32)
+	m, err := ParseMagnet("magnet:?xt=urn:btmh:1220" + v2 + "&dn=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HasV1() || !m.HasV2() || m.InfoHashV2.String() != v2 || m.InfoHash.String() != v2[:40] {
+		t.Errorf("v2-only link: v1 %v v2 %v, hashes %s %s", m.HasV1(), m.HasV2(), m.InfoHash, m.InfoHashV2)
+	}
+	if got, want := m.String(), "magnet:?xt=urn:btmh:1220"+v2+"&dn=x"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	hy, err := ParseMagnet("magnet:?xt=urn:btmh:1220" + strings.ToUpper(v2) + "&xt=urn:btih:" + hexHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hy.HasV1() || !hy.HasV2() || hy.InfoHash.String() != hexHash || hy.InfoHashV2.String() != v2 {
+		t.Errorf("hybrid link: %+v", hy)
+	}
+	if got, want := hy.String(), "magnet:?xt=urn:btih:"+hexHash+"&xt=urn:btmh:1220"+v2; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	for _, l := range []*Magnet{m, hy} {
+		again, err := ParseMagnet(l.String())
+		if err != nil || again.InfoHash != l.InfoHash || again.InfoHashV2 != l.InfoHashV2 {
+			t.Errorf("round trip of %q: %+v, %v", l, again, err)
 		}
 	}
 }

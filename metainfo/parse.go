@@ -2,6 +2,7 @@ package metainfo
 
 import (
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +60,7 @@ type rawTorrent struct {
 	CommentUTF8  bencode.RawMessage `bencode:"comment.utf-8"`
 	CreatedBy    bencode.RawMessage `bencode:"created by"`
 	CreationDate bencode.RawMessage `bencode:"creation date"`
+	PieceLayers  bencode.RawMessage `bencode:"piece layers"`
 }
 
 // Parse parses the bytes of a .torrent file. Bytes after the top-level
@@ -78,9 +80,14 @@ func Parse(data []byte) (*MetaInfo, error) {
 		return nil, fmt.Errorf("invalid torrent file: missing or invalid 'info' dictionary")
 	}
 	mi := &MetaInfo{InfoBytes: []byte(rt.Info)}
-	mi.InfoHash = sha1.Sum(mi.InfoBytes)
 	if err := d.parseInfo(mi.InfoBytes, &mi.Info); err != nil {
 		return nil, err
+	}
+	mi.setHashes()
+	if mi.HasV2() {
+		if mi.PieceLayers, err = d.parsePieceLayers(rt.PieceLayers, &mi.Info); err != nil {
+			return nil, err
+		}
 	}
 	if s, ok := d.asString(rt.Announce); ok {
 		mi.Announce = strings.TrimSpace(s)
@@ -99,6 +106,19 @@ func Parse(data []byte) (*MetaInfo, error) {
 		mi.CreationDate = time.Unix(sec, 0).UTC()
 	}
 	return mi, nil
+}
+
+// setHashes computes the info-hashes of InfoBytes for the versions the
+// torrent has.
+func (m *MetaInfo) setHashes() {
+	if m.HasV2() {
+		m.InfoHashV2 = sha256.Sum256(m.InfoBytes)
+	}
+	if m.HasV1() {
+		m.InfoHash = sha1.Sum(m.InfoBytes)
+	} else {
+		m.InfoHash = m.InfoHashV2.Truncated()
+	}
 }
 
 // parseTiers reads a BEP 12 announce-list, dropping entries that are not

@@ -3,7 +3,6 @@ package metainfo
 import (
 	"bytes"
 	"crypto/sha1"
-	"errors"
 	"os"
 	"runtime"
 	"slices"
@@ -158,7 +157,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative length", torrentBytes(t, nil, with("length", -1)), "negative"},
 		{"no length", torrentBytes(t, nil, with("length", nil)), "neither 'files' nor 'length'"},
 		{"zero length", torrentBytes(t, nil, with("length", 0)), "no data"},
-		{"v2 only", torrentBytes(t, nil, dict{"name": "n", "piece length": 16384, "meta version": 2, "file tree": dict{}}), "unsupported: v2-only torrent"},
+		{"v2 only, empty tree", torrentBytes(t, nil, dict{"name": "n", "piece length": 16384, "meta version": 2, "file tree": dict{}}), "'file tree' is empty"},
+		{"v2 only, no tree", torrentBytes(t, nil, dict{"name": "n", "piece length": 16384, "meta version": 2}), "without a valid 'file tree'"},
 		{"files not list", torrentBytes(t, nil, with("files", "x")), "'files' is not a list"},
 		{"dot component", torrentBytes(t, nil, multiInfo(file(3, "a", "."))), "info.files[0]"},
 		{"empty component", torrentBytes(t, nil, multiInfo(file(3, "a", ""))), "empty path component"},
@@ -182,10 +182,6 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tt.want)
 			}
 		})
-	}
-	_, err := Parse(torrentBytes(t, nil, dict{"name": "n", "piece length": 16384, "meta version": 2}))
-	if !errors.Is(err, ErrV2Only) {
-		t.Errorf("v2-only error %v is not ErrV2Only", err)
 	}
 }
 

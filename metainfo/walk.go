@@ -15,6 +15,8 @@ type srcFile struct {
 	rel  []string // path components below the root
 	key  string   // rel joined by "/", the sort key
 	size int64
+	exec bool // executable by its owner: BEP 47 attribute "x" in v2 torrents
+	pad  bool // not a file: size zero bytes aligning the next file (BEP 47)
 }
 
 // collectFiles lists the files under root in torrent order. It follows
@@ -29,7 +31,7 @@ func collectFiles(root string) (files []srcFile, single bool, err error) {
 		return nil, false, fmt.Errorf("create torrent: %w", err)
 	}
 	if fi.Mode().IsRegular() {
-		return []srcFile{{abs: root, rel: []string{filepath.Base(root)}, size: fi.Size()}}, true, nil
+		return []srcFile{{abs: root, rel: []string{filepath.Base(root)}, size: fi.Size(), exec: fi.Mode()&0o100 != 0}}, true, nil
 	}
 	if !fi.IsDir() {
 		return nil, false, fmt.Errorf("create torrent: %s is neither a regular file nor a directory", root)
@@ -59,7 +61,7 @@ func walkDir(dir string, rel []string, stack []fs.FileInfo, out *[]srcFile) erro
 		r := append(rel[:len(rel):len(rel)], e.Name())
 		switch {
 		case fi.Mode().IsRegular():
-			*out = append(*out, srcFile{abs: p, rel: r, key: strings.Join(r, "/"), size: fi.Size()})
+			*out = append(*out, srcFile{abs: p, rel: r, key: strings.Join(r, "/"), size: fi.Size(), exec: fi.Mode()&0o100 != 0})
 		case fi.IsDir():
 			for _, s := range stack {
 				if os.SameFile(s, fi) {

@@ -159,7 +159,7 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 		if err == nil && mi == nil {
 			err = errors.New("the resolver returned no torrent")
 		}
-		if err == nil && mi.InfoHash != r.magnet.InfoHash {
+		if err == nil && !r.magnet.Names(mi) {
 			err = fmt.Errorf("the resolver returned torrent %s, not %s", mi.InfoHash, r.magnet.InfoHash)
 		}
 		if err == nil {

@@ -17,10 +17,11 @@ func (s *Session) savedPath(h metainfo.Hash) string {
 	return filepath.Join(s.cfg.CacheDir, "torrents", h.String()+".torrent")
 }
 
-// loadSaved returns the saved .torrent of info-hash h, or nil when there
-// is none. A file that does not parse or holds another torrent is an
-// error: the caller resolves again, and saving replaces it.
-func (s *Session) loadSaved(h metainfo.Hash) (*metainfo.MetaInfo, error) {
+// loadSaved returns the saved .torrent of magnet link m, or nil when
+// there is none. A file that does not parse or holds another torrent is
+// an error: the caller resolves again, and saving replaces it.
+func (s *Session) loadSaved(m *metainfo.Magnet) (*metainfo.MetaInfo, error) {
+	h := m.InfoHash
 	path := s.savedPath(h)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -29,16 +30,18 @@ func (s *Session) loadSaved(h metainfo.Hash) (*metainfo.MetaInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mi.InfoHash != h {
+	if !m.Names(mi) {
 		return nil, fmt.Errorf("%s holds torrent %s, not %s", path, mi.InfoHash, h)
 	}
 	return mi, nil
 }
 
-// save writes mi where loadSaved finds it, atomically, so a crash never
-// leaves half a file for the next mount to trip on.
-func (s *Session) save(mi *metainfo.MetaInfo) (string, error) {
-	path := s.savedPath(mi.InfoHash)
+// save writes mi, resolved from magnet link m, where loadSaved finds it,
+// atomically, so a crash never leaves half a file for the next mount to
+// trip on. It goes by the link's info-hash: a link with only urn:btmh
+// names a hybrid by its truncated v2 one.
+func (s *Session) save(mi *metainfo.MetaInfo, m *metainfo.Magnet) (string, error) {
+	path := s.savedPath(m.InfoHash)
 	b, err := mi.Encode()
 	if err != nil {
 		return "", err

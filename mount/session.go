@@ -137,6 +137,10 @@ func (s *Session) Add(ctx context.Context, name string, mi *metainfo.MetaInfo) (
 // add is Add with trackers, peers and web seeds for this torrent only (a
 // magnet link's, the peers found while resolving it).
 func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, extra fetch.TorrentOptions) (*Served, error) {
+	if err := fetch.CheckSupported(mi); err != nil {
+		// Before any cache is made for it: the engine would refuse it.
+		return nil, err
+	}
 	s.mu.Lock()
 	_, dup := s.torrents[name]
 	same := ""
@@ -177,6 +181,8 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 		StateFile: filepath.Join(dir, "state"),
 		Budget:    budget,
 		Logger:    s.log,
+		// A v2-only torrent's piece hashes.
+		PieceHashV2: mi.PieceHashV2,
 	}
 	if pool != nil {
 		copts.Budget, copts.Pool = 0, pool

@@ -52,6 +52,10 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	if err != nil {
 		return view{}, err
 	}
+	if err := fetch.CheckSupported(mi); err != nil {
+		// Said before anything is mounted, not as a mount that fails.
+		return view{}, err
+	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
 }
 
@@ -69,7 +73,7 @@ func (s *Session) torrentView(ctx context.Context, mi *metainfo.MetaInfo, extra 
 // mount resolved it, else a placeholder replaced by the tree once the
 // metadata arrives (then saved for the next mount).
 func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL string) (view, error) {
-	mi, err := s.loadSaved(m.InfoHash)
+	mi, err := s.loadSaved(m)
 	if err != nil {
 		s.log.Warn("ignoring the saved metadata of the magnet link; resolving it again", "err", err)
 	}
@@ -102,7 +106,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 		s.log.Info("stopped resolving a magnet link", "name", r.name, "err", err)
 		return false
 	}
-	if path, err := s.save(mi); err != nil {
+	if path, err := s.save(mi, r.magnet); err != nil {
 		s.log.Warn("could not save the resolved torrent; the next mount resolves it again", "err", err)
 	} else {
 		s.log.Info("saved the resolved torrent", "file", path)

@@ -154,7 +154,7 @@ func (w *watcher) addMagnet(ctx context.Context, name, path string) bool {
 		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", m.InfoHash)
 		return false
 	}
-	mi, err := w.s.loadSaved(m.InfoHash)
+	mi, err := w.s.loadSaved(m)
 	if err != nil {
 		w.log.Warn("ignoring the saved metadata of a magnet link; resolving it again", "file", path, "err", err)
 	}

@@ -21,7 +21,7 @@ func createCommand() *command {
 		name:    "create",
 		summary: "make a .torrent file from a file or directory",
 		usage: `Usage: torfs create [-o OUT] [-a URL]... [-l PIECE_LENGTH] [--private]
-                    [-w URL]... [-c COMMENT] [-f] PATH
+                    [-w URL]... [-c COMMENT] [-f] [--v2 | --hybrid] PATH
 
 Hashes PATH (a file or a directory) on all cores and writes a .torrent
 file. A directory's files are ordered by the bytes of their paths and
@@ -30,6 +30,13 @@ info-hash for the same data and piece length. Symbolic links are followed
 (the torrent holds what they point to); a dangling link or a link back
 into a parent directory is an error. FIFOs, sockets and devices are
 skipped. Prints the output path and the info-hash.
+
+--v2 makes a BitTorrent v2 torrent (BEP 52: each file hashed as a SHA-256
+merkle tree of 16 KiB blocks), --hybrid one that v1 and v2 clients both
+use (the v1 files padded so that each starts a piece). Both write what
+libtorrent's create_torrent writes for the same files and piece length,
+so the info-hashes match: files in path order compared component by
+component, attribute "x" for executable files, pad files ".pad/N".
 
 Flags:
   -o OUT             where to write the torrent (default NAME.torrent in the
@@ -43,12 +50,15 @@ Flags:
   -w URL             web seed URL (BEP 19); repeatable
   -c COMMENT         free-text comment
   -f                 overwrite OUT if it exists
+  --v2               make a v2-only torrent (BEP 52)
+  --hybrid           make a hybrid v1 + v2 torrent
 
 Examples:
   torfs create -a http://tracker.example:6969/announce ~/videos/talk.mkv
   torfs create -o dataset.torrent -l 4MiB --private \
       -a http://t1.example/announce -a udp://t2.example:6969 ./dataset
   torfs create -w https://mirror.example/pub/ -c "release 1.0" release-1.0/
+  torfs create --hybrid -l 1MiB ./dataset
 `,
 		run: runCreate,
 	}
@@ -64,6 +74,8 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	private := fs.Bool("private", false, "private torrent")
 	comment := fs.String("c", "", "comment")
 	force := fs.Bool("f", false, "overwrite")
+	v2 := fs.Bool("v2", false, "v2-only torrent")
+	hybrid := fs.Bool("hybrid", false, "hybrid torrent")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -107,6 +119,15 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("%s already exists (use -f to overwrite, or -o to choose another name)", dest)
 		}
 	}
+	version := metainfo.V1
+	switch {
+	case *v2 && *hybrid:
+		return usagef("--v2 and --hybrid exclude each other: a hybrid torrent is v2 too")
+	case *v2:
+		version = metainfo.V2
+	case *hybrid:
+		version = metainfo.Hybrid
+	}
 	var tiers [][]string
 	for _, t := range trackers {
 		tiers = append(tiers, []string{t})
@@ -114,6 +135,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var bar *progressBar
 	mi, err := metainfo.Create(ctx, root, metainfo.CreateOptions{
 		PieceLength: pieceLen, Trackers: tiers, WebSeeds: seeds, Comment: *comment, Private: *private,
+		Version: version,
 		Progress: func(done, total int64) {
 			if bar == nil {
 				bar = newProgressBar(stderr, "hashing", total)
@@ -137,8 +159,19 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := atomicfile.WriteFile(dest, data, 0o644); err != nil {
 		return fmt.Errorf("write torrent: %w", err)
 	}
-	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(mi.Info.Length), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
-	fmt.Fprintf(stdout, "Info-hash: %s\n", mi.InfoHash)
+	size := mi.Info.Length // without a v2 or hybrid torrent's pad files
+	for _, f := range mi.Info.Files {
+		if f.Pad {
+			size -= f.Length
+		}
+	}
+	fmt.Fprintf(stdout, "Wrote %s (%s in %d pieces of %s)\n", dest, bytesize.Format(size), mi.Info.NumPieces(), bytesize.Format(mi.Info.PieceLength))
+	if mi.HasV1() {
+		fmt.Fprintf(stdout, "Info-hash: %s\n", mi.InfoHash)
+	}
+	if mi.HasV2() {
+		fmt.Fprintf(stdout, "Info-hash v2: %s\n", mi.InfoHashV2)
+	}
 	return nil
 }
 

@@ -147,3 +147,73 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateV2AndInfo: --hybrid and --v2 make BEP 52 torrents, info shows
+// both info-hashes, the version and a magnet link with both; get refuses
+// a v2-only torrent it cannot verify with a clear error.
+func TestCreateV2AndInfo(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(filepath.Join(data, "sub"), 0o755)
+	os.WriteFile(filepath.Join(data, "sub.txt"), bytes.Repeat([]byte("a"), 40000), 0o644)
+	os.WriteFile(filepath.Join(data, "sub", "x"), []byte("xyz"), 0o644)
+	hy, v2 := filepath.Join(dir, "hy.torrent"), filepath.Join(dir, "v2.torrent")
+	if code, _, stderr := runTorfs(t, "create", "--hybrid", "-l", "16KiB", "-o", hy, data); code != 0 {
+		t.Fatalf("create --hybrid: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runTorfs(t, "create", "--v2", "-o", v2, data); code != 0 {
+		t.Fatalf("create --v2: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runTorfs(t, "create", "--v2", "--hybrid", "-o", filepath.Join(dir, "x.torrent"), data); code != 2 || !strings.Contains(stderr, "exclude each other") {
+		t.Errorf("--v2 --hybrid: exit %d, %s", code, stderr)
+	}
+	mh, err := metainfo.Load(hy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := metainfo.Load(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mh.Version() != metainfo.Hybrid || m2.Version() != metainfo.V2 {
+		t.Fatalf("versions %v %v", mh.Version(), m2.Version())
+	}
+	_, stdout, _ := runTorfs(t, "info", hy)
+	for _, want := range []string{"Info-hash:     " + mh.InfoHash.String(), "Info-hash v2:  " + mh.InfoHashV2.String(), "Version:       hybrid",
+		"magnet:?xt=urn:btih:" + mh.InfoHash.String() + "&xt=urn:btmh:1220" + mh.InfoHashV2.String()} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("info of a hybrid lacks %q:\n%s", want, stdout)
+		}
+	}
+	_, stdout, _ = runTorfs(t, "info", "--json", v2)
+	var js struct {
+		InfoHash   string `json:"info_hash"`
+		InfoHashV2 string `json:"info_hash_v2"`
+		Version    string
+		Magnet     string
+	}
+	if err := json.Unmarshal([]byte(stdout), &js); err != nil {
+		t.Fatal(err)
+	}
+	if js.InfoHashV2 != m2.InfoHashV2.String() || js.Version != "v2" || js.Magnet != "magnet:?xt=urn:btmh:1220"+m2.InfoHashV2.String()+"&dn=data" {
+		t.Errorf("info --json of a v2 torrent: %+v", js)
+	}
+	code, stdout, _ := runTorfs(t, "info", "--no-resolve", js.Magnet)
+	if code != 0 || !strings.Contains(stdout, "Info-hash v2:  "+m2.InfoHashV2.String()) || strings.Contains(stdout, "Info-hash: ") {
+		t.Errorf("info --no-resolve of a v2 link: exit %d\n%s", code, stdout)
+	}
+	// One whose piece layers leave a file out cannot be verified.
+	partial := filepath.Join("..", "..", "metainfo", "testdata", "libtorrent", "v2_incomplete_piece_layer.torrent")
+	code, _, stderr := runTorfs(t, "get", "--no-dht", "-o", filepath.Join(dir, "out"), partial)
+	if code != 1 || !strings.Contains(stderr, "v2-only torrent") || !strings.Contains(stderr, "hash requests") {
+		t.Errorf("get of a v2-only torrent without its piece layers: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Error("get of a v2-only torrent made its output directory")
+	}
+	// A v2 link is looked up under its truncated hash.
+	code, _, stderr = runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "--peer", "127.0.0.1:1", js.Magnet)
+	if code != 1 || !strings.Contains(stderr, "could not connect") {
+		t.Errorf("resolving a v2-only link: exit %d, %s", code, stderr)
+	}
+}

@@ -197,6 +197,8 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	} else if mi, err = loadTorrent(ctx, pos[0]); err != nil {
 		return err
+	} else if err := fetch.CheckSupported(mi); err != nil {
+		return err
 	}
 	opts := sf.options(mi)
 	opts.DownloadAll = true
@@ -216,12 +218,16 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if mi, peers, err = loadOrResolve(ctx, c, magnet, opts, saved, stderr); err != nil {
 			return err
 		}
+		if err := fetch.CheckSupported(mi); err != nil {
+			return err
+		}
 		opts.Peers = append(opts.Peers, peers...)
 	}
 	copts := cache.Options{
-		Dir:       *dir,
-		StateFile: filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
-		Logger:    cfg.Logger,
+		Dir:         *dir,
+		StateFile:   filepath.Join(*dir, "."+mi.InfoHash.String()+".torfs"),
+		Logger:      cfg.Logger,
+		PieceHashV2: mi.PieceHashV2,
 	}
 	var selected []selectedFile
 	if sel.active() {

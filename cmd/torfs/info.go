@@ -22,9 +22,10 @@ func infoCommand() *command {
 		summary: "show what a .torrent file or magnet link holds",
 		usage: `Usage: torfs info [flags] FILE.torrent|URL|MAGNET
 
-Prints a torrent's name, info-hash, total size, piece length and count,
-files with their sizes, trackers, web seeds and private flag. An http(s)
-URL of a .torrent file is fetched first (within 60 s and 16 MiB).
+Prints a torrent's name, info-hashes (v1 SHA-1, v2 SHA-256 for a BEP 52
+torrent), version (v1, v2 or hybrid), total size, piece length and
+count, files with their sizes, trackers, web seeds and private flag. An
+http(s) URL of a .torrent file is fetched first (within 60 s and 16 MiB).
 
 For a magnet link (quote it for the shell), the metadata is first fetched
 from peers (BEP 9: from the link's trackers and x.pe peers, --peer,
@@ -33,9 +34,10 @@ stderr; then it prints like a .torrent, and --save writes the .torrent.
 --no-resolve shows only what the link itself carries, without the network.
 
 Flags:
-  --json             print one JSON object instead: info_hash, name, length,
-                     piece_length, piece_count, private, files [{path,
-                     length}], trackers [[url, ...], ...], url_list, and more
+  --json             print one JSON object instead: info_hash, info_hash_v2
+                     (v2 and hybrid), version, name, length, piece_length,
+                     piece_count, private, files [{path, length}],
+                     trackers [[url, ...], ...], url_list, and more
   --timeout DUR      give up fetching a magnet's metadata after DUR
                      (default 60s)
   --save FILE        write the magnet's resolved .torrent to FILE
@@ -145,7 +147,11 @@ func resolveForInfo(ctx context.Context, m *metainfo.Magnet, sf *swarmFlags, tim
 // infoJSON is the --json output for a .torrent file. The first fields are
 // the documented interface; keep their names stable.
 type infoJSON struct {
+	// InfoHash is the v1 info-hash; for a v2-only torrent, the v2 one
+	// truncated to 20 bytes, as it goes on the wire.
 	InfoHash     string     `json:"info_hash"`
+	InfoHashV2   string     `json:"info_hash_v2,omitempty"`
+	Version      string     `json:"version"`
 	Name         string     `json:"name"`
 	Length       int64      `json:"length"` // pad files included, as in piece geometry
 	PieceLength  int64      `json:"piece_length"`
@@ -173,10 +179,13 @@ type fileJSON struct {
 func torrentJSON(mi *metainfo.MetaInfo) infoJSON {
 	in := &mi.Info
 	out := infoJSON{
-		InfoHash: mi.InfoHash.String(), Name: in.Name, Length: in.Length,
+		InfoHash: mi.InfoHash.String(), Version: mi.Version().String(), Name: in.Name, Length: in.Length,
 		PieceLength: in.PieceLength, PieceCount: in.NumPieces(), Private: in.Private,
 		Files: []fileJSON{}, Trackers: mi.Trackers(), URLList: mi.URLList, MultiFile: in.MultiFile,
 		Comment: mi.Comment, CreatedBy: mi.CreatedBy, Magnet: mi.Magnet().String(),
+	}
+	if mi.HasV2() {
+		out.InfoHashV2 = mi.InfoHashV2.String()
 	}
 	if out.Trackers == nil {
 		out.Trackers = [][]string{}
@@ -200,17 +209,21 @@ func torrentJSON(mi *metainfo.MetaInfo) infoJSON {
 // magnetInfoJSON is the --json output for a magnet link: what the link
 // carries, with "magnet": true so a script can tell the two apart.
 type magnetInfoJSON struct {
-	InfoHash string     `json:"info_hash"`
-	Name     string     `json:"name"`
-	Trackers [][]string `json:"trackers"`
-	URLList  []string   `json:"url_list"`
-	Peers    []string   `json:"peers"`
-	Magnet   bool       `json:"magnet"`
+	InfoHash   string     `json:"info_hash"`
+	InfoHashV2 string     `json:"info_hash_v2,omitempty"`
+	Name       string     `json:"name"`
+	Trackers   [][]string `json:"trackers"`
+	URLList    []string   `json:"url_list"`
+	Peers      []string   `json:"peers"`
+	Magnet     bool       `json:"magnet"`
 }
 
 func magnetJSON(m *metainfo.Magnet) magnetInfoJSON {
 	out := magnetInfoJSON{InfoHash: m.InfoHash.String(), Name: m.DisplayName, Trackers: [][]string{},
 		URLList: m.WebSeeds, Peers: m.Peers, Magnet: true}
+	if m.HasV2() {
+		out.InfoHashV2 = m.InfoHashV2.String()
+	}
 	// Each tr is a tier of its own, as each -a is for mktorrent.
 	for _, t := range m.Trackers {
 		out.Trackers = append(out.Trackers, []string{t})
@@ -243,7 +256,13 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(in.Name))
-	fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
+	if mi.HasV1() {
+		fmt.Fprintf(tw, "Info-hash:\t%s\n", mi.InfoHash)
+	}
+	if mi.HasV2() {
+		fmt.Fprintf(tw, "Info-hash v2:\t%s\n", mi.InfoHashV2)
+	}
+	fmt.Fprintf(tw, "Version:\t%s\n", versionText(mi.Version()))
 	size := in.Length - pad
 	fmt.Fprintf(tw, "Size:\t%s (%d bytes) in %s", bytesize.Format(size), size, plural.Count(nfiles, "file", "files"))
 	if pad > 0 {
@@ -284,10 +303,28 @@ func printTorrent(w io.Writer, mi *metainfo.MetaInfo) {
 	tw.Flush()
 }
 
+// versionText says which BitTorrent versions a torrent works with.
+func versionText(v metainfo.Version) string {
+	switch v {
+	case metainfo.V2:
+		return "v2 (BEP 52 only)"
+	case metainfo.Hybrid:
+		return "hybrid (v1 and v2, BEP 52)"
+	}
+	return "v1"
+}
+
 func printMagnet(w io.Writer, m *metainfo.Magnet) {
-	fmt.Fprintf(w, "Name:       %s\n", oneLine(m.DisplayName))
-	fmt.Fprintf(w, "Info-hash:  %s\n", m.InfoHash)
-	fmt.Fprintln(w, "Size:       unknown until the metadata is fetched from peers")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", oneLine(m.DisplayName))
+	if m.HasV1() {
+		fmt.Fprintf(tw, "Info-hash:\t%s\n", m.InfoHash)
+	}
+	if m.HasV2() {
+		fmt.Fprintf(tw, "Info-hash v2:\t%s\n", m.InfoHashV2)
+	}
+	fmt.Fprintln(tw, "Size:\tunknown until the metadata is fetched from peers")
+	tw.Flush()
 	var tiers [][]string
 	for _, t := range m.Trackers {
 		tiers = append(tiers, []string{t})

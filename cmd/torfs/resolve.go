@@ -23,7 +23,7 @@ import (
 // saved at path by an earlier run, else fetched from peers and then saved
 // there. The peers it found come second.
 func loadOrResolve(ctx context.Context, c *fetch.Client, m *metainfo.Magnet, opts fetch.TorrentOptions, path string, stderr io.Writer) (*metainfo.MetaInfo, []string, error) {
-	if mi, err := metainfo.Load(path); err == nil && mi.InfoHash == m.InfoHash {
+	if mi, err := metainfo.Load(path); err == nil && m.Names(mi) {
 		fmt.Fprintf(stderr, "using the metadata saved in %s\n", path)
 		return mi, nil, nil
 	}

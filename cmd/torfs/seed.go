@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/torfs/torfs/cache"
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -81,6 +82,9 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := fetch.CheckSupported(mi); err != nil {
+		return err
+	}
 	dir, err := seedDir(&mi.Info, *data)
 	if err != nil {
 		return err
@@ -108,7 +112,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	// A budget of the torrent's size keeps everything without
 	// preallocating: missing files are created sparse, never filled.
-	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: cache.Keep, Logger: cfg.Logger})
+	st, err := cache.Open(&mi.Info, cache.Options{Dir: dir, Budget: cache.Keep, Logger: cfg.Logger, PieceHashV2: mi.PieceHashV2})
 	if err != nil {
 		return fmt.Errorf("opening the data in %s: %w", dir, err)
 	}

@@ -161,3 +161,31 @@ func TestPanicIsError(t *testing.T) {
 		t.Errorf("Decode into a RawMessage = %q, %v", raw, err)
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	for _, in := range []string{"de", "d1:ai1e1:bi-3ee", "li0ei10e0:e", "d1:ad1:ai0e1:bd0:leeee", "d0:i1e1:alee"} {
+		if err := Canonical([]byte(in), 8); err != nil {
+			t.Errorf("Canonical(%q) = %v, want nil", in, err)
+		}
+	}
+	bad := map[string]string{
+		"d1:bi1e1:ai2ee":      "not after the key before it",
+		"d1:ai1e1:ai2ee":      "not after the key before it",
+		"d1:ad1:bi0e1:ai0eee": "not after the key before it",
+		"li07ee":              "leading zero in the integer",
+		"li-0ee":              "negative zero",
+		"l01:ae":              "leading zero in the string length",
+		"d1:ai1eex":           "garbage",
+		"d1:a":                "truncated",
+	}
+	for in, want := range bad {
+		err := Canonical([]byte(in), 8)
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrMalformed) {
+			t.Errorf("Canonical(%q) = %v, want an ErrMalformed containing %q", in, err, want)
+		}
+	}
+	// A key at the same depth in a sibling dictionary is not compared.
+	if err := Canonical([]byte("ld1:bi1eed1:ai1eee"), 8); err != nil {
+		t.Errorf("sibling dictionaries: %v", err)
+	}
+}

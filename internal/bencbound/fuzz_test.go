@@ -19,7 +19,7 @@ var bombs = []string{
 	"i99999999999999999999e",
 }
 
-// FuzzDict checks that Dict never panics, that what it accepts is a
+// FuzzDict checks that Dict and Canonical never panic, that what it accepts is a
 // closed dictionary within the input that it accepts again on its own,
 // and that the codec decodes whatever walk accepts.
 func FuzzDict(f *testing.F) {
@@ -31,6 +31,11 @@ func FuzzDict(f *testing.F) {
 			var v any
 			if err := bencode.DecodeBytes(data[:n], &v); err != nil {
 				t.Fatalf("walk accepted %q but the codec says %v", data[:n], err)
+			}
+		}
+		if err := Canonical(data, 16); err == nil {
+			if _, err := walk(data, 16); err != nil {
+				t.Fatalf("Canonical accepted %q, which walk refuses: %v", data, err)
 			}
 		}
 		n, err := Dict(data, 16)

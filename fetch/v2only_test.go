@@ -1,0 +1,135 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/wire"
+)
+
+// TestV2OnlyRefused: the engine cannot ask peers for BEP 52 hashes, so a
+// v2-only torrent whose piece layers leave a file out, or one from a
+// magnet link (which has no piece layers), is refused at once with
+// metainfo.ErrV2Only, before any storage or network is touched.
+func TestV2OnlyRefused(t *testing.T) {
+	full, err := metainfo.Load(filepath.Join("..", "metainfo", "testdata", "libtorrent", "v2_only.torrent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSupported(full); err != nil {
+		t.Errorf("a v2-only torrent with all its piece layers: %v", err)
+	}
+	mi, err := metainfo.Load(filepath.Join("..", "metainfo", "testdata", "libtorrent", "v2_incomplete_piece_layer.torrent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	if _, err := c.AddTorrent(context.Background(), mi, nil, TorrentOptions{}); !errors.Is(err, metainfo.ErrV2Only) {
+		t.Errorf("AddTorrent of a v2-only torrent: %v", err)
+	}
+	fromLink, err := metainfo.FromInfo(full.InfoBytes, full.Magnet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSupported(fromLink); !errors.Is(err, metainfo.ErrV2Only) {
+		t.Errorf("a v2-only torrent from a magnet link: %v", err)
+	}
+}
+
+// TestHybridV2Name: a peer may name a hybrid torrent by its v2 info-hash
+// truncated to 20 bytes (BEP 52); torfs answers under that name, and
+// forgets it with the torrent.
+func TestHybridV2Name(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("hybrid"), 50000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 64 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	name := mi.InfoHashV2.Truncated()
+	r, hs, err := dialRaw(t, c.Addr().String(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.InfoHash != name {
+		t.Fatalf("answered as %s, want %s", metainfo.Hash(hs.InfoHash), name)
+	}
+	if m := r.next(); m.ID != wire.HaveAll {
+		t.Fatalf("first message %v, want have all", &m)
+	}
+	tor.Close(context.Background())
+	if _, _, err := dialRaw(t, c.Addr().String(), name); err == nil {
+		t.Fatal("a closed torrent still answers to its v2 name")
+	}
+}
+
+// TestDHTHybridBothNames: a hybrid is announced into the DHT under its v1
+// info-hash and under its truncated v2 one.
+func TestDHTHybridBothNames(t *testing.T) {
+	first, boot := loopbackDHT(t)
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("dht"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 32 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := dhtClient(t, boot)
+	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
+	findInDHT(t, first, mi.InfoHashV2.Truncated(), seed.Addr().String())
+}
+
+// TestTrackerHybridBothNames: a hybrid is announced to its trackers under
+// its v1 info-hash and under its truncated v2 one, "started" for each.
+func TestTrackerHybridBothNames(t *testing.T) {
+	seen := make(chan string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		select {
+		case seen <- hex.EncodeToString([]byte(q.Get("info_hash"))) + " " + q.Get("event"):
+		default:
+		}
+		w.Write([]byte("d8:intervali1800e5:peers0:e"))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("trk"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{
+		PieceLength: 32 << 10, Version: metainfo.Hybrid, Trackers: [][]string{{srv.URL + "/announce"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	want := map[string]bool{mi.InfoHash.String() + " started": true, mi.InfoHashV2.Truncated().String() + " started": true}
+	timeout := time.After(20 * time.Second)
+	for len(want) > 0 {
+		select {
+		case s := <-seen:
+			delete(want, s)
+		case <-timeout:
+			t.Fatalf("announces never seen: %v", want)
+		}
+	}
+}
