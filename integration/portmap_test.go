@@ -166,7 +166,7 @@ func mountShowsMapping(t *testing.T, ctx context.Context, bin, torrent string, r
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`status http://([^/]+)/; peers connect to \S+:(\d+)\)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`status http://([^/]+)/\S*; peers connect to \S+:(\d+)\)`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("torfs mount printed %q", line)
 	}
@@ -210,7 +210,7 @@ func statusIn(t *testing.T, ns *netemu.Namespace, addr string) mount.Status {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/status.json", nil)
 	req.Close = true
 	if err := req.Write(conn); err != nil {
 		t.Fatal(err)
