@@ -564,18 +564,20 @@ func (c *Conn) applySACK(h *header, now time.Time) int {
 	return bytes
 }
 
-// lost resends p at once and halves the window once per window of data.
+// lost resends p at once and tells the congestion controller, which
+// reacts at most once per window of data (a loss episode).
 func (c *Conn) lost(p *outPacket, now time.Time) {
 	if p.fastResent || p.sacked {
 		return
 	}
 	p.fastResent = true
 	c.stats.FastResent++
-	if !c.inRecover {
+	newEpisode := !c.inRecover
+	if newEpisode {
 		c.inRecover = true
 		c.recoverTo = c.seqNr - 1
-		c.cc.onLoss()
 	}
+	c.cc.onLoss(p.n, newEpisode)
 	if p.needResend {
 		p.needResend = false
 		c.flightLen += p.n

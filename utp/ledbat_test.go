@@ -41,9 +41,9 @@ func TestLedbatSettlesAtTarget(t *testing.T) {
 	l.sample(1<<31, now)
 
 	w := l.window()
-	feed(&l, &now, 10, 1<<31, 20*time.Millisecond)
+	feed(&l, &now, 10, 1<<31, targetDelay/5)
 	if grown := l.window() - w; grown < 10*gainPerRTT*7/10 || grown > 10*gainPerRTT {
-		t.Fatalf("window grew %d bytes in 10 round trips at 20 ms queuing delay; want about %d", grown, 10*gainPerRTT*8/10)
+		t.Fatalf("window grew %d bytes in 10 round trips at a fifth of the target delay; want about %d", grown, 10*gainPerRTT*8/10)
 	}
 	feed(&l, &now, len(l.recent), 1<<31, targetDelay)
 	w = l.window()
@@ -76,22 +76,104 @@ func TestLedbatBaseDelayWrapsAndExpires(t *testing.T) {
 	}
 }
 
+// queueAt gives l a base delay and then a current queuing delay of q.
+func queueAt(l *ledbat, now time.Time, q time.Duration) {
+	const base = 1 << 20
+	l.sample(base, now)
+	for range len(l.recent) {
+		l.sample(base+uint32(q/time.Microsecond), now)
+	}
+}
+
 func TestLedbatLossAndTimeout(t *testing.T) {
 	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), 2*targetDelay)
 	l.cwnd = 100 * testMSS
-	l.onLoss()
+	l.onLoss(testMSS, true)
 	if l.window() != 50*testMSS || l.slowStart {
-		t.Fatalf("after a loss: window %d slow start %v; want %d, false", l.window(), l.slowStart, 50*testMSS)
+		t.Fatalf("after a loss with the queuing delay at twice the target: window %d slow start %v; want %d, false", l.window(), l.slowStart, 50*testMSS)
 	}
 	l.onTimeout()
 	if l.window() != testMSS {
 		t.Fatalf("after a timeout: window %d; want one packet (%d)", l.window(), testMSS)
 	}
 	for range 20 {
-		l.onLoss()
+		l.onLoss(testMSS, true)
 	}
 	if l.window() < testMSS {
 		t.Fatalf("window %d fell below one packet", l.window())
+	}
+}
+
+func TestLedbatRandomLossKeepsWindow(t *testing.T) {
+	for _, slowStart := range []bool{false, true} {
+		l := newLedbat(testMSS)
+		queueAt(&l, time.Unix(1000, 0), targetDelay/10)
+		l.cwnd, l.slowStart = 100*testMSS, slowStart
+		l.onLoss(testMSS, true)
+		if l.window() != 100*testMSS || l.slowStart != slowStart {
+			t.Fatalf("an isolated loss at a tenth of the target delay: window %d slow start %v; want %d, %v",
+				l.window(), l.slowStart, 100*testMSS, slowStart)
+		}
+	}
+	// At the target too: LEDBAT keeps its queue there, so losses at 0.5%
+	// (one packet in 200, a new episode each) are not congestion.
+	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), targetDelay)
+	l.cwnd, l.slowStart = 100*testMSS, false
+	for range 100 {
+		l.onAck(199 * testMSS)
+		l.onLoss(testMSS, true)
+	}
+	if l.window() < 100*testMSS {
+		t.Fatalf("0.5%% random loss at the target delay shrank the window from %d to %d", 100*testMSS, l.window())
+	}
+}
+
+func TestLedbatLossEpisodeHalvesOnce(t *testing.T) {
+	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), targetDelay*3/2)
+	l.cwnd, l.slowStart = 100*testMSS, false
+	l.onLoss(testMSS, true)
+	for range 5 {
+		l.onLoss(testMSS, false)
+	}
+	if l.window() != 50*testMSS {
+		t.Fatalf("six losses of one episode over the target delay: window %d; want it halved once, %d", l.window(), 50*testMSS)
+	}
+	l.onLoss(testMSS, true)
+	if l.window() != 25*testMSS {
+		t.Fatalf("a second episode: window %d; want it halved again, %d", l.window(), 25*testMSS)
+	}
+}
+
+func TestLedbatHighLossRateHalves(t *testing.T) {
+	// A buffer too small to show a queue: the delay stays low but one
+	// packet in 20 is lost.
+	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), 0)
+	l.cwnd, l.slowStart = 100*testMSS, false
+	for range 50 {
+		l.onAck(19 * testMSS)
+		l.onLoss(testMSS, true)
+	}
+	if l.window() > 50*testMSS {
+		t.Fatalf("5%% loss at no queuing delay left the window at %d; want it halved at least once (<= %d)", l.window(), 50*testMSS)
+	}
+	// A loss rate over the threshold found in the middle of an episode
+	// whose first loss looked random still halves, once.
+	l = newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), 0)
+	l.cwnd, l.slowStart = 100*testMSS, true
+	l.onLoss(testMSS, true)
+	if l.window() != 100*testMSS {
+		t.Fatalf("first loss of a burst: window %d; want it kept at %d", l.window(), 100*testMSS)
+	}
+	for range 30 {
+		l.onLoss(testMSS, false)
+	}
+	if l.window() != 50*testMSS || l.slowStart {
+		t.Fatalf("a burst of 31 losses in one episode: window %d slow start %v; want %d, false", l.window(), l.slowStart, 50*testMSS)
 	}
 }
 

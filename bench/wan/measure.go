@@ -36,9 +36,9 @@ func selfCPU() time.Duration {
 
 func report(who string, m measurement) {
 	s := m.link
-	fmt.Printf("  %-10s %6.2f MB/s; link A->B %d packets, %d lost, %d tail-dropped, queue up to %d packets, queuing delay mean %v max %v; link CPU %.1f ms/MB\n",
+	fmt.Printf("  %-10s %6.2f MB/s; link A->B %d packets, %d lost, %d tail-dropped, queue up to %d packets, queuing delay mean %v p95 %v max %v; link CPU %.1f ms/MB\n",
 		who, m.mbps, s.Packets, s.Lost, s.Dropped, s.MaxQueue,
-		s.MeanQueueDelay().Round(100*time.Microsecond), s.MaxQueueDelay.Round(100*time.Microsecond),
+		s.MeanQueueDelay().Round(100*time.Microsecond), s.QueueDelayPercentile(0.95), s.MaxQueueDelay.Round(100*time.Microsecond),
 		float64(m.cpu.Microseconds())/1e3/(float64(s.Bytes)/1e6))
 }
 

@@ -20,7 +20,7 @@ type measurement struct {
 	cpu  time.Duration
 }
 
-func run(ctx context.Context, cfg netemu.Config, t transport, size int64, runs int) error {
+func run(ctx context.Context, cfg netemu.Config, t transport, torfsSeed bool, size int64, runs int) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root to create network namespaces and TUN devices")
 	}
@@ -49,6 +49,10 @@ func run(ctx context.Context, cfg netemu.Config, t transport, size int64, runs i
 	cc, err := getSysctl(w.A, tcpCC)
 	if err != nil {
 		return err
+	}
+	if torfsSeed {
+		fmt.Printf("link: %s; TCP congestion control %s; file: %d MiB; torfs seed to torfs get, %d pair(s) of runs (uTP, TCP), median reported\n", cfg, cc, size>>20, runs)
+		return runTorfsSeed(ctx, w, bin, torrent, save, size, runs)
 	}
 	fmt.Printf("link: %s; TCP congestion control %s; file: %d MiB; %d pair(s) of runs over %s, median reported\n", cfg, cc, size>>20, runs, t.name)
 

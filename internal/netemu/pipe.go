@@ -1,6 +1,7 @@
 package netemu
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -20,6 +21,27 @@ type Stats struct {
 	// Delay is not counted); SumQueueDelay/Accepted gives the mean.
 	MaxQueueDelay, SumQueueDelay time.Duration
 	Accepted                     int64 // entered the queue (neither lost nor dropped)
+	// QueueDelayHist[i] counts the accepted packets that waited i to i+1
+	// ms for the rate; the last bucket also counts every longer wait.
+	QueueDelayHist [256]int64
+}
+
+// QueueDelayPercentile is the wait for the rate that a fraction p (0..1)
+// of the accepted packets did not exceed, to within the 1 ms above it
+// (never more than MaxQueueDelay).
+func (s Stats) QueueDelayPercentile(p float64) time.Duration {
+	if s.Accepted == 0 {
+		return 0
+	}
+	rank := int64(math.Ceil(p * float64(s.Accepted)))
+	var seen int64
+	for i, n := range s.QueueDelayHist {
+		seen += n
+		if seen >= rank {
+			return min(time.Duration(i+1)*time.Millisecond, s.MaxQueueDelay)
+		}
+	}
+	return s.MaxQueueDelay
 }
 
 // MeanQueueDelay is the mean time an accepted packet waited for the rate.
@@ -119,6 +141,7 @@ func (p *pipe) commit(now time.Time, buf []byte, size int) verdict {
 	p.stats.Accepted++
 	p.stats.SumQueueDelay += wait
 	p.stats.MaxQueueDelay = max(p.stats.MaxQueueDelay, wait)
+	p.stats.QueueDelayHist[min(int(wait/time.Millisecond), len(p.stats.QueueDelayHist)-1)]++
 	p.stats.MaxQueue = max(p.stats.MaxQueue, p.n)
 	if p.n == 1 {
 		select {

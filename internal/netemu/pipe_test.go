@@ -51,6 +51,11 @@ func TestPipeRateAndDelay(t *testing.T) {
 	if s.MaxQueueDelay != 10*time.Millisecond || s.MaxQueue != 10 || s.Packets != 10 || s.Bytes != 12500 || s.Accepted != 11 {
 		t.Errorf("stats %+v: want max queue delay 10ms, max queue 10, 10 packets of 12500 bytes delivered, 11 accepted", s)
 	}
+	// Waits 0.1 ms and 1 to 10 ms: the median is 5 ms (reported as the
+	// top of its 1 ms bucket), the 95th percentile the 10 ms maximum.
+	if p50, p95 := s.QueueDelayPercentile(0.5), s.QueueDelayPercentile(0.95); p50 != 6*time.Millisecond || p95 != 10*time.Millisecond {
+		t.Errorf("queuing delay p50 %v p95 %v; want 6ms and 10ms", p50, p95)
+	}
 }
 
 func TestPipeNoRateIsDelayOnly(t *testing.T) {
