@@ -2,6 +2,7 @@ package utp
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -149,19 +150,56 @@ func newConn(s *Socket, remote netip.AddrPort, recvID, sendID uint16) *Conn {
 	return c
 }
 
-// Stats counts a connection's packets, for benchmarks and diagnosis.
+// Stats counts a connection's packets and, for diagnosis, holds a snapshot
+// of its windows and timers.
 type Stats struct {
 	PacketsSent, PacketsReceived int64
 	Resent                       int64 // packets sent again, any cause
 	FastResent                   int64 // after duplicate or selective acks
 	Timeouts                     int64 // retransmission timeouts
+
+	// The state when Stats was called.
+	InFlight   int           // packets sent and not acknowledged
+	Unsent     int           // bytes written and not sent yet
+	CWND       int           // congestion window, bytes
+	PeerWindow int           // receive window the peer advertised, bytes
+	Window     int           // receive window we advertise, bytes
+	Unread     int           // bytes received in order that Read has not taken
+	OutOfOrder int           // bytes held past a gap
+	RTO        time.Duration // retransmission timeout
+	SinceRecv  time.Duration // since the last packet from the peer
 }
 
 // Stats returns the connection's counters so far.
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stats
+	st := c.stats
+	st.InFlight = c.inflight.len()
+	st.Unsent = int(c.sendStart + int64(len(c.sendBuf)) - c.sent)
+	st.CWND = c.cc.window()
+	st.PeerWindow = c.peerWnd
+	st.Window = c.window()
+	st.Unread = len(c.readBuf) - c.readOff
+	st.OutOfOrder = c.oooBytes
+	st.RTO = c.rto
+	st.SinceRecv = time.Since(c.lastRecv)
+	return st
+}
+
+// LogValue is the connection's Stats as a log group, so that a user of the
+// connection can log why it stalled (torfs -v does when a peer goes).
+func (c *Conn) LogValue() slog.Value {
+	st := c.Stats()
+	return slog.GroupValue(
+		slog.Int64("sent", st.PacketsSent), slog.Int64("received", st.PacketsReceived),
+		slog.Int64("resent", st.Resent), slog.Int64("fast_resent", st.FastResent),
+		slog.Int64("timeouts", st.Timeouts), slog.Int("in_flight", st.InFlight),
+		slog.Int("unsent", st.Unsent), slog.Int("cwnd", st.CWND),
+		slog.Int("peer_window", st.PeerWindow), slog.Int("window", st.Window),
+		slog.Int("unread", st.Unread), slog.Int("out_of_order", st.OutOfOrder),
+		slog.Duration("rto", st.RTO), slog.Duration("since_recv", st.SinceRecv),
+	)
 }
 
 // LocalAddr is the socket's address.
