@@ -118,6 +118,9 @@ type Conn struct {
 	ackQueued bool
 	unacked   int // in-order data packets since our last ack
 	wndShut   bool
+	// rebind: we dialed and have received no data yet, so a SYN-ACK with
+	// another sequence number may still replace the first (see receive).
+	rebind bool
 
 	cc       ledbat
 	rtt      rttEstimator
@@ -423,8 +426,11 @@ func (c *Conn) sendState(now time.Time) {
 	c.send(h.append(c.scratch[:0]), now)
 }
 
+// synSeq is the sequence number of the SYNs we send.
+const synSeq = 1
+
 func (c *Conn) sendSyn(now time.Time) {
-	c.seqNr = 1
+	c.seqNr = synSeq
 	p := c.inflight.push()
 	*p = outPacket{seq: c.seqNr, typ: stSyn}
 	c.seqNr++
@@ -495,7 +501,15 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.state = stateConnected
 		c.ackNr = h.seq - 1
+		c.rebind = true
 		c.cond.Broadcast()
+	} else if c.rebind && h.typ == stState && h.ack == synSeq && h.seq != c.ackNr+1 {
+		// libtorrent answers a resent SYN (its ack came late) with a
+		// second connection and its own SYN-ACK, and from then on routes
+		// our packets to that one, which drops those whose ack is not
+		// in its sequence space: follow the last SYN-ACK until data
+		// comes.
+		c.ackNr = h.seq - 1
 	}
 	if h.tsDiff != 0 {
 		c.cc.sample(h.tsDiff, now)
@@ -669,6 +683,7 @@ func (c *Conn) receiveData(h *header, payload []byte) {
 
 func (c *Conn) deliver(fin bool, data []byte) {
 	c.ackNr++
+	c.rebind = false
 	if fin {
 		c.gotFin = true
 		c.cond.Broadcast()
