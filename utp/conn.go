@@ -32,8 +32,12 @@ const (
 	// idleTimeout ends a connection that has heard nothing at all, not even
 	// a keepalive, for this long.
 	idleTimeout = 5 * time.Minute
-	// maxTimeouts consecutive retransmission timeouts end a connection.
-	maxTimeouts = 7
+	// maxTimeouts consecutive retransmission timeouts end a connection:
+	// about 30 s from the 500 ms floor. libtorrent drops a connection
+	// after a packet's third unacked sending without telling the peer
+	// (its packets to a gone connection are ignored), so waiting longer
+	// only holds a dead peer; libutp gives up after four.
+	maxTimeouts = 5
 	// synTimeouts is the same for a SYN: a peer that never answers.
 	synTimeouts = 3
 	// lingerTimeout bounds how long a closed connection waits for its FIN

@@ -363,3 +363,38 @@ func TestDialFollowsTheLastSynAck(t *testing.T) {
 		return
 	}
 }
+
+// TestSilentPeerGivesUp: a peer that stops answering altogether (as
+// libtorrent does when it drops a connection) ends the connection within
+// about half a minute of retransmission timeouts from the RTO floor, so
+// that the user of the connection can reconnect.
+func TestSilentPeerGivesUp(t *testing.T) {
+	s, err := newSocket(loopback, func([]byte) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newConn(s, netip.MustParseAddrPort("127.0.0.1:9"), 1, 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = stateConnected
+	c.rto = minRTO
+	start := time.Unix(1e9, 0)
+	c.lastRecv = start
+	c.sendBuf = append(c.sendBuf, "request"...)
+	c.flush(start)
+	now := start
+	for c.err == nil {
+		if now.Sub(start) > time.Minute {
+			t.Fatalf("still trying after %v of silence: %+v", now.Sub(start), c.stats)
+		}
+		now = c.rtoAt
+		c.tick(now)
+	}
+	if !errors.Is(c.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection ended with %v", c.err)
+	}
+	if took := now.Sub(start); took > 40*time.Second {
+		t.Fatalf("gave up after %v of silence (%d timeouts); want about 30 s", took, c.stats.Timeouts)
+	}
+}
