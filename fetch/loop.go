@@ -182,7 +182,7 @@ func (t *Torrent) tick(n int) {
 				p.close(errSnubbed)
 				continue
 			}
-			t.log.Debug("peer is not answering requests", "peer", p.addr)
+			t.log.Debug("peer is not answering requests", "peer", p.addr, transportStats(p.conn))
 			t.returnRequests(p)
 			p.lastBlock = now
 			p.desired = minPipeline

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -228,10 +229,26 @@ func (p *peer) drop(err error) {
 	case <-p.done: // closed already, and said why there
 	default:
 		if !errors.Is(err, net.ErrClosed) {
-			p.t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+			p.t.log.Debug("peer dropped", "peer", p.addr, "err", err, transportStats(p.conn))
 		}
 	}
 	p.close(err)
+}
+
+// transportStats is the state of a connection's transport when it can tell
+// (a uTP connection's windows, timers and packet counts, to see why a peer
+// stalled); an empty attribute, which slog skips, when it cannot.
+func transportStats(c net.Conn) slog.Attr {
+	for {
+		if lv, ok := c.(slog.LogValuer); ok {
+			return slog.Any("transport", lv)
+		}
+		u, ok := c.(interface{ Unwrap() net.Conn })
+		if !ok {
+			return slog.Attr{}
+		}
+		c = u.Unwrap()
+	}
 }
 
 // close ends the connection once; the read loop then cleans up.
@@ -278,7 +295,7 @@ func (p *peer) readLoop() {
 	case <-p.done: // we closed it, and said why where we did
 	default:
 		if err != nil {
-			t.log.Debug("peer dropped", "peer", p.addr, "err", err)
+			t.log.Debug("peer dropped", "peer", p.addr, "err", err, transportStats(p.conn))
 		}
 	}
 	p.close(err)

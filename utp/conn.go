@@ -2,6 +2,7 @@ package utp
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -31,8 +32,12 @@ const (
 	// idleTimeout ends a connection that has heard nothing at all, not even
 	// a keepalive, for this long.
 	idleTimeout = 5 * time.Minute
-	// maxTimeouts consecutive retransmission timeouts end a connection.
-	maxTimeouts = 7
+	// maxTimeouts consecutive retransmission timeouts end a connection:
+	// about 30 s from the 500 ms floor. libtorrent drops a connection
+	// after a packet's third unacked sending without telling the peer
+	// (its packets to a gone connection are ignored), so waiting longer
+	// only holds a dead peer; libutp gives up after four.
+	maxTimeouts = 5
 	// synTimeouts is the same for a SYN: a peer that never answers.
 	synTimeouts = 3
 	// lingerTimeout bounds how long a closed connection waits for its FIN
@@ -117,6 +122,9 @@ type Conn struct {
 	ackQueued bool
 	unacked   int // in-order data packets since our last ack
 	wndShut   bool
+	// rebind: we dialed and have received no data yet, so a SYN-ACK with
+	// another sequence number may still replace the first (see receive).
+	rebind bool
 
 	cc       ledbat
 	rtt      rttEstimator
@@ -149,19 +157,56 @@ func newConn(s *Socket, remote netip.AddrPort, recvID, sendID uint16) *Conn {
 	return c
 }
 
-// Stats counts a connection's packets, for benchmarks and diagnosis.
+// Stats counts a connection's packets and, for diagnosis, holds a snapshot
+// of its windows and timers.
 type Stats struct {
 	PacketsSent, PacketsReceived int64
 	Resent                       int64 // packets sent again, any cause
 	FastResent                   int64 // after duplicate or selective acks
 	Timeouts                     int64 // retransmission timeouts
+
+	// The state when Stats was called.
+	InFlight   int           // packets sent and not acknowledged
+	Unsent     int           // bytes written and not sent yet
+	CWND       int           // congestion window, bytes
+	PeerWindow int           // receive window the peer advertised, bytes
+	Window     int           // receive window we advertise, bytes
+	Unread     int           // bytes received in order that Read has not taken
+	OutOfOrder int           // bytes held past a gap
+	RTO        time.Duration // retransmission timeout
+	SinceRecv  time.Duration // since the last packet from the peer
 }
 
 // Stats returns the connection's counters so far.
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stats
+	st := c.stats
+	st.InFlight = c.inflight.len()
+	st.Unsent = int(c.sendStart + int64(len(c.sendBuf)) - c.sent)
+	st.CWND = c.cc.window()
+	st.PeerWindow = c.peerWnd
+	st.Window = c.window()
+	st.Unread = len(c.readBuf) - c.readOff
+	st.OutOfOrder = c.oooBytes
+	st.RTO = c.rto
+	st.SinceRecv = time.Since(c.lastRecv)
+	return st
+}
+
+// LogValue is the connection's Stats as a log group, so that a user of the
+// connection can log why it stalled (torfs -v does when a peer goes).
+func (c *Conn) LogValue() slog.Value {
+	st := c.Stats()
+	return slog.GroupValue(
+		slog.Int64("sent", st.PacketsSent), slog.Int64("received", st.PacketsReceived),
+		slog.Int64("resent", st.Resent), slog.Int64("fast_resent", st.FastResent),
+		slog.Int64("timeouts", st.Timeouts), slog.Int("in_flight", st.InFlight),
+		slog.Int("unsent", st.Unsent), slog.Int("cwnd", st.CWND),
+		slog.Int("peer_window", st.PeerWindow), slog.Int("window", st.Window),
+		slog.Int("unread", st.Unread), slog.Int("out_of_order", st.OutOfOrder),
+		slog.Duration("rto", st.RTO), slog.Duration("since_recv", st.SinceRecv),
+	)
 }
 
 // LocalAddr is the socket's address.
@@ -385,8 +430,11 @@ func (c *Conn) sendState(now time.Time) {
 	c.send(h.append(c.scratch[:0]), now)
 }
 
+// synSeq is the sequence number of the SYNs we send.
+const synSeq = 1
+
 func (c *Conn) sendSyn(now time.Time) {
-	c.seqNr = 1
+	c.seqNr = synSeq
 	p := c.inflight.push()
 	*p = outPacket{seq: c.seqNr, typ: stSyn}
 	c.seqNr++
@@ -457,7 +505,15 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 		}
 		c.state = stateConnected
 		c.ackNr = h.seq - 1
+		c.rebind = true
 		c.cond.Broadcast()
+	} else if c.rebind && h.typ == stState && h.ack == synSeq && h.seq != c.ackNr+1 {
+		// libtorrent answers a resent SYN (its ack came late) with a
+		// second connection and its own SYN-ACK, and from then on routes
+		// our packets to that one, which drops those whose ack is not
+		// in its sequence space: follow the last SYN-ACK until data
+		// comes.
+		c.ackNr = h.seq - 1
 	}
 	if h.tsDiff != 0 {
 		c.cc.sample(h.tsDiff, now)
@@ -633,6 +689,7 @@ func (c *Conn) receiveData(h *header, payload []byte) {
 
 func (c *Conn) deliver(fin bool, data []byte) {
 	c.ackNr++
+	c.rebind = false
 	if fin {
 		c.gotFin = true
 		c.cond.Broadcast()

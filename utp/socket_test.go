@@ -289,3 +289,112 @@ func TestIdleConnectionTimesOut(t *testing.T) {
 		t.Fatalf("after %v of silence: %v", idleTimeout, err)
 	}
 }
+
+// TestDialFollowsTheLastSynAck plays libtorrent answering a resent SYN:
+// it opens a second connection, with its own sequence numbers, that gets
+// every later packet. Its data must be delivered, and our packets must
+// ack in its sequence space.
+func TestDialFollowsTheLastSynAck(t *testing.T) {
+	s := listenT(t)
+	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	peer.SetDeadline(time.Now().Add(20 * time.Second))
+	ours := s.AddrPort()
+	send := func(h header, payload string) {
+		t.Helper()
+		if _, err := peer.WriteToUDPAddrPort(append(h.append(nil), payload...), ours); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := s.Dial(ctx, peer.LocalAddr().(*net.UDPAddr).AddrPort())
+		done <- dialed{c, err}
+	}()
+	buf := make([]byte, 1500)
+	n, _, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syn header
+	if _, err := syn.parse(buf[:n]); err != nil || syn.typ != stSyn {
+		t.Fatalf("first datagram %x is not a SYN (%v)", buf[:n], err)
+	}
+	const first, second = 1000, 2000
+	send(header{typ: stState, connID: syn.connID, wnd: 1 << 20, seq: first, ack: syn.seq}, "")
+	d := <-done
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	defer d.c.Close()
+	send(header{typ: stState, connID: syn.connID, wnd: 1 << 20, seq: second, ack: syn.seq}, "")
+	send(header{typ: stData, connID: syn.connID, wnd: 1 << 20, seq: second, ack: syn.seq}, "world")
+
+	d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(d.c, got); err != nil || string(got) != "world" {
+		t.Fatalf("data of the second connection: read %q, %v", got, err)
+	}
+	if _, err := d.c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, _, err := peer.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("waiting for our data: %v", err)
+		}
+		var h header
+		payload, err := h.parse(buf[:n])
+		if err != nil || h.typ != stData {
+			continue
+		}
+		if h.ack != second || string(payload) != "hello" {
+			t.Fatalf("our data %q acks %d; want \"hello\" acking %d", payload, h.ack, second)
+		}
+		return
+	}
+}
+
+// TestSilentPeerGivesUp: a peer that stops answering altogether (as
+// libtorrent does when it drops a connection) ends the connection within
+// about half a minute of retransmission timeouts from the RTO floor, so
+// that the user of the connection can reconnect.
+func TestSilentPeerGivesUp(t *testing.T) {
+	s, err := newSocket(loopback, func([]byte) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newConn(s, netip.MustParseAddrPort("127.0.0.1:9"), 1, 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = stateConnected
+	c.rto = minRTO
+	start := time.Unix(1e9, 0)
+	c.lastRecv = start
+	c.sendBuf = append(c.sendBuf, "request"...)
+	c.flush(start)
+	now := start
+	for c.err == nil {
+		if now.Sub(start) > time.Minute {
+			t.Fatalf("still trying after %v of silence: %+v", now.Sub(start), c.stats)
+		}
+		now = c.rtoAt
+		c.tick(now)
+	}
+	if !errors.Is(c.err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection ended with %v", c.err)
+	}
+	if took := now.Sub(start); took > 40*time.Second {
+		t.Fatalf("gave up after %v of silence (%d timeouts); want about 30 s", took, c.stats.Timeouts)
+	}
+}
