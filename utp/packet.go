@@ -65,7 +65,7 @@ func (h *header) parse(b []byte) ([]byte, error) {
 	h.wnd = binary.BigEndian.Uint32(b[12:])
 	h.seq = binary.BigEndian.Uint16(b[16:])
 	h.ack = binary.BigEndian.Uint16(b[18:])
-	h.nSACK = 0
+	h.nSACK, h.sack = 0, [maxSACKBytes]byte{}
 	h.maxDatagram = 0
 	b = b[headerLen:]
 	for ext != 0 {
@@ -81,6 +81,8 @@ func (h *header) parse(b []byte) ([]byte, error) {
 			// as many bytes as its reorder buffer spans (1 to over
 			// 1000): take any length and keep the first maxSACKBytes.
 			// Dropping such a packet would drop its cumulative ack too.
+			// A second one replaces the first.
+			h.sack = [maxSACKBytes]byte{}
 			h.nSACK = copy(h.sack[:], b[2:2+n])
 		}
 		if ext == extMaxDatagram && n == 4 {
