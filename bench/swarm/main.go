@@ -307,42 +307,7 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 // waits until it serves.
 func startTorfsSeed(ctx context.Context, bin, torrent, save string, extra ...string) (string, func(), error) {
 	args := append([]string{"seed", "--no-dht", "--data", save, "--listen", "127.0.0.1:0"}, extra...)
-	cmd := exec.CommandContext(ctx, bin, append(args, torrent)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		// "seeding NAME (N of M pieces) on ADDR; press Ctrl-C to stop"
-		line := sc.Text()
-		if i := strings.Index(line, " on "); strings.HasPrefix(line, "seeding ") && i > 0 {
-			addr, _, _ := strings.Cut(line[i+4:], ";")
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return addr, stop, nil
-		}
-	}
-	stop()
-	return "", nil, fmt.Errorf("torfs seed did not start:\n%s", stderr.String())
+	return harness.StartSeedCommand(exec.CommandContext(ctx, bin, append(args, torrent)...))
 }
 
 func median(v []float64) float64 {

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/internal/netemu"
 )
 
@@ -77,39 +75,9 @@ func startTorfsSeed(ctx context.Context, ns *netemu.Namespace, bin, torrent, sav
 		"--listen", netip.AddrPortFrom(netemu.AddrA, 0).String()}, extra...)
 	cmd := ns.Command(ctx, bin, append(args, torrent)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	addr, stop, err = harness.StartSeedCommand(cmd)
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("in namespace %s: %w", ns.Name, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop = func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		// "seeding NAME (N of M pieces) on ADDR; press Ctrl-C to stop"
-		line := sc.Text()
-		if i := strings.Index(line, " on "); strings.HasPrefix(line, "seeding ") && i > 0 {
-			addr, _, _ = strings.Cut(line[i+4:], ";")
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return addr, stop, nil
-		}
-	}
-	stop()
-	return "", nil, fmt.Errorf("torfs seed in namespace %s did not start:\n%s", ns.Name, stderr.String())
+	return addr, stop, nil
 }

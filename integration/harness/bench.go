@@ -1,10 +1,13 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -98,4 +101,46 @@ func PrepareBenchTorrent(ctx context.Context, dir string, size, pieceLength int6
 		return "", "", err
 	}
 	return torrent, save, nil
+}
+
+// StartSeedCommand starts cmd, a prepared `torfs seed` (for a benchmark,
+// outside any test), and waits for the line saying where it serves, which
+// it returns. stop interrupts the seed and waits up to 10 s for it to
+// exit, then kills it.
+func StartSeedCommand(cmd *exec.Cmd) (addr string, stop func(), err error) {
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		// "seeding NAME (N of M pieces) on ADDR; press Ctrl-C to stop"
+		line := sc.Text()
+		if i := strings.Index(line, " on "); strings.HasPrefix(line, "seeding ") && i > 0 {
+			addr, _, _ = strings.Cut(line[i+4:], ";")
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return addr, stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("torfs seed did not start:\n%s", stderr.String())
 }
