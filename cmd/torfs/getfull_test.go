@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/torfs/torfs/metainfo"
 )
 
 func TestUserMessageHasNoPackageNames(t *testing.T) {
@@ -29,20 +27,7 @@ func TestGetOntoAFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs needs root")
 	}
-	src := filepath.Join(t.TempDir(), "big.bin")
-	if err := os.WriteFile(src, bytes.Repeat([]byte("torfs"), 600_000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	mi, err := metainfo.Create(ctx, src, metainfo.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := mi.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, _ := testTorrent(t, "big.bin", 600_000)
 	torrent := filepath.Join(t.TempDir(), "big.torrent")
 	if err := os.WriteFile(torrent, enc, 0o644); err != nil {
 		t.Fatal(err)
@@ -58,6 +43,8 @@ func TestGetOntoAFullDisk(t *testing.T) {
 	}
 	out := filepath.Join(full, "out")
 	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	code := run(ctx, []string{"get", "--no-dht", "--listen", "127.0.0.1:0", "--peer", "127.0.0.1:1", "-o", out, torrent}, &stdout, &stderr)
 	msg := stderr.String()
 	if code != 1 {

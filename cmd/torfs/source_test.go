@@ -14,11 +14,12 @@ import (
 	"github.com/torfs/torfs/metainfo"
 )
 
-// testTorrent returns the encoded .torrent of a small file and its info.
-func testTorrent(t *testing.T) ([]byte, *metainfo.MetaInfo) {
+// testTorrent returns the encoded .torrent of a file named name holding
+// "torfs" repeats times, and its info.
+func testTorrent(t *testing.T, name string, repeats int) ([]byte, *metainfo.MetaInfo) {
 	t.Helper()
-	src := filepath.Join(t.TempDir(), "data.bin")
-	if err := os.WriteFile(src, bytes.Repeat([]byte("torfs"), 10000), 0o644); err != nil {
+	src := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(src, bytes.Repeat([]byte("torfs"), repeats), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -35,7 +36,7 @@ func testTorrent(t *testing.T) ([]byte, *metainfo.MetaInfo) {
 }
 
 func TestFetchTorrent(t *testing.T) {
-	enc, mi := testTorrent(t)
+	enc, mi := testTorrent(t, "data.bin", 10000)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok.torrent", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-bittorrent")
