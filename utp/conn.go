@@ -520,7 +520,7 @@ func (c *Conn) receive(h *header, payload []byte, now time.Time) {
 	}
 	c.processAck(h, now)
 	if h.typ == stData || h.typ == stFin {
-		c.receiveData(h, payload)
+		c.receiveData(h, payload, now)
 	}
 	c.flush(now)
 	c.maybeFinished(now)
@@ -641,8 +641,15 @@ func (c *Conn) lost(p *outPacket, now time.Time) {
 	c.transmit(p, now)
 }
 
-func (c *Conn) receiveData(h *header, payload []byte) {
+func (c *Conn) receiveData(h *header, payload []byte, now time.Time) {
 	if c.gotFin && h.typ == stData {
+		return
+	}
+	if held := len(c.readBuf) - c.readOff + c.oooBytes; held+len(payload) > recvBufSize+loopbackDatagram {
+		// Past the window we advertised (and a datagram of slack for
+		// one in flight): a peer ignoring it would grow our buffers
+		// without bound. Dropped; a well-behaved peer sends it again.
+		c.sendState(now)
 		return
 	}
 	next := c.ackNr + 1
@@ -657,14 +664,16 @@ func (c *Conn) receiveData(h *header, payload []byte) {
 			slot.present = false
 			c.oooBytes -= len(slot.data)
 			c.deliver(slot.fin, slot.data)
+			if cap(slot.data) > 2*packetSize {
+				slot.data = nil // a big datagram's buffer is not kept for 4096 slots
+			}
 			if slot.fin {
 				break
 			}
 		}
 		c.unacked++
 		if c.unacked >= 2 || c.oooBytes > 0 || c.gotFin {
-			c.ackOwed = true
-			c.sendState(time.Now())
+			c.sendState(now)
 		} else {
 			c.ackOwed = true // deferred until the socket drains
 		}
@@ -681,9 +690,9 @@ func (c *Conn) receiveData(h *header, payload []byte) {
 				c.haveFin = true
 			}
 		}
-		c.sendState(time.Now()) // an immediate selective ack
+		c.sendState(now) // an immediate selective ack
 	default:
-		c.sendState(time.Now()) // a duplicate: our ack was lost
+		c.sendState(now) // a duplicate: our ack was lost
 	}
 }
 

@@ -2,7 +2,6 @@ package utp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -351,7 +350,5 @@ func (s *Socket) tickLoop() {
 		}
 	}
 }
-
-var errReset = errors.New("connection reset by peer")
 
 func micros(t time.Time) uint32 { return uint32(t.UnixMicro()) }

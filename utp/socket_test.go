@@ -398,3 +398,30 @@ func TestSilentPeerGivesUp(t *testing.T) {
 		t.Fatalf("gave up after %v of silence (%d timeouts); want about 30 s", took, c.stats.Timeouts)
 	}
 }
+
+// TestPeerIgnoringOurWindowIsBounded: a peer that keeps sending past the
+// window we advertise, in order and out of order, while nothing reads,
+// cannot make the connection hold more than the window (and a datagram).
+func TestPeerIgnoringOurWindowIsBounded(t *testing.T) {
+	s, err := newSocket(loopback, func([]byte) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := newConn(s, netip.MustParseAddrPort("127.0.0.1:9"), 1, 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = stateConnected
+	now := time.Unix(1e9, 0)
+	payload := make([]byte, 60<<10)
+	for i := range 400 { // 24 MB: six windows
+		h := header{typ: stData, seq: c.ackNr + 1}
+		if i%2 == 1 {
+			h.seq = c.ackNr + 2 + uint16(i) // out of order
+		}
+		c.receive(&h, payload, now)
+	}
+	if held := len(c.readBuf) - c.readOff + c.oooBytes; held > recvBufSize+loopbackDatagram {
+		t.Fatalf("holding %d bytes nobody read, over the window %d", held, recvBufSize)
+	}
+}
