@@ -161,7 +161,11 @@ func TestGetOnlyOneFile(t *testing.T) {
 		wantBytes += mi.Info.PieceSize(i)
 	}
 	var received int64
-	if _, err := fmt.Sscanf(r.Stdout[strings.Index(r.Stdout, "received "):], "received %d bytes", &received); err != nil {
+	i := strings.Index(r.Stdout, "received ")
+	if i < 0 {
+		t.Fatalf("no byte count in %q", r.Stdout)
+	}
+	if _, err := fmt.Sscanf(r.Stdout[i:], "received %d bytes", &received); err != nil {
 		t.Fatalf("no byte count in %q: %v", r.Stdout, err)
 	}
 	if received < film.Length || received > wantBytes {

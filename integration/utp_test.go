@@ -87,26 +87,32 @@ func startUTPPeer(t *testing.T, mode, torrent, save string) (netip.AddrPort, io.
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	lines := make(chan string, 1) // its port line
+	finished := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stdout)
+		portSeen, finishSeen := false, false
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "finished" && !finishSeen {
+				finishSeen = true
+				close(finished)
+			}
+			if strings.HasPrefix(line, "port ") && !portSeen {
+				portSeen = true
+				lines <- line
+			}
+			t.Log("libtorrent:", line)
+		}
+	}()
 	t.Cleanup(func() {
 		stdin.Close()
 		cancel()
 		cmd.Wait()
+		<-read // no t.Log after the test
 	})
-	lines := make(chan string)
-	finished := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == "finished" {
-				close(finished)
-			}
-			t.Log("libtorrent:", sc.Text())
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-	}()
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
@@ -342,7 +348,10 @@ func TestUTPUploadToLibtorrent(t *testing.T) {
 	if _, err := fmt.Fprintf(connect, "%s\n", sock.AddrPort()); err != nil {
 		t.Fatal(err)
 	}
+	// An Accept that libtorrent never answers ends with the socket.
+	stopAccept := context.AfterFunc(harness.Context(t, time.Minute), func() { sock.Close() })
 	c, err := sock.Accept()
+	stopAccept()
 	if err != nil {
 		t.Fatal(err)
 	}
