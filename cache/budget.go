@@ -171,7 +171,7 @@ func (c *Cache) lruAdd(p int) {
 // lruTouch makes p, if it is a candidate, the most recently used.
 func (c *Cache) lruTouch(p int) {
 	if c.lru.Contains(p) {
-		c.lru.Add(p)
+		c.lru.Touch(p)
 		c.stamp(p)
 	}
 }

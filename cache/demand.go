@@ -44,7 +44,7 @@ func (c *Cache) OnEvict(f func(piece int)) {
 // least 1.
 func (c *Cache) Capacity() int64 {
 	if c.pool != nil {
-		return c.pool.Budget()
+		return max(c.pool.Budget(), 1) // 0 would mean "keeps everything"
 	}
 	return c.capacity.Load()
 }

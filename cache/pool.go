@@ -25,6 +25,9 @@ type Pool struct {
 	// deadlock.
 	mu      sync.Mutex
 	members []*Cache // guarded by mu
+	// readable is a copy of members for readers that must not wait for
+	// mu, which evictions hold while they take every member's locks.
+	readable atomic.Pointer[[]*Cache]
 
 	budget int64
 	// limit is the budget in force: budget, or less once a member's disk
@@ -53,12 +56,15 @@ func NewPool(budget int64) (*Pool, error) {
 // once the disk under a member filled up (ErrDiskFull).
 func (pl *Pool) Budget() int64 { return pl.limit.Load() }
 
-// readers counts the members other than c with readers now.
+// readers counts the members other than c with readers now. It takes
+// no lock: the engine asks with its own lock held, on every read.
 func (pl *Pool) readers(c *Cache) int {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
+	members := pl.readable.Load()
+	if members == nil {
+		return 0
+	}
 	n := 0
-	for _, m := range pl.members {
+	for _, m := range *members {
 		if m != c && m.reading.Load() {
 			n++
 		}
@@ -78,6 +84,7 @@ func (pl *Pool) join(c *Cache) {
 	c.inPool = true
 	pl.used.Add(c.used)
 	pl.members = append(pl.members, c)
+	pl.readable.Store(new(slices.Clone(pl.members)))
 }
 
 // leave takes c out of the pool with its charge: what a closed cache
@@ -90,6 +97,7 @@ func (pl *Pool) leave(c *Cache) {
 		return
 	}
 	pl.members = slices.Delete(pl.members, i, i+1)
+	pl.readable.Store(new(slices.Clone(pl.members)))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inPool = false
