@@ -146,6 +146,9 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if n == 0 && info.Length > 0 {
 		return nil, errors.New("torrent has no pieces")
 	}
+	if opts.Wanted != nil && len(opts.Wanted) != n {
+		return nil, fmt.Errorf("wanted pieces: %d given for a torrent of %d pieces", len(opts.Wanted), n)
+	}
 	if err := checkCapacity(st, info.PieceLength, info.Length); err != nil {
 		return nil, err
 	}
@@ -190,10 +193,7 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	if t.haveCount == n {
 		t.markComplete()
 	}
-	if err := t.initWanted(opts.Wanted); err != nil {
-		cancel()
-		return nil, err
-	}
+	t.initWanted(opts.Wanted)
 	tiers := append(append([][]string(nil), mi.Trackers()...), opts.Trackers...)
 	if len(tiers) > 0 {
 		t.trackers = tracker.NewTiers(tiers)

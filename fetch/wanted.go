@@ -1,6 +1,6 @@
 package fetch
 
-import "fmt"
+import "slices"
 
 // wantedState is the part of a download the user selected
 // (TorrentOptions.Wanted): only those pieces are fetched for
@@ -17,18 +17,14 @@ type wantedState struct {
 
 // initWanted sets the selection from opts once the held pieces are
 // known. Called before the session runs.
-func (t *Torrent) initWanted(set []bool) error {
-	if set != nil && len(set) != len(t.state) {
-		return fmt.Errorf("wanted pieces: %d given for a torrent of %d pieces", len(set), len(t.state))
-	}
-	t.wanted = wantedState{set: set, done: make(chan struct{})}
+func (t *Torrent) initWanted(set []bool) {
+	t.wanted = wantedState{set: slices.Clone(set), done: make(chan struct{})}
 	for i, s := range t.state {
 		if t.want(i) && s != pieceHave {
 			t.wanted.left++
 		}
 	}
 	t.checkWantedDone()
-	return nil
 }
 
 // want reports whether piece i is part of the selection.
