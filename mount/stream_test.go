@@ -24,16 +24,22 @@ func TestStreamServesAWatchedDirectory(t *testing.T) {
 	}
 	src := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	cfg := Config{Fetch: fetch.Config{ListenAddr: "127.0.0.1:0"}, CacheDir: t.TempDir()}
 	up := make(chan Mounted, 1)
-	done := make(chan error, 1)
-	go func() { done <- Stream(ctx, cfg, Target{Source: src}, func(m Mounted) { up <- m }) }()
+	var streamErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		streamErr = Stream(ctx, cfg, Target{Source: src}, func(m Mounted) { up <- m })
+	}()
+	// Also when the test fails: Stream is done with the cache directory
+	// before t.TempDir removes it.
+	t.Cleanup(func() { cancel(); <-done })
 	var m Mounted
 	select {
 	case m = <-up:
-	case err := <-done:
-		t.Fatalf("Stream: %v", err)
+	case <-done:
+		t.Fatalf("Stream: %v", streamErr)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Stream did not start")
 	}
@@ -57,9 +63,9 @@ func TestStreamServesAWatchedDirectory(t *testing.T) {
 	}
 	cancel()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Stream returned %v", err)
+	case <-done:
+		if streamErr != nil {
+			t.Fatalf("Stream returned %v", streamErr)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Stream did not return after its context ended")
