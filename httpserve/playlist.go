@@ -32,15 +32,26 @@ func (h *Handler) servePlaylist(w http.ResponseWriter, r *http.Request, t Torren
 // mount shows it) of the torrent with info-hash hs, on the host r was
 // sent to, carrying the token RequireToken let r in with, if any.
 func FileURL(r *http.Request, hs, p string) string {
-	parts := strings.Split(p, "/")
-	for i, c := range parts {
-		parts[i] = url.PathEscape(c)
-	}
-	u := baseURL(r) + "/t/" + hs + "/" + strings.Join(parts, "/")
+	u := baseURL(r) + FilePath(hs, strings.Split(p, "/"))
 	if tok := grantedToken(r); tok != "" {
 		u += "?token=" + url.QueryEscape(tok)
 	}
 	return u
+}
+
+// FilePath is the path a file of a torrent is served at:
+// /t/INFOHASH/PATH, the info-hash in lowercase hex and PATH the file's
+// path inside the torrent (without a multi-file torrent's name), each
+// element escaped.
+func FilePath(infoHash string, path []string) string {
+	var b strings.Builder
+	b.WriteString("/t/")
+	b.WriteString(strings.ToLower(infoHash))
+	for _, p := range path {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(p))
+	}
+	return b.String()
 }
 
 // oneLine keeps a title on its #EXTINF line.

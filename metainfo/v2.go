@@ -243,14 +243,11 @@ func (d *decoder) parseV2Only(raw bencode.RawMessage, info *Info) error {
 			off += n
 		}
 		if off > MaxLength {
-			return fmt.Errorf("info.file tree: total length is larger than the supported %d", int64(MaxLength))
+			return fmt.Errorf("total length is larger than the supported %d", int64(MaxLength))
 		}
 		return nil
 	})
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "info") {
-			return err
-		}
 		return fmt.Errorf("info.file tree: %w", err)
 	}
 	// A single file at the root named like the torrent is a single-file

@@ -1,11 +1,11 @@
 package mount
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/torfs/torfs/fetch"
+	"github.com/torfs/torfs/httpserve"
 )
 
 // PieceCounts counts a torrent's pieces by state (fetch.PieceStates).
@@ -57,17 +57,8 @@ func encodePieceMap(states []byte) string {
 	return b.String()
 }
 
-// StreamPath is where a file of a torrent is streamed over HTTP:
-// /t/INFOHASH/PATH, the info-hash in lowercase hex and PATH the file's
-// path inside the torrent (without a multi-file torrent's name), each
-// element escaped.
+// StreamPath is where a file of a torrent is streamed over HTTP
+// (httpserve.FilePath).
 func StreamPath(infoHash string, path []string) string {
-	var b strings.Builder
-	b.WriteString("/t/")
-	b.WriteString(strings.ToLower(infoHash))
-	for _, p := range path {
-		b.WriteByte('/')
-		b.WriteString(url.PathEscape(p))
-	}
-	return b.String()
+	return httpserve.FilePath(infoHash, path)
 }
