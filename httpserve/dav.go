@@ -30,13 +30,15 @@ func (h *Handler) serveDAV(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read-only: only OPTIONS, PROPFIND, GET and HEAD", http.StatusMethodNotAllowed)
 		return
 	}
-	dh := &webdav.Handler{Prefix: "/dav", FileSystem: davFS{h}, LockSystem: webdav.NewMemLS(),
-		Logger: func(r *http.Request, err error) {
-			if err != nil && !errors.Is(err, os.ErrNotExist) && r.Context().Err() == nil {
-				h.log().Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-		}}
-	dh.ServeHTTP(w, r)
+	h.davOnce.Do(func() {
+		h.dav = &webdav.Handler{Prefix: "/dav", FileSystem: davFS{h}, LockSystem: webdav.NewMemLS(),
+			Logger: func(r *http.Request, err error) {
+				if err != nil && !errors.Is(err, os.ErrNotExist) && r.Context().Err() == nil {
+					h.log().Debug("webdav", "method", r.Method, "path", r.URL.Path, "err", err)
+				}
+			}}
+	})
+	h.dav.ServeHTTP(w, r)
 }
 
 // davFS is the WebDAV view of a Handler's Library: one directory per

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/torfs/torfs/metainfo"
+	"golang.org/x/net/webdav"
 )
 
 // Library is what a Handler serves: the torrents open now. It is asked
@@ -52,6 +53,9 @@ type Handler struct {
 
 	mu    sync.Mutex
 	trees map[metainfo.Hash]*tree // built once per torrent seen
+
+	davOnce sync.Once
+	dav     *webdav.Handler // made on the first WebDAV request
 }
 
 // ServeHTTP routes /t/ to the files and playlists, /dav/ to WebDAV.
