@@ -105,22 +105,32 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// fetchStatus asks a mount's status page for its status.
+// fetchStatus asks a mount's status page for its status, within 5 s.
 func fetchStatus(ctx context.Context, url string) (*mount.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	_, st, err := getStatus(ctx, url)
+	return st, err
+}
+
+// getStatus reads the status JSON at url: as it came, and decoded.
+func getStatus(ctx context.Context, url string) ([]byte, *mount.Status, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking the status page %s: %w", url, err)
+		return nil, nil, fmt.Errorf("asking the mount's status page %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	var st mount.Status
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("the status page %s answered something else: %w", url, err)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the status: %w", err)
 	}
-	return &st, nil
+	var st mount.Status
+	if err := json.Unmarshal(body, &st); err != nil {
+		return nil, nil, fmt.Errorf("the status page %s answered something else: %w", url, err)
+	}
+	return body, &st, nil
 }

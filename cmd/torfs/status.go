@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,28 +62,15 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, st, err := getStatus(ctx, url)
 	if err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("asking the mount's status page %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("reading the status: %w", err)
 	}
 	if *asJSON {
 		_, err := stdout.Write(body)
 		return err
 	}
-	var st mount.Status
-	if err := json.Unmarshal(body, &st); err != nil {
-		return fmt.Errorf("the status page %s answered something else: %w", url, err)
-	}
-	printStatus(stdout, st, *peers)
+	printStatus(stdout, *st, *peers)
 	return nil
 }
 
