@@ -200,14 +200,9 @@ func TestSeedRatioStops(t *testing.T) {
 	const size = 3<<20 + 17
 	harness.RandomFile(t, filepath.Join(src, "data.bin"), size, 23)
 	torrent := harness.MakeTorrent(t, filepath.Join(src, "data.bin"), harness.TorrentOptions{})
-	p := harness.StartTorfs(t, bin, "seed", "--data", src, "--listen", "127.0.0.1:0", "--seed-ratio", "1", torrent)
-	line, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := line[strings.Index(line, " on ")+4 : strings.Index(line, "; press")]
-	if !strings.Contains(line, "or it stops at ratio 1") {
-		t.Errorf("the seed does not say when it stops: %q", line)
+	p, addr := seedProcess(t, bin, src, torrent, "--seed-ratio", "1")
+	if !strings.Contains(p.Stdout(), "or it stops at ratio 1") {
+		t.Errorf("the seed does not say when it stops: %q", p.Stdout())
 	}
 	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}})
 	if err := leech.WaitFinished(harness.Context(t, time.Minute)); err != nil {

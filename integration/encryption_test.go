@@ -3,7 +3,6 @@ package integration
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,16 +87,8 @@ func TestRequiringSeedRefusesPlaintext(t *testing.T) {
 	harness.RandomFile(t, filepath.Join(src, "b.bin"), 1<<20, 20)
 	torrent := harness.MakeTorrent(t, filepath.Join(src, "b.bin"), harness.TorrentOptions{})
 	bin := harness.BuildTorfs(t)
-	seed := harness.StartTorfs(t, bin, "seed", "-v", "--encryption", "require", "--data", filepath.Join(src, "b.bin"), "--listen", "127.0.0.1:0", torrent)
-	line, err := seed.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(` on (\S+); press`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("torfs seed printed %q", line)
-	}
-	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{m[1]}})
+	seed, addr := seedProcess(t, bin, filepath.Join(src, "b.bin"), torrent, "-v", "--encryption", "require")
+	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Leech, Torrent: torrent, Peers: []string{addr}})
 	if _, err := seed.WaitOutput(harness.Context(t, 30*time.Second), "did not encrypt its handshake"); err != nil {
 		t.Fatal(err)
 	}

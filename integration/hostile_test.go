@@ -275,11 +275,12 @@ func loadTorrent(t *testing.T, path string) *metainfo.MetaInfo {
 	return mi
 }
 
-// seedProcess runs torfs seed on data and returns the process and the
-// address it serves on.
-func seedProcess(t *testing.T, bin, data, torrent string) (*harness.Process, string) {
+// seedProcess runs torfs seed on data, with extra flags, and returns the
+// process and the address it serves on.
+func seedProcess(t *testing.T, bin, data, torrent string, extra ...string) (*harness.Process, string) {
 	t.Helper()
-	p := harness.StartTorfs(t, bin, "seed", "--data", data, "--listen", "127.0.0.1:0", torrent)
+	args := append([]string{"seed", "--data", data, "--listen", "127.0.0.1:0"}, extra...)
+	p := harness.StartTorfs(t, bin, append(args, torrent)...)
 	line, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
 	if err != nil {
 		t.Fatal(err)

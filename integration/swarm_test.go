@@ -56,17 +56,8 @@ func TestLibtorrentFromTorfsSeed(t *testing.T) {
 // startSeed runs torfs seed on data and returns the address it serves on.
 func startSeed(t *testing.T, bin, data, torrent string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"seed", "--data", data, "--listen", "127.0.0.1:0"}, extra...)
-	p := harness.StartTorfs(t, bin, append(args, torrent)...)
-	line, err := p.WaitOutput(harness.Context(t, time.Minute), "press Ctrl-C")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(` on (\S+); press`).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("torfs seed printed %q", line)
-	}
-	return m[1]
+	_, addr := seedProcess(t, bin, data, torrent, extra...)
+	return addr
 }
 
 // TestSwarmThroughTracker: 3 torfs seeds and 5 torfs leechers meet through
