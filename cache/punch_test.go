@@ -70,6 +70,11 @@ func TestQueuedHoleSparesRereservedNeighbour(t *testing.T) {
 			}
 			break
 		}
+		select {
+		case r := <-done:
+			t.Fatalf("piece 2's write ended (%v, %v) before it was reserved", r.ok, r.err)
+		default:
+		}
 		runtime.Gosched()
 	}
 	select {
