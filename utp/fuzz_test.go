@@ -40,9 +40,10 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzHandle feeds arbitrary datagrams to a socket with one connection in
-// each direction open to the sender: whatever a peer sends, the socket
-// must neither panic nor hand a uTP packet to the PacketConn.
+// FuzzHandle feeds arbitrary datagrams to a socket through its read
+// loop's dispatch, accepting the connections they open: whatever a peer
+// sends, the socket must neither panic nor hand a uTP packet to the
+// PacketConn.
 func FuzzHandle(f *testing.F) {
 	syn := header{typ: stSyn, connID: 100, seq: 1}
 	f.Add(syn.append(nil), syn.append(nil))
@@ -62,10 +63,11 @@ func FuzzHandle(f *testing.F) {
 		defer s.Close()
 		now := time.Unix(1e9, 0)
 		for _, p := range [][]byte{p1, p2, p1} {
-			if isUTP(p) {
-				s.handle(p, from, now)
-			} else {
-				s.other.deliver(p, from)
+			s.dispatch(p, from, now)
+			for len(s.other.in) > 0 {
+				if d := <-s.other.in; isUTP(d.b) {
+					t.Fatalf("the PacketConn got the uTP packet %x", d.b)
+				}
 			}
 			s.flushAcks()
 			// Exercise the timers and the sending side too.

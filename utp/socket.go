@@ -236,13 +236,18 @@ func (s *Socket) readLoop() {
 		if rerr != nil {
 			continue // e.g. ECONNREFUSED from an ICMP error
 		}
-		b := buf[:n]
-		if !isUTP(b) {
-			s.other.deliver(b, from)
-			continue
-		}
-		s.handle(b, from, time.Now())
+		s.dispatch(buf[:n], from, time.Now())
 	}
+}
+
+// dispatch hands a datagram to its uTP connection, or, when it is not
+// uTP (a DHT message), to the PacketConn.
+func (s *Socket) dispatch(b []byte, from netip.AddrPort, now time.Time) {
+	if !isUTP(b) {
+		s.other.deliver(b, from)
+		return
+	}
+	s.handle(b, from, now)
 }
 
 func sockaddrToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
