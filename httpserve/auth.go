@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -66,5 +67,37 @@ func Loopback(addr string) bool {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// LoopbackHostsOnly wraps next so that it answers only requests naming
+// this machine in their Host header: "localhost", a name under
+// ".localhost", or a loopback address. A server without a token relies
+// on listening on loopback alone, and that is not enough against DNS
+// rebinding: a web page whose name an attacker points at 127.0.0.1
+// reaches the server from the victim's browser, but its requests carry
+// the attacker's name, which this guard refuses with 403.
+func LoopbackHostsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, fmt.Sprintf("403 forbidden: this server has no token and answers only requests to localhost, 127.0.0.1 or [::1], not %q (give it --http-token to serve other names)", r.Host), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header (host or host:port) names
+// this machine.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil && ip.IsLoopback()
 }

@@ -229,3 +229,37 @@ func TestIndex(t *testing.T) {
 		t.Errorf("index at /other: %d", w.Code)
 	}
 }
+
+// TestLoopbackHostsOnly: a server without a token answers requests
+// naming this machine and refuses others, so a page reaching it through
+// DNS rebinding (its own name pointed at 127.0.0.1) gets 403.
+func TestLoopbackHostsOnly(t *testing.T) {
+	lib, multi, _ := sample()
+	h := LoopbackHostsOnly(&Handler{Library: lib})
+	film := "/t/" + multi.InfoHash().String() + "/film.mkv"
+	for host, code := range map[string]int{
+		"127.0.0.1:8080":       http.StatusOK,
+		"127.0.0.2":            http.StatusOK,
+		"[::1]:8080":           http.StatusOK,
+		"localhost:8080":       http.StatusOK,
+		"LocalHost.":           http.StatusOK,
+		"player.localhost:1":   http.StatusOK,
+		"evil.example:8080":    http.StatusForbidden,
+		"localhost.evil.com":   http.StatusForbidden,
+		"127.0.0.1.evil.com:1": http.StatusForbidden,
+		"10.0.0.1:8080":        http.StatusForbidden,
+		"[::ffff:10.0.0.1]:80": http.StatusForbidden,
+		"":                     http.StatusForbidden,
+	} {
+		req := httptest.NewRequest("GET", film, nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != code {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, code)
+		}
+		if code == http.StatusForbidden && (bytes.Contains(w.Body.Bytes(), multi.file("film.mkv")[:64]) || !strings.Contains(w.Body.String(), "--http-token")) {
+			t.Errorf("Host %q: the 403 shows content or does not say what to do:\n%s", host, w.Body)
+		}
+	}
+}

@@ -115,3 +115,32 @@ func TestStatusServerWithoutFiles(t *testing.T) {
 		t.Error("a file served without an HTTP address")
 	}
 }
+
+// TestServerWithoutTokenChecksHost: the token-less server on loopback
+// answers its own address and refuses a request naming another host,
+// as a page reaching it through DNS rebinding would.
+func TestServerWithoutTokenChecksHost(t *testing.T) {
+	s := newSession(t, t.TempDir(), false)
+	if _, err := s.Add(t.Context(), "hello", tinyTorrent()); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := serveHTTP(s, Target{HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.stop()
+	if code, body := get(t, hs.statusURL); code != http.StatusOK || !strings.Contains(body, "hello") {
+		t.Fatalf("status at %s: %d\n%s", hs.statusURL, code, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, hs.statusURL, nil)
+	req.Host = "rebound.example:80"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(string(b), "hello") {
+		t.Errorf("status under Host rebound.example: %d\n%s", resp.StatusCode, b)
+	}
+}

@@ -253,7 +253,13 @@ func serveHTTP(s *Session, tg Target) (*httpServer, error) {
 	}
 	mux.Handle("/", root)
 	// No write timeout: a stream lasts as long as its player reads.
-	srv := &http.Server{Handler: httpserve.RequireToken(tg.HTTPToken, mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Without a token, the server listens on loopback only; the Host
+	// guard keeps web pages out through DNS rebinding too.
+	handler := httpserve.RequireToken(tg.HTTPToken, mux)
+	if tg.HTTPToken == "" {
+		handler = httpserve.LoopbackHostsOnly(mux)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Warn("the HTTP server stopped", "err", err)
