@@ -294,8 +294,9 @@ func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 }
 
 // TestMountV2FromLibtorrent: a v2-only torrent, and a hybrid, made and
-// seeded by libtorrent, mounted: every file reads back byte for byte
-// (the v2-only one's pieces checked by their BEP 52 hashes).
+// seeded by libtorrent, mounted from the .torrent and from a link with
+// only the v2 info-hash: every file reads back byte for byte (the v2-only
+// one's pieces checked by their BEP 52 hashes).
 func TestMountV2FromLibtorrent(t *testing.T) {
 	t.Parallel()
 	harness.Require(t, "python3-libtorrent", "/dev/fuse", "fusermount3")
@@ -321,11 +322,10 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 			for _, f := range files {
 				harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt, f.Path))
 			}
-			if kind != "hybrid" {
-				return
-			}
-			// A link with only the v2 info-hash: resolved, then mounted;
-			// the .torrent saved under the name the link gives.
+			// A link with only the v2 info-hash: resolved (for the
+			// v2-only torrent, its piece layers asked of the seeder by
+			// hash requests too), then mounted; the .torrent saved under
+			// the name the link gives.
 			mi, err := metainfo.Load(torrent)
 			if err != nil {
 				t.Fatal(err)
