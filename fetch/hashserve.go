@@ -72,6 +72,7 @@ func (p *peer) onHashRequest(m *wire.Message) {
 		p.queue(func(b []byte) []byte { return wire.AppendHashRequest(b, wire.HashReject, h) })
 		return
 	}
+	p.t.log.Debug("hash request answered", "peer", p.addr, "request", m.String())
 	p.queue(func(b []byte) []byte { return wire.AppendHashes(b, h, ans) })
 }
 

@@ -262,7 +262,8 @@ func TestGetV2MagnetFromLibtorrent(t *testing.T) {
 // TestSeedV2ToLibtorrentMagnet: torfs seed of a v2-only torrent made by
 // libtorrent, and a libtorrent leecher given only its btmh magnet link:
 // libtorrent gets the metadata, then asks torfs for the piece layers
-// (BEP 52 hash requests), and completes byte for byte.
+// (BEP 52 hash requests), which torfs answers, and completes byte for
+// byte.
 func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 	t.Parallel()
 	harness.Require(t, "python3-libtorrent")
@@ -280,7 +281,7 @@ func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
 		t.Fatalf("libtorrent's v2 torrent: %v", err)
 	}
-	addr := startSeed(t, bin, dir, torrent, "--no-dht")
+	seed, addr := seedProcess(t, bin, dir, torrent, "--no-dht", "-v")
 	leech := harness.StartLibtorrent(t, harness.LibtorrentOptions{
 		Mode: harness.Leech, Magnet: "magnet:?xt=urn:btmh:1220" + mi.InfoHashV2.String() + "&dn=m",
 		Peers: []string{addr}, ExitOnComplete: true,
@@ -290,6 +291,12 @@ func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 	}
 	for _, f := range files {
 		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(leech.Save(), "m", f.Path))
+	}
+	// libtorrent can also prove a file it holds whole from its blocks
+	// up to the pieces root: that it asked torfs, and torfs answered,
+	// shows in torfs's log.
+	if out := seed.Output(); !strings.Contains(out, "hash request answered") || strings.Contains(out, "hash request rejected") {
+		t.Errorf("torfs seed did not answer libtorrent's hash requests, or refused some:\n%s", out)
 	}
 }
 
