@@ -2,11 +2,13 @@ package fetch
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -29,6 +31,11 @@ type metaConn struct {
 	hashReqs int // hash requests outstanding
 	closing  bool
 }
+
+// maxHashesLen bounds the hashes of a hashes message: our requests ask
+// for at most metainfo.LayerPartLen hashes and the uncles up to a root (a
+// file's tree is under 64 levels high).
+const maxHashesLen = (metainfo.LayerPartLen + 64) * wire.HashSize
 
 var errNoExtensions = errors.New("peer does not support the extension protocol (BEP 10), so it cannot send metadata")
 
@@ -213,6 +220,9 @@ func (mc *metaConn) handle(m *wire.Message) error {
 		r.learnNode(mc.conn.RemoteAddr(), m.Port)
 		return nil
 	case m.ID == wire.Hashes:
+		if len(m.Payload) > maxHashesLen {
+			return fmt.Errorf("a hashes message of %d bytes, more than any request of ours asks for", len(m.Payload))
+		}
 		h, data := m.Hash, append([]byte(nil), m.Payload...) // m.Payload is the decoder's buffer
 		r.post(func() { r.onHashes(mc, h, data) })
 		return nil

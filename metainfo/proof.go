@@ -17,9 +17,9 @@ import (
 // (libtorrent's bound: 8192 hashes, 256 KiB).
 const MaxHashRun = 8192
 
-// layerPartLen is how many piece hashes torfs asks one peer for at once
+// LayerPartLen is how many piece hashes torfs asks one peer for at once
 // (as libtorrent does: 16 KiB of hashes).
-const layerPartLen = 512
+const LayerPartLen = 512
 
 // HashRun names nodes of a file's merkle tree and the proof asked for
 // them, as the BEP 52 hash messages do.
@@ -157,8 +157,8 @@ func LayerParts(root Hash256, pieceLength, fileLength int64) []HashRun {
 	}
 	shape := newFileTree(pieceLength, fileLength)
 	var out []HashRun
-	for i := 0; i < shape.pieces; i += layerPartLen {
-		n := int(min(layerPartLen, pow2(int64(shape.pieces-i))))
+	for i := 0; i < shape.pieces; i += LayerPartLen {
+		n := int(min(LayerPartLen, pow2(int64(shape.pieces-i))))
 		out = append(out, HashRun{Root: root, Base: shape.pieceLayer, Index: i, Length: n, ProofLayers: shape.height - shape.pieceLayer - 1})
 	}
 	return out
