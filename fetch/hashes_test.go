@@ -354,3 +354,61 @@ func TestServeHashRequests(t *testing.T) {
 		t.Fatal("served hashes differ from the piece layer")
 	}
 }
+
+// TestHybridDialAcceptsV2Name: torfs dials a hybrid's peer with the v1
+// info-hash and the v2 bit set; a v2-aware peer (libtorrent) answers
+// under the truncated v2 info-hash, and torfs keeps the connection,
+// greeting the peer with what it has.
+func TestHybridDialAcceptsV2Name(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("hybrid"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 32 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		theirs wire.Handshake
+		first  wire.Message
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		var r result
+		if r.theirs, r.err = wire.ReadHandshake(conn); r.err == nil {
+			h := wire.Handshake{InfoHash: mi.InfoHashV2.Truncated()}
+			h.Reserved.SetFast(true)
+			copy(h.PeerID[:], "-LT2080-v2peer123456")
+			if r.err = wire.WriteHandshake(conn, h); r.err == nil {
+				r.err = wire.NewDecoder(conn, 0).Decode(&r.first)
+			}
+		}
+		got <- r
+	}()
+	c := newTestClient(t, Config{Encryption: EncryptionOff})
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{Peers: []string{ln.Addr().String()}})
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("the connection under the v2 name ended: %v", r.err)
+	}
+	if r.theirs.InfoHash != mi.InfoHash || !r.theirs.Reserved.V2() {
+		t.Fatalf("torfs dialled with %s (v2 bit %v), want %s with the v2 bit", metainfo.Hash(r.theirs.InfoHash), r.theirs.Reserved.V2(), mi.InfoHash)
+	}
+	if r.first.ID != wire.HaveAll {
+		t.Fatalf("first message %v, want have all", &r.first)
+	}
+}
