@@ -333,6 +333,8 @@ func (c *Client) handshake(t *Torrent) wire.Handshake {
 	h.Reserved.SetFast(true)
 	h.Reserved.SetExtended(true)
 	h.Reserved.SetDHT(t.usesDHT())
+	// We answer BEP 52 hash requests for a torrent with v2 hashes.
+	h.Reserved.SetV2(t.info.V2)
 	return h
 }
 

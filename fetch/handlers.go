@@ -23,6 +23,13 @@ func (p *peer) handle(m *wire.Message) error {
 		return nil
 	case wire.Extended:
 		return p.onExtended(m)
+	case wire.HashRequest:
+		p.onHashRequest(m)
+		return nil
+	case wire.Hashes, wire.HashReject:
+		// A session asks for no hashes: Resolve and ResolveLayers
+		// fetched them before it started.
+		return nil
 	}
 	n := len(t.state)
 	t.mu.Lock()

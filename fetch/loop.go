@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -253,7 +254,9 @@ func (t *Torrent) dial(addr netip.AddrPort, c *candidate) {
 	flags := c.pexFlags
 	t.mu.Unlock()
 	conn, hs, tr, err := t.c.connect(t.ctx, &t.wg, addr, flags, t.c.handshake(t), func(_ net.Conn, hs wire.Handshake) error {
-		if hs.InfoHash != t.mi.InfoHash {
+		// A v2-aware peer (libtorrent) answers our v2 bit for a hybrid
+		// under its v2 name.
+		if hs.InfoHash != t.mi.InfoHash && !(t.mi.Version() == metainfo.Hybrid && hs.InfoHash == t.mi.InfoHashV2.Truncated()) {
 			return errWrongTorrent
 		}
 		return nil

@@ -21,6 +21,9 @@ type ResolveStatus struct {
 	Have      int    // metadata pieces received
 	Total     int    // metadata pieces expected; 0 = size not known yet
 	LastError string // why the last attempt failed, for the user
+	// Piece hashes of a v2-only torrent, asked for once the metadata is
+	// known (BEP 52 hash requests), in parts of up to 512.
+	HashParts, HashPartsTotal int
 }
 
 // Resolve fetches the info dictionary of a magnet link from its swarm
@@ -33,9 +36,16 @@ type ResolveStatus struct {
 // connection and goroutine it starts is gone when it returns. A link with
 // only a v2 info-hash (urn:btmh) is resolved under that hash truncated to
 // 20 bytes, as BEP 52 says, and its metadata checked by SHA-256; a
-// v2-only torrent from one has no piece layers, so AddTorrent refuses it
-// (see CheckSupported), but a hybrid's is complete.
+// v2-only torrent's metadata has no piece layers, so Resolve then asks
+// the peers for them as ResolveLayers does, and returns the torrent
+// complete.
 func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
+	return c.resolve(ctx, m, opts, progress, nil)
+}
+
+// resolve is Resolve, or with known set ResolveLayers: the metadata is
+// known and only its piece layers are fetched.
+func (c *Client) resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOptions, progress func(ResolveStatus), known *metainfo.MetaInfo) (*metainfo.MetaInfo, []string, error) {
 	c.needPortMap()
 	if err := c.needDHT(); err != nil {
 		return nil, nil, err
@@ -79,6 +89,9 @@ func (c *Client) Resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	}
 	r.addGiven(given)
 	r.startSources(opts)
+	if known != nil {
+		r.startLayers(known)
+	}
 	mi, err := r.run(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -147,6 +160,9 @@ type resolver struct {
 	pieces  [][]byte    // received pieces
 	from    []*metaConn // who sent each piece
 	pending map[int]*metaConn
+	// layers, once the metadata is known, fetches the piece hashes it
+	// lacks (magnet_layers.go).
+	layers *layerFetch
 	// solo, after a hash failure with pieces from several peers, fetches
 	// everything from one peer at a time so the next failure names the
 	// liar.
@@ -173,6 +189,7 @@ func (r *resolver) run(ctx context.Context) (*metainfo.MetaInfo, error) {
 	for {
 		r.dialMore()
 		r.request()
+		r.requestLayers()
 		r.report()
 		if r.fatal != nil {
 			return nil, r.fatal
@@ -240,6 +257,9 @@ func (r *resolver) report() {
 		}
 	}
 	s.Total = len(r.pieces)
+	if r.layers != nil {
+		s.HashParts, s.HashPartsTotal = r.layers.have, len(r.layers.parts)
+	}
 	if s != r.reported {
 		r.reported = s
 		if r.progress != nil {
@@ -261,6 +281,8 @@ func (r *resolver) failure() string {
 		return "no peer found: " + r.tried() + last
 	case r.connected == 0:
 		return fmt.Sprintf("found %s, could not connect to any%s", plural.Count(len(r.cands), "peer", "peers"), last)
+	case r.layers != nil:
+		return r.layersFailure(last)
 	case r.withMeta == 0:
 		return fmt.Sprintf("%s connected, none has the metadata%s", plural.Count(r.connected, "peer", "peers"), last)
 	}

@@ -2,11 +2,13 @@ package fetch
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -23,11 +25,17 @@ type metaConn struct {
 	once sync.Once
 
 	// run loop
-	metaID  int // the peer's ut_metadata message ID; 0 = not offered
-	size    int // the metadata size the peer claims
-	reqs    map[int]time.Time
-	closing bool
+	metaID   int // the peer's ut_metadata message ID; 0 = not offered
+	size     int // the metadata size the peer claims
+	reqs     map[int]time.Time
+	hashReqs int // hash requests outstanding
+	closing  bool
 }
+
+// maxHashesLen bounds the hashes of a hashes message: our requests ask
+// for at most metainfo.LayerPartLen hashes and the uncles up to a root (a
+// file's tree is under 64 levels high).
+const maxHashesLen = (metainfo.LayerPartLen + 64) * wire.HashSize
 
 var errNoExtensions = errors.New("peer does not support the extension protocol (BEP 10), so it cannot send metadata")
 
@@ -85,6 +93,8 @@ func (r *resolver) handshake() wire.Handshake {
 	h := wire.Handshake{InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID}
 	h.Reserved.SetExtended(true)
 	h.Reserved.SetDHT(r.c.dht.Load() != nil)
+	// A v2 peer answers hash requests only on a v2 connection.
+	h.Reserved.SetV2(r.m.HasV2())
 	return h
 }
 
@@ -208,6 +218,21 @@ func (mc *metaConn) handle(m *wire.Message) error {
 	switch {
 	case m.ID == wire.Port:
 		r.learnNode(mc.conn.RemoteAddr(), m.Port)
+		return nil
+	case m.ID == wire.Hashes:
+		if len(m.Payload) > maxHashesLen {
+			return fmt.Errorf("a hashes message of %d bytes, more than any request of ours asks for", len(m.Payload))
+		}
+		h, data := m.Hash, append([]byte(nil), m.Payload...) // m.Payload is the decoder's buffer
+		r.post(func() { r.onHashes(mc, h, data) })
+		return nil
+	case m.ID == wire.HashReject:
+		h := m.Hash
+		r.post(func() { r.onHashReject(mc, h) })
+		return nil
+	case m.ID == wire.HashRequest:
+		h := m.Hash
+		r.post(func() { r.answerHashRequest(mc, h) })
 		return nil
 	case m.ID != wire.Extended:
 		return nil // bitfields, haves, chokes: not our business here

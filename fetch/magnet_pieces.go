@@ -59,6 +59,7 @@ func (r *resolver) drop(mc *metaConn, why string, retry time.Duration) {
 		delete(r.pending, i)
 	}
 	clear(mc.reqs)
+	r.dropLayers(mc)
 	if r.solo == mc {
 		r.solo = nil
 	}
@@ -79,8 +80,8 @@ func (r *resolver) lost(mc *metaConn, err error) {
 }
 
 func (r *resolver) onExtHandshake(mc *metaConn, id, size int) {
-	if mc.closing {
-		return
+	if mc.closing || r.layers != nil {
+		return // only piece hashes are asked for now, of every peer
 	}
 	switch {
 	case id == 0:
@@ -125,7 +126,7 @@ func (r *resolver) usable(mc *metaConn) bool {
 
 // request hands missing pieces to peers that have the metadata.
 func (r *resolver) request() {
-	if r.size == 0 {
+	if r.size == 0 || r.layers != nil {
 		return
 	}
 	if !r.anyUsable() {
@@ -256,7 +257,7 @@ func (r *resolver) verify() {
 			r.fatal = fmt.Errorf("the metadata of magnet link %s matches its info-hash but is not a valid torrent: %w", r.m.InfoHash, err)
 			return
 		}
-		r.result = mi
+		r.startLayers(mi)
 		return
 	}
 	if len(senders) == 1 {
@@ -273,6 +274,7 @@ func (r *resolver) verify() {
 // expire drops peers that leave requests unanswered.
 func (r *resolver) expire() {
 	now := time.Now()
+	r.expireLayers(now)
 	for mc := range r.conns {
 		for _, sent := range mc.reqs {
 			if now.Sub(sent) > metaRequestTimeout {

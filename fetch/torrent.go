@@ -120,6 +120,8 @@ type Torrent struct {
 	webSeeds webSeedState // webseed.go: HTTP seeds (BEP 19)
 	writer   writerState  // download.go: storing received blocks
 	choker   chokerState  // choker.go: taking back wasted upload slots
+
+	hashTrees hashTrees // hashserve.go: answering BEP 52 hash requests
 }
 
 type hashJob struct {
@@ -134,9 +136,10 @@ type hashJob struct {
 // until Close or the Client's Close. The session speaks the v1 peer
 // protocol: a hybrid torrent through its v1 half, a v2-only one under its
 // truncated v2 info-hash with pieces verified by their BEP 52 hashes,
-// which must all be known (metainfo.MetaInfo.HasAllHashesV2), since
-// asking peers for them is not supported: otherwise the error wraps
-// metainfo.ErrV2Only.
+// which must all be known (metainfo.MetaInfo.HasAllHashesV2: Resolve and
+// ResolveLayers fetch those missing from peers); otherwise the error
+// wraps metainfo.ErrV2Only. The session answers peers' BEP 52 hash
+// requests from the piece layers it holds.
 func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Storage, opts TorrentOptions) (*Torrent, error) {
 	if err := CheckSupported(mi); err != nil {
 		return nil, err
@@ -449,10 +452,10 @@ func clientName(id [20]byte) string {
 
 // CheckSupported tells whether AddTorrent can serve mi: a v2-only torrent
 // needs every piece's hash in its piece layers (an error wrapping
-// metainfo.ErrV2Only otherwise).
+// metainfo.ErrV2Only otherwise: Client.ResolveLayers fetches them).
 func CheckSupported(mi *metainfo.MetaInfo) error {
 	if mi.HasV1() || mi.HasAllHashesV2() {
 		return nil
 	}
-	return fmt.Errorf("%s: %w: asking peers for them (BEP 52 hash requests) is not supported yet; its .torrent file with all the piece layers (as libtorrent and torfs create write it) works", mi.Info.Name, metainfo.ErrV2Only)
+	return fmt.Errorf("%s: %w: they must come from peers first (BEP 52 hash requests, as torfs get and magnet links do), or from a .torrent file with all the piece layers (as libtorrent and torfs create write it)", mi.Info.Name, metainfo.ErrV2Only)
 }

@@ -16,10 +16,11 @@ import (
 	"github.com/torfs/torfs/wire"
 )
 
-// TestV2OnlyRefused: the engine cannot ask peers for BEP 52 hashes, so a
-// v2-only torrent whose piece layers leave a file out, or one from a
-// magnet link (which has no piece layers), is refused at once with
-// metainfo.ErrV2Only, before any storage or network is touched.
+// TestV2OnlyRefused: a session verifies pieces with hashes it must hold
+// from the start, so AddTorrent of a v2-only torrent whose piece layers
+// leave a file out, or one from a magnet link's info dictionary alone, is
+// refused at once with metainfo.ErrV2Only, before any storage or network
+// is touched: Resolve and ResolveLayers fetch the hashes first.
 func TestV2OnlyRefused(t *testing.T) {
 	full, err := metainfo.Load(filepath.Join("..", "metainfo", "testdata", "libtorrent", "v2_only.torrent"))
 	if err != nil {

@@ -18,12 +18,12 @@ const (
 	MaxLength = 1 << 50
 )
 
-// ErrV2Only is what refuses a BitTorrent v2-only torrent or magnet link
-// (BEP 52 without v1 piece hashes) that torfs cannot download or seed:
-// the swarm engine verifies a v2-only torrent's pieces with the hashes of
-// its 'piece layers' and cannot ask peers for missing ones (BEP 52 hash
-// requests), so a v2-only torrent whose layers are incomplete, or a
-// magnet link with only a v2 info-hash, is refused. Parsing accepts them.
+// ErrV2Only is what refuses a BitTorrent v2-only torrent (BEP 52 without
+// v1 piece hashes) whose piece hashes are not all known where they are
+// needed: the swarm engine verifies a v2-only torrent's pieces with the
+// hashes of its 'piece layers', so those missing (a torrent from a magnet
+// link has none) must first come from peers by BEP 52 hash requests
+// (fetch.Client.ResolveLayers). Parsing accepts such torrents.
 var ErrV2Only = errors.New("unsupported: a v2-only torrent (BEP 52) whose piece hashes are not all in its 'piece layers'")
 
 // padPrefix is the name BitComet-style pad files start with (BEP 47

@@ -137,8 +137,8 @@ func (m *MetaInfo) CheckPiece(p int, data []byte) bool {
 }
 
 // HasAllHashesV2 reports whether every piece's BEP 52 hash is known (see
-// PieceHashV2): what downloading a v2-only torrent needs, as long as
-// torfs cannot ask peers for the hashes missing.
+// PieceHashV2): what downloading a v2-only torrent needs, once the
+// hashes missing were asked of peers (BEP 52 hash requests).
 func (m *MetaInfo) HasAllHashesV2() bool {
 	for p := range m.Info.NumPieces() {
 		if _, ok := m.PieceHashV2(p); !ok {

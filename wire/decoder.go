@@ -103,6 +103,14 @@ func (d *Decoder) Decode(m *Message) error {
 		m.Length = binary.BigEndian.Uint32(p[8:])
 	case Port:
 		m.Port = binary.BigEndian.Uint16(p)
+	case HashRequest, HashReject:
+		m.Hash = parseHashRange(p)
+	case Hashes:
+		if len(p) < HashRangeLen || (len(p)-HashRangeLen)%HashSize != 0 {
+			return fmt.Errorf("%w: hashes with %d payload bytes", ErrMalformed, len(p))
+		}
+		m.Hash = parseHashRange(p)
+		m.Payload = p[HashRangeLen:]
 	case Extended:
 		if len(p) < 1 {
 			return fmt.Errorf("%w: empty extended message", ErrMalformed)
@@ -151,6 +159,8 @@ func fixedLen(id ID) (uint32, bool) {
 		return 12, true
 	case Port:
 		return 2, true
+	case HashRequest, HashReject:
+		return HashRangeLen, true
 	}
 	return 0, false
 }

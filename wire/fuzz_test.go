@@ -79,3 +79,42 @@ func FuzzMetadataPEX(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHashMessages decodes BEP 52 hash requests, hashes and hash rejects:
+// every one decoded re-encodes to the same message.
+func FuzzHashMessages(f *testing.F) {
+	h := HashRange{BaseLayer: 2, Index: 0, Length: 4, ProofLayers: 3}
+	h.Root[0] = 1
+	f.Add(AppendHashRequest(nil, HashRequest, h))
+	f.Add(AppendHashes(AppendHashRequest(nil, HashReject, h), h, make([]byte, 5*HashSize)))
+	f.Add([]byte{0, 0, 0, 33, byte(Hashes)})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		d := NewDecoder(bytes.NewReader(in), 0)
+		d.MaxLength = 1 << 16
+		var m Message
+		for range 16 {
+			if err := d.Decode(&m); err != nil {
+				return
+			}
+			var b []byte
+			switch m.ID {
+			case HashRequest, HashReject:
+				b = AppendHashRequest(nil, m.ID, m.Hash)
+			case Hashes:
+				if len(m.Payload)%HashSize != 0 {
+					t.Fatalf("hashes message with %d hash bytes decoded", len(m.Payload))
+				}
+				b = AppendHashes(nil, m.Hash, m.Payload)
+			default:
+				continue
+			}
+			var m2 Message
+			if err := NewDecoder(bytes.NewReader(b), 0).Decode(&m2); err != nil {
+				t.Fatalf("re-decoding %v: %v", &m, err)
+			}
+			if m2.ID != m.ID || m2.Hash != m.Hash || !bytes.Equal(m2.Payload, m.Payload) {
+				t.Fatalf("%v became %v", &m, &m2)
+			}
+		}
+	})
+}

@@ -19,6 +19,7 @@ const (
 	dhtByte, dhtMask           = 7, 0x01 // BEP 5
 	fastByte, fastMask         = 7, 0x04 // BEP 6
 	extendedByte, extendedMask = 5, 0x10 // BEP 10
+	v2Byte, v2Mask             = 7, 0x10 // BEP 52
 )
 
 // DHT reports the BEP 5 bit (the peer accepts a port message).
@@ -30,6 +31,10 @@ func (r Reserved) Fast() bool { return r[fastByte]&fastMask != 0 }
 // Extended reports the BEP 10 extension protocol bit.
 func (r Reserved) Extended() bool { return r[extendedByte]&extendedMask != 0 }
 
+// V2 reports the BEP 52 bit: the peer speaks BitTorrent v2 (the hash
+// messages) for a torrent with a v2 info-hash.
+func (r Reserved) V2() bool { return r[v2Byte]&v2Mask != 0 }
+
 // SetDHT sets or clears the BEP 5 bit.
 func (r *Reserved) SetDHT(on bool) { r.set(dhtByte, dhtMask, on) }
 
@@ -38,6 +43,9 @@ func (r *Reserved) SetFast(on bool) { r.set(fastByte, fastMask, on) }
 
 // SetExtended sets or clears the BEP 10 bit.
 func (r *Reserved) SetExtended(on bool) { r.set(extendedByte, extendedMask, on) }
+
+// SetV2 sets or clears the BEP 52 bit.
+func (r *Reserved) SetV2(on bool) { r.set(v2Byte, v2Mask, on) }
 
 func (r *Reserved) set(i int, mask byte, on bool) {
 	if on {

@@ -1,7 +1,7 @@
 // Package wire is a codec for the BitTorrent peer wire protocol: the
 // handshake, the BEP 3 messages, the BEP 6 fast extension, the BEP 10
-// extension protocol with its handshake, and the payloads of BEP 9
-// (ut_metadata) and BEP 11 (ut_pex). It holds no policy and starts no
+// extension protocol with its handshake, the payloads of BEP 9
+// (ut_metadata) and BEP 11 (ut_pex), and the BEP 52 hash messages. It holds no policy and starts no
 // goroutines; package fetch decides what to send and when.
 //
 // Decoding checks every length prefix against a maximum before allocating
@@ -14,7 +14,7 @@ import "errors"
 // ID identifies a message type (the byte after the length prefix).
 type ID uint8
 
-// Message IDs of BEP 3, BEP 6 and BEP 10.
+// Message IDs of BEP 3, BEP 6, BEP 10 and BEP 52.
 const (
 	Choke         ID = 0
 	Unchoke       ID = 1
@@ -32,6 +32,9 @@ const (
 	Reject        ID = 16
 	AllowedFast   ID = 17
 	Extended      ID = 20
+	HashRequest   ID = 21 // BEP 52
+	Hashes        ID = 22 // BEP 52
+	HashReject    ID = 23 // BEP 52
 
 	// KeepAlive is not a real ID: a zero-length message has none. The
 	// Decoder reports keep-alives with this value.
@@ -44,6 +47,7 @@ var idNames = [...]string{
 	Request: "request", Piece: "piece", Cancel: "cancel", Port: "port",
 	Suggest: "suggest", HaveAll: "have all", HaveNone: "have none",
 	Reject: "reject request", AllowedFast: "allowed fast", Extended: "extended",
+	HashRequest: "hash request", Hashes: "hashes", HashReject: "hash reject",
 }
 
 // String names the message type as the BEPs do.

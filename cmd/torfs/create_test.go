@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -149,8 +151,8 @@ func TestCommandErrors(t *testing.T) {
 }
 
 // TestCreateV2AndInfo: --hybrid and --v2 make BEP 52 torrents, info shows
-// both info-hashes, the version and a magnet link with both; get refuses
-// a v2-only torrent it cannot verify with a clear error.
+// both info-hashes, the version and a magnet link with both; get of a
+// v2-only torrent without its piece layers asks the seeder for them.
 func TestCreateV2AndInfo(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -202,18 +204,75 @@ func TestCreateV2AndInfo(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "Info-hash v2:  "+m2.InfoHashV2.String()) || strings.Contains(stdout, "Info-hash: ") {
 		t.Errorf("info --no-resolve of a v2 link: exit %d\n%s", code, stdout)
 	}
-	// One whose piece layers leave a file out cannot be verified.
-	partial := filepath.Join("..", "..", "metainfo", "testdata", "libtorrent", "v2_incomplete_piece_layer.torrent")
-	code, _, stderr := runTorfs(t, "get", "--no-dht", "-o", filepath.Join(dir, "out"), partial)
-	if code != 1 || !strings.Contains(stderr, "v2-only torrent") || !strings.Contains(stderr, "hash requests") {
-		t.Errorf("get of a v2-only torrent without its piece layers: exit %d, %s", code, stderr)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
-		t.Error("get of a v2-only torrent made its output directory")
-	}
+	// One whose piece layers leave a file out gets the hashes missing
+	// from a peer (BEP 52 hash requests), then downloads and verifies.
+	getV2WithoutLayers(t, v2, m2, data)
 	// A v2 link is looked up under its truncated hash.
-	code, _, stderr = runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "--peer", "127.0.0.1:1", js.Magnet)
+	code, _, stderr := runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "--peer", "127.0.0.1:1", js.Magnet)
 	if code != 1 || !strings.Contains(stderr, "could not connect") {
 		t.Errorf("resolving a v2-only link: exit %d, %s", code, stderr)
+	}
+}
+
+// getV2WithoutLayers seeds the v2-only torrent file full (mi) from data
+// with torfs seed, and downloads with torfs get a copy of it without any
+// piece layers: get asks the seeder for them and writes the same bytes.
+func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data string) {
+	t.Helper()
+	if len(mi.PieceLayers) == 0 {
+		t.Fatalf("%s has no piece layer to leave out", full)
+	}
+	bare := *mi
+	bare.PieceLayers = nil
+	enc, err := bare.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	partial := filepath.Join(dir, "partial.torrent")
+	if err := os.WriteFile(partial, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr testutil.Buffer
+	code := make(chan int, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); <-code }()
+	go func() {
+		code <- run(sctx, []string{"seed", "--no-dht", "--listen", "127.0.0.1:0", "--data", data, full}, &stdout, &stderr)
+	}()
+	var addr string
+	for addr == "" {
+		if _, rest, ok := strings.Cut(stdout.String(), " pieces) on "); ok {
+			addr, _, _ = strings.Cut(rest, ";")
+			break
+		}
+		select {
+		case c := <-code:
+			code <- c
+			t.Fatalf("torfs seed exited %d before seeding:\n%s", c, stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("torfs seed never started seeding:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	out := filepath.Join(dir, "out")
+	c, _, errs := runTorfs(t, "get", "--no-dht", "--peer", addr, "-o", out, partial)
+	if c != 0 || !strings.Contains(errs, "piece hashes of") {
+		t.Fatalf("get of a v2-only torrent without its piece layers: exit %d, %s", c, errs)
+	}
+	for _, f := range mi.Info.Files {
+		if f.Pad {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(append([]string{data}, f.Path...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(append([]string{out, mi.Info.Name}, f.Path...)...))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("downloaded %s differs (%d bytes, want %d): %v", filepath.Join(f.Path...), len(got), len(want), err)
+		}
 	}
 }

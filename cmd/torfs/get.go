@@ -197,8 +197,6 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	} else if mi, err = loadTorrent(ctx, pos[0]); err != nil {
 		return err
-	} else if err := fetch.CheckSupported(mi); err != nil {
-		return err
 	}
 	opts := sf.options(mi)
 	opts.DownloadAll = true
@@ -218,7 +216,13 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if mi, peers, err = loadOrResolve(ctx, c, magnet, opts, saved, stderr); err != nil {
 			return err
 		}
-		if err := fetch.CheckSupported(mi); err != nil {
+		opts.Peers = append(opts.Peers, peers...)
+	}
+	if err := fetch.CheckSupported(mi); err != nil {
+		// A v2-only torrent whose piece layers leave files out: the
+		// hashes missing come from its peers (BEP 52 hash requests).
+		peers, err := resolveLayersWithProgress(ctx, c, mi, opts, stderr)
+		if err != nil {
 			return err
 		}
 		opts.Peers = append(opts.Peers, peers...)

@@ -59,6 +59,24 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 	return mi, peers, nil
 }
 
+// resolveLayersWithProgress asks the peers of mi, a v2-only torrent
+// whose piece layers leave files out, for the piece hashes it lacks,
+// showing the progress on stderr.
+func resolveLayersWithProgress(ctx context.Context, c *fetch.Client, mi *metainfo.MetaInfo, opts fetch.TorrentOptions, stderr io.Writer) ([]string, error) {
+	p := newResolveProgress(stderr, mi.Magnet())
+	start := time.Now()
+	peers, err := c.ResolveLayers(ctx, mi, opts, p.update)
+	p.finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("interrupted while fetching the piece hashes of %s", oneLine(mi.Info.Name))
+		}
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "piece hashes of %s received in %v\n", oneLine(mi.Info.Name), time.Since(start).Round(time.Millisecond))
+	return peers, nil
+}
+
 // trimmedError is err with a shorter message.
 type trimmedError struct {
 	msg string
@@ -115,6 +133,9 @@ func (p *resolveProgress) update(s fetch.ResolveStatus) {
 	}
 	line := fmt.Sprintf("fetching metadata of %s: %s known, %d connected, metadata %s",
 		p.hash, plural.Count(s.Peers, "peer", "peers"), s.Connected, pieces)
+	if s.HashPartsTotal > 0 {
+		line += fmt.Sprintf(", piece hashes %d/%d parts", s.HashParts, s.HashPartsTotal)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if line == p.line {

@@ -41,6 +41,9 @@ const (
 type LibtorrentOptions struct {
 	Mode    Mode
 	Torrent string // path of the .torrent
+	// Magnet, instead of Torrent, is a magnet link: libtorrent gets the
+	// metadata, and a v2 torrent's piece layers, from its peers.
+	Magnet string
 	// Save is libtorrent's save_path: the directory that holds (seed) or
 	// receives (leech) the torrent's Info.Name. "" = a new temp dir.
 	Save string
@@ -142,8 +145,8 @@ func LaunchLibtorrent(ctx context.Context, opts LibtorrentOptions) (*Libtorrent,
 	if opts.Mode != Seed && opts.Mode != Leech {
 		return nil, fmt.Errorf("libtorrent mode %q: want %q or %q", opts.Mode, Seed, Leech)
 	}
-	if opts.Torrent == "" {
-		return nil, errors.New("libtorrent needs a .torrent file (LibtorrentOptions.Torrent)")
+	if (opts.Torrent == "") == (opts.Magnet == "") {
+		return nil, errors.New("libtorrent needs a .torrent file (LibtorrentOptions.Torrent) or a magnet link (Magnet), not both")
 	}
 	dir, err := os.MkdirTemp("", "torfs-lt-")
 	if err != nil {
@@ -193,6 +196,9 @@ func LaunchLibtorrent(ctx context.Context, opts LibtorrentOptions) (*Libtorrent,
 
 func ltArgs(o LibtorrentOptions) []string {
 	args := []string{string(o.Mode), "--torrent", o.Torrent, "--save", o.Save}
+	if o.Magnet != "" {
+		args = []string{string(o.Mode), "--magnet", o.Magnet, "--save", o.Save}
+	}
 	if o.Listen != "" {
 		args = append(args, "--listen", o.Listen)
 	}

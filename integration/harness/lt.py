@@ -43,7 +43,9 @@ START = time.monotonic()
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("mode", choices=["seed", "leech"])
-    p.add_argument("--torrent", required=True, help=".torrent file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--torrent", help=".torrent file")
+    src.add_argument("--magnet", help="magnet link: the metadata (and a v2 torrent's piece layers) come from peers")
     p.add_argument("--save", required=True, help="save_path: the directory holding (or receiving) the torrent's name")
     p.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT, port 0 picks one")
     p.add_argument("--ipv6", action="store_true", help="also listen on [::1] (same port when --listen has one)")
@@ -227,7 +229,7 @@ def remember(seen, peers):
 
 
 def count_block(seen, ti, a, field):
-    size = min(BLOCK, ti.piece_size(a.piece_index) - a.block_index * BLOCK)
+    size = BLOCK if ti is None else min(BLOCK, ti.piece_size(a.piece_index) - a.block_index * BLOCK)
     key = str(a.pid) + "@" + addr_str(a.endpoint)
     entry = seen.setdefault(key, {"addr": addr_str(a.endpoint), "peer_id": str(a.pid), "client": "",
                                   "bytes_received": 0, "bytes_sent": 0})
@@ -300,6 +302,8 @@ def run_command(h, line):
 
 
 def handle_alerts(ses, h, state):
+    if state["ti"] is None and h is not None:
+        state["ti"] = h.torrent_file()  # a magnet link's, once its metadata arrived
     for a in ses.pop_alerts():
         if isinstance(a, lt.block_finished_alert):
             count_block(state["seen"], state["ti"], a, "bytes_received")
@@ -360,16 +364,20 @@ def main():
     emit("listening", port=(v4 or state["ports"])[0]["port"], ports=state["ports"], pid=os.getpid(),
          version=lt.__version__)
 
-    ti = lt.torrent_info(args.torrent)
+    if args.magnet:
+        ti = None
+        atp = lt.parse_magnet_uri(args.magnet)
+    else:
+        ti = lt.torrent_info(args.torrent)
+        atp = lt.add_torrent_params()
+        atp.ti = ti
     state["ti"] = ti
-    atp = lt.add_torrent_params()
-    atp.ti = ti
     atp.save_path = args.save
     flags = atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
     if args.mode == "seed" and args.seed_mode:
         flags |= lt.torrent_flags.seed_mode
     atp.flags = flags
-    trackers = [] if args.replace_trackers else [e.url for e in ti.trackers()]
+    trackers = [] if args.replace_trackers or ti is None else [e.url for e in ti.trackers()]
     atp.trackers = trackers + [u for u in args.tracker if u not in trackers]
     if args.replace_trackers:
         atp.flags |= lt.torrent_flags.override_trackers
@@ -380,8 +388,12 @@ def main():
     if args.download_limit > 0:
         h.set_download_limit(args.download_limit)
     h.set_max_connections(args.max_connections)
-    emit("added", info_hash=str(h.info_hashes().v1), name=ti.name(), size=ti.total_size(),
-         pieces=ti.num_pieces(), piece_length=ti.piece_length(), trackers=atp.trackers)
+    if ti is None:
+        emit("added", info_hash=str(h.info_hashes().v1), name=atp.name, size=0, pieces=0, piece_length=0,
+             trackers=atp.trackers)
+    else:
+        emit("added", info_hash=str(h.info_hashes().v1), name=ti.name(), size=ti.total_size(),
+             pieces=ti.num_pieces(), piece_length=ti.piece_length(), trackers=atp.trackers)
     for peer in args.peer:
         host, port = split_hostport(peer)
         h.connect_peer((host, port), 0)
