@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/torfs/torfs/dht"
@@ -24,6 +28,13 @@ type DHTConfig struct {
 	// transport, as libtorrent shares one port. The node closes it when
 	// the Client closes.
 	Conn net.PacketConn
+	// Conn6, when not nil beside Conn, runs a second node, an IPv6 one
+	// (BEP 32), with its own routing table: Conn6 and Conn are then the
+	// IPv6 and the IPv4 side of one socket of both families
+	// (utp.Socket.PacketConns). Its table is kept in StateFile with "6"
+	// before the extension (dht6.state). When it cannot start, the IPv4
+	// node runs alone.
+	Conn6 net.PacketConn
 	// Bootstrap are "host:port" nodes to join through; nil = the
 	// well-known public routers (dht.DefaultBootstrap), empty = none.
 	Bootstrap []string
@@ -103,16 +114,85 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		return err
 	}
 	c.dht.Store(node)
+	c.bootstrapDHT(node, slog.LevelWarn)
+	if cfg.Conn6 == nil {
+		return nil
+	}
+	dc.Conn, dc.IPv6, dc.Sibling, dc.StateFile = cfg.Conn6, true, node, stateFile6(cfg.StateFile)
+	node6, err := dht.New(dc)
+	if err != nil {
+		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
+		return nil
+	}
+	c.dht6.Store(node6)
+	// A host without IPv6 connectivity is common: its node's failure to
+	// join is no news.
+	c.bootstrapDHT(node6, slog.LevelDebug)
+	return nil
+}
+
+// bootstrapDHT joins the DHT with node in the background, saying at
+// level when it fails.
+func (c *Client) bootstrapDHT(node *dht.Node, level slog.Level) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, dhtBootstrapTimeout)
 		defer cancel()
 		if err := node.Bootstrap(ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("DHT bootstrap failed; torrents keep trying", "err", err)
+			c.log.Log(ctx, level, "DHT bootstrap failed; torrents keep trying", "ipv6", node.IPv6(), "err", err)
 		}
 	}()
-	return nil
+}
+
+// stateFile6 is where the IPv6 node beside the node keeping f keeps its
+// table: "6" before f's extension.
+func stateFile6(f string) string {
+	if f == "" {
+		return ""
+	}
+	ext := filepath.Ext(f)
+	return strings.TrimSuffix(f, ext) + "6" + ext
+}
+
+// dhtNodes are the Client's running DHT nodes: none, one, or an IPv4 and
+// an IPv6 one.
+func (c *Client) dhtNodes() []*dht.Node {
+	var nodes []*dht.Node
+	for _, p := range []*atomic.Pointer[dht.Node]{&c.dht, &c.dht6} {
+		if n := p.Load(); n != nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// dhtFor is the DHT node for a peer or node at a: the IPv6 one for an
+// IPv6 address when there are two; nil when the DHT is not running.
+func (c *Client) dhtFor(a netip.Addr) *dht.Node {
+	if n6 := c.dht6.Load(); n6 != nil && a.Unmap().Is6() {
+		return n6
+	}
+	return c.dht.Load()
+}
+
+// DHTNodes counts the live nodes in the routing tables of the Client's
+// DHT nodes by family, "ipv4" and "ipv6"; nil when the DHT is off or not
+// started.
+func (c *Client) DHTNodes() map[string]int {
+	nodes := c.dhtNodes()
+	if len(nodes) == 0 {
+		return nil
+	}
+	m := map[string]int{}
+	for _, n := range nodes {
+		fam := "ipv4"
+		if n.IPv6() {
+			fam = "ipv6"
+		}
+		m[fam] += len(n.Nodes())
+	}
+	return m
 }
 
 // DHTAddr returns the UDP address of the Client's DHT node, and false
@@ -139,13 +219,16 @@ func (t *Torrent) dhtPort() (uint16, bool) {
 	return t.c.dht.Load().Addr().Port(), true
 }
 
-// startDHT finds peers for the torrent in the DHT and announces it there.
+// startDHT finds peers for the torrent in the DHT and announces it there,
+// through each of the Client's nodes (IPv4 and IPv6).
 func (t *Torrent) startDHT() {
 	if !t.usesDHT() {
 		return
 	}
-	t.wg.Add(1)
-	go t.dhtLoop(t.c.dht.Load())
+	for _, node := range t.c.dhtNodes() {
+		t.wg.Add(1)
+		go t.dhtLoop(node)
+	}
 }
 
 // dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
@@ -243,7 +326,7 @@ func (p *peer) onPort(m *wire.Message) {
 	}
 	t.mu.Unlock()
 	if fresh {
-		node := t.c.dht.Load()
+		node := t.c.dhtFor(a.Addr())
 		go func() {
 			defer t.wg.Done()
 			node.AddNodes(t.ctx, hp)
