@@ -102,8 +102,14 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		addr = net.JoinHostPort(host, strconv.Itoa(int(c.listenPort())))
 	}
 	dc := dht.Config{Addr: addr, Conn: cfg.Conn, Bootstrap: cfg.Bootstrap, StateFile: cfg.StateFile, Logger: c.log}
+	conn6 := cfg.Conn6
+	if host, _, _ := net.SplitHostPort(addr); cfg.Addr == "" && cfg.Conn == nil && host == "" {
+		// Every address, a socket of our own (no uTP to share one
+		// with): one per family, as on a shared socket.
+		dc.Conn, conn6 = c.listenDHTFamilies(c.listenPort())
+	}
 	node, err := dht.New(dc)
-	if err != nil && cfg.Addr == "" && cfg.Conn == nil {
+	if err != nil && cfg.Addr == "" && dc.Conn == nil {
 		// Our TCP port is taken on UDP: any port will do.
 		c.log.Debug("DHT port taken, using another", "addr", addr, "err", err)
 		host, _, _ := net.SplitHostPort(addr)
@@ -111,14 +117,17 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		node, err = dht.New(dc)
 	}
 	if err != nil {
+		if conn6 != nil && conn6 != cfg.Conn6 {
+			conn6.Close()
+		}
 		return err
 	}
 	c.dht.Store(node)
 	c.bootstrapDHT(node, slog.LevelWarn)
-	if cfg.Conn6 == nil {
+	if conn6 == nil {
 		return nil
 	}
-	dc.Conn, dc.IPv6, dc.Sibling, dc.StateFile = cfg.Conn6, true, node, stateFile6(cfg.StateFile)
+	dc.Conn, dc.IPv6, dc.Sibling, dc.StateFile = conn6, true, node, stateFile6(cfg.StateFile)
 	node6, err := dht.New(dc)
 	if err != nil {
 		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
@@ -129,6 +138,33 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 	// join is no news.
 	c.bootstrapDHT(node6, slog.LevelDebug)
 	return nil
+}
+
+// listenDHTFamilies opens a UDP socket on every IPv4 address and one on
+// every IPv6 address at port (another when port is taken, the same for
+// both when it can be), for an IPv4 and an IPv6 DHT node. c4 is nil when
+// no IPv4 socket could be opened, c6 when no IPv6 one could (a kernel
+// without IPv6): the caller then does without.
+func (c *Client) listenDHTFamilies(port uint16) (c4, c6 net.PacketConn) {
+	u4, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
+	if err != nil && port != 0 {
+		c.log.Debug("DHT port taken, using another", "port", port, "err", err)
+		u4, err = net.ListenUDP("udp4", &net.UDPAddr{})
+	}
+	if err != nil {
+		c.log.Debug("no IPv4 DHT socket", "err", err)
+		return nil, nil
+	}
+	p := u4.LocalAddr().(*net.UDPAddr).Port
+	u6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: p})
+	if err != nil {
+		u6, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
+	}
+	if err != nil {
+		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
+		return u4, nil
+	}
+	return u4, u6
 }
 
 // bootstrapDHT joins the DHT with node in the background, saying at
