@@ -284,10 +284,13 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	if t.mi.Version() == metainfo.Hybrid {
 		names = append(names, dht.ID(t.mi.InfoHashV2.Truncated()))
 	}
-	found := func(peers []netip.AddrPort) {
-		t.log.Debug("DHT found peers", "peers", len(peers))
-		t.addPeers(peers, nil, "")
+	foundUnder := func(name dht.ID) func([]netip.AddrPort) {
+		return func(peers []netip.AddrPort) {
+			t.log.Debug("DHT found peers", "peers", len(peers), "infohash", metainfo.Hash(name))
+			t.addPeersUnder(peers, nil, "", metainfo.Hash(name))
+		}
 	}
+	found := foundUnder(ih)
 	now := time.Now()
 	nextAnnounce, nextLookup := now, now
 	for {
@@ -296,7 +299,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		switch {
 		case !now.Before(nextAnnounce):
 			for _, name := range names {
-				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), found))
+				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), foundUnder(name)))
 			}
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {
