@@ -76,8 +76,15 @@ type Node struct {
 	v6      bool                 // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
 	sibling atomic.Pointer[Node] // the node of the other family, or nil
 	limiter *limiter
-	// resolveLog keeps offline retries from repeating their warnings.
-	resolveLog resolveLog
+	// resolveLog keeps offline retries from repeating their warnings;
+	// shared with the sibling, which resolves the same names.
+	resolveLog *resolveLog
+
+	// seeds are the bootstrap nodes as last resolved (at seedsAt) for a
+	// lookup on an empty table.
+	seedsMu sync.Mutex
+	seeds   []netip.AddrPort
+	seedsAt time.Time
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -170,9 +177,11 @@ func New(cfg Config) (*Node, error) {
 		peers:   newPeerStore(),
 		pending: make(map[txKey]chan *message),
 	}
+	n.resolveLog = &resolveLog{}
 	if sib := cfg.Sibling; sib != nil && sib.v6 != n.v6 {
 		n.sibling.Store(sib)
 		sib.sibling.Store(n)
+		n.resolveLog = sib.resolveLog
 	}
 	for _, s := range saved {
 		if s.Addr.Addr().Is6() == n.v6 {
