@@ -130,6 +130,9 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 	dc.Conn, dc.IPv6, dc.Sibling, dc.StateFile = conn6, true, node, stateFile6(cfg.StateFile)
 	node6, err := dht.New(dc)
 	if err != nil {
+		if conn6 != cfg.Conn6 {
+			conn6.Close() // ours, from listenDHTFamilies
+		}
 		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
 		return nil
 	}
