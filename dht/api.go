@@ -142,13 +142,30 @@ func (n *Node) AnnounceFunc(ctx context.Context, infoHash ID, port int, found fu
 	return nil
 }
 
+// seedsTTL is how long seedsIfEmpty reuses the bootstrap nodes it
+// resolved.
+const seedsTTL = time.Minute
+
 // seedsIfEmpty returns the bootstrap nodes when the routing table is
-// empty, so a lookup before Bootstrap still has somewhere to start.
+// empty, so a lookup before Bootstrap still has somewhere to start. The
+// names are resolved at most once per seedsTTL: a node that stays empty
+// (offline, or the IPv6 node of a host without IPv6 routes) would have
+// every lookup of every torrent ask DNS again.
 func (n *Node) seedsIfEmpty(ctx context.Context) []netip.AddrPort {
 	if len(n.Nodes()) > 0 {
 		return nil
 	}
-	return n.resolve(ctx, n.cfg.Bootstrap)
+	n.seedsMu.Lock()
+	defer n.seedsMu.Unlock()
+	now := time.Now()
+	if n.seedsAt.IsZero() || now.Sub(n.seedsAt) >= seedsTTL {
+		seeds := n.resolve(ctx, n.cfg.Bootstrap)
+		if ctx.Err() != nil {
+			return seeds // cut short: not what the names resolve to
+		}
+		n.seeds, n.seedsAt = seeds, now
+	}
+	return n.seeds
 }
 
 // AddNodes pings "host:port" nodes (e.g. a torrent's "nodes" list) and

@@ -8,7 +8,10 @@
 // to the querier's IP from a secret that rotates every 5 minutes, stores
 // announced peers for 30 minutes, rate-limits incoming queries per source
 // IP, and can save its table to a file so the next start need not
-// bootstrap from scratch. A node on an IPv6 socket speaks BEP 32 (nodes6).
+// bootstrap from scratch. A node on an IPv6 socket speaks BEP 32 (nodes6);
+// a dual-stack host runs an IPv4 and an IPv6 node (Config.IPv6 for the
+// IPv6 side of one shared socket), each with its own table, and each
+// answers a "want" of both families from its Config.Sibling's table too.
 //
 // Every incoming packet is validated strictly (bencode bounds, types,
 // lengths, transaction ids) before anything acts on it; an invalid packet is

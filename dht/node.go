@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/bencode"
@@ -35,6 +36,14 @@ type Config struct {
 	// passes on the datagrams that are KRPC messages. The node closes it
 	// on Close.
 	Conn net.PacketConn
+	// IPv6, with Conn, makes the node an IPv6 node (BEP 32) whatever
+	// Conn's address says: for the IPv6 side of a socket on every address
+	// of both families, which is otherwise an IPv4 node.
+	IPv6 bool
+	// Sibling is the node of the other family on the same host, when
+	// there is one: each answers a query that wants the other family's
+	// nodes too (BEP 32 "want": n4 and n6) from the other's table.
+	Sibling *Node
 	// NodeID is our ID; zero = the one saved in StateFile, or random.
 	NodeID ID
 	// Bootstrap are "host:port" nodes to start from; nil =
@@ -62,12 +71,20 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	conn    net.PacketConn
-	udp     *net.UDPConn   // conn, when it is a UDP socket: no allocation per packet
-	local   netip.AddrPort // the socket's address
-	v6      bool           // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
+	udp     *net.UDPConn         // conn, when it is a UDP socket: no allocation per packet
+	local   netip.AddrPort       // the socket's address
+	v6      bool                 // the socket's family: IPv6 nodes speak nodes6 (BEP 32)
+	sibling atomic.Pointer[Node] // the node of the other family, or nil
 	limiter *limiter
-	// resolveLog keeps offline retries from repeating their warnings.
-	resolveLog resolveLog
+	// resolveLog keeps offline retries from repeating their warnings;
+	// shared with the sibling, which resolves the same names.
+	resolveLog *resolveLog
+
+	// seeds are the bootstrap nodes as last resolved (at seedsAt) for a
+	// lookup on an empty table.
+	seedsMu sync.Mutex
+	seeds   []netip.AddrPort
+	seedsAt time.Time
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -142,7 +159,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Conn != nil {
 		// A socket on all addresses of both families is an IPv4 node,
 		// like one listening on ":0".
-		v6 = local.Addr().Is6() && !local.Addr().Is4In6() && !local.Addr().IsUnspecified()
+		v6 = cfg.IPv6 || local.Addr().Is6() && !local.Addr().Is4In6() && !local.Addr().IsUnspecified()
 	}
 	udp, _ := conn.(*net.UDPConn)
 	now := time.Now()
@@ -160,6 +177,12 @@ func New(cfg Config) (*Node, error) {
 		peers:   newPeerStore(),
 		pending: make(map[txKey]chan *message),
 	}
+	n.resolveLog = &resolveLog{}
+	if sib := cfg.Sibling; sib != nil && sib.v6 != n.v6 {
+		n.sibling.Store(sib)
+		sib.sibling.Store(n)
+		n.resolveLog = sib.resolveLog
+	}
 	for _, s := range saved {
 		if s.Addr.Addr().Is6() == n.v6 {
 			n.table.seen(s, false, time.Time{})
@@ -174,6 +197,10 @@ func New(cfg Config) (*Node, error) {
 
 // ID is this node's ID.
 func (n *Node) ID() ID { return n.id }
+
+// IPv6 reports whether the node is an IPv6 node (BEP 32), whose routing
+// table and peers are IPv6 addresses; otherwise they are IPv4 ones.
+func (n *Node) IPv6() bool { return n.v6 }
 
 // Addr is the UDP address the node listens on.
 func (n *Node) Addr() netip.AddrPort { return n.local }

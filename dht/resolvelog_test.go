@@ -74,3 +74,41 @@ func TestResolveLogStateChanges(t *testing.T) {
 		t.Errorf("warnings %q, want: cannot resolve, resolves again, cannot resolve", w)
 	}
 }
+
+// TestEmptyNodeResolvesOncePerMinute: lookups on an empty table start
+// from the bootstrap nodes, resolved once and reused (not once per
+// lookup), and a node and its sibling of the other family warn once
+// between them about a name that cannot be used.
+func TestEmptyNodeResolvesOncePerMinute(t *testing.T) {
+	h := &levelCounter{}
+	boot := []string{"127.0.0.1"} // no port: fails without a packet
+	n4, err := New(Config{Addr: "127.0.0.1:0", Bootstrap: boot, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n4.Close()
+	n6, err := New(Config{Addr: "[::1]:0", Bootstrap: boot, Logger: slog.New(h), Sibling: n4})
+	if err != nil {
+		t.Fatalf("this machine has no ::1 (%v); IPv6 loopback is required", err)
+	}
+	defer n6.Close()
+	for range 5 {
+		for _, n := range []*Node{n4, n6} {
+			if _, err := n.GetPeers(context.Background(), RandomID()); err == nil {
+				t.Fatal("a lookup with no node to ask succeeded")
+			}
+		}
+	}
+	count := func(l slog.Level) int {
+		c := 0
+		for _, m := range h.get(l) {
+			if strings.HasPrefix(m, "ignoring DHT bootstrap node") {
+				c++
+			}
+		}
+		return c
+	}
+	if w, d := count(slog.LevelWarn), count(slog.LevelDebug); w != 1 || d != 1 {
+		t.Errorf("10 lookups of two nodes said the bootstrap node is unusable %d times as a warning and %d as debug, want once each (once per node)", w, d)
+	}
+}

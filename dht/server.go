@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -13,6 +14,15 @@ func (n *Node) serve(m *message, from netip.AddrPort) {
 	copy(querier.ID[:], a.ID)
 	querier.Addr = from
 	now := time.Now()
+	// The other family's nodes, when wanted, are taken before n.mu, so
+	// that no node holds its lock while it waits for the other's.
+	var other []byte
+	if sib := n.sibling.Load(); sib != nil && wants(a.Want, from, sib.v6) {
+		switch t := cmp.Or(a.Target, a.InfoHash); {
+		case len(t) == 20 && (m.Q == "find_node" || m.Q == "get_peers"):
+			other = sib.closestCompact(ID([]byte(t)))
+		}
+	}
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -27,7 +37,7 @@ func (n *Node) serve(m *message, from netip.AddrPort) {
 			n.replyError(m.T, from, errProtocol, "find_node needs a 20-byte target")
 			return
 		}
-		n.addNodes(r, ID([]byte(a.Target)), from, a.Want)
+		n.addNodes(r, ID([]byte(a.Target)), from, a.Want, other)
 	case "get_peers":
 		if len(a.InfoHash) != 20 {
 			n.replyError(m.T, from, errProtocol, "get_peers needs a 20-byte info_hash")
@@ -39,7 +49,7 @@ func (n *Node) serve(m *message, from netip.AddrPort) {
 			r.Values = append(r.Values, string(appendCompactPeer(nil, p)))
 		}
 		if len(r.Values) == 0 {
-			n.addNodes(r, ih, from, a.Want)
+			n.addNodes(r, ih, from, a.Want, other)
 		}
 	case "announce_peer":
 		if len(a.InfoHash) != 20 {
@@ -72,28 +82,52 @@ func (n *Node) serve(m *message, from netip.AddrPort) {
 }
 
 // addNodes puts the nodes closest to target in r: "nodes" and/or "nodes6"
-// as the querier wants (BEP 32), by default in the family it used.
-func (n *Node) addNodes(r *reply, target ID, from netip.AddrPort, want []string) {
-	if len(want) == 0 {
-		if from.Addr().Is4() {
-			want = []string{"n4"}
-		} else {
-			want = []string{"n6"}
-		}
+// as the querier wants (BEP 32), by default in the family it used. Our
+// table holds one family, the socket's; other is the compact nodes of the
+// sibling's, when the querier wants them.
+func (n *Node) addNodes(r *reply, target ID, from netip.AddrPort, want []string, other []byte) {
+	if wants(want, from, n.v6) {
+		setNodes(r, n.v6, n.compactClosest(target))
 	}
-	// The table holds one family, the socket's.
-	if n.v6 && !slices.Contains(want, "n6") || !n.v6 && !slices.Contains(want, "n4") {
-		return
+	if other != nil {
+		setNodes(r, !n.v6, other)
 	}
-	var b []byte
-	for _, c := range n.table.closest(target, bucketSize) {
-		b = appendCompactNode(b, c)
-	}
-	if n.v6 {
+}
+
+func setNodes(r *reply, v6 bool, b []byte) {
+	if v6 {
 		r.Nodes6 = string(b)
 	} else {
 		r.Nodes = string(b)
 	}
+}
+
+// wants reports whether a querier from from asks for nodes of the family
+// v6: as its "want" says, by default the family it used.
+func wants(want []string, from netip.AddrPort, v6 bool) bool {
+	if len(want) == 0 {
+		return from.Addr().Is6() == v6
+	}
+	if v6 {
+		return slices.Contains(want, "n6")
+	}
+	return slices.Contains(want, "n4")
+}
+
+// closestCompact is the compact nodes of our table closest to target.
+func (n *Node) closestCompact(target ID) []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.compactClosest(target)
+}
+
+// compactClosest is closestCompact for a caller holding n.mu.
+func (n *Node) compactClosest(target ID) []byte {
+	var b []byte
+	for _, c := range n.table.closest(target, bucketSize) {
+		b = appendCompactNode(b, c)
+	}
+	return b
 }
 
 // replyError sends a KRPC error; the caller holds n.mu.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -171,5 +172,43 @@ func TestServerRateLimit(t *testing.T) {
 	}
 	if answers != 5 {
 		t.Errorf("50 pings got %d answers; want the burst of 5", answers)
+	}
+}
+
+// TestServerWantsBothFamilies: an IPv4 node and its IPv6 sibling (BEP 32)
+// answer a find_node that wants n4 and n6 with both tables' nodes, and
+// one that says nothing with the family it came over only.
+func TestServerWantsBothFamilies(t *testing.T) {
+	n4 := startNode(t, testConfig("127.0.0.1:0"))
+	n6, err := New(Config{Addr: "[::1]:0", Bootstrap: []string{}, QueryRate: -1, Sibling: n4})
+	if err != nil {
+		t.Fatalf("this machine has no ::1 (%v); IPv6 loopback is required", err)
+	}
+	t.Cleanup(func() { n6.Close() })
+	if n4.IPv6() || !n6.IPv6() {
+		t.Fatalf("families: IPv4 node says IPv6=%v, IPv6 node %v", n4.IPv6(), n6.IPv6())
+	}
+	four := NodeInfo{ID: RandomID(), Addr: netip.MustParseAddrPort("127.0.0.2:7000")}
+	six := NodeInfo{ID: RandomID(), Addr: netip.MustParseAddrPort("[2001:db8::1]:7000")}
+	for _, c := range []struct {
+		n  *Node
+		ni NodeInfo
+	}{{n4, four}, {n6, six}} {
+		c.n.mu.Lock()
+		c.n.table.seen(c.ni, false, time.Now())
+		c.n.mu.Unlock()
+	}
+	c := newRawClient(t, n4.Addr())
+	target := RandomID()
+	r := c.call("find_node", &queryArgs{Target: string(target[:]), Want: []string{"n4", "n6"}}).R
+	got4, err4 := parseCompactNodes(r.Nodes, false)
+	got6, err6 := parseCompactNodes(r.Nodes6, true)
+	// (nodes holds the querier too, learnt from its query.)
+	if err4 != nil || err6 != nil || !slices.Contains(got4, four) || len(got6) != 1 || got6[0] != six {
+		t.Fatalf("want n4 n6 answered nodes %v (%v), nodes6 %v (%v); want %v and %v", got4, err4, got6, err6, four, six)
+	}
+	r = c.call("find_node", &queryArgs{Target: string(target[:])}).R
+	if got4, _ := parseCompactNodes(r.Nodes, false); r.Nodes6 != "" || !slices.Contains(got4, four) {
+		t.Errorf("a query without want got nodes %q and nodes6 %q; want the IPv4 nodes alone", r.Nodes, r.Nodes6)
 	}
 }

@@ -73,7 +73,7 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 				wait = max(resp.Interval, minInterval)
 			}
 			t.log.Debug("tracker answered", "tracker", url, "peers", len(resp.Peers), "interval", wait)
-			t.addPeers(resp.Peers, nil, "")
+			t.addPeersUnder(resp.Peers, nil, "", ih)
 		}
 		tm := time.NewTimer(wait)
 	waiting:

@@ -104,8 +104,10 @@ type Client struct {
 	up, down *rateLimiter
 	halfOpen chan struct{}
 	// dht is the DHT node, nil until needDHT starts it (never when
-	// Config.DHT is nil); set once, under mu.
+	// Config.DHT is nil); set once, under mu. dht6 is the IPv6 node
+	// beside it on a dual-stack socket (DHTConfig.Conn6), or nil.
 	dht    atomic.Pointer[dht.Node]
+	dht6   atomic.Pointer[dht.Node]
 	dhtErr error // why the DHT node could not start; guarded by mu
 
 	mu       sync.Mutex
@@ -242,7 +244,7 @@ func (c *Client) Close() error {
 		err = errors.Join(err, ln.Close())
 	}
 	c.wg.Wait()
-	if node := c.dht.Load(); node != nil {
+	for _, node := range c.dhtNodes() {
 		if derr := node.Close(); derr != nil {
 			c.log.Warn("closing the DHT node", "err", derr)
 		}

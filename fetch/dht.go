@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/torfs/torfs/dht"
@@ -24,6 +28,13 @@ type DHTConfig struct {
 	// transport, as libtorrent shares one port. The node closes it when
 	// the Client closes.
 	Conn net.PacketConn
+	// Conn6, when not nil beside Conn, runs a second node, an IPv6 one
+	// (BEP 32), with its own routing table: Conn6 and Conn are then the
+	// IPv6 and the IPv4 side of one socket of both families
+	// (utp.Socket.PacketConns). Its table is kept in StateFile with "6"
+	// before the extension (dht6.state). When it cannot start, the IPv4
+	// node runs alone.
+	Conn6 net.PacketConn
 	// Bootstrap are "host:port" nodes to join through; nil = the
 	// well-known public routers (dht.DefaultBootstrap), empty = none.
 	Bootstrap []string
@@ -91,8 +102,14 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		addr = net.JoinHostPort(host, strconv.Itoa(int(c.listenPort())))
 	}
 	dc := dht.Config{Addr: addr, Conn: cfg.Conn, Bootstrap: cfg.Bootstrap, StateFile: cfg.StateFile, Logger: c.log}
+	conn6 := cfg.Conn6
+	if host, _, _ := net.SplitHostPort(addr); cfg.Addr == "" && cfg.Conn == nil && host == "" {
+		// Every address, a socket of our own (no uTP to share one
+		// with): one per family, as on a shared socket.
+		dc.Conn, conn6 = c.listenDHTFamilies(c.listenPort())
+	}
 	node, err := dht.New(dc)
-	if err != nil && cfg.Addr == "" && cfg.Conn == nil {
+	if err != nil && cfg.Addr == "" && dc.Conn == nil {
 		// Our TCP port is taken on UDP: any port will do.
 		c.log.Debug("DHT port taken, using another", "addr", addr, "err", err)
 		host, _, _ := net.SplitHostPort(addr)
@@ -100,19 +117,121 @@ func (c *Client) startDHT(cfg *DHTConfig) error {
 		node, err = dht.New(dc)
 	}
 	if err != nil {
+		if conn6 != nil && conn6 != cfg.Conn6 {
+			conn6.Close()
+		}
 		return err
 	}
 	c.dht.Store(node)
+	c.bootstrapDHT(node, slog.LevelWarn)
+	if conn6 == nil {
+		return nil
+	}
+	dc.Conn, dc.IPv6, dc.Sibling, dc.StateFile = conn6, true, node, stateFile6(cfg.StateFile)
+	node6, err := dht.New(dc)
+	if err != nil {
+		if conn6 != cfg.Conn6 {
+			conn6.Close() // ours, from listenDHTFamilies
+		}
+		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
+		return nil
+	}
+	c.dht6.Store(node6)
+	// A host without IPv6 connectivity is common: its node's failure to
+	// join is no news.
+	c.bootstrapDHT(node6, slog.LevelDebug)
+	return nil
+}
+
+// listenDHTFamilies opens a UDP socket on every IPv4 address and one on
+// every IPv6 address at port (another when port is taken, the same for
+// both when it can be), for an IPv4 and an IPv6 DHT node. c4 is nil when
+// no IPv4 socket could be opened, c6 when no IPv6 one could (a kernel
+// without IPv6): the caller then does without.
+func (c *Client) listenDHTFamilies(port uint16) (c4, c6 net.PacketConn) {
+	u4, err := net.ListenUDP("udp4", &net.UDPAddr{Port: int(port)})
+	if err != nil && port != 0 {
+		c.log.Debug("DHT port taken, using another", "port", port, "err", err)
+		u4, err = net.ListenUDP("udp4", &net.UDPAddr{})
+	}
+	if err != nil {
+		c.log.Debug("no IPv4 DHT socket", "err", err)
+		return nil, nil
+	}
+	p := u4.LocalAddr().(*net.UDPAddr).Port
+	u6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: p})
+	if err != nil {
+		u6, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
+	}
+	if err != nil {
+		c.log.Info("no IPv6 DHT node; the IPv4 one runs alone", "err", err)
+		return u4, nil
+	}
+	return u4, u6
+}
+
+// bootstrapDHT joins the DHT with node in the background, saying at
+// level when it fails.
+func (c *Client) bootstrapDHT(node *dht.Node, level slog.Level) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.ctx, dhtBootstrapTimeout)
 		defer cancel()
 		if err := node.Bootstrap(ctx); err != nil && c.ctx.Err() == nil {
-			c.log.Warn("DHT bootstrap failed; torrents keep trying", "err", err)
+			c.log.Log(ctx, level, "DHT bootstrap failed; torrents keep trying", "ipv6", node.IPv6(), "err", err)
 		}
 	}()
-	return nil
+}
+
+// stateFile6 is where the IPv6 node beside the node keeping f keeps its
+// table: "6" before f's extension.
+func stateFile6(f string) string {
+	if f == "" {
+		return ""
+	}
+	ext := filepath.Ext(f)
+	return strings.TrimSuffix(f, ext) + "6" + ext
+}
+
+// dhtNodes are the Client's running DHT nodes: none, one, or an IPv4 and
+// an IPv6 one.
+func (c *Client) dhtNodes() []*dht.Node {
+	var nodes []*dht.Node
+	for _, p := range []*atomic.Pointer[dht.Node]{&c.dht, &c.dht6} {
+		if n := p.Load(); n != nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// dhtFor is the DHT node for a peer or node at a: the IPv6 one for an
+// IPv6 address when there are two; nil when the DHT is not running.
+func (c *Client) dhtFor(a netip.Addr) *dht.Node {
+	if n6 := c.dht6.Load(); n6 != nil && a.Unmap().Is6() {
+		return n6
+	}
+	return c.dht.Load()
+}
+
+// DHTNodes counts the live nodes in the routing tables of the Client's
+// DHT nodes by family, "ipv4" and "ipv6"; nil when the DHT is off or not
+// started.
+func (c *Client) DHTNodes() map[string]int {
+	nodes := c.dhtNodes()
+	if len(nodes) == 0 {
+		return nil
+	}
+	m := map[string]int{}
+	for _, n := range nodes {
+		fam := "ipv4"
+		if n.IPv6() {
+			fam = "ipv6"
+		}
+		m[fam] += len(n.Nodes())
+	}
+	return m
 }
 
 // DHTAddr returns the UDP address of the Client's DHT node, and false
@@ -139,13 +258,16 @@ func (t *Torrent) dhtPort() (uint16, bool) {
 	return t.c.dht.Load().Addr().Port(), true
 }
 
-// startDHT finds peers for the torrent in the DHT and announces it there.
+// startDHT finds peers for the torrent in the DHT and announces it there,
+// through each of the Client's nodes (IPv4 and IPv6).
 func (t *Torrent) startDHT() {
 	if !t.usesDHT() {
 		return
 	}
-	t.wg.Add(1)
-	go t.dhtLoop(t.c.dht.Load())
+	for _, node := range t.c.dhtNodes() {
+		t.wg.Add(1)
+		go t.dhtLoop(node)
+	}
 }
 
 // dhtLoop announces the torrent every dhtAnnounceEvery (the announce's
@@ -165,10 +287,13 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 	if t.mi.Version() == metainfo.Hybrid {
 		names = append(names, dht.ID(t.mi.InfoHashV2.Truncated()))
 	}
-	found := func(peers []netip.AddrPort) {
-		t.log.Debug("DHT found peers", "peers", len(peers))
-		t.addPeers(peers, nil, "")
+	foundUnder := func(name dht.ID) func([]netip.AddrPort) {
+		return func(peers []netip.AddrPort) {
+			t.log.Debug("DHT found peers", "peers", len(peers), "infohash", metainfo.Hash(name))
+			t.addPeersUnder(peers, nil, "", metainfo.Hash(name))
+		}
 	}
+	found := foundUnder(ih)
 	now := time.Now()
 	nextAnnounce, nextLookup := now, now
 	for {
@@ -177,7 +302,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		switch {
 		case !now.Before(nextAnnounce):
 			for _, name := range names {
-				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), found))
+				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), foundUnder(name)))
 			}
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {
@@ -243,7 +368,7 @@ func (p *peer) onPort(m *wire.Message) {
 	}
 	t.mu.Unlock()
 	if fresh {
-		node := t.c.dht.Load()
+		node := t.c.dhtFor(a.Addr())
 		go func() {
 			defer t.wg.Done()
 			node.AddNodes(t.ctx, hp)

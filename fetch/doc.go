@@ -1,7 +1,8 @@
 // Package fetch is the swarm engine: it downloads torrents from peers and
 // uploads to them. A Client owns its transports (TCP, and uTP when
 // given: Config.Transports) and their listeners, the peer id, the DHT
-// node and the sessions; each Torrent owns one swarm (peer
+// nodes (one, or an IPv4 and an IPv6 one: DHTConfig.Conn6) and the
+// sessions; each Torrent owns one swarm (peer
 // connections, piece picker, choker, request pipelines, hash checks, bans
 // and tracker announces) and stores pieces in a Storage. Readers turn
 // reads of the torrent's byte space into prioritized demands and wait for

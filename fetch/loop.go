@@ -16,6 +16,10 @@ type candidate struct {
 	next                     time.Time // no attempt before this
 	source                   string    // where we learned of it, for logs ("pex"); "" = given
 	pexFlags                 byte      // what PEX said of it (wire.PEXUTP...), or its e=1 (wire.PEXEncryption)
+	// v2Name: first learned under the hybrid's truncated v2 info-hash
+	// (its DHT or tracker announces), so perhaps a v2-only client, which
+	// knows the torrent by that name alone: dialled with it.
+	v2Name bool
 }
 
 // maxCandidates caps the addresses a torrent remembers, so that peers
@@ -69,8 +73,15 @@ func (t *Torrent) AddPeers(addrs ...string) {
 // addPeers adds candidates with their PEX flags (nil: none) and wakes
 // the dialer.
 func (t *Torrent) addPeers(addrs []netip.AddrPort, flags []byte, source string) int {
+	return t.addPeersUnder(addrs, flags, source, t.mi.InfoHash)
+}
+
+// addPeersUnder is addPeers of peers found under the name ih: the
+// torrent's info-hash, or a hybrid's truncated v2 one, which new
+// candidates are then dialled with.
+func (t *Torrent) addPeersUnder(addrs []netip.AddrPort, flags []byte, source string, ih metainfo.Hash) int {
 	t.mu.Lock()
-	n := t.addCandidates(addrs, flags, source)
+	n := t.addCandidates(addrs, flags, source, ih != t.mi.InfoHash)
 	t.mu.Unlock()
 	t.kickDial()
 	return n
@@ -79,8 +90,9 @@ func (t *Torrent) addPeers(addrs []netip.AddrPort, flags []byte, source string) 
 // addCandidates remembers new addresses, up to maxCandidates: when full,
 // an address that failed replaces the one that failed most, otherwise the
 // new address is dropped. flags, when not nil, are each address's PEX
-// flags. It returns how many were added. Called with t.mu held.
-func (t *Torrent) addCandidates(addrs []netip.AddrPort, flags []byte, source string) int {
+// flags; v2Name says they were found under the truncated v2 info-hash.
+// It returns how many were added. Called with t.mu held.
+func (t *Torrent) addCandidates(addrs []netip.AddrPort, flags []byte, source string, v2Name bool) int {
 	n := 0
 	for i, a := range addrs {
 		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
@@ -95,7 +107,7 @@ func (t *Torrent) addCandidates(addrs []netip.AddrPort, flags []byte, source str
 		if len(t.candidates) >= maxCandidates && !t.evictCandidate() {
 			break
 		}
-		c := &candidate{source: source, pexFlags: f}
+		c := &candidate{source: source, pexFlags: f, v2Name: v2Name}
 		for p := range t.peers {
 			if p.listenAddr == a {
 				c.connected = true // it connected to us first
@@ -250,13 +262,19 @@ func (t *Torrent) dialMore() {
 // dial connects to one candidate and does the handshake.
 func (t *Torrent) dial(addr netip.AddrPort, c *candidate) {
 	defer t.wg.Done()
+	ours := t.c.handshake(t)
 	t.mu.Lock()
 	flags := c.pexFlags
+	if c.v2Name {
+		ours.InfoHash = t.mi.InfoHashV2.Truncated()
+	}
 	t.mu.Unlock()
-	conn, hs, tr, err := t.c.connect(t.ctx, &t.wg, addr, flags, t.c.handshake(t), func(_ net.Conn, hs wire.Handshake) error {
+	conn, hs, tr, err := t.c.connect(t.ctx, &t.wg, addr, flags, ours, func(_ net.Conn, hs wire.Handshake) error {
 		// A v2-aware peer (libtorrent) answers our v2 bit for a hybrid
-		// under its v2 name.
-		if hs.InfoHash != t.mi.InfoHash && !(t.mi.Version() == metainfo.Hybrid && hs.InfoHash == t.mi.InfoHashV2.Truncated()) {
+		// under its v2 name, and a hybrid's peer found under one name
+		// may answer under the other.
+		hybrid := t.mi.Version() == metainfo.Hybrid && (hs.InfoHash == t.mi.InfoHash || hs.InfoHash == t.mi.InfoHashV2.Truncated())
+		if hs.InfoHash != ours.InfoHash && !hybrid {
 			return errWrongTorrent
 		}
 		return nil

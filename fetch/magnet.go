@@ -312,9 +312,13 @@ func (r *resolver) tried() string {
 		parts = append(parts, fmt.Sprintf("asked %s %s (%s)",
 			plural.Count(n, "tracker", "trackers"), plural.Count(r.announces, "time", "times"), answers))
 	}
-	if node := r.c.dht.Load(); node != nil {
+	if nodes := r.c.dhtNodes(); len(nodes) > 0 {
+		known := 0
+		for _, n := range nodes {
+			known += len(n.Nodes())
+		}
 		parts = append(parts, fmt.Sprintf("looked it up in the DHT (%s, %s known)",
-			plural.Count(r.lookups, "lookup", "lookups"), plural.Count(len(node.Nodes()), "node", "nodes")))
+			plural.Count(r.lookups, "lookup", "lookups"), plural.Count(known, "node", "nodes")))
 	}
 	return strings.Join(parts, " and ")
 }

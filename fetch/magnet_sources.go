@@ -29,10 +29,12 @@ func (r *resolver) startSources(opts TorrentOptions) {
 		r.wg.Add(1)
 		go r.trackerLoop(r.tiers)
 	}
-	if node := r.c.dht.Load(); node != nil {
-		r.sources = append(r.sources, "the DHT")
+	for i, node := range r.c.dhtNodes() {
+		if i == 0 {
+			r.sources = append(r.sources, "the DHT")
+		}
 		r.wg.Add(1)
-		go r.dhtLoop(node)
+		go r.dhtLoop(node, i == 0)
 	}
 }
 
@@ -77,8 +79,10 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 // dhtLoop looks the info-hash up in the DHT until Resolve ends: again
 // soon while it finds nothing, then every half minute. Peers are posted
 // as each node's reply brings them, so they are dialled while the lookup
-// still waits for slow or dead nodes.
-func (r *resolver) dhtLoop(node *dht.Node) {
+// still waits for slow or dead nodes. Only the main node's errors are
+// the resolve's last error: the IPv6 node beside it fails on every host
+// without IPv6 connectivity.
+func (r *resolver) dhtLoop(node *dht.Node, main bool) {
 	defer r.wg.Done()
 	for {
 		found := 0
@@ -95,7 +99,7 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 		}
 		r.post(func() {
 			r.lookups++
-			if err != nil {
+			if err != nil && main {
 				r.lastErr = err.Error()
 			}
 		})
@@ -112,9 +116,12 @@ func (r *resolver) dhtLoop(node *dht.Node) {
 // learnNode adds a peer's DHT node (its PORT message) to our table, in
 // the background.
 func (r *resolver) learnNode(peer net.Addr, port uint16) {
-	node := r.c.dht.Load()
 	a, ok := addrPort(peer)
-	if node == nil || !ok || port == 0 {
+	if !ok || port == 0 {
+		return
+	}
+	node := r.c.dhtFor(a.Addr())
+	if node == nil {
 		return
 	}
 	hp := netip.AddrPortFrom(a.Addr(), port).String()

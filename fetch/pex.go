@@ -258,7 +258,7 @@ func (p *peer) onPEX(payload []byte) error {
 		list = append(list, netip.AddrPortFrom(ip, a.Port()))
 		listFlags = append(listFlags, flags[i])
 	}
-	if n := t.addCandidates(list, listFlags, "pex"); n > 0 {
+	if n := t.addCandidates(list, listFlags, "pex", false); n > 0 {
 		t.log.Debug("learned peers through PEX", "from", p.addr, "new", n, "peers", list[:min(len(list), 8)])
 		t.kickDial()
 	}

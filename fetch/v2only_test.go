@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -133,4 +136,77 @@ func TestTrackerHybridBothNames(t *testing.T) {
 			t.Fatalf("announces never seen: %v", want)
 		}
 	}
+}
+
+// TestHybridDialsV2NameFound: a peer the tracker gives under a hybrid's
+// truncated v2 info-hash alone may be a v2-only client, which knows the
+// torrent by that name only: torfs dials it with that name, and keeps the
+// connection it answers under it.
+func TestHybridDialsV2NameFound(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := ln.Addr().(*net.TCPAddr).AddrPort()
+	var v2Name metainfo.Hash
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peers := ""
+		if r.URL.Query().Get("info_hash") == string(v2Name[:]) {
+			ip := peer.Addr().As4()
+			peers = string(ip[:]) + string([]byte{byte(peer.Port() >> 8), byte(peer.Port())})
+		}
+		fmt.Fprintf(w, "d8:intervali1800e5:peers%d:%se", len(peers), peers)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("two"), 30000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{
+		PieceLength: 32 << 10, Version: metainfo.Hybrid, Trackers: [][]string{{srv.URL + "/announce"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2Name = mi.InfoHashV2.Truncated()
+	// The v2-only peer: it answers a handshake naming the v2 info-hash,
+	// and hangs up on any other.
+	named := make(chan metainfo.Hash, 8)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				hs, err := wire.ReadHandshake(conn)
+				if err != nil {
+					return
+				}
+				named <- hs.InfoHash
+				if hs.InfoHash != v2Name {
+					return
+				}
+				reply := wire.Handshake{InfoHash: v2Name, PeerID: [20]byte{'-', 'V', '2'}}
+				if wire.WriteHandshake(conn, reply) != nil {
+					return
+				}
+				io.Copy(io.Discard, conn) // until torfs hangs up
+			}()
+		}
+	}()
+	c := newTestClient(t, Config{Encryption: EncryptionOff})
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{})
+	select {
+	case got := <-named:
+		if got != v2Name {
+			t.Fatalf("dialled a peer found under the v2 name with %s, want %s", got, v2Name)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the peer the tracker gave under the v2 name was never dialled")
+	}
+	waitPeers(t, tor, 1, 20*time.Second)
 }

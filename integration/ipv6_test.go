@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,70 @@ func TestGetMagnetThroughIPv6DHT(t *testing.T) {
 		"--dht-bootstrap", nodes[2].Addr().String(), "--dht-state", "", magnet)
 	harness.AssertSameFile(t, filepath.Join(src, "v6dht.bin"), filepath.Join(out, "v6dht.bin"))
 	assertOnlyIPv6Peers(t, seed)
+}
+
+// TestGetThroughDHTOfEitherFamily: torfs get with the default --listen
+// runs a DHT node of each family on its one UDP port (BEP 32). Of two
+// loopback DHTs, one of nodes on [::1] only and one of nodes on 127.0.0.1
+// only, each knows the only seed of a torrent (a torfs seed listening on
+// that family alone); get, told of a node of each DHT, downloads each
+// torrent from its bare magnet link.
+func TestGetThroughDHTOfEitherFamily(t *testing.T) {
+	t.Parallel()
+	requireIPv6Loopback(t)
+	ctx := harness.Context(t, 2*time.Minute)
+	bin := harness.BuildTorfs(t)
+	var boots []string
+	type family struct {
+		host string
+		// announcer puts the seed into this DHT; boot is the node get is
+		// told of.
+		announcer, boot *dht.Node
+	}
+	fams := []*family{{host: "[::1]"}, {host: "127.0.0.1"}}
+	for _, f := range fams {
+		for i := range 2 {
+			var boot []string
+			if i > 0 {
+				boot = []string{f.boot.Addr().String()}
+			}
+			n, err := dht.New(dht.Config{Addr: f.host + ":0", Bootstrap: append([]string{}, boot...), QueryRate: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close() })
+			if i == 0 {
+				f.boot = n
+			} else {
+				f.announcer = n
+			}
+		}
+		if err := f.announcer.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		boots = append(boots, "--dht-bootstrap", f.boot.Addr().String())
+	}
+	for i, f := range fams {
+		src := t.TempDir()
+		name := "either" + strconv.Itoa(i) + ".bin"
+		harness.RandomFile(t, filepath.Join(src, name), 1<<20+int64(i), 70+uint64(i))
+		torrent := harness.MakeTorrent(t, filepath.Join(src, name), harness.TorrentOptions{})
+		mi, err := metainfo.Load(torrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, addr := seedProcess(t, bin, src, torrent, "--listen", f.host+":0")
+		seed := netip.MustParseAddrPort(addr)
+		if _, err := f.announcer.Announce(ctx, dht.ID(mi.InfoHash), int(seed.Port())); err != nil {
+			t.Fatal(err)
+		}
+		if found, err := f.boot.GetPeers(ctx, dht.ID(mi.InfoHash)); !slices.Contains(found, seed) {
+			t.Fatalf("the %s DHT does not give the seed %s: %v %v", f.host, seed, found, err)
+		}
+		out := t.TempDir()
+		magnet := "magnet:?xt=urn:btih:" + mi.InfoHash.String()
+		args := append([]string{"get", "-o", out, "--dht-state", ""}, boots...)
+		harness.RunTorfs(t, bin, append(args, magnet)...)
+		harness.AssertSameFile(t, filepath.Join(src, name), filepath.Join(out, name))
+	}
 }

@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/json"
@@ -73,7 +74,7 @@ func newFakeResolver(mi *metainfo.MetaInfo) *fakeResolver {
 
 func (f *fakeResolver) resolve(ctx context.Context, m *metainfo.Magnet, opts fetch.TorrentOptions, progress func(fetch.ResolveStatus)) (*metainfo.MetaInfo, []string, error) {
 	f.calls.Add(1)
-	if m.InfoHash != f.mi.InfoHash {
+	if !m.Names(f.mi) {
 		return nil, nil, fmt.Errorf("asked for %s", m.InfoHash)
 	}
 	progress(fetch.ResolveStatus{Peers: 3, Connected: 1, Have: 0, Total: 2})
@@ -518,5 +519,64 @@ func TestDirectoryMountShowsADuplicateMagnetOnce(t *testing.T) {
 	}
 	if got := ls(t, sv.mnt); got != "a" {
 		t.Errorf("ls of the mount after resolving = %q, want only a", got)
+	}
+}
+
+// TestDirectoryMountHybridMagnetAndTorrentOnce: a magnet link with only
+// the v2 info-hash (urn:btmh) of a hybrid torrent and that torrent's
+// .torrent file, in a watched directory, are one torrent, shown once
+// whichever comes first.
+func TestDirectoryMountHybridMagnetAndTorrentOnce(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), bytes.Repeat([]byte("hybrid"), 9000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(t.Context(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 16 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrent, err := mi.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	btmh := (&metainfo.Magnet{InfoHash: mi.InfoHashV2.Truncated(), InfoHashV2: mi.InfoHashV2}).String()
+	if m, err := metainfo.ParseMagnet(btmh); err != nil || m.HasV1() || !m.Names(mi) {
+		t.Fatalf("%s is not a btmh-only link of the torrent (%v)", btmh, err)
+	}
+	for _, c := range []struct {
+		name          string
+		first, second string // file names: scanned in this order
+	}{
+		{"torrent first", "a.torrent", "b.magnet"},
+		{"magnet first", "a.magnet", "b.torrent"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := t.TempDir()
+			for _, f := range []string{c.first, c.second} {
+				b := torrent
+				if filepath.Ext(f) == ".magnet" {
+					b = []byte(btmh + "\n")
+				}
+				if err := os.WriteFile(filepath.Join(src, f), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fr := newFakeResolver(mi)
+			sv := serveForTest(t, t.TempDir(), src, fr.resolve)
+			if filepath.Ext(c.first) == ".magnet" {
+				fr.waitStarted(t)
+				fr.answers <- nil
+			}
+			testutil.Eventually(t, "the torrent to be shown", func() bool {
+				_, err := os.Stat(filepath.Join(sv.mnt, "a", "f"))
+				return err == nil
+			})
+			if got := ls(t, sv.mnt); got != "a" {
+				t.Errorf("ls of the mount = %q, want only a", got)
+			}
+			if st := statusOf(t, sv.mnt); len(st.Torrents) != 1 || len(st.Resolving) != 0 {
+				t.Errorf("status = %+v, want one torrent and nothing resolving", st)
+			}
+		})
 	}
 }

@@ -143,13 +143,8 @@ func (s *Session) add(ctx context.Context, name string, mi *metainfo.MetaInfo, e
 	}
 	s.mu.Lock()
 	_, dup := s.torrents[name]
-	same := ""
-	for n, t := range s.torrents {
-		if t.Meta.InfoHash == mi.InfoHash {
-			same = n
-		}
-	}
 	s.mu.Unlock()
+	same := s.shownAs(mi.Magnet())
 	if dup {
 		return nil, fmt.Errorf("a torrent named %q is already open", name)
 	}
@@ -321,4 +316,24 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	errs = append(errs, s.client.Close())
 	return errors.Join(errs...)
+}
+
+// shownAs returns the name of the session's torrent that m names, or "".
+func (s *Session) shownAs(m *metainfo.Magnet) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, t := range s.torrents {
+		if sameTorrent(t.Meta.Magnet(), m) {
+			return name
+		}
+	}
+	return ""
+}
+
+// sameTorrent reports whether a and b name one torrent: by a v1
+// info-hash both have, or by a v2 one both have, so that a magnet link
+// with only urn:btmh names the hybrid its .torrent file is.
+func sameTorrent(a, b *metainfo.Magnet) bool {
+	return a.HasV1() && b.HasV1() && a.InfoHash == b.InfoHash ||
+		a.HasV2() && b.HasV2() && a.InfoHashV2 == b.InfoHashV2
 }

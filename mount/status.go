@@ -16,6 +16,10 @@ type Status struct {
 	// PortMapping says whether the router forwards the listening port,
 	// and by what (UPnP IGD or NAT-PMP); empty when port mapping is off.
 	PortMapping string `json:"port_mapping,omitempty"`
+	// DHTNodes counts the nodes in the DHT routing tables by family,
+	// "ipv4" and "ipv6" (a dual-stack host runs a node of each, BEP 32);
+	// absent while the DHT is off or not started.
+	DHTNodes map[string]int `json:"dht_nodes,omitempty"`
 	// The cache use on disk of all the torrents, and their budget: the
 	// one they share (CacheShared, a mount of a directory) or the sum of
 	// their own (0 when any is unlimited).
@@ -141,7 +145,7 @@ func (s *Session) Status() Status {
 	s.mu.Unlock()
 	slices.SortFunc(ts, func(a, b *Served) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(rs, func(a, b *resolution) int { return strings.Compare(a.name, b.name) })
-	st := Status{Listen: s.client.Addr().String(), PortMapping: s.client.PortMapping()}
+	st := Status{Listen: s.client.Addr().String(), PortMapping: s.client.PortMapping(), DHTNodes: s.client.DHTNodes()}
 	unlimited := false
 	for _, t := range ts {
 		ts := t.status()

@@ -121,6 +121,10 @@ func (w *watcher) add(ctx context.Context, name, path string) bool {
 		w.log.Warn("skipping a torrent file that does not parse", "file", path, "err", err)
 		return false
 	}
+	if other := w.shownAs(mi.Magnet()); other != "" {
+		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", mi.InfoHash)
+		return false
+	}
 	return w.show(ctx, name, path, mi, fetch.TorrentOptions{})
 }
 
@@ -149,7 +153,7 @@ func (w *watcher) addMagnet(ctx context.Context, name, path string) bool {
 		w.log.Warn("skipping a magnet file", "file", path, "err", err)
 		return false
 	}
-	if other := w.shownAs(m.InfoHash); other != "" {
+	if other := w.shownAs(m); other != "" {
 		// Resolving it again could only fail to show it, forever.
 		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", m.InfoHash)
 		return false
@@ -242,20 +246,13 @@ func (w *watcher) remove(ctx context.Context, name string) {
 	w.log.Info("torrent removed", "name", name)
 }
 
-// shownAs returns the name under which the torrent h is already shown,
-// resolved or still resolving, or "".
-func (w *watcher) shownAs(h metainfo.Hash) string {
+// shownAs returns the name under which the torrent m names is already
+// shown, resolved or still resolving, or "".
+func (w *watcher) shownAs(m *metainfo.Magnet) string {
 	for name, wm := range w.magnets {
-		if wm.r.magnet.InfoHash == h {
+		if sameTorrent(wm.r.magnet, m) {
 			return name
 		}
 	}
-	w.s.mu.Lock()
-	defer w.s.mu.Unlock()
-	for name, t := range w.s.torrents {
-		if t.Meta.InfoHash == h {
-			return name
-		}
-	}
-	return ""
+	return w.s.shownAs(m)
 }

@@ -6,7 +6,9 @@
 // A Socket is one UDP port. It is a net.Listener for incoming uTP
 // connections (Accept), dials outgoing ones (Dial), and hands every
 // datagram that is not uTP (the DHT's KRPC messages start with 'd') to its
-// PacketConn, so the DHT can share the port as libtorrent's does:
+// PacketConn, so the DHT can share the port as libtorrent's does; on a
+// socket of both families PacketConns splits them by the sender's family,
+// for an IPv4 and an IPv6 DHT node (BEP 32):
 //
 //	s, err := utp.Listen(netip.MustParseAddrPort("0.0.0.0:6881"))
 //	go serve(s)                      // s.Accept() → net.Conn

@@ -20,8 +20,9 @@ type datagram struct {
 
 // packetConn is the net.PacketConn of a Socket's non-uTP datagrams.
 type packetConn struct {
-	s  *Socket
-	in chan datagram
+	s     *Socket
+	in    chan datagram
+	local net.Addr // nil: the socket's
 
 	mu       sync.Mutex
 	deadline time.Time
@@ -87,7 +88,14 @@ func (p *packetConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // Close does nothing: the Socket owns the port.
 func (p *packetConn) Close() error { return nil }
 
-func (p *packetConn) LocalAddr() net.Addr { return p.s.Addr() }
+// LocalAddr is the socket's address; for the IPv4 side of a socket on
+// every address of both families (PacketConns), 0.0.0.0 and its port.
+func (p *packetConn) LocalAddr() net.Addr {
+	if p.local != nil {
+		return p.local
+	}
+	return p.s.Addr()
+}
 
 func (p *packetConn) SetDeadline(t time.Time) error { return p.SetReadDeadline(t) }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -33,11 +34,15 @@ type Socket struct {
 	conns  map[connKey]*Conn
 	closed bool
 
-	accept  chan *Conn
-	other   *packetConn
-	done    chan struct{}
-	wg      sync.WaitGroup
-	closeMu sync.Once
+	accept chan *Conn
+	other  *packetConn
+	// split, once PacketConns was called, takes the non-uTP datagrams of
+	// IPv4 and IPv6 senders instead of other.
+	split     atomic.Pointer[[2]*packetConn]
+	splitOnce sync.Once
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeMu   sync.Once
 
 	// drop, in tests, loses outgoing datagrams it returns true for.
 	drop func([]byte) bool
@@ -106,6 +111,23 @@ func (s *Socket) Addr() net.Addr { return s.udp.LocalAddr() }
 // first byte of a KRPC message is 'd') and sends datagrams from the same
 // port. Its Close does not close the socket.
 func (s *Socket) PacketConn() net.PacketConn { return s.other }
+
+// PacketConns splits the datagrams of PacketConn by the sender's family:
+// from the call on, those of IPv4 senders go to v4 and those of IPv6
+// senders to v6, none to PacketConn. A socket on every address of both
+// families thus carries an IPv4 and an IPv6 DHT node (BEP 32) on one port.
+// Later calls return the same two.
+func (s *Socket) PacketConns() (v4, v6 net.PacketConn) {
+	s.splitOnce.Do(func() {
+		p4, p6 := newPacketConn(s), newPacketConn(s)
+		if a := s.AddrPort(); a.Addr().IsUnspecified() {
+			p4.local = net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port()))
+		}
+		s.split.Store(&[2]*packetConn{p4, p6})
+	})
+	sp := s.split.Load()
+	return sp[0], sp[1]
+}
 
 // Accept waits for the next incoming uTP connection.
 func (s *Socket) Accept() (net.Conn, error) {
@@ -244,7 +266,14 @@ func (s *Socket) readLoop() {
 // uTP (a DHT message), to the PacketConn.
 func (s *Socket) dispatch(b []byte, from netip.AddrPort, now time.Time) {
 	if !isUTP(b) {
-		s.other.deliver(b, from)
+		switch sp := s.split.Load(); {
+		case sp == nil:
+			s.other.deliver(b, from)
+		case from.Addr().Is4():
+			sp[0].deliver(b, from)
+		default:
+			sp[1].deliver(b, from)
+		}
 		return
 	}
 	s.handle(b, from, now)

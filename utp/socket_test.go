@@ -425,3 +425,63 @@ func TestPeerIgnoringOurWindowIsBounded(t *testing.T) {
 		t.Fatalf("holding %d bytes nobody read, over the window %d", held, recvBufSize)
 	}
 }
+
+// TestPacketConnsByFamily: a socket on every address of both families
+// hands the non-uTP datagrams of IPv4 senders to one PacketConn and those
+// of IPv6 senders to the other, each answering from the socket's port.
+func TestPacketConnsByFamily(t *testing.T) {
+	s, err := Listen(netip.MustParseAddrPort("[::]:0"))
+	if err != nil {
+		t.Skipf("no dual-stack socket here: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	peer6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer peer6.Close()
+	peer4, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(loopback))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer4.Close()
+	v4, v6 := s.PacketConns()
+	if a, b := s.PacketConns(); a != v4 || b != v6 {
+		t.Fatal("a second PacketConns call split the socket again")
+	}
+	if got := v4.LocalAddr().String(); got != netip.AddrPortFrom(netip.IPv4Unspecified(), s.AddrPort().Port()).String() {
+		t.Errorf("IPv4 side's address %s", got)
+	}
+	port := s.AddrPort().Port()
+	// The IPv6 datagram first: the IPv4 side must not see it.
+	for _, c := range []struct {
+		peer *net.UDPConn
+		to   netip.AddrPort
+		pc   net.PacketConn
+	}{
+		{peer6, netip.AddrPortFrom(netip.IPv6Loopback(), port), v6},
+		{peer4, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), v4},
+	} {
+		krpc := []byte("d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe")
+		if _, err := c.peer.WriteToUDPAddrPort(krpc, c.to); err != nil {
+			t.Fatal(err)
+		}
+		c.pc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		buf := make([]byte, 1500)
+		n, from, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.peer.LocalAddr().(*net.UDPAddr).AddrPort()
+		if got := from.(*net.UDPAddr).AddrPort(); !bytes.Equal(buf[:n], krpc) || got.Addr().Unmap() != want.Addr().Unmap() || got.Port() != want.Port() {
+			t.Fatalf("got %q from %v, want it from %v", buf[:n], from, want)
+		}
+		if _, err := c.pc.WriteTo([]byte("d1:y1:re"), from); err != nil {
+			t.Fatal(err)
+		}
+		c.peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, src, err := c.peer.ReadFromUDPAddrPort(buf); err != nil || src.Port() != port {
+			t.Fatalf("reply from %v (%v), want port %d", src, err, port)
+		}
+	}
+}

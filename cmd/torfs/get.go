@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -148,7 +149,16 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 		return fetch.Config{}, err
 	}
 	if dht != nil && dht.Addr == "" && sock != nil {
-		dht.Conn = sock.PacketConn() // one UDP port for uTP and the DHT
+		// One UDP port for uTP and the DHT; on a socket of both families
+		// (the default), an IPv4 and an IPv6 DHT node (BEP 32).
+		if a := sock.AddrPort().Addr(); a.Is6() && a.IsUnspecified() {
+			dht.Conn, dht.Conn6 = sock.PacketConns()
+		} else {
+			dht.Conn = sock.PacketConn()
+			if host, _, _ := net.SplitHostPort(f.listen); host == "" {
+				log.Info("no IPv6 here: uTP and the DHT on IPv4 only", "socket", a)
+			}
+		}
 	}
 	mapPort := portMapper(f.listen, f.noPortMap, sock != nil || dht != nil && dht.Addr == "", log)
 	return fetch.Config{ListenAddr: f.listen, Transports: transports, UploadRate: up, DownloadRate: down, Logger: log, DHT: dht, Encryption: f.encryption, MapPort: mapPort}, nil

@@ -109,6 +109,15 @@ func printStatus(w io.Writer, st mount.Status, peers bool) {
 	if st.PortMapping != "" {
 		fmt.Fprintf(w, "port mapping: %s\n", st.PortMapping)
 	}
+	if len(st.DHTNodes) > 0 {
+		var fams []string
+		for _, f := range []struct{ key, name string }{{"ipv4", "IPv4"}, {"ipv6", "IPv6"}} {
+			if n, ok := st.DHTNodes[f.key]; ok {
+				fams = append(fams, fmt.Sprintf("%d %s", n, f.name))
+			}
+		}
+		fmt.Fprintf(w, "DHT nodes: %s\n", strings.Join(fams, ", "))
+	}
 	if st.CacheShared {
 		fmt.Fprintf(w, "cache %s of %s shared by %d torrents\n", bytesize.Format(st.CacheUsed), bytesize.Format(st.CacheBudget), len(st.Torrents))
 	}

@@ -24,3 +24,25 @@ func TestPrintStatusCountsInWords(t *testing.T) {
 		t.Errorf("status says a plural of one:\n%s", out.String())
 	}
 }
+
+func TestPrintStatusDHTNodesPerFamily(t *testing.T) {
+	for _, c := range []struct {
+		nodes map[string]int
+		want  string
+	}{
+		{map[string]int{"ipv4": 120, "ipv6": 0}, "DHT nodes: 120 IPv4, 0 IPv6\n"},
+		{map[string]int{"ipv6": 7}, "DHT nodes: 7 IPv6\n"},
+		{nil, ""},
+	} {
+		var out bytes.Buffer
+		printStatus(&out, mount.Status{Listen: "[::]:1", DHTNodes: c.nodes}, false)
+		got := ""
+		if i := strings.Index(out.String(), "DHT"); i >= 0 {
+			got = out.String()[i:]
+			got = got[:strings.IndexByte(got, '\n')+1]
+		}
+		if got != c.want {
+			t.Errorf("DHT nodes %v: status says %q, want %q:\n%s", c.nodes, got, c.want, out.String())
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 // utpFlagsHelp is the --no-utp and --no-tcp lines of --help texts.
 const utpFlagsHelp = `  --no-utp           peers over TCP only; by default torfs also speaks uTP
                      (BEP 29) on the UDP port of the same number as its
-                     TCP port, and shares that socket with its DHT node
+                     TCP port, and shares that socket with its DHT nodes
   --no-tcp           peers over uTP only (a network that passes only UDP,
                      or to measure uTP alone)
 `
