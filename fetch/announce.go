@@ -79,6 +79,12 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 	waiting:
 		for {
 			portChange := t.c.portChanges()
+			// A change that came while the announce was under way
+			// closed an earlier channel: compare before waiting.
+			if t.c.announcePort() != req.Port {
+				tm.Stop()
+				break waiting
+			}
 			select {
 			case <-t.ctx.Done():
 				tm.Stop()
@@ -94,11 +100,8 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 				break waiting
 			case <-portChange:
 				// The router forwards another port to us now: tell
-				// the trackers at once, unless it is the one they know.
-				if t.c.announcePort() != req.Port {
-					tm.Stop()
-					break waiting
-				}
+				// the trackers at once (checked above), unless it is
+				// the one they know.
 			}
 		}
 	}
