@@ -97,9 +97,8 @@ type Client struct {
 	ids connIDCache // UDP connection ids by tracker address
 	// answered is, per UDP tracker host, the address that answered.
 	answered udpAddrCache
-	// families are the HTTP clients of announces restricted to IPv4 and
-	// IPv6 (familyHTTP).
-	families [2]struct {
+	// families are the HTTP clients of announces by family (familyHTTP).
+	families [3]struct {
 		once   sync.Once
 		client *http.Client
 	}

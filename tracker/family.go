@@ -109,13 +109,13 @@ func (c *Client) familyAddrs(ctx context.Context, host string, fam Family) ([]ne
 
 // familyHTTP returns the HTTP client that reaches trackers over fam only:
 // c.HTTP's settings (or the default ones) with a dialer that connects to
-// the host's addresses of fam, and no idle connections kept (a tracker
-// is announced to every half hour).
+// the host's addresses of fam (as c.LookupHost gives them), and no idle
+// connections kept (a tracker is announced to every half hour).
 func (c *Client) familyHTTP(fam Family) *http.Client {
-	if fam == AnyFamily {
+	if fam == AnyFamily && c.LookupHost == nil {
 		return c.httpClient()
 	}
-	f := &c.families[fam-IPv4]
+	f := &c.families[fam]
 	f.once.Do(func() {
 		base := c.httpClient()
 		tr, ok := base.Transport.(*http.Transport)
