@@ -2,9 +2,11 @@ package fetch
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,50 @@ func TestAnnounceOverBothFamilies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnnounceFailingOverOneFamilyIsSaidSo: a tracker whose name has
+// both addresses but that answers over IPv4 only is warned of as
+// unreachable over IPv6, not as unreachable; the IPv4 announces go on.
+func TestAnnounceFailingOverOneFamilyIsSaidSo(t *testing.T) {
+	s, err := server.New(server.Config{Interval: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	httpURL, _ := testutil.ServeTrackerOn(t, s.ListenAndServe, "127.0.0.1:0", "127.0.0.1:0")
+	port := strings.TrimSuffix(httpURL[strings.LastIndexByte(httpURL, ':')+1:], "/announce")
+	// Nothing listens there over IPv6: connections are refused.
+	probe, err := net.Listen("tcp", net.JoinHostPort("::1", port))
+	if err != nil {
+		t.Skipf("[::1]:%s is not free, or no IPv6 loopback: %v", port, err)
+	}
+	probe.Close()
+	lookup := func(context.Context, string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}, nil
+	}
+	mi, _ := testTorrent(t, 256<<10, 64<<10)
+	other := &tracker.Client{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	peer := netip.MustParseAddrPort("127.0.0.1:7001")
+	if _, err := other.Announce(ctx, httpURL, tracker.AnnounceRequest{InfoHash: mi.InfoHash, PeerID: [20]byte{'o'}, Port: peer.Port(), Left: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs testutil.Buffer
+	c := newTestClient(t, Config{ListenAddr: ":0", trackerLookup: lookup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c.trackerLog.delay = 0
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{Trackers: [][]string{{"http://dual.test:" + port + "/announce"}}})
+	testutil.Eventually(t, "the warning", func() bool { return strings.Contains(logs.String(), "over IPv6 unreachable for 1 torrent") })
+	testutil.Eventually(t, "the peer the tracker gave over IPv4", func() bool {
+		tor.mu.Lock()
+		defer tor.mu.Unlock()
+		_, ok := tor.candidates[peer]
+		return ok
+	})
+	if out := logs.String(); !strings.Contains(out, "tracker dual.test:"+port+" over IPv6 unreachable") || strings.Contains(out, "over IPv4") {
+		t.Errorf("the log does not say IPv6 alone fails:\n%s", out)
 	}
 }
