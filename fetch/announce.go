@@ -2,7 +2,10 @@ package fetch
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/torfs/torfs/metainfo"
@@ -20,14 +23,58 @@ const (
 	stoppedTimeout = time.Second
 )
 
-// announceLoop announces the torrent as ih to tiers: "started", then
-// periodically at the tracker's interval, and "completed" as soon as the
-// download completes. The main loop (report) is the one whose failures
-// are shown; a hybrid's second loop, for its truncated v2 info-hash
-// (BEP 52, as libtorrent announces it), only logs them with -v.
-func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bool) {
+// startAnnounces starts the announce loops of ih to tiers, one per
+// address family we announce in (announceFamilies).
+func (t *Torrent) startAnnounces(tiers *tracker.Tiers, ih metainfo.Hash, report bool) {
+	for _, fam := range t.c.announceFamilies() {
+		t.wg.Add(1)
+		go t.announceLoop(tiers, ih, report, fam)
+	}
+}
+
+// announceFamilies are the address families the Client announces in.
+// Listening on both IPv4 and IPv6 (Go's wildcard listener is dual-stack)
+// it announces over each, with announce state of its own (BEP 7; as
+// libtorrent announces per listen socket): a tracker learns our address
+// in each family, and answers with the peers it knows in each. Listening
+// on one family, one announce goes over whichever family works.
+func (c *Client) announceFamilies() []tracker.Family {
+	var v4, v6 bool
+	for _, ln := range c.lns {
+		ap, ok := addrPort(ln.Addr())
+		if !ok {
+			continue
+		}
+		switch ip := ap.Addr(); {
+		case ip.Is6() && ip.IsUnspecified():
+			v4, v6 = true, true
+		case ip.Unmap().Is4():
+			v4 = true
+		default:
+			v6 = true
+		}
+	}
+	if v4 && v6 {
+		return []tracker.Family{tracker.IPv4, tracker.IPv6}
+	}
+	return []tracker.Family{tracker.AnyFamily}
+}
+
+// trackerClient is the tracker client of one announce loop.
+func (c *Client) trackerClient(log *slog.Logger) *tracker.Client {
+	return &tracker.Client{Logger: log, LookupHost: c.cfg.trackerLookup}
+}
+
+// announceLoop announces the torrent as ih to tiers over family fam:
+// "started", then periodically at the tracker's interval, and "completed"
+// as soon as the download completes. The main loop (report) is the one
+// whose failures are shown; a hybrid's second loop, for its truncated v2
+// info-hash (BEP 52, as libtorrent announces it), only logs them with -v.
+// A family that reaches no tracker (no address of it, no route) is no
+// failure: it is tried again at the default interval, quietly.
+func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bool, fam tracker.Family) {
 	defer t.wg.Done()
-	cl := &tracker.Client{Logger: t.log}
+	cl := t.c.trackerClient(t.log)
 	key := rand.Uint32()
 	event := tracker.EventStarted
 	completeCh := t.complete
@@ -37,26 +84,37 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 	default:
 	}
 	fails := 0
-	hosts := trackerKey(tiers.URLs())
+	// With an announce per family, each is reported on its own.
+	hosts, over := trackerKey(tiers.URLs()), ""
+	if fam != tracker.AnyFamily {
+		over = " over " + fam.String()
+		hosts += over
+	}
 	if report {
 		defer t.c.trackerLog.forget(hosts, ih)
 	}
 	for {
-		req := t.announceRequest(ih, event, key)
+		req := t.announceRequest(ih, event, key, fam)
 		resp, url, err := cl.AnnounceTiers(t.ctx, tiers, req)
 		wait := defaultInterval
 		switch {
 		case t.ctx.Err() != nil:
 			return
+		case errors.Is(err, tracker.ErrFamilyUnreachable):
+			fails = 0
+			t.log.Debug("no tracker reachable over this family", "family", fam, "infohash", ih, "err", err, "retry in", wait)
+			if report {
+				t.c.trackerLog.forget(hosts, ih)
+			}
 		case err != nil:
 			fails++
 			wait = backoff(fails)
 			// One warning for all torrents (trackerLog); each
 			// torrent's own failure with -v.
-			t.log.Debug("tracker announce failed", "infohash", ih, "err", err, "retry in", wait)
+			t.log.Debug("tracker announce failed", "infohash", ih, "family", fam, "err", err, "retry in", wait)
 			if report {
 				t.mu.Lock()
-				t.lastError = "tracker: " + err.Error()
+				t.lastError = "tracker" + over + ": " + err.Error()
 				t.mu.Unlock()
 				t.c.trackerLog.failed(hosts, ih)
 			}
@@ -72,7 +130,7 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 			if resp.Interval > 0 {
 				wait = max(resp.Interval, minInterval)
 			}
-			t.log.Debug("tracker answered", "tracker", url, "peers", len(resp.Peers), "interval", wait)
+			t.log.Debug("tracker answered", "tracker", url, "family", fam, "peers", len(resp.Peers), "interval", wait)
 			t.addPeersUnder(resp.Peers, nil, "", ih)
 		}
 		tm := time.NewTimer(wait)
@@ -81,7 +139,7 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 			portChange := t.c.portChanges()
 			// A change that came while the announce was under way
 			// closed an earlier channel: compare before waiting.
-			if t.c.announcePort() != req.Port {
+			if t.c.announcePortFor(fam) != req.Port {
 				tm.Stop()
 				break waiting
 			}
@@ -107,11 +165,12 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 	}
 }
 
-func (t *Torrent) announceRequest(ih metainfo.Hash, ev tracker.Event, key uint32) tracker.AnnounceRequest {
+func (t *Torrent) announceRequest(ih metainfo.Hash, ev tracker.Event, key uint32, fam tracker.Family) tracker.AnnounceRequest {
 	return tracker.AnnounceRequest{
 		InfoHash:   ih,
 		PeerID:     t.c.cfg.PeerID,
-		Port:       t.c.announcePort(),
+		Port:       t.c.announcePortFor(fam),
+		Family:     fam,
 		Uploaded:   t.uploaded.Load(),
 		Downloaded: t.downloaded.Load(),
 		Left:       t.left(),
@@ -122,12 +181,27 @@ func (t *Torrent) announceRequest(ih metainfo.Hash, ev tracker.Event, key uint32
 }
 
 // announceStopped tells the trackers tiers that we leave torrent ih,
-// bounded in time.
+// over each family we announced in at once, bounded in time.
 func (t *Torrent) announceStopped(ctx context.Context, tiers *tracker.Tiers, ih metainfo.Hash) {
 	ctx, cancel := context.WithTimeout(ctx, stoppedTimeout)
 	defer cancel()
-	cl := &tracker.Client{Logger: t.log}
-	if _, _, err := cl.AnnounceTiers(ctx, tiers, t.announceRequest(ih, tracker.EventStopped, 0)); err != nil {
-		t.log.Debug("stopped announce failed", "err", err)
+	cl := t.c.trackerClient(t.log)
+	var wg sync.WaitGroup
+	for _, fam := range t.c.announceFamilies() {
+		wg.Go(func() {
+			if _, _, err := cl.AnnounceTiers(ctx, tiers, t.announceRequest(ih, tracker.EventStopped, 0, fam)); err != nil {
+				t.log.Debug("stopped announce failed", "family", fam, "err", err)
+			}
+		})
 	}
+	wg.Wait()
+}
+
+// announcePortFor is the port announced over fam: the port the router
+// forwards to us is an IPv4 one (NAT), so over IPv6 the one we listen on.
+func (c *Client) announcePortFor(fam tracker.Family) uint16 {
+	if fam == tracker.IPv6 {
+		return c.listenPort()
+	}
+	return c.announcePort()
 }

@@ -67,6 +67,9 @@ type Config struct {
 	// Timings of slow-peer handling; zero means the defaults below.
 	// Unexported: tests shorten them.
 	writeTimeout, stallAfter, idleSlotAfter time.Duration
+	// trackerLookup resolves tracker names (tracker.Client.LookupHost);
+	// nil means the system's resolver. Tests give names both families.
+	trackerLookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // Timeouts of the connection life cycle.

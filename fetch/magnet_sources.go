@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -26,8 +27,10 @@ func (r *resolver) startSources(opts TorrentOptions) {
 	if len(tiers) > 0 {
 		r.sources = append(r.sources, strconv.Itoa(len(tiers))+" tracker tiers")
 		r.tiers = tracker.NewTiers(tiers)
-		r.wg.Add(1)
-		go r.trackerLoop(r.tiers)
+		for _, fam := range r.c.announceFamilies() {
+			r.wg.Add(1)
+			go r.trackerLoop(r.tiers, fam)
+		}
 	}
 	for i, node := range r.c.dhtNodes() {
 		if i == 0 {
@@ -38,15 +41,15 @@ func (r *resolver) startSources(opts TorrentOptions) {
 	}
 }
 
-// trackerLoop announces until Resolve ends: at the tracker's interval,
-// but at least once a minute, since a resolve is short and a seed may
-// join meanwhile.
-func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
+// trackerLoop announces over fam until Resolve ends: at the tracker's
+// interval, but at least once a minute, since a resolve is short and a
+// seed may join meanwhile.
+func (r *resolver) trackerLoop(tiers *tracker.Tiers, fam tracker.Family) {
 	defer r.wg.Done()
-	cl := &tracker.Client{Logger: r.c.log}
+	cl := r.c.trackerClient(r.c.log)
 	req := tracker.AnnounceRequest{
-		InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID, Port: r.c.announcePort(),
-		Left: metadataLeft, Event: tracker.EventStarted, NumWant: 50, Key: rand.Uint32(),
+		InfoHash: r.m.InfoHash, PeerID: r.c.cfg.PeerID, Port: r.c.announcePortFor(fam),
+		Left: metadataLeft, Event: tracker.EventStarted, NumWant: 50, Key: rand.Uint32(), Family: fam,
 	}
 	fails := 0
 	for {
@@ -55,7 +58,10 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers) {
 		if r.ctx.Err() != nil {
 			return
 		}
-		if err != nil {
+		if errors.Is(err, tracker.ErrFamilyUnreachable) {
+			// The other family's announces are the ones to report.
+			r.c.log.Debug("no tracker reachable over this family", "family", fam, "err", err)
+		} else if err != nil {
 			fails++
 			wait = backoff(fails)
 			r.post(func() { r.announces++; r.lastErr = "tracker: " + err.Error() })

@@ -244,12 +244,10 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 	t.wg.Add(1)
 	go t.loop()
 	if t.trackers != nil {
-		t.wg.Add(1)
-		go t.announceLoop(t.trackers, mi.InfoHash, true)
+		t.startAnnounces(t.trackers, mi.InfoHash, true)
 	}
 	if t.trackersV2 != nil {
-		t.wg.Add(1)
-		go t.announceLoop(t.trackersV2, mi.InfoHashV2.Truncated(), false)
+		t.startAnnounces(t.trackersV2, mi.InfoHashV2.Truncated(), false)
 	}
 	t.startDHT()
 	t.startPEX()

@@ -361,3 +361,57 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 		})
 	}
 }
+
+// TestMountV2WithoutLayersFromLibtorrent: a v2-only .torrent made by
+// libtorrent, stripped of its piece layers, mounts at once with the
+// placeholder while torfs asks the libtorrent seeder for the hashes (BEP
+// 52 hash requests), then every file reads back byte for byte.
+func TestMountV2WithoutLayersFromLibtorrent(t *testing.T) {
+	t.Parallel()
+	harness.Require(t, "python3-libtorrent", "/dev/fuse", "fusermount3")
+	bin := harness.BuildTorfs(t)
+	src := t.TempDir()
+	dir := filepath.Join(src, "m")
+	files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "d/b", Size: 40000}, {Path: "z", Size: 200_001}}
+	harness.RandomTree(t, dir, files, 16)
+	torrent := filepath.Join(t.TempDir(), "m.torrent")
+	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "v2", fmt.Sprint(32 << 10), torrent, torrent}})
+	if res.Code != 0 {
+		t.Fatalf("libtorrent: %s", res)
+	}
+	mi, err := metainfo.Load(torrent)
+	if err != nil || len(mi.PieceLayers) == 0 {
+		t.Fatalf("libtorrent's v2 torrent: %v, %d piece layers", err, len(mi.PieceLayers))
+	}
+	bare := *mi
+	bare.PieceLayers = nil
+	b, err := bare.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(t.TempDir(), "m.torrent")
+	if err := os.WriteFile(partial, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
+	if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	p := mountTorfs(t, bin, partial, mnt, "--no-dht", "--peer", seed.Addr(), "--listen", listen, "--cache-dir", t.TempDir())
+	ctx := harness.Context(t, time.Minute)
+	for getxattr(t, mnt, torfsfs.XattrState) != torfsfs.StateReady {
+		select {
+		case <-ctx.Done():
+			text, _ := os.ReadFile(filepath.Join(mnt, torfsfs.ResolvingName))
+			t.Fatalf("the piece hashes never arrived: %s", text)
+		case <-p.Done():
+			t.Fatalf("torfs mount exited while fetching the piece hashes:\n%s", p.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, f := range files {
+		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt, f.Path))
+	}
+}

@@ -18,6 +18,11 @@ import (
 // as it goes, and returns an error wrapping ctx.Err() when ctx ends.
 type Resolver func(ctx context.Context, m *metainfo.Magnet, opts fetch.TorrentOptions, progress func(fetch.ResolveStatus)) (*metainfo.MetaInfo, []string, error)
 
+// LayerResolver fetches the piece hashes mi, a v2-only torrent whose
+// 'piece layers' leave files out, lacks, adding them to mi.PieceLayers,
+// as fetch.Client.ResolveLayers does: it returns the peers it found.
+type LayerResolver func(ctx context.Context, mi *metainfo.MetaInfo, opts fetch.TorrentOptions, progress func(fetch.ResolveStatus)) ([]string, error)
+
 // resolveRetryDelay is the pause before trying a magnet link again when
 // the resolver gave up on its own (the mount still wants the torrent).
 const resolveRetryDelay = 10 * time.Second
@@ -29,12 +34,17 @@ const (
 	stateResolved  = "resolved"
 )
 
-// resolution is one magnet link whose metadata is being fetched, and what
-// the placeholder file and the status page say about it.
+// resolution is one magnet link whose metadata is being fetched, or one
+// v2-only .torrent whose missing piece hashes are, and what the
+// placeholder file and the status page say about it.
 type resolution struct {
 	name   string
 	magnet *metainfo.Magnet
-	start  time.Time
+	// known is the torrent when only its piece hashes are missing (a
+	// v2-only .torrent whose piece layers leave files out); nil for a
+	// magnet link. Its resolver fills it in.
+	known *metainfo.MetaInfo
+	start time.Time
 
 	mu      sync.Mutex
 	st      fetch.ResolveStatus
@@ -46,6 +56,11 @@ type resolution struct {
 
 func newResolution(name string, m *metainfo.Magnet) *resolution {
 	return &resolution{name: name, magnet: m, start: time.Now()}
+}
+
+// newLayersResolution is the resolution of the piece hashes mi lacks.
+func newLayersResolution(name string, mi *metainfo.MetaInfo) *resolution {
+	return &resolution{name: name, magnet: mi.Magnet(), known: mi, start: time.Now()}
 }
 
 // progress records the resolver's status.
@@ -91,7 +106,11 @@ func (r *resolution) describe() string {
 	}
 	switch rs.State {
 	case stateResolving:
-		b.WriteString("The torrent's files replace this file as soon as its metadata arrives from a peer.\n")
+		if r.known != nil {
+			b.WriteString("This v2-only torrent's .torrent file lacks piece hashes (its 'piece layers' leave files out): they are asked of its peers (BEP 52). The torrent's files replace this file as soon as they arrive.\n")
+		} else {
+			b.WriteString("The torrent's files replace this file as soon as its metadata arrives from a peer.\n")
+		}
 	case stateFailed:
 		b.WriteString("Unmount and mount again to retry; --peer or --tracker help if you know where the torrent is seeded.\n")
 	}
@@ -113,22 +132,34 @@ func (r *resolution) status() ResolvingStatus {
 		Peers: r.st.Peers, Connected: r.st.Connected, Have: r.st.Have, Total: r.st.Total,
 		LastError: r.lastErr, Seconds: elapsed.Seconds(),
 	}
-	pieces := "metadata size not known yet"
+	what, pieces := "metadata", "metadata size not known yet"
 	if r.st.Total > 0 {
 		pieces = fmt.Sprintf("%d/%d pieces", r.st.Have, r.st.Total)
 	}
+	if r.known != nil {
+		// The metadata is the .torrent's: only hashes are missing.
+		what, pieces = "piece hashes", "no piece hashes received yet"
+	}
+	if r.st.HashPartsTotal > 0 {
+		pieces = fmt.Sprintf("piece hashes %d/%d parts", r.st.HashParts, r.st.HashPartsTotal)
+		if r.known == nil {
+			pieces = "metadata received, " + pieces
+		}
+	}
+	verb := "resolving " + what
+	rs.HashParts, rs.HashPartsTotal = r.st.HashParts, r.st.HashPartsTotal
 	rs.Message = fmt.Sprintf("%s for %s (%s): %s, %d connected, %s, %s",
-		stateResolving, r.name, rs.InfoHash, plural.Count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
+		verb, r.name, rs.InfoHash, plural.Count(r.st.Peers, "peer", "peers"), r.st.Connected, pieces, formatElapsed(elapsed))
 	switch {
 	case r.done:
 		rs.State = stateResolved
-		rs.Message = fmt.Sprintf("metadata for %s (%s) resolved after %s; its files are shown",
-			r.name, rs.InfoHash, formatElapsed(elapsed))
+		rs.Message = fmt.Sprintf("%s for %s (%s) resolved after %s; its files are shown",
+			what, r.name, rs.InfoHash, formatElapsed(elapsed))
 	case r.failed != "":
 		rs.State = stateFailed
 		rs.LastError = r.failed
 		rs.Message = fmt.Sprintf("%s for %s (%s) stopped after %s: %s",
-			stateResolving, r.name, rs.InfoHash, formatElapsed(elapsed), r.failed)
+			verb, r.name, rs.InfoHash, formatElapsed(elapsed), r.failed)
 	}
 	return rs
 }
@@ -155,7 +186,7 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 		defer cancel()
 	}
 	for {
-		mi, peers, err := s.cfg.Resolver(ctx, r.magnet, opts, r.progress)
+		mi, peers, err := s.resolveOnce(ctx, r, opts)
 		if err == nil && mi == nil {
 			err = errors.New("the resolver returned no torrent")
 		}
@@ -178,6 +209,18 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 		case <-t.C:
 		}
 	}
+}
+
+// resolveOnce is one attempt of the resolver r needs.
+func (s *Session) resolveOnce(ctx context.Context, r *resolution, opts fetch.TorrentOptions) (*metainfo.MetaInfo, []string, error) {
+	if r.known == nil {
+		return s.cfg.Resolver(ctx, r.magnet, opts, r.progress)
+	}
+	peers, err := s.cfg.LayerResolver(ctx, r.known, opts, r.progress)
+	if err == nil && !r.known.HasAllHashesV2() {
+		err = fmt.Errorf("the piece hashes received leave pieces of %s without a hash", r.known.Info.Name)
+	}
+	return r.known, peers, err
 }
 
 // gaveUp records why r stopped, as the user reads it, and returns it.

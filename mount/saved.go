@@ -54,3 +54,17 @@ func (s *Session) save(mi *metainfo.MetaInfo, m *metainfo.Magnet) (string, error
 	}
 	return path, nil
 }
+
+// loadSavedLayers returns the .torrent an earlier mount saved for mi, a
+// v2-only torrent whose piece layers leave files out, once it had fetched
+// the hashes missing; nil when there is none.
+func (s *Session) loadSavedLayers(mi *metainfo.MetaInfo) (*metainfo.MetaInfo, error) {
+	saved, err := s.loadSaved(mi.Magnet())
+	if err != nil || saved == nil {
+		return nil, err
+	}
+	if !saved.HasAllHashesV2() {
+		return nil, fmt.Errorf("%s lacks piece hashes too", s.savedPath(mi.InfoHash))
+	}
+	return saved, nil
+}

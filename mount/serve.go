@@ -22,7 +22,9 @@ type Target struct {
 	// files added and removed. A magnet link whose
 	// metadata was saved by an earlier mount (in CacheDir/torrents) is
 	// shown at once; otherwise the mount shows fs.ResolvingName until the
-	// metadata arrives, then the files.
+	// metadata arrives, then the files. So is a v2-only .torrent whose
+	// piece layers leave files out, until its peers sent the hashes
+	// missing (saved in CacheDir/torrents too).
 	Source     string
 	Mountpoint string
 	// AllowOther lets other users read the mount.
@@ -63,8 +65,9 @@ type Mounted struct {
 	Mountpoint string
 	// Torrents are the names shown (one for a single torrent).
 	Torrents []string
-	// Resolving says the mount shows a magnet link whose metadata is
-	// still being fetched: fs.ResolvingName until it arrives.
+	// Resolving says the mount shows a magnet link whose metadata (or a
+	// v2-only torrent whose piece hashes) is still being fetched:
+	// fs.ResolvingName until it arrives.
 	Resolving bool
 	StatusURL string
 	// HTTPURL is the base URL of the files over HTTP ("" when not

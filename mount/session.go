@@ -61,6 +61,11 @@ type Config struct {
 	// Resolver fetches the metadata of magnet links; nil means the engine
 	// client's (fetch.Client.Resolve). Tests give a fake.
 	Resolver Resolver
+	// LayerResolver fetches the piece hashes a v2-only .torrent lacks
+	// (its 'piece layers' leave files out) while the mount shows a
+	// placeholder, as for a magnet link; nil means the engine client's
+	// (fetch.Client.ResolveLayers). ResolveTimeout bounds it too.
+	LayerResolver LayerResolver
 }
 
 // Session is an engine client and the torrents it serves to a mount.
@@ -121,6 +126,9 @@ func New(cfg Config) (*Session, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = c.Resolve
+	}
+	if cfg.LayerResolver == nil {
+		cfg.LayerResolver = c.ResolveLayers
 	}
 	return &Session{cfg: cfg, log: log, client: c, torrents: make(map[string]*Served),
 		resolving: make(map[string]*resolution), retryDelay: resolveRetryDelay}, nil

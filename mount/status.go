@@ -32,12 +32,13 @@ type Status struct {
 }
 
 // ResolvingStatus describes a magnet link whose metadata is being
-// fetched (or whose resolution stopped, State "failed"; "resolved" is
-// never listed: the torrent is, instead).
+// fetched, or a v2-only .torrent whose missing piece hashes are (or
+// whose resolution stopped, State "failed"; "resolved" is never listed:
+// the torrent is, instead).
 type ResolvingStatus struct {
 	Name     string `json:"name"`
 	InfoHash string `json:"info_hash"`
-	// State is "resolving metadata" or "failed".
+	// State is "resolving metadata" (piece hashes too) or "failed".
 	State string `json:"state"`
 	// Peers known, peers connected, metadata pieces received and
 	// expected (0 while the size is not known).
@@ -45,6 +46,10 @@ type ResolvingStatus struct {
 	Connected int `json:"connected"`
 	Have      int `json:"have"`
 	Total     int `json:"total"`
+	// Parts of the piece hashes of a v2-only torrent received and
+	// expected (BEP 52 hash requests; 0 before they are asked for).
+	HashParts      int `json:"hash_parts,omitempty"`
+	HashPartsTotal int `json:"hash_parts_total,omitempty"`
 	// LastError is why the last attempt failed, or why it stopped.
 	LastError string `json:"last_error,omitempty"`
 	// Seconds since the resolution started.

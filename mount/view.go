@@ -52,9 +52,19 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	if err != nil {
 		return view{}, err
 	}
-	if err := fetch.CheckSupported(mi); err != nil {
-		// Said before anything is mounted, not as a mount that fails.
-		return view{}, err
+	if fetch.CheckSupported(mi) != nil {
+		// A v2-only torrent lacking piece hashes: from an earlier
+		// mount, or from peers while the mount shows a placeholder.
+		full, err := s.loadSavedLayers(mi)
+		if err != nil {
+			s.log.Warn("ignoring the saved piece hashes of the torrent; asking peers again", "err", err)
+		}
+		if full == nil {
+			r := newLayersResolution(mi.Info.Name, mi)
+			return s.pendingView(r, statusURL), nil
+		}
+		s.log.Info("using the piece hashes saved by an earlier mount", "file", s.savedPath(mi.InfoHash))
+		mi = full
 	}
 	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
 }
@@ -86,12 +96,16 @@ func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL 
 	if name == "" || strings.ContainsAny(name, "/\x00") {
 		name = m.InfoHash.String()
 	}
-	r := newResolution(name, m)
-	p := fs.NewPending(fs.PendingOptions{InfoHash: m.InfoHash, Describe: r.describe, StatusURL: statusURL})
+	return s.pendingView(newResolution(name, m), statusURL), nil
+}
+
+// pendingView shows r's placeholder until it resolves, then the tree.
+func (s *Session) pendingView(r *resolution, statusURL string) view {
+	p := fs.NewPending(fs.PendingOptions{InfoHash: r.magnet.InfoHash, Describe: r.describe, StatusURL: statusURL})
 	watch := func(ctx context.Context) {
 		s.resolveAndShow(ctx, r, p, "", fs.Options{Logger: s.log, StatusURL: statusURL})
 	}
-	return view{root: p, watch: watch, names: []string{name}, source: name, resolving: true}, nil
+	return view{root: p, watch: watch, names: []string{r.name}, source: r.name, resolving: true}
 }
 
 // resolveAndShow resolves r, saves the .torrent, starts the torrent as
@@ -100,7 +114,11 @@ func (s *Session) magnetView(ctx context.Context, m *metainfo.Magnet, statusURL 
 // the placeholder says why.
 func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pending, name string, opts fs.Options) bool {
 	s.track(r)
-	s.log.Info("resolving the metadata of a magnet link", "name", r.name, "infohash", r.magnet.InfoHash)
+	if r.known != nil {
+		s.log.Info("asking peers for the piece hashes the torrent file lacks", "name", r.name, "infohash", r.magnet.InfoHash)
+	} else {
+		s.log.Info("resolving the metadata of a magnet link", "name", r.name, "infohash", r.magnet.InfoHash)
+	}
 	mi, peers, err := s.resolve(ctx, r)
 	if err != nil {
 		s.log.Info("stopped resolving a magnet link", "name", r.name, "err", err)

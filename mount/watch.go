@@ -33,7 +33,7 @@ type watcher struct {
 	root    *fs.Root
 	log     *slog.Logger
 	known   map[string]fileStamp      // by file name
-	magnets map[string]*watchedMagnet // magnet links without saved metadata, by name shown
+	magnets map[string]*watchedMagnet // magnet links without saved metadata (and v2-only torrents lacking piece hashes), by name shown
 }
 
 // watchedMagnet is a magnet link of the directory shown before its
@@ -125,6 +125,18 @@ func (w *watcher) add(ctx context.Context, name, path string) bool {
 		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", mi.InfoHash)
 		return false
 	}
+	if fetch.CheckSupported(mi) != nil {
+		// A v2-only torrent lacking piece hashes: shown as a magnet
+		// link is until they arrive, unless an earlier mount saved them.
+		full, err := w.s.loadSavedLayers(mi)
+		if err != nil {
+			w.log.Warn("ignoring the saved piece hashes of a torrent; asking peers again", "file", path, "err", err)
+		}
+		if full == nil {
+			return w.addPending(name, path, newLayersResolution(name, mi))
+		}
+		mi = full
+	}
 	return w.show(ctx, name, path, mi, fetch.TorrentOptions{})
 }
 
@@ -166,14 +178,19 @@ func (w *watcher) addMagnet(ctx context.Context, name, path string) bool {
 		w.log.Info("using the saved metadata of the magnet link, not resolving it", "file", path, "infohash", m.InfoHash)
 		return w.show(ctx, name, path, mi, magnetExtras(mi, m, nil))
 	}
-	r := newResolution(name, m)
-	p := fs.NewPending(fs.PendingOptions{InfoHash: m.InfoHash, Describe: r.describe})
+	return w.addPending(name, path, newResolution(name, m))
+}
+
+// addPending shows r, from the file at path, as a directory holding the
+// placeholder until run has resolved it.
+func (w *watcher) addPending(name, path string, r *resolution) bool {
+	p := fs.NewPending(fs.PendingOptions{InfoHash: r.magnet.InfoHash, Describe: r.describe})
 	if err := w.root.AddPending(name, p); err != nil {
-		w.log.Warn("cannot show magnet link", "file", path, "err", err)
+		w.log.Warn("cannot show the torrent while resolving it", "file", path, "err", err)
 		return false
 	}
 	w.magnets[name] = &watchedMagnet{r: r, p: p}
-	w.log.Info("showing magnet link while resolving it", "name", name)
+	w.log.Info("showing a torrent while resolving it", "name", name, "file", path)
 	return true
 }
 

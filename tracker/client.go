@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -51,6 +52,12 @@ type AnnounceRequest struct {
 	// TrackerID is the "tracker id" this tracker gave in an earlier
 	// answer (AnnounceResponse.TrackerID); HTTP trackers want it back.
 	TrackerID string
+	// Family restricts the announce to the tracker's addresses of one
+	// family, so that the tracker learns our address in that family and
+	// answers with the peers it knows there (BEP 7). When the tracker has
+	// no such address, or this host no route to it, the error wraps
+	// ErrFamilyUnreachable. AnyFamily uses whichever answers.
+	Family Family
 }
 
 // AnnounceResponse is a tracker's answer to an announce.
@@ -83,12 +90,18 @@ type Client struct {
 	// Logger receives retries and warnings; nil discards them.
 	Logger *slog.Logger
 
+	// LookupHost resolves tracker names to their addresses; nil means
+	// the system's resolver. Tests give names both families this way.
+	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
+
 	ids connIDCache // UDP connection ids by tracker address
 	// answered is, per UDP tracker host, the address that answered.
 	answered udpAddrCache
-	// lookupHost resolves tracker names; nil = the system's resolver.
-	// Tests set it.
-	lookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
+	// families are the HTTP clients of announces by family (familyHTTP).
+	families [3]struct {
+		once   sync.Once
+		client *http.Client
+	}
 }
 
 // ErrFailure is wrapped by errors that carry a tracker's "failure reason"
@@ -141,7 +154,7 @@ func (c *Client) announceOnce(ctx context.Context, rawURL string, req AnnounceRe
 		return nil, permanent(fmt.Errorf("tracker URL %q: unsupported scheme %q (want http, https or udp)", rawURL, u.Scheme))
 	}
 	if err != nil {
-		return nil, err
+		return nil, familyError(req.Family, err)
 	}
 	if resp.Warning != "" {
 		c.logger().Warn("tracker warning", "url", rawURL, "message", resp.Warning)

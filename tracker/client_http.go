@@ -74,7 +74,7 @@ func announceURL(u *url.URL, req AnnounceRequest) string {
 }
 
 func (c *Client) announceHTTP(ctx context.Context, u *url.URL, req AnnounceRequest) (*AnnounceResponse, error) {
-	body, err := c.get(ctx, announceURL(u, req))
+	body, err := c.get(ctx, c.familyHTTP(req.Family), announceURL(u, req))
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (c *Client) scrapeHTTP(ctx context.Context, u *url.URL, hashes [][20]byte) 
 		b.WriteString("info_hash=")
 		writeEscaped(&b, h[:])
 	}
-	body, err := c.get(ctx, b.String())
+	body, err := c.get(ctx, c.httpClient(), b.String())
 	if err != nil {
 		return nil, err
 	}
@@ -134,14 +134,14 @@ func (c *Client) scrapeHTTP(ctx context.Context, u *url.URL, hashes [][20]byte) 
 
 // get fetches a tracker URL and returns its body, at most maxResponseSize
 // bytes. Non-200 answers are errors; 4xx ones are not retried.
-func (c *Client) get(ctx context.Context, rawURL string) ([]byte, error) {
+func (c *Client) get(ctx context.Context, hc *http.Client, rawURL string) ([]byte, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("tracker request: %w", err))
 	}
 	hreq.Header.Set("User-Agent", "torfs/0.1")
 	hreq.Header.Set("Accept-Encoding", "identity")
-	resp, err := c.httpClient().Do(hreq)
+	resp, err := hc.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("tracker unreachable: %w", err)
 	}

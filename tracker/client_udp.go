@@ -110,7 +110,7 @@ func (c *Client) connect(ctx context.Context, uc *udpConn) (uint64, error) {
 
 func (c *Client) announceUDP(ctx context.Context, u *url.URL, req AnnounceRequest) (*AnnounceResponse, error) {
 	var resp *AnnounceResponse
-	err := c.overUDP(ctx, u, func(ctx context.Context, uc *udpConn) error {
+	err := c.overUDP(ctx, u, req.Family, func(ctx context.Context, uc *udpConn) error {
 		for try := 0; ; try++ {
 			id, err := c.connect(ctx, uc)
 			if err != nil {
@@ -187,7 +187,7 @@ func parseUDPAnnounceResponse(p []byte, ipv6 bool) (*AnnounceResponse, error) {
 
 func (c *Client) scrapeUDP(ctx context.Context, u *url.URL, hashes [][20]byte) (map[[20]byte]ScrapeStats, error) {
 	var out map[[20]byte]ScrapeStats
-	err := c.overUDP(ctx, u, func(ctx context.Context, uc *udpConn) error {
+	err := c.overUDP(ctx, u, AnyFamily, func(ctx context.Context, uc *udpConn) error {
 		out = make(map[[20]byte]ScrapeStats, len(hashes))
 		for rest := hashes; len(rest) > 0; {
 			batch := rest[:min(len(rest), udpproto.MaxScrapeCount)]

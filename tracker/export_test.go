@@ -7,5 +7,5 @@ import (
 
 // SetLookupHost makes c resolve tracker names with lookup.
 func SetLookupHost(c *Client, lookup func(ctx context.Context, host string) ([]netip.Addr, error)) {
-	c.lookupHost = lookup
+	c.LookupHost = lookup
 }

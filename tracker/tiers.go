@@ -51,14 +51,16 @@ func (t *Tiers) URLs() [][]string {
 	return out
 }
 
-// trackerID is the tracker id that url gave last, or "".
-func (t *Tiers) trackerID(url string) string {
+// trackerID is the tracker id kept under key (idKey), or "".
+func (t *Tiers) trackerID(key string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.ids[url]
+	return t.ids[key]
 }
 
-// TrackerIDs returns the tracker ids the trackers gave, by announce URL.
+// TrackerIDs returns the tracker ids the trackers gave, by announce URL
+// (followed by " IPv4" or " IPv6" for those of announces restricted to
+// one family).
 func (t *Tiers) TrackerIDs() map[string]string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -84,16 +86,16 @@ func (t *Tiers) AdoptTrackerIDs(ids map[string]string) {
 }
 
 // answered records that url answered resp: it moves to the front of its
-// tier, and its tracker id is kept. An answer without one keeps the
-// earlier id, as BEP 3 asks.
-func (t *Tiers) answered(url string, resp *AnnounceResponse) {
+// tier, and its tracker id is kept under key (idKey). An answer without
+// one keeps the earlier id, as BEP 3 asks.
+func (t *Tiers) answered(url, key string, resp *AnnounceResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if resp.TrackerID != "" {
 		if t.ids == nil {
 			t.ids = make(map[string]string)
 		}
-		t.ids[url] = resp.TrackerID
+		t.ids[key] = resp.TrackerID
 	}
 	for _, tier := range t.tiers {
 		for j, u := range tier {
@@ -116,27 +118,51 @@ var ErrNoTrackers = errors.New("the torrent lists no trackers")
 // are returned together, and the caller retries later.
 //
 // req.TrackerID is ignored: each tracker is sent the tracker id it gave
-// in an earlier answer, which t keeps per URL, so whoever announces
-// through t sends it back without keeping it.
+// in an earlier answer, which t keeps per URL (and per req.Family), so
+// whoever announces through t sends it back without keeping it.
+//
+// With req.Family set, trackers that family cannot reach are skipped;
+// when no tracker is reachable over it the error wraps
+// ErrFamilyUnreachable, and only then.
 func (c *Client) AnnounceTiers(ctx context.Context, t *Tiers, req AnnounceRequest) (*AnnounceResponse, string, error) {
-	var errs []error
+	var errs, unreachable []error
 	for _, tier := range t.URLs() {
 		for _, url := range tier {
 			if err := ctx.Err(); err != nil {
 				return nil, "", err
 			}
-			req.TrackerID = t.trackerID(url)
+			key := idKey(url, req.Family)
+			req.TrackerID = t.trackerID(key)
 			resp, err := c.announceOnce(ctx, url, req)
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrFamilyUnreachable):
+				unreachable = append(unreachable, err)
+			case err != nil:
 				errs = append(errs, err)
-				continue
+			default:
+				t.answered(url, key, resp)
+				return resp, url, nil
 			}
-			t.answered(url, resp)
-			return resp, url, nil
 		}
 	}
-	if len(errs) == 0 {
-		return nil, "", ErrNoTrackers
+	switch {
+	case len(errs) > 0:
+		// Said, but not wrapped: the trackers that can be reached failed.
+		for _, err := range unreachable {
+			errs = append(errs, errors.New(err.Error()))
+		}
+		return nil, "", fmt.Errorf("no tracker answered: %w", errors.Join(errs...))
+	case len(unreachable) > 0:
+		return nil, "", fmt.Errorf("no tracker reachable over %s: %w", req.Family, errors.Join(unreachable...))
 	}
-	return nil, "", fmt.Errorf("no tracker answered: %w", errors.Join(errs...))
+	return nil, "", ErrNoTrackers
+}
+
+// idKey is what a tracker id is kept under: the URL, and the family of
+// the announces that got it (the tracker sees another peer in each).
+func idKey(url string, fam Family) string {
+	if fam == AnyFamily {
+		return url
+	}
+	return url + " " + fam.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -36,11 +35,17 @@ type udpAddrCache struct {
 // overUDP runs exchange over a socket connected to one of the tracker's
 // addresses after another, the remembered one first, until one works or
 // the tracker refuses (a refusal is an answer: the address works). Each
-// address but the last gets an equal share of the time left.
-func (c *Client) overUDP(ctx context.Context, u *url.URL, exchange func(context.Context, *udpConn) error) error {
-	addrs, err := c.udpAddrs(ctx, u)
+// address but the last gets an equal share of the time left. Only the
+// addresses of fam are tried.
+func (c *Client) overUDP(ctx context.Context, u *url.URL, fam Family, exchange func(context.Context, *udpConn) error) error {
+	addrs, err := c.udpAddrs(ctx, u, fam)
 	if err != nil {
 		return err
+	}
+	// Each family remembers its own address that answered.
+	key := u.Host
+	if fam != AnyFamily {
+		key += " " + fam.String()
 	}
 	var errs []error
 	for i, a := range addrs {
@@ -51,7 +56,7 @@ func (c *Client) overUDP(ctx context.Context, u *url.URL, exchange func(context.
 		err := c.tryUDPAddr(actx, u.Host, a, exchange)
 		cancel()
 		if err == nil || errors.Is(err, ErrFailure) {
-			c.answered.put(u.Host, a)
+			c.answered.put(key, a)
 			return err
 		}
 		errs = append(errs, err)
@@ -77,35 +82,26 @@ func (c *Client) tryUDPAddr(ctx context.Context, host string, a netip.AddrPort, 
 	return exchange(ctx, uc)
 }
 
-// udpAddrs resolves the tracker's host: the addresses to try, in order.
-func (c *Client) udpAddrs(ctx context.Context, u *url.URL) ([]netip.AddrPort, error) {
+// udpAddrs resolves the tracker's host: the addresses of fam to try, in
+// order.
+func (c *Client) udpAddrs(ctx context.Context, u *url.URL, fam Family) ([]netip.AddrPort, error) {
 	port, err := strconv.ParseUint(u.Port(), 10, 16)
 	if err != nil || port == 0 {
 		return nil, permanent(fmt.Errorf("udp tracker URL %s has no valid port", u.Redacted()))
 	}
-	host := u.Hostname()
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		lookup := c.lookupHost
-		if lookup == nil {
-			lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
-				return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-			}
-		}
-		if ips, err = lookup(ctx, host); err != nil {
-			return nil, fmt.Errorf("udp tracker %s: %w", u.Host, err)
-		}
-		if len(ips) == 0 {
-			return nil, fmt.Errorf("udp tracker %s: the name has no address", u.Host)
-		}
+	ips, err := c.familyAddrs(ctx, u.Hostname(), fam)
+	if err != nil {
+		return nil, fmt.Errorf("udp tracker %s: %w", u.Host, err)
 	}
 	addrs := make([]netip.AddrPort, 0, len(ips))
 	for _, ip := range ips {
 		addrs = append(addrs, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
 	}
-	return orderUDPAddrs(addrs, c.answered.get(u.Host)), nil
+	key := u.Host
+	if fam != AnyFamily {
+		key += " " + fam.String()
+	}
+	return orderUDPAddrs(addrs, c.answered.get(key)), nil
 }
 
 // orderUDPAddrs puts good (when one of addrs) first, then alternates the

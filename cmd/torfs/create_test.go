@@ -206,7 +206,7 @@ func TestCreateV2AndInfo(t *testing.T) {
 	}
 	// One whose piece layers leave a file out gets the hashes missing
 	// from a peer (BEP 52 hash requests), then downloads and verifies.
-	getV2WithoutLayers(t, v2, m2, data)
+	getV2WithoutLayers(t, v2, m2, data, false)
 	// A v2 link is looked up under its truncated hash.
 	code, _, stderr := runTorfs(t, "info", "--no-dht", "--timeout", "300ms", "--peer", "127.0.0.1:1", js.Magnet)
 	if code != 1 || !strings.Contains(stderr, "could not connect") {
@@ -217,7 +217,9 @@ func TestCreateV2AndInfo(t *testing.T) {
 // getV2WithoutLayers seeds the v2-only torrent file full (mi) from data
 // with torfs seed, and downloads with torfs get a copy of it without any
 // piece layers: get asks the seeder for them and writes the same bytes.
-func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data string) {
+// With seedBare the seeder is given that copy too, and computes the
+// layers from the data.
+func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data string, seedBare bool) {
 	t.Helper()
 	if len(mi.PieceLayers) == 0 {
 		t.Fatalf("%s has no piece layer to leave out", full)
@@ -233,6 +235,10 @@ func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data s
 	if err := os.WriteFile(partial, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	seedFile := full
+	if seedBare {
+		seedFile = partial
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stdout, stderr testutil.Buffer
@@ -240,7 +246,7 @@ func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data s
 	sctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); <-code }()
 	go func() {
-		code <- run(sctx, []string{"seed", "--no-dht", "--listen", "127.0.0.1:0", "--data", data, full}, &stdout, &stderr)
+		code <- run(sctx, []string{"seed", "--no-dht", "--listen", "127.0.0.1:0", "--data", data, seedFile}, &stdout, &stderr)
 	}()
 	var addr string
 	for addr == "" {
@@ -256,6 +262,9 @@ func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data s
 			t.Fatalf("torfs seed never started seeding:\n%s", stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if seedBare && !strings.Contains(stderr.String(), "computed the piece hashes the .torrent leaves out") {
+		t.Errorf("torfs seed of a .torrent without piece layers did not say it computed them:\n%s", stderr.String())
 	}
 	out := filepath.Join(dir, "out")
 	c, _, errs := runTorfs(t, "get", "--no-dht", "--peer", addr, "-o", out, partial)
@@ -274,5 +283,48 @@ func getV2WithoutLayers(t *testing.T, full string, mi *metainfo.MetaInfo, data s
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("downloaded %s differs (%d bytes, want %d): %v", filepath.Join(f.Path...), len(got), len(want), err)
 		}
+	}
+}
+
+// TestSeedV2WithoutLayers: torfs seed of a v2-only .torrent without its
+// piece layers computes them from the data, and serves them to a get of
+// the same .torrent; data that is not the torrent's is refused, saying
+// which file.
+func TestSeedV2WithoutLayers(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(filepath.Join(data, "sub"), 0o755)
+	big := make([]byte, 100000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	os.WriteFile(filepath.Join(data, "big.bin"), big, 0o644)
+	os.WriteFile(filepath.Join(data, "sub", "x"), []byte("xyz"), 0o644)
+	v2 := filepath.Join(dir, "v2.torrent")
+	if code, _, stderr := runTorfs(t, "create", "--v2", "-l", "16KiB", "-o", v2, data); code != 0 {
+		t.Fatalf("create --v2: exit %d, %s", code, stderr)
+	}
+	mi, err := metainfo.Load(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getV2WithoutLayers(t, v2, mi, data, true)
+
+	// The same size, other bytes: no layer to trust.
+	bare := *mi
+	bare.PieceLayers = nil
+	enc, err := bare.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(dir, "partial.torrent")
+	if err := os.WriteFile(partial, enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big[50000]++
+	os.WriteFile(filepath.Join(data, "big.bin"), big, 0o644)
+	code, _, stderr := runTorfs(t, "seed", "--no-dht", "--listen", "127.0.0.1:0", "--data", data, partial)
+	if code != 1 || !strings.Contains(stderr, "v2-only") || !strings.Contains(stderr, filepath.Join(data, "big.bin")+": its content is not the torrent's") {
+		t.Errorf("seed of other data without piece layers: exit %d, %s", code, stderr)
 	}
 }

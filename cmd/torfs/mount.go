@@ -21,6 +21,7 @@ import (
 	"github.com/torfs/torfs/httpserve"
 	"github.com/torfs/torfs/internal/bytesize"
 	"github.com/torfs/torfs/internal/plural"
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/mount"
 	"github.com/torfs/torfs/webui"
 )
@@ -51,6 +52,8 @@ connected, metadata pieces received, the last error, the time spent);
 then the files replace it. The metadata is saved as
 --cache-dir/torrents/INFOHASH.torrent, kept after unmount even without
 --keep, so the next mount of the same magnet shows the files at once.
+So does a v2-only .torrent whose 'piece layers' leave files out: the
+placeholder stays until its peers sent the piece hashes missing.
 
 torfs mount runs in the foreground and prints one line once the mount is
 live. Ctrl-C (or SIGTERM, or closing the terminal) unmounts at once; when
@@ -355,8 +358,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		switch {
 		case m.Resolving:
 			// The budget depends on the torrent's size, not known yet.
-			cache = fmt.Sprintf("resolving the magnet's metadata: cat %s; cache in %s",
-				filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
+			what := "resolving the magnet's metadata"
+			if !metainfo.IsMagnet(source) {
+				what = "fetching the piece hashes the torrent lacks from peers"
+			}
+			cache = fmt.Sprintf("%s: cat %s; cache in %s",
+				what, filepath.Join(m.Mountpoint, fs.ResolvingName), m.CacheDir)
 		case m.CacheShared:
 			cache = fmt.Sprintf("cache %s shared by all torrents in %s", bytesize.Format(m.CacheBudget), m.CacheDir)
 		case m.CacheBudget > 0:

@@ -31,7 +31,9 @@ holds it; for a multi-file torrent, the torrent's root directory or the
 directory that holds it. Files are found under the names the torrent gives
 them. Files are never resized or rewritten: a file whose size differs
 from the torrent's is reported and left out (the pieces that touch it are
-not served), and the rest is seeded.
+not served), and the rest is seeded. A v2-only (BEP 52) torrent whose
+'piece layers' leave files out gets those hashes from the data itself:
+each file must then be whole and match its pieces root.
 
 Flags:
   --data PATH        where the data is (default: current directory)
@@ -82,11 +84,14 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := fetch.CheckSupported(mi); err != nil {
-		return err
-	}
 	dir, err := seedDir(&mi.Info, *data)
 	if err != nil {
+		return err
+	}
+	if err := fillLayers(ctx, mi, dir, stderr); err != nil {
+		return err
+	}
+	if err := fetch.CheckSupported(mi); err != nil {
 		return err
 	}
 	wrong := wrongSizes(&mi.Info, dir)

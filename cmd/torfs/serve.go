@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/mount"
 )
 
@@ -100,6 +101,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			index += "?token=" + url.QueryEscape(token)
 		}
 		what := "resolving the magnet's metadata first"
+		if !metainfo.IsMagnet(tg.Source) {
+			what = "fetching the piece hashes the torrent lacks from peers first"
+		}
 		if !m.Resolving {
 			what = "files at " + m.HTTPURL + "/t/INFOHASH/PATH, playlists at /t/INFOHASH.m3u, WebDAV at /dav/"
 		}
