@@ -21,7 +21,10 @@ const (
 	// again in plaintext when the peer drops it (a peer that answered
 	// only in plaintext is dialed in plaintext first from then on, and
 	// encrypted at once if it drops that); accept encrypted and
-	// plaintext peers.
+	// plaintext peers. A peer offering both RC4 and plaintext in its
+	// encrypted handshake gets plaintext after it, as libtorrent selects
+	// by default: the handshake stays hidden, the payload costs no
+	// cipher work.
 	EncryptionPrefer Encryption = iota
 	// EncryptionRequire speaks only RC4-encrypted connections, both ways.
 	EncryptionRequire

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/torfs/torfs/mse"
 )
 
 // TestEncryptionPolicies downloads a piece between two clients of every
@@ -16,15 +18,18 @@ func TestEncryptionPolicies(t *testing.T) {
 	mi, data := testTorrent(t, 1<<20, 64<<10)
 	for _, tc := range []struct {
 		leech, seed Encryption
-		encrypted   bool
+		mse         bool // the handshake was MSE's
+		encrypted   bool // the payload is RC4
 	}{
-		{EncryptionPrefer, EncryptionPrefer, true},
-		{EncryptionPrefer, EncryptionRequire, true},
-		{EncryptionRequire, EncryptionPrefer, true},
-		{EncryptionRequire, EncryptionRequire, true},
-		{EncryptionPrefer, EncryptionOff, false}, // falls back to plaintext
-		{EncryptionOff, EncryptionPrefer, false},
-		{EncryptionOff, EncryptionOff, false},
+		// Both offering both: an MSE handshake, the payload plaintext,
+		// as between two libtorrents with default settings.
+		{EncryptionPrefer, EncryptionPrefer, true, false},
+		{EncryptionPrefer, EncryptionRequire, true, true},
+		{EncryptionRequire, EncryptionPrefer, true, true},
+		{EncryptionRequire, EncryptionRequire, true, true},
+		{EncryptionPrefer, EncryptionOff, false, false}, // falls back to plaintext
+		{EncryptionOff, EncryptionPrefer, false, false},
+		{EncryptionOff, EncryptionOff, false, false},
 	} {
 		t.Run(tc.leech.String()+"->"+tc.seed.String(), func(t *testing.T) {
 			seed := newTestClient(t, Config{Encryption: tc.seed})
@@ -47,6 +52,13 @@ func TestEncryptionPolicies(t *testing.T) {
 			if peers[0].Encrypted != tc.encrypted {
 				t.Fatalf("Encrypted = %v, want %v", peers[0].Encrypted, tc.encrypted)
 			}
+			tor.mu.Lock()
+			for p := range tor.peers {
+				if _, ok := p.conn.(*mse.Conn); ok != tc.mse {
+					t.Errorf("MSE handshake %v, want %v", ok, tc.mse)
+				}
+			}
+			tor.mu.Unlock()
 		})
 	}
 }

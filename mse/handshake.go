@@ -61,9 +61,13 @@ type AcceptConfig struct {
 	// Lookup returns the info-hash whose SKeyHash is h, if served.
 	Lookup func(h [20]byte) (infoHash [20]byte, ok bool)
 	// Allowed are the methods Accept may select for an encrypted
-	// handshake (RC4 is chosen when both sides allow it); empty refuses
-	// encrypted handshakes.
+	// handshake; empty refuses encrypted handshakes.
 	Allowed Method
+	// PreferRC4 selects RC4 when the peer offers both methods and both
+	// are allowed; otherwise plaintext is selected then, as libtorrent
+	// does by default (its prefer_rc4): the handshake stays hidden, and
+	// the payload costs no cipher work.
+	PreferRC4 bool
 	// AllowPlaintext accepts a peer that skips MSE and sends a plain
 	// BitTorrent handshake: Accept then returns method None and the
 	// peer's bytes on the Conn.
@@ -166,10 +170,10 @@ func Accept(ctx context.Context, conn net.Conn, cfg AcceptConfig) (_ net.Conn, i
 	ia := b.take(iaLen)
 	dec.XORKeyStream(ia, ia)
 	var sel Method
-	switch {
-	case provide&cfg.Allowed&RC4 != 0:
+	switch common := provide & cfg.Allowed; {
+	case common&RC4 != 0 && (cfg.PreferRC4 || common&Plaintext == 0):
 		sel = RC4
-	case provide&cfg.Allowed&Plaintext != 0:
+	case common&Plaintext != 0:
 		sel = Plaintext
 	default:
 		return nil, infoHash, 0, fmt.Errorf("%w (offered %v)", ErrNoCommonMethod, provide&(RC4|Plaintext))

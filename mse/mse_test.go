@@ -91,15 +91,18 @@ func TestSelection(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		provide, allowed Method
+		preferRC4        bool
 		want             Method
 	}{
-		{"both offered, both allowed: rc4", RC4 | Plaintext, RC4 | Plaintext, RC4},
-		{"rc4 only", RC4, RC4 | Plaintext, RC4},
-		{"plaintext only offered", Plaintext, RC4 | Plaintext, Plaintext},
-		{"plaintext only allowed", RC4 | Plaintext, Plaintext, Plaintext},
+		{"both offered, both allowed: plaintext", RC4 | Plaintext, RC4 | Plaintext, false, Plaintext},
+		{"both offered, both allowed, rc4 preferred", RC4 | Plaintext, RC4 | Plaintext, true, RC4},
+		{"rc4 only", RC4, RC4 | Plaintext, false, RC4},
+		{"rc4 only allowed", RC4 | Plaintext, RC4, false, RC4},
+		{"plaintext only offered", Plaintext, RC4 | Plaintext, true, Plaintext},
+		{"plaintext only allowed", RC4 | Plaintext, Plaintext, true, Plaintext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ini, m, err, acc := pair(t, testHash, tc.provide, ia, AcceptConfig{Lookup: lookupOf(testHash), Allowed: tc.allowed})
+			ini, m, err, acc := pair(t, testHash, tc.provide, ia, AcceptConfig{Lookup: lookupOf(testHash), Allowed: tc.allowed, PreferRC4: tc.preferRC4})
 			if err != nil || acc.err != nil {
 				t.Fatalf("initiate: %v; accept: %v", err, acc.err)
 			}
