@@ -64,6 +64,7 @@ type outPacket struct {
 	off        int64
 	n          int
 	sentAt     time.Time
+	tx         uint64 // the connection's count of transmissions at the last one
 	sends      int
 	sacked     bool
 	needResend bool
@@ -107,6 +108,13 @@ type Conn struct {
 	dupAcks   int
 	recoverTo uint16 // no new loss response until this is acked
 	inRecover bool
+	// txCount numbers every transmission of a data packet; deliveredTx is
+	// the highest number of one known to have arrived (acked or
+	// selectively acked). A packet whose last transmission is
+	// lostAfter or more below it is taken for lost, be it a first
+	// sending or a resend.
+	txCount     uint64
+	deliveredTx uint64
 
 	// Receiving.
 	ackNr     uint16 // last in-order sequence number
@@ -114,7 +122,8 @@ type Conn struct {
 	readOff   int
 	ooo       []oooPacket
 	oooBytes  int
-	gotFin    bool // all data up to the peer's FIN is in readBuf
+	oooLast   uint16 // highest sequence number held past a gap
+	gotFin    bool   // all data up to the peer's FIN is in readBuf
 	finSeq    uint16
 	haveFin   bool
 	replyDiff uint32 // our receive time minus the peer's timestamp
@@ -391,6 +400,8 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 		b = append(b, c.sendBuf[start:start+p.n]...)
 	}
 	p.sentAt = now
+	c.txCount++
+	p.tx = c.txCount
 	p.sends++
 	if p.sends > 1 {
 		c.stats.Resent++
@@ -419,7 +430,7 @@ func (c *Conn) sendState(now time.Time) {
 	}
 	h := c.header(stState, seq, now)
 	if c.oooBytes > 0 {
-		for i := range maxSACKBytes * 8 {
+		for i := range min(maxSACKBytes*8, int(c.oooLast-c.ackNr-1)) {
 			slot := &c.ooo[int(c.ackNr+2+uint16(i))%oooSlots]
 			if slot.present {
 				h.sack[i/8] |= 1 << (i % 8)
@@ -553,6 +564,7 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		}
 		if !p.sacked {
 			ackedBytes += p.n
+			c.deliveredTx = max(c.deliveredTx, p.tx)
 		}
 		if p.sends == 1 {
 			c.rtt.sample(now.Sub(p.sentAt))
@@ -582,38 +594,51 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		c.cond.Broadcast() // room in the send buffer
 	} else if h.typ == stState && h.ack == c.lastAck && c.inflight.len() > 0 {
 		c.dupAcks++
-		if c.dupAcks == 3 {
-			c.lost(c.inflight.at(0), now)
+		if p := c.inflight.at(0); c.dupAcks == lostAfter && !p.fastResent {
+			c.lost(p, now)
 		}
 	}
 	c.cc.onAck(ackedBytes)
 }
 
-// applySACK marks the packets the peer holds past its gap and resends a
-// packet that three later packets overtook. It returns the newly sacked
-// bytes.
+// lostAfter is how many later transmissions must arrive before a packet
+// is taken for lost: three, as TCP's duplicate acks, so that a little
+// reordering does not resend.
+const lostAfter = 3
+
+// applySACK marks the packets the peer holds past its gap and resends
+// those that lostAfter later transmissions overtook, a resend among them:
+// a resend lost again is sent again at once instead of after a
+// retransmission timeout, which stalled the connection (the packets past
+// the gap soon outrun what a selective ack can say, and the window fills
+// with them). It returns the newly sacked bytes.
 func (c *Conn) applySACK(h *header, now time.Time) int {
 	bytes := 0
 	// Packets are in sequence order from inflight.at(0) = first unacked,
 	// whose seq is h.ack+1 when nothing else was lost.
-	later := 0
-	for i := c.inflight.len() - 1; i >= 0; i-- {
+	for i := range c.inflight.len() {
 		p := c.inflight.at(i)
-		bit := int(p.seq - h.ack - 2)
-		if bit >= 0 && bit < h.nSACK*8 && h.sack[bit/8]&(1<<(bit%8)) != 0 {
-			if !p.sacked {
-				p.sacked = true
-				if !p.needResend {
-					c.flightLen -= p.n
-				}
-				p.needResend = false
-				bytes += p.n
-			}
-			later++
-			continue
+		bit := int(p.seq-h.ack) - 2
+		if bit >= h.nSACK*8 {
+			break
 		}
-		inRange := p.seq == h.ack+1 || bit < h.nSACK*8
-		if !p.sacked && later >= 3 && !p.fastResent && inRange {
+		if bit >= 0 && h.sack[bit/8]&(1<<(bit%8)) != 0 && !p.sacked {
+			p.sacked = true
+			if !p.needResend {
+				c.flightLen -= p.n
+			}
+			p.needResend = false
+			bytes += p.n
+			c.deliveredTx = max(c.deliveredTx, p.tx)
+		}
+	}
+	// Only packets the bitmask covers: those past it may have arrived.
+	for i := range c.inflight.len() {
+		p := c.inflight.at(i)
+		if int(p.seq-h.ack)-2 >= h.nSACK*8 {
+			break
+		}
+		if !p.sacked && !p.needResend && p.tx+lostAfter <= c.deliveredTx {
 			c.lost(p, now)
 		}
 	}
@@ -623,7 +648,7 @@ func (c *Conn) applySACK(h *header, now time.Time) int {
 // lost resends p at once and tells the congestion controller, which
 // reacts at most once per window of data (a loss episode).
 func (c *Conn) lost(p *outPacket, now time.Time) {
-	if p.fastResent || p.sacked {
+	if p.sacked {
 		return
 	}
 	p.fastResent = true
@@ -686,6 +711,9 @@ func (c *Conn) receiveData(h *header, payload []byte, now time.Time) {
 			slot.present, slot.fin = true, h.typ == stFin
 			slot.data = append(slot.data[:0], payload...)
 			c.oooBytes += len(payload)
+			if c.oooBytes == len(payload) || seqLess(c.oooLast, h.seq) {
+				c.oooLast = h.seq
+			}
 			if slot.fin {
 				c.haveFin = true
 			}
@@ -751,6 +779,9 @@ func (c *Conn) tick(now time.Time) {
 			return
 		}
 		c.cc.onTimeout()
+		// The packets in flight now are resent as one episode: their
+		// losses were answered by the timeout.
+		c.inRecover, c.recoverTo = true, c.seqNr-1
 		for i := range c.inflight.len() {
 			p := c.inflight.at(i)
 			if !p.sacked && !p.needResend {

@@ -244,6 +244,35 @@ func TestLossRecoveredBySelectiveAcks(t *testing.T) {
 	}
 }
 
+func TestLostResendSentAgainFromSelectiveAcks(t *testing.T) {
+	// The 10th data packet is lost on its first two sendings: the
+	// selective acks of the packets sent after its resend show the resend
+	// lost too, and it goes a third time, counted as a fast resend.
+	var mu sync.Mutex
+	first, dropped := true, 0
+	var lostSeq uint16
+	a, b := lossy(t, func(p []byte) bool {
+		var h header
+		if _, err := h.parse(p); err != nil || h.typ != stData {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if first {
+			first, lostSeq = false, h.seq+9
+		}
+		if h.seq != lostSeq || dropped == 2 {
+			return false
+		}
+		dropped++
+		return true
+	}), listenT(t)
+	st := transfer(t, a, b, 4<<20)
+	if st.FastResent < 2 {
+		t.Fatalf("a resend lost again was not resent from the selective acks: %+v", st)
+	}
+}
+
 func TestLossOfATailRecoveredByTimeout(t *testing.T) {
 	// Losing every other packet of a small transfer leaves gaps that no
 	// later packet reveals: only the retransmission timer recovers them.
