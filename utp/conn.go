@@ -147,6 +147,10 @@ type Conn struct {
 	readTimer, writeTimer       *time.Timer
 
 	stats Stats
+	// limitedBy is the window sending waits for since limitedAt:
+	// limitNone, limitCwnd or limitPeer.
+	limitedBy int
+	limitedAt time.Time
 
 	payload int // bytes of stream in a full packet
 	scratch []byte
@@ -173,6 +177,11 @@ type Stats struct {
 	Resent                       int64 // packets sent again, any cause
 	FastResent                   int64 // after duplicate or selective acks
 	Timeouts                     int64 // retransmission timeouts
+	DupAcks                      int64 // acks that acknowledged nothing new
+	SlowStartExits               int64 // times slow start ended
+	// CwndLimited and PeerWindowLimited are how long data waited to be
+	// sent for the congestion window and for the peer's receive window.
+	CwndLimited, PeerWindowLimited time.Duration
 
 	// The state when Stats was called.
 	InFlight   int           // packets sent and not acknowledged
@@ -190,7 +199,18 @@ type Stats struct {
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.snapshot(time.Now())
+}
+
+func (c *Conn) snapshot(now time.Time) Stats {
 	st := c.stats
+	st.SlowStartExits = c.cc.slowStartExits
+	switch c.limitedBy {
+	case limitCwnd:
+		st.CwndLimited += now.Sub(c.limitedAt)
+	case limitPeer:
+		st.PeerWindowLimited += now.Sub(c.limitedAt)
+	}
 	st.InFlight = c.inflight.len()
 	st.Unsent = int(c.sendStart + int64(len(c.sendBuf)) - c.sent)
 	st.CWND = c.cc.window()
@@ -199,18 +219,23 @@ func (c *Conn) Stats() Stats {
 	st.Unread = len(c.readBuf) - c.readOff
 	st.OutOfOrder = c.oooBytes
 	st.RTO = c.rto
-	st.SinceRecv = time.Since(c.lastRecv)
+	st.SinceRecv = now.Sub(c.lastRecv)
 	return st
 }
 
 // LogValue is the connection's Stats as a log group, so that a user of the
 // connection can log why it stalled (torfs -v does when a peer goes).
-func (c *Conn) LogValue() slog.Value {
-	st := c.Stats()
+func (c *Conn) LogValue() slog.Value { return c.Stats().LogValue() }
+
+// LogValue is st as a log group.
+func (st Stats) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int64("sent", st.PacketsSent), slog.Int64("received", st.PacketsReceived),
 		slog.Int64("resent", st.Resent), slog.Int64("fast_resent", st.FastResent),
-		slog.Int64("timeouts", st.Timeouts), slog.Int("in_flight", st.InFlight),
+		slog.Int64("timeouts", st.Timeouts), slog.Int64("dup_acks", st.DupAcks),
+		slog.Int64("slow_start_exits", st.SlowStartExits),
+		slog.Duration("cwnd_limited", st.CwndLimited), slog.Duration("peer_window_limited", st.PeerWindowLimited),
+		slog.Int("in_flight", st.InFlight),
 		slog.Int("unsent", st.Unsent), slog.Int("cwnd", st.CWND),
 		slog.Int("peer_window", st.PeerWindow), slog.Int("window", st.Window),
 		slog.Int("unread", st.Unread), slog.Int("out_of_order", st.OutOfOrder),
@@ -357,6 +382,7 @@ func (c *Conn) fail(err error) {
 	if c.state != stateDone {
 		c.state = stateDone
 		c.s.remove(c)
+		c.s.logClosed(c, err)
 	}
 	c.cond.Broadcast()
 }
@@ -465,6 +491,7 @@ func (c *Conn) flush(now time.Time) {
 			continue
 		}
 		if c.flightLen+p.n > limit && c.flightLen > 0 {
+			c.limited(now)
 			return
 		}
 		p.needResend = false
@@ -474,6 +501,7 @@ func (c *Conn) flush(now time.Time) {
 	for c.sent < c.sendStart+int64(len(c.sendBuf)) {
 		n := int(min(int64(c.payload), c.sendStart+int64(len(c.sendBuf))-c.sent))
 		if c.flightLen+n > limit && c.flightLen > 0 {
+			c.limited(now)
 			return
 		}
 		p := c.inflight.push()
@@ -483,6 +511,7 @@ func (c *Conn) flush(now time.Time) {
 		c.flightLen += n
 		c.transmit(p, now)
 	}
+	c.setLimited(now, limitNone)
 	if c.closing && !c.finSent {
 		c.finSent = true
 		p := c.inflight.push()
@@ -490,6 +519,35 @@ func (c *Conn) flush(now time.Time) {
 		c.seqNr++
 		c.transmit(p, now)
 	}
+}
+
+// What sending waits for (Conn.limitedBy).
+const (
+	limitNone = iota
+	limitCwnd
+	limitPeer
+)
+
+// limited records that data waits for a window: the smaller one.
+func (c *Conn) limited(now time.Time) {
+	if c.cc.window() <= c.peerWnd {
+		c.setLimited(now, limitCwnd)
+	} else {
+		c.setLimited(now, limitPeer)
+	}
+}
+
+func (c *Conn) setLimited(now time.Time, by int) {
+	if by == c.limitedBy {
+		return
+	}
+	switch c.limitedBy {
+	case limitCwnd:
+		c.stats.CwndLimited += now.Sub(c.limitedAt)
+	case limitPeer:
+		c.stats.PeerWindowLimited += now.Sub(c.limitedAt)
+	}
+	c.limitedBy, c.limitedAt = by, now
 }
 
 // receive handles one packet for this connection.
@@ -593,6 +651,7 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		}
 		c.cond.Broadcast() // room in the send buffer
 	} else if h.typ == stState && h.ack == c.lastAck && c.inflight.len() > 0 {
+		c.stats.DupAcks++
 		c.dupAcks++
 		if p := c.inflight.at(0); c.dupAcks == lostAfter && !p.fastResent {
 			c.lost(p, now)

@@ -59,10 +59,12 @@ const (
 // congestion (onLoss says which do) and falls to one packet on a timeout.
 // It has no clock of its own: callers pass the time.
 type ledbat struct {
-	mss       int     // bytes of payload in a full packet
-	cwnd      float64 // bytes allowed in flight
-	ssthresh  float64
-	slowStart bool
+	mss int // bytes of payload in a full packet
+	// slowStartExits counts the times slow start ended, for Stats.
+	slowStartExits int64
+	cwnd           float64 // bytes allowed in flight
+	ssthresh       float64
+	slowStart      bool
 
 	// lossRate is the fraction of bytes lost, averaged over the last
 	// max(4 windows, lossSpanPackets) bytes sent.
@@ -164,6 +166,7 @@ func (l *ledbat) onAck(acked int) {
 	if l.slowStart {
 		if l.ssQueuing && l.cwnd >= float64(slowStartMinWindow*l.mss) || q > targetDelay*9/10 || l.cwnd >= l.ssthresh {
 			l.slowStart = false
+			l.slowStartExits++
 		} else {
 			l.cwnd += float64(acked)
 			return
@@ -215,7 +218,10 @@ func (l *ledbat) onLoss(n int, newEpisode bool) {
 	l.cwnd /= 2
 	l.clamp()
 	l.ssthresh = max(l.cwnd, float64(2*l.mss))
-	l.slowStart = false
+	if l.slowStart {
+		l.slowStart = false
+		l.slowStartExits++
+	}
 	l.clamp()
 }
 

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +273,46 @@ func TestLostResendSentAgainFromSelectiveAcks(t *testing.T) {
 	if st.FastResent < 2 {
 		t.Fatalf("a resend lost again was not resent from the selective acks: %+v", st)
 	}
+}
+
+func TestClosedConnectionLogsItsStats(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	var buf syncBuffer
+	a.SetLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	d, acc := connPair(t, a, b)
+	if _, err := d.Write(make([]byte, 100_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, acc, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	sent := d.(*Conn).Stats().PacketsSent
+	a.Close() // ends d at once
+	line := buf.String()
+	if !strings.Contains(line, "utp connection closed") || !strings.Contains(line, "stats.sent=") || !strings.Contains(line, "stats.slow_start_exits=") {
+		t.Fatalf("log after the connection ended: %q; want its stats", line)
+	}
+	if sent < 3 {
+		t.Fatalf("Stats counted %d packets sent for 100 kB", sent)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestLossOfATailRecoveredByTimeout(t *testing.T) {

@@ -147,6 +147,9 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
+	if sock != nil {
+		sock.SetLogger(log) // -v: each uTP connection's counters as it ends
+	}
 	if dht != nil && dht.Addr == "" && sock != nil {
 		dht.Conn = sock.PacketConn() // one UDP port for uTP and the DHT
 	}
