@@ -89,10 +89,10 @@ type Conn struct {
 	state connState
 	err   error // why the connection ended, for Read and Write
 
-	// Sending. sendBuf holds the stream from offset sendStart; bytes up to
-	// acked are acknowledged, up to sent are in packets.
+	// Sending. sendQ holds the stream from offset sendStart = acked (the
+	// bytes acknowledged); up to sent they are in packets.
 	seqNr     uint16
-	sendBuf   []byte
+	sendQ     byteRing
 	sendStart int64
 	acked     int64
 	sent      int64
@@ -117,9 +117,8 @@ type Conn struct {
 	deliveredTx uint64
 
 	// Receiving.
-	ackNr     uint16 // last in-order sequence number
-	readBuf   []byte
-	readOff   int
+	ackNr     uint16   // last in-order sequence number
+	readQ     byteRing // in order, not read yet
 	ooo       []oooPacket
 	oooBytes  int
 	oooLast   uint16 // highest sequence number held past a gap
@@ -212,11 +211,11 @@ func (c *Conn) snapshot(now time.Time) Stats {
 		st.PeerWindowLimited += now.Sub(c.limitedAt)
 	}
 	st.InFlight = c.inflight.len()
-	st.Unsent = int(c.sendStart + int64(len(c.sendBuf)) - c.sent)
+	st.Unsent = int(c.sendStart + int64(c.sendQ.len()) - c.sent)
 	st.CWND = c.cc.window()
 	st.PeerWindow = c.peerWnd
 	st.Window = c.window()
-	st.Unread = len(c.readBuf) - c.readOff
+	st.Unread = c.readQ.len()
 	st.OutOfOrder = c.oooBytes
 	st.RTO = c.rto
 	st.SinceRecv = now.Sub(c.lastRecv)
@@ -254,12 +253,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		if c.readOff < len(c.readBuf) {
-			n := copy(b, c.readBuf[c.readOff:])
-			c.readOff += n
-			if c.readOff == len(c.readBuf) {
-				c.readBuf, c.readOff = c.readBuf[:0], 0
-			}
+		if c.readQ.len() > 0 {
+			n := c.readQ.read(b)
 			if c.wndShut && c.window() >= recvBufSize/4 {
 				c.wndShut = false
 				c.sendState(time.Now()) // reopen the window
@@ -296,14 +291,13 @@ func (c *Conn) Write(b []byte) (int, error) {
 		case !c.writeDeadline.IsZero() && !time.Now().Before(c.writeDeadline):
 			return n, os.ErrDeadlineExceeded
 		}
-		space := sendBufSize - int(int64(len(c.sendBuf))+c.sendStart-c.acked)
+		space := sendBufSize - c.sendQ.len()
 		if space <= 0 {
 			c.cond.Wait()
 			continue
 		}
 		m := min(space, len(b))
-		c.compactSend()
-		c.sendBuf = append(c.sendBuf, b[:m]...)
+		c.sendQ.write(b[:m])
 		b = b[m:]
 		n += m
 		c.flush(time.Now())
@@ -389,15 +383,7 @@ func (c *Conn) fail(err error) {
 
 // window is the receive window we advertise.
 func (c *Conn) window() int {
-	return max(recvBufSize-(len(c.readBuf)-c.readOff)-c.oooBytes, 0)
-}
-
-func (c *Conn) compactSend() {
-	done := int(c.acked - c.sendStart)
-	if done > 0 && done >= len(c.sendBuf)/2 {
-		c.sendBuf = c.sendBuf[:copy(c.sendBuf, c.sendBuf[done:])]
-		c.sendStart = c.acked
-	}
+	return max(recvBufSize-c.readQ.len()-c.oooBytes, 0)
 }
 
 func (c *Conn) header(typ byte, seq uint16, now time.Time) header {
@@ -422,8 +408,9 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	h := c.header(p.typ, p.seq, now)
 	b := h.append(c.scratch[:0])
 	if p.n > 0 {
-		start := int(p.off - c.sendStart)
-		b = append(b, c.sendBuf[start:start+p.n]...)
+		n := len(b)
+		b = b[:n+p.n]
+		c.sendQ.peek(b[n:], int(p.off-c.sendStart))
 	}
 	p.sentAt = now
 	c.txCount++
@@ -498,8 +485,8 @@ func (c *Conn) flush(now time.Time) {
 		c.flightLen += p.n
 		c.transmit(p, now)
 	}
-	for c.sent < c.sendStart+int64(len(c.sendBuf)) {
-		n := int(min(int64(c.payload), c.sendStart+int64(len(c.sendBuf))-c.sent))
+	for c.sent < c.sendStart+int64(c.sendQ.len()) {
+		n := int(min(int64(c.payload), c.sendStart+int64(c.sendQ.len())-c.sent))
 		if c.flightLen+n > limit && c.flightLen > 0 {
 			c.limited(now)
 			return
@@ -634,6 +621,10 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		c.acked = p.off + int64(p.n)
 		c.inflight.pop()
 	}
+	if c.acked > c.sendStart {
+		c.sendQ.discard(int(c.acked - c.sendStart))
+		c.sendStart = c.acked
+	}
 	if h.nSACK > 0 && c.inflight.len() > 0 {
 		ackedBytes += c.applySACK(h, now)
 	}
@@ -729,7 +720,7 @@ func (c *Conn) receiveData(h *header, payload []byte, now time.Time) {
 	if c.gotFin && h.typ == stData {
 		return
 	}
-	if held := len(c.readBuf) - c.readOff + c.oooBytes; held+len(payload) > recvBufSize+loopbackDatagram {
+	if held := c.readQ.len() + c.oooBytes; held+len(payload) > recvBufSize+loopbackDatagram {
 		// Past the window we advertised (and a datagram of slack for
 		// one in flight): a peer ignoring it would grow our buffers
 		// without bound. Dropped; a well-behaved peer sends it again.
@@ -797,11 +788,7 @@ func (c *Conn) deliver(fin bool, data []byte) {
 	if c.closing {
 		return // nobody will read it
 	}
-	if c.readOff > 0 && c.readOff >= len(c.readBuf)/2 {
-		c.readBuf = c.readBuf[:copy(c.readBuf, c.readBuf[c.readOff:])]
-		c.readOff = 0
-	}
-	c.readBuf = append(c.readBuf, data...)
+	c.readQ.write(data)
 	c.cond.Broadcast()
 }
 

@@ -452,7 +452,7 @@ func TestSilentPeerGivesUp(t *testing.T) {
 	c.rto = minRTO
 	start := time.Unix(1e9, 0)
 	c.lastRecv = start
-	c.sendBuf = append(c.sendBuf, "request"...)
+	c.sendQ.write([]byte("request"))
 	c.flush(start)
 	now := start
 	for c.err == nil {
@@ -492,7 +492,7 @@ func TestPeerIgnoringOurWindowIsBounded(t *testing.T) {
 		}
 		c.receive(&h, payload, now)
 	}
-	if held := len(c.readBuf) - c.readOff + c.oooBytes; held > recvBufSize+loopbackDatagram {
+	if held := c.readQ.len() + c.oooBytes; held > recvBufSize+loopbackDatagram {
 		t.Fatalf("holding %d bytes nobody read, over the window %d", held, recvBufSize)
 	}
 }
