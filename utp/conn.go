@@ -648,7 +648,7 @@ func (c *Conn) processAck(h *header, now time.Time) {
 			c.lost(p, now)
 		}
 	}
-	c.cc.onAck(ackedBytes)
+	c.cc.onAck(ackedBytes, c.limitedBy == limitCwnd)
 }
 
 // lostAfter is how many later transmissions must arrive before a packet

@@ -153,7 +153,12 @@ func (l *ledbat) sample(delay uint32, now time.Time) {
 }
 
 // onAck grows or shrinks the window for acked newly acknowledged bytes.
-func (l *ledbat) onAck(acked int) {
+// limited says whether sending was held back by this window: a window
+// that did not limit was not tested, so it does not grow (RFC 7661); it
+// still shrinks. Left to grow, it ran to tens of megabytes on loopback
+// while the peer's receive window held the sender back, ready for a
+// burst the path had never been shown to carry.
+func (l *ledbat) onAck(acked int, limited bool) {
 	if acked <= 0 {
 		return
 	}
@@ -168,13 +173,18 @@ func (l *ledbat) onAck(acked int) {
 			l.slowStart = false
 			l.slowStartExits++
 		} else {
-			l.cwnd += float64(acked)
+			if limited {
+				l.cwnd += float64(acked)
+			}
 			return
 		}
 	}
 	windowFactor := float64(acked) / l.cwnd
 	if windowFactor > 1 {
 		windowFactor = 1
+	}
+	if offTarget > 0 && !limited {
+		return
 	}
 	gain := float64(gainPerRTT)
 	if offTarget > 0 {

@@ -13,7 +13,7 @@ func feed(l *ledbat, now *time.Time, rounds int, base uint32, queue time.Duratio
 	for range rounds {
 		*now = now.Add(50 * time.Millisecond)
 		l.sample(base+uint32(queue/time.Microsecond), *now)
-		l.onAck(l.window())
+		l.onAck(l.window(), true)
 	}
 }
 
@@ -47,7 +47,7 @@ func TestLedbatSlowStartEndsAtASmallSteadyQueue(t *testing.T) {
 		}
 		l.sample(5000+uint32(q/time.Microsecond), now)
 	}
-	l.onAck(testMSS)
+	l.onAck(testMSS, true)
 	if !l.slowStart {
 		t.Fatal("slow start ended on single delay spikes")
 	}
@@ -57,7 +57,7 @@ func TestLedbatSlowStartEndsAtASmallSteadyQueue(t *testing.T) {
 		l.sample(5000+uint32((slowStartExitDelay+2*time.Millisecond)/time.Microsecond), now)
 	}
 	w := l.window()
-	l.onAck(testMSS)
+	l.onAck(testMSS, true)
 	if l.slowStart || l.window() > w+testMSS {
 		t.Fatalf("a steady queuing delay over %v: slow start %v, window %d; want it ended at %d", slowStartExitDelay, l.slowStart, l.window(), w)
 	}
@@ -67,9 +67,30 @@ func TestLedbatSlowStartEndsAtASmallSteadyQueue(t *testing.T) {
 	for range 2 * slowStartSamples {
 		l.sample(5000+uint32((slowStartExitDelay+2*time.Millisecond)/time.Microsecond), now)
 	}
-	l.onAck(testMSS)
+	l.onAck(testMSS, true)
 	if !l.slowStart {
 		t.Fatalf("slow start ended at a window of %d bytes, under %d packets", l.window(), slowStartMinWindow)
+	}
+}
+
+func TestLedbatGrowsOnlyWhenItLimits(t *testing.T) {
+	for _, slowStart := range []bool{true, false} {
+		l := newLedbat(testMSS)
+		now := time.Unix(1000, 0)
+		l.sample(5000, now)
+		l.cwnd, l.slowStart = 100*testMSS, slowStart
+		l.onAck(50*testMSS, false)
+		if l.window() != 100*testMSS {
+			t.Fatalf("slow start %v: window %d after acks of a sender that did not fill it; want it kept at %d", slowStart, l.window(), 100*testMSS)
+		}
+	}
+	// It still shrinks over the target.
+	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), 2*targetDelay)
+	l.cwnd, l.slowStart = 100*testMSS, false
+	l.onAck(50*testMSS, false)
+	if l.window() >= 100*testMSS {
+		t.Fatalf("window %d did not shrink at twice the target delay", l.window())
 	}
 }
 
@@ -172,7 +193,7 @@ func TestLedbatRandomLossKeepsWindow(t *testing.T) {
 	queueAt(&l, time.Unix(1000, 0), targetDelay)
 	l.cwnd, l.slowStart = 100*testMSS, false
 	for range 100 {
-		l.onAck(199 * testMSS)
+		l.onAck(199*testMSS, true)
 		l.onLoss(testMSS, true)
 	}
 	if l.window() < 100*testMSS {
@@ -204,7 +225,7 @@ func TestLedbatHighLossRateHalves(t *testing.T) {
 	queueAt(&l, time.Unix(1000, 0), 0)
 	l.cwnd, l.slowStart = 100*testMSS, false
 	for range 50 {
-		l.onAck(19 * testMSS)
+		l.onAck(19*testMSS, true)
 		l.onLoss(testMSS, true)
 	}
 	if l.window() > 50*testMSS {
