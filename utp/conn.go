@@ -122,7 +122,7 @@ type Conn struct {
 	ooo       []oooPacket
 	oooBytes  int
 	oooLast   uint16 // highest sequence number held past a gap
-	gotFin    bool   // all data up to the peer's FIN is in readBuf
+	gotFin    bool   // all data up to the peer's FIN is in readQ
 	finSeq    uint16
 	haveFin   bool
 	replyDiff uint32 // our receive time minus the peer's timestamp
