@@ -90,6 +90,7 @@ func benchThroughput(b *testing.B, ln net.Listener, dial dialFunc, conns int) {
 	b.ReportMetric(mb/el.Seconds(), "MB/s")
 	b.ReportMetric(cpu.Seconds()*1000/mb, "cpu-ms/MB")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/mb, "allocs/MB")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/1e6/mb, "allocMB/MB")
 }
 
 func benchUTP(b *testing.B, conns int) {

@@ -64,6 +64,7 @@ type outPacket struct {
 	off        int64
 	n          int
 	sentAt     time.Time
+	tx         uint64 // the connection's count of transmissions at the last one
 	sends      int
 	sacked     bool
 	needResend bool
@@ -88,10 +89,10 @@ type Conn struct {
 	state connState
 	err   error // why the connection ended, for Read and Write
 
-	// Sending. sendBuf holds the stream from offset sendStart; bytes up to
-	// acked are acknowledged, up to sent are in packets.
+	// Sending. sendQ holds the stream from offset sendStart = acked (the
+	// bytes acknowledged); up to sent they are in packets.
 	seqNr     uint16
-	sendBuf   []byte
+	sendQ     byteRing
 	sendStart int64
 	acked     int64
 	sent      int64
@@ -107,14 +108,21 @@ type Conn struct {
 	dupAcks   int
 	recoverTo uint16 // no new loss response until this is acked
 	inRecover bool
+	// txCount numbers every transmission of a data packet; deliveredTx is
+	// the highest number of one known to have arrived (acked or
+	// selectively acked). A packet whose last transmission is
+	// lostAfter or more below it is taken for lost, be it a first
+	// sending or a resend.
+	txCount     uint64
+	deliveredTx uint64
 
 	// Receiving.
-	ackNr     uint16 // last in-order sequence number
-	readBuf   []byte
-	readOff   int
+	ackNr     uint16   // last in-order sequence number
+	readQ     byteRing // in order, not read yet
 	ooo       []oooPacket
 	oooBytes  int
-	gotFin    bool // all data up to the peer's FIN is in readBuf
+	oooLast   uint16 // highest sequence number held past a gap
+	gotFin    bool   // all data up to the peer's FIN is in readQ
 	finSeq    uint16
 	haveFin   bool
 	replyDiff uint32 // our receive time minus the peer's timestamp
@@ -138,6 +146,10 @@ type Conn struct {
 	readTimer, writeTimer       *time.Timer
 
 	stats Stats
+	// limitedBy is the window sending waits for since limitedAt:
+	// limitNone, limitCwnd or limitPeer.
+	limitedBy int
+	limitedAt time.Time
 
 	payload int // bytes of stream in a full packet
 	scratch []byte
@@ -164,6 +176,11 @@ type Stats struct {
 	Resent                       int64 // packets sent again, any cause
 	FastResent                   int64 // after duplicate or selective acks
 	Timeouts                     int64 // retransmission timeouts
+	DupAcks                      int64 // acks that acknowledged nothing new
+	SlowStartExits               int64 // times slow start ended
+	// CwndLimited and PeerWindowLimited are how long data waited to be
+	// sent for the congestion window and for the peer's receive window.
+	CwndLimited, PeerWindowLimited time.Duration
 
 	// The state when Stats was called.
 	InFlight   int           // packets sent and not acknowledged
@@ -181,27 +198,43 @@ type Stats struct {
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.snapshot(time.Now())
+}
+
+func (c *Conn) snapshot(now time.Time) Stats {
 	st := c.stats
+	st.SlowStartExits = c.cc.slowStartExits
+	switch c.limitedBy {
+	case limitCwnd:
+		st.CwndLimited += now.Sub(c.limitedAt)
+	case limitPeer:
+		st.PeerWindowLimited += now.Sub(c.limitedAt)
+	}
 	st.InFlight = c.inflight.len()
-	st.Unsent = int(c.sendStart + int64(len(c.sendBuf)) - c.sent)
+	st.Unsent = int(c.sendStart + int64(c.sendQ.len()) - c.sent)
 	st.CWND = c.cc.window()
 	st.PeerWindow = c.peerWnd
 	st.Window = c.window()
-	st.Unread = len(c.readBuf) - c.readOff
+	st.Unread = c.readQ.len()
 	st.OutOfOrder = c.oooBytes
 	st.RTO = c.rto
-	st.SinceRecv = time.Since(c.lastRecv)
+	st.SinceRecv = now.Sub(c.lastRecv)
 	return st
 }
 
 // LogValue is the connection's Stats as a log group, so that a user of the
 // connection can log why it stalled (torfs -v does when a peer goes).
-func (c *Conn) LogValue() slog.Value {
-	st := c.Stats()
+func (c *Conn) LogValue() slog.Value { return c.Stats().LogValue() }
+
+// LogValue is st as a log group.
+func (st Stats) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int64("sent", st.PacketsSent), slog.Int64("received", st.PacketsReceived),
 		slog.Int64("resent", st.Resent), slog.Int64("fast_resent", st.FastResent),
-		slog.Int64("timeouts", st.Timeouts), slog.Int("in_flight", st.InFlight),
+		slog.Int64("timeouts", st.Timeouts), slog.Int64("dup_acks", st.DupAcks),
+		slog.Int64("slow_start_exits", st.SlowStartExits),
+		slog.Duration("cwnd_limited", st.CwndLimited), slog.Duration("peer_window_limited", st.PeerWindowLimited),
+		slog.Int("in_flight", st.InFlight),
 		slog.Int("unsent", st.Unsent), slog.Int("cwnd", st.CWND),
 		slog.Int("peer_window", st.PeerWindow), slog.Int("window", st.Window),
 		slog.Int("unread", st.Unread), slog.Int("out_of_order", st.OutOfOrder),
@@ -220,12 +253,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		if c.readOff < len(c.readBuf) {
-			n := copy(b, c.readBuf[c.readOff:])
-			c.readOff += n
-			if c.readOff == len(c.readBuf) {
-				c.readBuf, c.readOff = c.readBuf[:0], 0
-			}
+		if c.readQ.len() > 0 {
+			n := c.readQ.read(b)
 			if c.wndShut && c.window() >= recvBufSize/4 {
 				c.wndShut = false
 				c.sendState(time.Now()) // reopen the window
@@ -262,14 +291,13 @@ func (c *Conn) Write(b []byte) (int, error) {
 		case !c.writeDeadline.IsZero() && !time.Now().Before(c.writeDeadline):
 			return n, os.ErrDeadlineExceeded
 		}
-		space := sendBufSize - int(int64(len(c.sendBuf))+c.sendStart-c.acked)
+		space := sendBufSize - c.sendQ.len()
 		if space <= 0 {
 			c.cond.Wait()
 			continue
 		}
 		m := min(space, len(b))
-		c.compactSend()
-		c.sendBuf = append(c.sendBuf, b[:m]...)
+		c.sendQ.write(b[:m])
 		b = b[m:]
 		n += m
 		c.flush(time.Now())
@@ -348,21 +376,14 @@ func (c *Conn) fail(err error) {
 	if c.state != stateDone {
 		c.state = stateDone
 		c.s.remove(c)
+		c.s.logClosed(c, err)
 	}
 	c.cond.Broadcast()
 }
 
 // window is the receive window we advertise.
 func (c *Conn) window() int {
-	return max(recvBufSize-(len(c.readBuf)-c.readOff)-c.oooBytes, 0)
-}
-
-func (c *Conn) compactSend() {
-	done := int(c.acked - c.sendStart)
-	if done > 0 && done >= len(c.sendBuf)/2 {
-		c.sendBuf = c.sendBuf[:copy(c.sendBuf, c.sendBuf[done:])]
-		c.sendStart = c.acked
-	}
+	return max(recvBufSize-c.readQ.len()-c.oooBytes, 0)
 }
 
 func (c *Conn) header(typ byte, seq uint16, now time.Time) header {
@@ -387,10 +408,13 @@ func (c *Conn) transmit(p *outPacket, now time.Time) {
 	h := c.header(p.typ, p.seq, now)
 	b := h.append(c.scratch[:0])
 	if p.n > 0 {
-		start := int(p.off - c.sendStart)
-		b = append(b, c.sendBuf[start:start+p.n]...)
+		n := len(b)
+		b = b[:n+p.n]
+		c.sendQ.peek(b[n:], int(p.off-c.sendStart))
 	}
 	p.sentAt = now
+	c.txCount++
+	p.tx = c.txCount
 	p.sends++
 	if p.sends > 1 {
 		c.stats.Resent++
@@ -419,7 +443,7 @@ func (c *Conn) sendState(now time.Time) {
 	}
 	h := c.header(stState, seq, now)
 	if c.oooBytes > 0 {
-		for i := range maxSACKBytes * 8 {
+		for i := range min(maxSACKBytes*8, int(c.oooLast-c.ackNr-1)) {
 			slot := &c.ooo[int(c.ackNr+2+uint16(i))%oooSlots]
 			if slot.present {
 				h.sack[i/8] |= 1 << (i % 8)
@@ -454,15 +478,17 @@ func (c *Conn) flush(now time.Time) {
 			continue
 		}
 		if c.flightLen+p.n > limit && c.flightLen > 0 {
+			c.limited(now)
 			return
 		}
 		p.needResend = false
 		c.flightLen += p.n
 		c.transmit(p, now)
 	}
-	for c.sent < c.sendStart+int64(len(c.sendBuf)) {
-		n := int(min(int64(c.payload), c.sendStart+int64(len(c.sendBuf))-c.sent))
+	for c.sent < c.sendStart+int64(c.sendQ.len()) {
+		n := int(min(int64(c.payload), c.sendStart+int64(c.sendQ.len())-c.sent))
 		if c.flightLen+n > limit && c.flightLen > 0 {
+			c.limited(now)
 			return
 		}
 		p := c.inflight.push()
@@ -472,6 +498,7 @@ func (c *Conn) flush(now time.Time) {
 		c.flightLen += n
 		c.transmit(p, now)
 	}
+	c.setLimited(now, limitNone)
 	if c.closing && !c.finSent {
 		c.finSent = true
 		p := c.inflight.push()
@@ -479,6 +506,35 @@ func (c *Conn) flush(now time.Time) {
 		c.seqNr++
 		c.transmit(p, now)
 	}
+}
+
+// What sending waits for (Conn.limitedBy).
+const (
+	limitNone = iota
+	limitCwnd
+	limitPeer
+)
+
+// limited records that data waits for a window: the smaller one.
+func (c *Conn) limited(now time.Time) {
+	if c.cc.window() <= c.peerWnd {
+		c.setLimited(now, limitCwnd)
+	} else {
+		c.setLimited(now, limitPeer)
+	}
+}
+
+func (c *Conn) setLimited(now time.Time, by int) {
+	if by == c.limitedBy {
+		return
+	}
+	switch c.limitedBy {
+	case limitCwnd:
+		c.stats.CwndLimited += now.Sub(c.limitedAt)
+	case limitPeer:
+		c.stats.PeerWindowLimited += now.Sub(c.limitedAt)
+	}
+	c.limitedBy, c.limitedAt = by, now
 }
 
 // receive handles one packet for this connection.
@@ -553,6 +609,7 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		}
 		if !p.sacked {
 			ackedBytes += p.n
+			c.deliveredTx = max(c.deliveredTx, p.tx)
 		}
 		if p.sends == 1 {
 			c.rtt.sample(now.Sub(p.sentAt))
@@ -563,6 +620,10 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		}
 		c.acked = p.off + int64(p.n)
 		c.inflight.pop()
+	}
+	if c.acked > c.sendStart {
+		c.sendQ.discard(int(c.acked - c.sendStart))
+		c.sendStart = c.acked
 	}
 	if h.nSACK > 0 && c.inflight.len() > 0 {
 		ackedBytes += c.applySACK(h, now)
@@ -581,39 +642,53 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		}
 		c.cond.Broadcast() // room in the send buffer
 	} else if h.typ == stState && h.ack == c.lastAck && c.inflight.len() > 0 {
+		c.stats.DupAcks++
 		c.dupAcks++
-		if c.dupAcks == 3 {
-			c.lost(c.inflight.at(0), now)
+		if p := c.inflight.at(0); c.dupAcks == lostAfter && !p.fastResent {
+			c.lost(p, now)
 		}
 	}
-	c.cc.onAck(ackedBytes)
+	c.cc.onAck(ackedBytes, c.limitedBy == limitCwnd)
 }
 
-// applySACK marks the packets the peer holds past its gap and resends a
-// packet that three later packets overtook. It returns the newly sacked
-// bytes.
+// lostAfter is how many later transmissions must arrive before a packet
+// is taken for lost: three, as TCP's duplicate acks, so that a little
+// reordering does not resend.
+const lostAfter = 3
+
+// applySACK marks the packets the peer holds past its gap and resends
+// those that lostAfter later transmissions overtook, a resend among them:
+// a resend lost again is sent again at once instead of after a
+// retransmission timeout, which stalled the connection (the packets past
+// the gap soon outrun what a selective ack can say, and the window fills
+// with them). It returns the newly sacked bytes.
 func (c *Conn) applySACK(h *header, now time.Time) int {
 	bytes := 0
 	// Packets are in sequence order from inflight.at(0) = first unacked,
 	// whose seq is h.ack+1 when nothing else was lost.
-	later := 0
-	for i := c.inflight.len() - 1; i >= 0; i-- {
+	for i := range c.inflight.len() {
 		p := c.inflight.at(i)
-		bit := int(p.seq - h.ack - 2)
-		if bit >= 0 && bit < h.nSACK*8 && h.sack[bit/8]&(1<<(bit%8)) != 0 {
-			if !p.sacked {
-				p.sacked = true
-				if !p.needResend {
-					c.flightLen -= p.n
-				}
-				p.needResend = false
-				bytes += p.n
-			}
-			later++
-			continue
+		bit := int(p.seq-h.ack) - 2
+		if bit >= h.nSACK*8 {
+			break
 		}
-		inRange := p.seq == h.ack+1 || bit < h.nSACK*8
-		if !p.sacked && later >= 3 && !p.fastResent && inRange {
+		if bit >= 0 && h.sack[bit/8]&(1<<(bit%8)) != 0 && !p.sacked {
+			p.sacked = true
+			if !p.needResend {
+				c.flightLen -= p.n
+			}
+			p.needResend = false
+			bytes += p.n
+			c.deliveredTx = max(c.deliveredTx, p.tx)
+		}
+	}
+	// Only packets the bitmask covers: those past it may have arrived.
+	for i := range c.inflight.len() {
+		p := c.inflight.at(i)
+		if int(p.seq-h.ack)-2 >= h.nSACK*8 {
+			break
+		}
+		if !p.sacked && !p.needResend && p.tx+lostAfter <= c.deliveredTx {
 			c.lost(p, now)
 		}
 	}
@@ -623,7 +698,7 @@ func (c *Conn) applySACK(h *header, now time.Time) int {
 // lost resends p at once and tells the congestion controller, which
 // reacts at most once per window of data (a loss episode).
 func (c *Conn) lost(p *outPacket, now time.Time) {
-	if p.fastResent || p.sacked {
+	if p.sacked {
 		return
 	}
 	p.fastResent = true
@@ -645,7 +720,7 @@ func (c *Conn) receiveData(h *header, payload []byte, now time.Time) {
 	if c.gotFin && h.typ == stData {
 		return
 	}
-	if held := len(c.readBuf) - c.readOff + c.oooBytes; held+len(payload) > recvBufSize+loopbackDatagram {
+	if held := c.readQ.len() + c.oooBytes; held+len(payload) > recvBufSize+loopbackDatagram {
 		// Past the window we advertised (and a datagram of slack for
 		// one in flight): a peer ignoring it would grow our buffers
 		// without bound. Dropped; a well-behaved peer sends it again.
@@ -686,6 +761,9 @@ func (c *Conn) receiveData(h *header, payload []byte, now time.Time) {
 			slot.present, slot.fin = true, h.typ == stFin
 			slot.data = append(slot.data[:0], payload...)
 			c.oooBytes += len(payload)
+			if c.oooBytes == len(payload) || seqLess(c.oooLast, h.seq) {
+				c.oooLast = h.seq
+			}
 			if slot.fin {
 				c.haveFin = true
 			}
@@ -710,11 +788,7 @@ func (c *Conn) deliver(fin bool, data []byte) {
 	if c.closing {
 		return // nobody will read it
 	}
-	if c.readOff > 0 && c.readOff >= len(c.readBuf)/2 {
-		c.readBuf = c.readBuf[:copy(c.readBuf, c.readBuf[c.readOff:])]
-		c.readOff = 0
-	}
-	c.readBuf = append(c.readBuf, data...)
+	c.readQ.write(data)
 	c.cond.Broadcast()
 }
 
@@ -751,6 +825,9 @@ func (c *Conn) tick(now time.Time) {
 			return
 		}
 		c.cc.onTimeout()
+		// The packets in flight now are resent as one episode: their
+		// losses were answered by the timeout.
+		c.inRecover, c.recoverTo = true, c.seqNr-1
 		for i := range c.inflight.len() {
 			p := c.inflight.at(i)
 			if !p.sacked && !p.needResend {

@@ -20,14 +20,21 @@
 // connection ids and the SYN/STATE/DATA/FIN/RESET state machine;
 // retransmission on timeouts from the measured round-trip time (RFC 6298,
 // 500 ms floor) with exponential backoff, and fast retransmission after
-// three duplicate acks or three selectively acked later packets; LEDBAT
-// (slow start, then a 100 ms target, halving on loss, one packet after a
-// timeout); the receive window, reopened when a reader catches up;
-// keepalives; net.Conn deadlines. Acks are deferred until the socket has
-// no more datagrams queued (libutp's scheme); all timers of all
-// connections run from one ticker per socket; sent packets live in a
-// reused ring and their payload in the stream buffer, so the send path
-// does not allocate per packet.
+// three duplicate acks or once three later transmissions arrived (a
+// resend lost again included), with selective acks over 1024 packets;
+// LEDBAT (slow start until a steady 8 ms of queuing delay, HyStart's
+// test; then a 100 ms target, growing by up to an eighth of the window a
+// round trip, and only while the window limits sending; halving on a
+// loss that looks like congestion; one packet after a timeout); the
+// receive window, reopened when a reader catches up; keepalives; net.Conn
+// deadlines. Conn.Stats counts packets, resends, timeouts, duplicate acks,
+// slow start exits and the time sending waited for each window; a Socket
+// given a logger logs them as each connection ends. Acks are deferred
+// until the socket has no more datagrams queued (libutp's scheme); all
+// timers of all connections run from one ticker per socket; sent packets
+// live in a reused ring and the send and receive streams in byte rings
+// that only grow, so the data path neither allocates per packet nor
+// moves bytes within its buffers.
 //
 // Datagrams are at most 1400 bytes, except between two torfs peers on a
 // loopback address: they agree, by an extension other clients skip, on

@@ -81,7 +81,7 @@ func FuzzHandle(f *testing.F) {
 				c.mu.Lock()
 				c.tick(now.Add(time.Minute))
 				if c.err == nil && !c.closing {
-					c.sendBuf = append(c.sendBuf, "x"...)
+					c.sendQ.write([]byte("x"))
 					c.flush(now)
 				}
 				c.mu.Unlock()

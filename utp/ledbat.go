@@ -14,6 +14,16 @@ const (
 	// gainPerRTT is the most the window grows in one round trip when the
 	// queuing delay is zero.
 	gainPerRTT = 3000
+	// growthPerRTT is the most the window grows in one round trip, as a
+	// fraction of itself, when that is more than gainPerRTT and the
+	// queuing delay is zero; it tapers to nothing at targetDelay.
+	// gainPerRTT alone, two packets a round trip, took a window cut
+	// to a tenth of a 50 ms path's (a slow start ended early by a busy
+	// machine's delays, a timeout) twenty seconds to grow back; this
+	// takes about twenty round trips. The delay still rises as the
+	// queue grows, so LEDBAT still stops short of a queue it causes and
+	// yields to one TCP makes.
+	growthPerRTT = 1.0 / 8
 	// baseDelayBucket is how long one minimum of the base-delay history
 	// covers; the base delay is the minimum over the last len(baseHist)
 	// buckets, so a route change is forgotten within a few minutes.
@@ -23,6 +33,21 @@ const (
 	// losses are congestion whatever the delay says (BBRv2's threshold):
 	// the buffer at the bottleneck is too small to show our queue.
 	congestiveLossRate = 0.02
+	// slowStartExitDelay ends slow start once the queuing delay passes
+	// it (HyStart's delay test, whose threshold is an eighth of the
+	// round trip, 4 to 16 ms). The delay a sender sees lags its window
+	// by a round trip, during which slow start keeps doubling: waiting
+	// for 90% of targetDelay, as before, ended slow start with about
+	// three times the window the path holds, and over the emulated WAN
+	// (50 ms, 90 ms of buffer) a burst of a thousand tail drops.
+	slowStartExitDelay = 8 * time.Millisecond
+	// slowStartSamples is how many delay samples slow start takes the
+	// minimum of before comparing it with slowStartExitDelay, and
+	// slowStartMinWindow the least window it ends at for delay (both
+	// HyStart's): a busy machine delays a reader now and then by more
+	// than slowStartExitDelay, which one sample would take for a queue.
+	slowStartSamples   = 8
+	slowStartMinWindow = 16
 	// lossSpanPackets is the least number of packets the loss rate
 	// averages over, so that one loss is well under congestiveLossRate.
 	lossSpanPackets = 256
@@ -34,10 +59,12 @@ const (
 // congestion (onLoss says which do) and falls to one packet on a timeout.
 // It has no clock of its own: callers pass the time.
 type ledbat struct {
-	mss       int     // bytes of payload in a full packet
-	cwnd      float64 // bytes allowed in flight
-	ssthresh  float64
-	slowStart bool
+	mss int // bytes of payload in a full packet
+	// slowStartExits counts the times slow start ended, for Stats.
+	slowStartExits int64
+	cwnd           float64 // bytes allowed in flight
+	ssthresh       float64
+	slowStart      bool
 
 	// lossRate is the fraction of bytes lost, averaged over the last
 	// max(4 windows, lossSpanPackets) bytes sent.
@@ -49,6 +76,13 @@ type ledbat struct {
 	bucketAt  time.Time // start of baseHist[0]'s bucket
 	recent    [3]uint32 // last delay samples; the minimum is "current"
 	nRecent   int
+
+	// In slow start: the least delay of the current batch of
+	// slowStartSamples samples, and whether a completed batch's least
+	// delay was past slowStartExitDelay.
+	ssMin     uint32
+	ssCount   int
+	ssQueuing bool
 }
 
 func newLedbat(mss int) ledbat {
@@ -105,10 +139,26 @@ func (l *ledbat) sample(delay uint32, now time.Time) {
 	}
 	l.recent[l.nRecent%len(l.recent)] = delay
 	l.nRecent++
+	if l.slowStart {
+		if l.ssCount == 0 || wrapLess(delay, l.ssMin) {
+			l.ssMin = delay
+		}
+		l.ssCount++
+		if l.ssCount == slowStartSamples {
+			base, _ := l.base()
+			l.ssQueuing = !wrapLess(l.ssMin, base) && time.Duration(l.ssMin-base)*time.Microsecond > slowStartExitDelay
+			l.ssCount = 0
+		}
+	}
 }
 
 // onAck grows or shrinks the window for acked newly acknowledged bytes.
-func (l *ledbat) onAck(acked int) {
+// limited says whether sending was held back by this window: a window
+// that did not limit was not tested, so it does not grow (RFC 7661); it
+// still shrinks. Left to grow, it ran to tens of megabytes on loopback
+// while the peer's receive window held the sender back, ready for a
+// burst the path had never been shown to carry.
+func (l *ledbat) onAck(acked int, limited bool) {
 	if acked <= 0 {
 		return
 	}
@@ -119,10 +169,13 @@ func (l *ledbat) onAck(acked int) {
 		offTarget = -1
 	}
 	if l.slowStart {
-		if q > targetDelay*9/10 || l.cwnd >= l.ssthresh {
+		if l.ssQueuing && l.cwnd >= float64(slowStartMinWindow*l.mss) || q > targetDelay*9/10 || l.cwnd >= l.ssthresh {
 			l.slowStart = false
+			l.slowStartExits++
 		} else {
-			l.cwnd += float64(acked)
+			if limited {
+				l.cwnd += float64(acked)
+			}
 			return
 		}
 	}
@@ -130,7 +183,14 @@ func (l *ledbat) onAck(acked int) {
 	if windowFactor > 1 {
 		windowFactor = 1
 	}
-	l.cwnd += gainPerRTT * windowFactor * offTarget
+	if offTarget > 0 && !limited {
+		return
+	}
+	gain := float64(gainPerRTT)
+	if offTarget > 0 {
+		gain = max(gain, l.cwnd*growthPerRTT)
+	}
+	l.cwnd += gain * windowFactor * offTarget
 	l.clamp()
 }
 
@@ -166,8 +226,12 @@ func (l *ledbat) onLoss(n int, newEpisode bool) {
 	}
 	l.reduced = true
 	l.cwnd /= 2
-	l.ssthresh = l.cwnd
-	l.slowStart = false
+	l.clamp()
+	l.ssthresh = max(l.cwnd, float64(2*l.mss))
+	if l.slowStart {
+		l.slowStart = false
+		l.slowStartExits++
+	}
 	l.clamp()
 }
 
@@ -181,7 +245,12 @@ func (l *ledbat) lossSpan() float64 {
 func (l *ledbat) onTimeout() {
 	l.ssthresh = max(l.cwnd/2, float64(2*l.mss))
 	l.cwnd = float64(l.mss)
-	l.slowStart = true
+	l.slowStart, l.ssQueuing, l.ssCount = true, false, 0
+	// The losses so far are answered: left in the loss rate, they
+	// would halve the one packet again at the next loss and end the
+	// slow start back to ssthresh (seen: ssthresh at half a packet, and
+	// the window grew back linearly for the rest of the transfer).
+	l.lossRate = 0
 }
 
 func (l *ledbat) clamp() {

@@ -13,7 +13,7 @@ func feed(l *ledbat, now *time.Time, rounds int, base uint32, queue time.Duratio
 	for range rounds {
 		*now = now.Add(50 * time.Millisecond)
 		l.sample(base+uint32(queue/time.Microsecond), *now)
-		l.onAck(l.window())
+		l.onAck(l.window(), true)
 	}
 }
 
@@ -34,16 +34,87 @@ func TestLedbatSlowStartDoublesUntilDelay(t *testing.T) {
 	}
 }
 
+func TestLedbatSlowStartEndsAtASmallSteadyQueue(t *testing.T) {
+	l := newLedbat(testMSS)
+	now := time.Unix(1000, 0)
+	l.sample(5000, now)
+	l.cwnd = 100 * testMSS
+	// A busy machine's delays: one high sample in each batch.
+	for i := range 4 * slowStartSamples {
+		q := time.Duration(0)
+		if i%slowStartSamples == 3 {
+			q = 40 * time.Millisecond
+		}
+		l.sample(5000+uint32(q/time.Microsecond), now)
+	}
+	l.onAck(testMSS, true)
+	if !l.slowStart {
+		t.Fatal("slow start ended on single delay spikes")
+	}
+	// A queue: every sample past slowStartExitDelay for a whole batch
+	// (two batches of samples cover one whatever the alignment).
+	for range 2 * slowStartSamples {
+		l.sample(5000+uint32((slowStartExitDelay+2*time.Millisecond)/time.Microsecond), now)
+	}
+	w := l.window()
+	l.onAck(testMSS, true)
+	if l.slowStart || l.window() > w+testMSS {
+		t.Fatalf("a steady queuing delay over %v: slow start %v, window %d; want it ended at %d", slowStartExitDelay, l.slowStart, l.window(), w)
+	}
+	// Not so for a window under slowStartMinWindow packets.
+	l = newLedbat(testMSS)
+	l.sample(5000, now)
+	for range 2 * slowStartSamples {
+		l.sample(5000+uint32((slowStartExitDelay+2*time.Millisecond)/time.Microsecond), now)
+	}
+	l.onAck(testMSS, true)
+	if !l.slowStart {
+		t.Fatalf("slow start ended at a window of %d bytes, under %d packets", l.window(), slowStartMinWindow)
+	}
+}
+
+func TestLedbatGrowsOnlyWhenItLimits(t *testing.T) {
+	for _, slowStart := range []bool{true, false} {
+		l := newLedbat(testMSS)
+		now := time.Unix(1000, 0)
+		l.sample(5000, now)
+		l.cwnd, l.slowStart = 100*testMSS, slowStart
+		l.onAck(50*testMSS, false)
+		if l.window() != 100*testMSS {
+			t.Fatalf("slow start %v: window %d after acks of a sender that did not fill it; want it kept at %d", slowStart, l.window(), 100*testMSS)
+		}
+	}
+	// It still shrinks over the target.
+	l := newLedbat(testMSS)
+	queueAt(&l, time.Unix(1000, 0), 2*targetDelay)
+	l.cwnd, l.slowStart = 100*testMSS, false
+	l.onAck(50*testMSS, false)
+	if l.window() >= 100*testMSS {
+		t.Fatalf("window %d did not shrink at twice the target delay", l.window())
+	}
+}
+
 func TestLedbatSettlesAtTarget(t *testing.T) {
 	l := newLedbat(testMSS)
 	l.slowStart = false
 	now := time.Unix(1000, 0)
 	l.sample(1<<31, now)
 
+	// A small window grows by gainPerRTT a round trip, a big one by
+	// growthPerRTT of itself, times how far under the target the delay
+	// is (here 4/5).
+	feed(&l, &now, len(l.recent), 1<<31, targetDelay/5)
+	l.cwnd = 8 * testMSS
 	w := l.window()
-	feed(&l, &now, 10, 1<<31, targetDelay/5)
-	if grown := l.window() - w; grown < 10*gainPerRTT*7/10 || grown > 10*gainPerRTT {
-		t.Fatalf("window grew %d bytes in 10 round trips at a fifth of the target delay; want about %d", grown, 10*gainPerRTT*8/10)
+	feed(&l, &now, 1, 1<<31, targetDelay/5)
+	if grown := l.window() - w; grown < gainPerRTT*7/10 || grown > gainPerRTT*9/10 {
+		t.Fatalf("a window of 8 packets grew %d bytes in a round trip at a fifth of the target delay; want about %d", grown, gainPerRTT*8/10)
+	}
+	l.cwnd = 400 * testMSS
+	w = l.window()
+	feed(&l, &now, 1, 1<<31, targetDelay/5)
+	if grown, want := l.window()-w, int(float64(w)*growthPerRTT*8/10); grown < want*9/10 || grown > want*11/10 {
+		t.Fatalf("a window of 400 packets grew %d bytes in a round trip at a fifth of the target delay; want about %d", grown, want)
 	}
 	feed(&l, &now, len(l.recent), 1<<31, targetDelay)
 	w = l.window()
@@ -122,7 +193,7 @@ func TestLedbatRandomLossKeepsWindow(t *testing.T) {
 	queueAt(&l, time.Unix(1000, 0), targetDelay)
 	l.cwnd, l.slowStart = 100*testMSS, false
 	for range 100 {
-		l.onAck(199 * testMSS)
+		l.onAck(199*testMSS, true)
 		l.onLoss(testMSS, true)
 	}
 	if l.window() < 100*testMSS {
@@ -154,7 +225,7 @@ func TestLedbatHighLossRateHalves(t *testing.T) {
 	queueAt(&l, time.Unix(1000, 0), 0)
 	l.cwnd, l.slowStart = 100*testMSS, false
 	for range 50 {
-		l.onAck(19 * testMSS)
+		l.onAck(19*testMSS, true)
 		l.onLoss(testMSS, true)
 	}
 	if l.window() > 50*testMSS {

@@ -6,7 +6,7 @@ import "testing"
 // reorder buffer spans, not a multiple of 4 bytes (seen: 22). Such a
 // packet must still be read, cumulative ack and bits alike.
 func TestParseSACKAnyLength(t *testing.T) {
-	for _, n := range []int{1, 3, 22, maxSACKBytes, 100} {
+	for _, n := range []int{1, 3, 22, 100, maxSACKBytes, 200, 255} {
 		h := header{typ: stState, connID: 9, seq: 5, ack: 700}
 		b := h.append(nil)
 		b[1] = extSACK

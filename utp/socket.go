@@ -3,6 +3,7 @@ package utp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -46,6 +47,10 @@ type Socket struct {
 
 	// drop, in tests, loses outgoing datagrams it returns true for.
 	drop func([]byte) bool
+
+	// log, when set, gets a debug line with a connection's Stats when
+	// it ends.
+	log *slog.Logger
 
 	// ackDue lists connections owing an ack; the read loop sends them when
 	// the socket has no more packets queued (libutp's deferred acks).
@@ -204,6 +209,25 @@ func (s *Socket) Close() error {
 		s.wg.Wait()
 	})
 	return nil
+}
+
+// SetLogger makes the socket log, at debug level, every connection's
+// Stats when it ends ("utp connection closed"), so that a transfer's
+// retransmissions and stalls can be read after it. nil stops it.
+func (s *Socket) SetLogger(l *slog.Logger) {
+	s.mu.Lock()
+	s.log = l
+	s.mu.Unlock()
+}
+
+// logClosed logs c's Stats as it ends with err; c.mu is held.
+func (s *Socket) logClosed(c *Conn, err error) {
+	s.mu.Lock()
+	log := s.log
+	s.mu.Unlock()
+	if log != nil {
+		log.Debug("utp connection closed", "peer", c.remote, "err", err, "stats", c.snapshot(time.Now()))
+	}
 }
 
 func (s *Socket) remove(c *Conn) {

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,6 +246,75 @@ func TestLossRecoveredBySelectiveAcks(t *testing.T) {
 	}
 }
 
+func TestLostResendSentAgainFromSelectiveAcks(t *testing.T) {
+	// The 10th data packet is lost on its first two sendings: the
+	// selective acks of the packets sent after its resend show the resend
+	// lost too, and it goes a third time, counted as a fast resend.
+	var mu sync.Mutex
+	first, dropped := true, 0
+	var lostSeq uint16
+	a, b := lossy(t, func(p []byte) bool {
+		var h header
+		if _, err := h.parse(p); err != nil || h.typ != stData {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if first {
+			first, lostSeq = false, h.seq+9
+		}
+		if h.seq != lostSeq || dropped == 2 {
+			return false
+		}
+		dropped++
+		return true
+	}), listenT(t)
+	st := transfer(t, a, b, 4<<20)
+	if st.FastResent < 2 {
+		t.Fatalf("a resend lost again was not resent from the selective acks: %+v", st)
+	}
+}
+
+func TestClosedConnectionLogsItsStats(t *testing.T) {
+	a, b := listenT(t), listenT(t)
+	var buf syncBuffer
+	a.SetLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	d, acc := connPair(t, a, b)
+	if _, err := d.Write(make([]byte, 100_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, acc, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	sent := d.(*Conn).Stats().PacketsSent
+	a.Close() // ends d at once
+	line := buf.String()
+	if !strings.Contains(line, "utp connection closed") || !strings.Contains(line, "stats.sent=") || !strings.Contains(line, "stats.slow_start_exits=") {
+		t.Fatalf("log after the connection ended: %q; want its stats", line)
+	}
+	if sent < 3 {
+		t.Fatalf("Stats counted %d packets sent for 100 kB", sent)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestLossOfATailRecoveredByTimeout(t *testing.T) {
 	// Losing every other packet of a small transfer leaves gaps that no
 	// later packet reveals: only the retransmission timer recovers them.
@@ -381,7 +452,7 @@ func TestSilentPeerGivesUp(t *testing.T) {
 	c.rto = minRTO
 	start := time.Unix(1e9, 0)
 	c.lastRecv = start
-	c.sendBuf = append(c.sendBuf, "request"...)
+	c.sendQ.write([]byte("request"))
 	c.flush(start)
 	now := start
 	for c.err == nil {
@@ -421,7 +492,7 @@ func TestPeerIgnoringOurWindowIsBounded(t *testing.T) {
 		}
 		c.receive(&h, payload, now)
 	}
-	if held := len(c.readBuf) - c.readOff + c.oooBytes; held > recvBufSize+loopbackDatagram {
+	if held := c.readQ.len() + c.oooBytes; held > recvBufSize+loopbackDatagram {
 		t.Fatalf("holding %d bytes nobody read, over the window %d", held, recvBufSize)
 	}
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,7 +38,10 @@ func runTorfsSeed(ctx context.Context, w *netemu.WAN, bin, torrent, save string,
 	for r := range runs {
 		for k := range sides {
 			s := sides[(k+r)%len(sides)]
-			addr, stop, err := startTorfsSeed(ctx, w.A, bin, torrent, save, s.t.torfsArgs...)
+			// -v: the seed logs each uTP connection's counters as it
+			// ends (utp.Stats), the sender's side of the transfer.
+			var log syncBuffer
+			addr, stop, err := startTorfsSeed(ctx, w.A, bin, torrent, save, &log, append([]string{"-v"}, s.t.torfsArgs...)...)
 			if err != nil {
 				return err
 			}
@@ -46,6 +52,9 @@ func runTorfsSeed(ctx context.Context, w *netemu.WAN, bin, torrent, save string,
 			}
 			s.ms = append(s.ms, m)
 			report("over "+s.name, m)
+			for _, st := range utpStats(log.String()) {
+				fmt.Printf("    seeder's uTP connection: %s\n", st)
+			}
 		}
 	}
 	u, t := sides[0].ms, sides[1].ms
@@ -68,16 +77,56 @@ func medianDelay(ms []measurement, f func(netemu.Stats) time.Duration) time.Dura
 }
 
 // startTorfsSeed starts torfs seed on the data inside ns, listening on A's
-// side of the link, with extra flags, and waits until it serves. stop
+// side of the link, with extra flags and its stderr to stderr, and waits
+// until it serves. stop
 // interrupts it and waits for it to exit.
-func startTorfsSeed(ctx context.Context, ns *netemu.Namespace, bin, torrent, save string, extra ...string) (addr string, stop func(), err error) {
+func startTorfsSeed(ctx context.Context, ns *netemu.Namespace, bin, torrent, save string, stderr io.Writer, extra ...string) (addr string, stop func(), err error) {
 	args := append([]string{"seed", "--no-dht", "--no-port-map", "--data", save,
 		"--listen", netip.AddrPortFrom(netemu.AddrA, 0).String()}, extra...)
 	cmd := ns.Command(ctx, bin, append(args, torrent)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = stderr
 	addr, stop, err = harness.StartSeedCommand(cmd)
 	if err != nil {
 		return "", nil, fmt.Errorf("in namespace %s: %w", ns.Name, err)
 	}
 	return addr, stop, nil
+}
+
+// utpStats picks the counters out of the "utp connection closed" lines of
+// a torfs -v log: the stats.* attributes, without their prefix.
+func utpStats(log string) []string {
+	var out []string
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `msg="utp connection closed"`) {
+			continue
+		}
+		var kv []string
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "stats."); ok {
+				kv = append(kv, v)
+			}
+		}
+		out = append(out, strings.Join(kv, " "))
+	}
+	return out
+}
+
+// syncBuffer is a strings.Builder that the seed's stderr copier and the
+// benchmark may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

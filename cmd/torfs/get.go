@@ -148,6 +148,9 @@ func (f *swarmFlags) config(stderr io.Writer) (fetch.Config, error) {
 	if err != nil {
 		return fetch.Config{}, err
 	}
+	if sock != nil {
+		sock.SetLogger(log) // -v: each uTP connection's counters as it ends
+	}
 	if dht != nil && dht.Addr == "" && sock != nil {
 		// One UDP port for uTP and the DHT; on a socket of both families
 		// (the default), an IPv4 and an IPv6 DHT node (BEP 32).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,10 +107,15 @@ func PrepareBenchTorrent(ctx context.Context, dir string, size, pieceLength int6
 // StartSeedCommand starts cmd, a prepared `torfs seed` (for a benchmark,
 // outside any test), and waits for the line saying where it serves, which
 // it returns. stop interrupts the seed and waits up to 10 s for it to
-// exit, then kills it.
+// exit, then kills it. A cmd.Stderr set by the caller still gets the
+// seed's stderr.
 func StartSeedCommand(cmd *exec.Cmd) (addr string, stop func(), err error) {
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	if cmd.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, cmd.Stderr)
+	} else {
+		cmd.Stderr = &stderr
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err
