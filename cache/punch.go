@@ -6,21 +6,32 @@ import (
 	"sync/atomic"
 )
 
-// headroomPieces is how many of the biggest pieces' worth a reservation
-// evicts ahead of need, when pieces nobody wants allow, so that the punch
-// worker frees the room before the next reservations need it, in few
-// large punches (see punchQueue.batch).
-const headroomPieces = 32
+// headroomBytes is how much a reservation evicts ahead of need, when
+// pieces nobody wants allow, so that the punch worker frees the room
+// before the next reservations need it, in few large punches (see
+// punchQueue.batch); headroomPieces is the least it evicts ahead, in
+// pieces, when they are bigger.
+const (
+	headroomBytes  = 8 << 20
+	headroomPieces = 4
+)
+
+// maxPunchBatch bounds the holes the punch worker lets pile up: a punch holds
+// the file's lock for as long as it takes, and beyond a few MiB a larger
+// one saves little per byte.
+const maxPunchBatch = 4 << 20
 
 // headroom is what a reservation evicts ahead of need under budget:
-// headroomPieces pieces of biggest bytes, but no more than an eighth of
-// the budget, so a small budget keeps most of its pieces (one of fewer
-// than eight pieces waits for the punches of its own evictions).
+// headroomBytes, or headroomPieces pieces of biggest bytes if that is
+// more, but no more than an eighth of the budget, so a small budget keeps
+// most of its pieces (one of fewer than eight pieces waits for the
+// punches of its own evictions).
 func headroom(budget, biggest int64) int64 {
 	if budget/8 < biggest {
 		return 0
 	}
-	return min(headroomPieces*biggest, budget/8/biggest*biggest)
+	n := max(headroomBytes/biggest, headroomPieces)
+	return min(n*biggest, budget/8/biggest*biggest)
 }
 
 // punchQueue holds the holes evictions and drops left to the punch
@@ -39,15 +50,15 @@ type punchQueue struct {
 	holes []queuedHole
 	taken int
 	bytes int64 // bytes of holes listed
-	// max is the headroom a reservation evicts ahead (headroomPieces).
+	// max is the headroom a reservation evicts ahead (headroom).
 	max int64
 	// batch is what the worker lets pile up before it punches, half of
-	// max, unless a caller waits for it or the queue closes: each punch
-	// holds the file's lock, which the writes of new pieces to the same
-	// file wait for, and much of its cost is per call (on ext4 without a
-	// journal, mounted with discard, it also waits for the disk to
-	// discard the range), so a few large punches keep the writers
-	// waiting less than many small ones.
+	// max but at most maxPunchBatch, unless a caller waits for it or the
+	// queue closes: each punch holds the file's lock, which the writes
+	// of new pieces to the same file wait for, and much of its cost is
+	// per call (on ext4 without a journal, mounted with discard, it also
+	// waits for the disk to discard the range), so a few large punches
+	// keep the writers waiting less than many small ones.
 	batch  int64
 	last   uint64        // sequence number of the last hole queued
 	done   atomic.Uint64 // every hole numbered up to done is punched
@@ -70,7 +81,7 @@ type queuedHole struct {
 func (q *punchQueue) init(max int64) {
 	q.cond = sync.NewCond(&q.mu)
 	q.max = max
-	q.batch = max / 2
+	q.batch = min(max/2, maxPunchBatch)
 	q.exited = make(chan struct{})
 }
 

@@ -110,7 +110,7 @@ func testPunchQueueBudget(t *testing.T, pieces int64) {
 	dir := t.TempDir()
 	budget := pieces * pieceLen
 	c := open(t, tt, Options{Dir: dir, Budget: budget})
-	if want := min(pieces/8, headroomPieces) * pieceLen; c.punchQ.max != want {
+	if want := min(pieces/8, max(headroomBytes/pieceLen, headroomPieces)) * pieceLen; c.punchQ.max != want {
 		t.Fatalf("headroom %d, want %d", c.punchQ.max, want)
 	}
 	release := stallPuncher(t, c)
