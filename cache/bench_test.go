@@ -314,3 +314,67 @@ func BenchmarkFinish(b *testing.B) {
 	b.ReportMetric(closing.Seconds()/float64(b.N), "s-close")
 	b.ReportMetric(float64(tt.info.Length)/1e6/whole.Seconds()*float64(b.N), "MB/s-to-close")
 }
+
+// BenchmarkEvict downloads 256 MiB in order, as a sequential reader of a
+// mount makes it, into a cache with a resume state and a budget of 64
+// MiB (as bench-mount's small cache), so that most pieces are evicted and its hole punched in the
+// file the next pieces are being written to, and into one without a
+// budget, alternating which goes first. It reports the time of the first
+// as a ratio of the second ("evicting/unlimited", goal: at most 1.1), the
+// fallocate calls the punch worker made per MiB evicted, and the CPU
+// time of each per MiB written.
+func BenchmarkEvict(b *testing.B) {
+	tt := newTorrent(b, 97, 256<<10, testFile{name: "x", length: 256 << 20})
+	const budget = 64 << 20
+	pass := func(budget int64) (wall, cpu time.Duration, punches int64) {
+		dir := b.TempDir()
+		c, err := Open(tt.info, Options{Dir: filepath.Join(dir, "data"), StateFile: filepath.Join(dir, "state"), Budget: budget})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		start, cpu0 := time.Now(), processCPU(b)
+		for p := range tt.info.NumPieces() {
+			// In order, in 16 KiB blocks, as a peer sends a piece.
+			data := tt.piece(p)
+			for off := 0; off < len(data); off += 16 << 10 {
+				if err := c.WriteBlock(p, int64(off), data[off:off+16<<10]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if ok, err := c.Verify(p); !ok || err != nil {
+				b.Fatalf("Verify(%d) = %v, %v", p, ok, err)
+			}
+		}
+		c.drainPunches()
+		return time.Since(start), processCPU(b) - cpu0, c.punchQ.calls.Load()
+	}
+	var evicting, unlimited, evictingCPU, unlimitedCPU time.Duration
+	var punches int64
+	b.SetBytes(2 * tt.info.Length)
+	for i := 0; b.Loop(); i++ {
+		for _, small := range []bool{i%2 == 0, i%2 != 0} {
+			if small {
+				w, c, n := pass(budget)
+				evicting, evictingCPU, punches = evicting+w, evictingCPU+c, punches+n
+			} else {
+				w, c, _ := pass(Unlimited)
+				unlimited, unlimitedCPU = unlimited+w, unlimitedCPU+c
+			}
+		}
+	}
+	mib := float64(tt.info.Length>>20) * float64(b.N)
+	b.ReportMetric(float64(evicting)/float64(unlimited), "evicting/unlimited")
+	b.ReportMetric(float64(punches)/(mib-budget>>20*float64(b.N)), "punches/MiB")
+	b.ReportMetric(float64(evictingCPU.Microseconds())/mib, "µs-cpu/MiB-evicting")
+	b.ReportMetric(float64(unlimitedCPU.Microseconds())/mib, "µs-cpu/MiB-unlimited")
+}
+
+// processCPU returns the CPU time the process has used, all threads.
+func processCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

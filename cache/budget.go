@@ -94,6 +94,9 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(pinned))
 	}
+	if c.used+need-budget <= 0 && (need == 0 || c.used+need+c.punchQ.max-budget <= 0) {
+		return nil, nil // room enough, and the headroom too
+	}
 	candidates := func(yield func(int) bool) {
 		for q := c.lru.Oldest(); q >= 0; q = c.lru.Newer(q) {
 			if c.pieces[q].pins == 0 && !yield(q) {

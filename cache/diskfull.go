@@ -61,6 +61,8 @@ func (c *Cache) diskFull(err error) error {
 	if !isNoSpace(err) {
 		return err
 	}
+	// The holes waiting for a batch are free space too.
+	c.punchQ.drain()
 	free, ferr := FreeSpace(c.opts.Dir)
 	if ferr != nil {
 		free = 0

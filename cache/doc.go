@@ -46,10 +46,18 @@
 // holes still queued fit the budget, so the blocks of piece data on disk
 // (st_blocks) never exceed the budget either. To keep writes from
 // waiting for the worker, each reservation evicts ahead of need, when
-// pieces of the two lowest tiers (below) allow, up to four pieces (at
-// most a sixteenth of the budget, none under sixteen pieces) more than it
-// needs: the cache then keeps that much of its budget free, and the next
-// pieces find the room already punched. A hole is never punched over bytes of a
+// pieces of the two lowest tiers (below) allow, up to 8 MiB of pieces,
+// or four pieces if they are bigger (at most an eighth of the budget,
+// none under eight pieces), more than it needs: the cache then keeps
+// that much of its budget free, and the next pieces find the room
+// already punched. The worker waits until half of that (at most 4 MiB)
+// is queued, or until a write waits for it, and punches it in one call: a
+// punch holds the file's lock, which the writes of new pieces to the
+// same file wait for, and much of its cost is per call, not per byte
+// (ext4 without a journal, mounted with discard, also waits for the disk
+// to discard the range), so few large punches keep the writers waiting
+// less than a punch per eviction. A full disk has the queue punched at
+// once before it measures the space left. A hole is never punched over bytes of a
 // piece that is present: it leaves out the edge blocks of pieces present
 // when it is queued, and a piece that becomes present afterwards (one
 // evicted and reserved again, or a neighbour sharing an edge block)

@@ -206,9 +206,4 @@ func (c *Cache) queuedHoles() int64 {
 }
 
 // drainPunches waits until every hole queued so far is punched.
-func (c *Cache) drainPunches() {
-	c.punchQ.mu.Lock()
-	last := c.punchQ.last
-	c.punchQ.mu.Unlock()
-	c.punchQ.wait(last)
-}
+func (c *Cache) drainPunches() { c.punchQ.drain() }

@@ -127,7 +127,7 @@ type pooled struct {
 // fit the budget (trim).
 func (pl *Pool) reserve(c *Cache, p int) error {
 	pl.mu.Lock()
-	members := slices.Clone(pl.members)
+	members := pl.members // fixed while pl.mu is held
 	if !slices.Contains(members, c) {
 		pl.mu.Unlock()
 		return ErrClosed
@@ -167,13 +167,17 @@ func (pl *Pool) reserve(c *Cache, p int) error {
 			room = max(pl.Budget()-pl.used.Load(), 0)
 		}
 	}
-	byCache := make(map[*Cache][]int)
-	for _, v := range victims {
-		byCache[v.c] = append(byCache[v.c], v.p)
-	}
-	holes := make(map[*Cache][]hole, len(byCache))
-	for m, ps := range byCache {
-		holes[m] = m.holesLocked(ps)
+	var byCache map[*Cache][]int
+	var holes map[*Cache][]hole
+	if len(victims) > 0 {
+		byCache = make(map[*Cache][]int)
+		for _, v := range victims {
+			byCache[v.c] = append(byCache[v.c], v.p)
+		}
+		holes = make(map[*Cache][]hole, len(byCache))
+		for m, ps := range byCache {
+			holes[m] = m.holesLocked(ps)
+		}
 	}
 	shrunk := pl.shrunk.Load()
 	if room >= 0 {
@@ -267,6 +271,9 @@ func (pl *Pool) makeRoomLocked(members []*Cache, need, headroom int64, limit tie
 	if pinned+need > budget {
 		return nil, fmt.Errorf("%w: the shared budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(pinned))
+	}
+	if used+need-budget <= 0 && (need == 0 || used+need+headroom-budget <= 0) {
+		return nil, nil // room enough, and the headroom too
 	}
 	demands := make(map[*Cache]*demand, len(members))
 	for _, m := range members {

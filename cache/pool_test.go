@@ -245,3 +245,34 @@ func TestPoolOtherReaders(t *testing.T) {
 		t.Errorf("a cache outside a pool: %d other readers", n)
 	}
 }
+
+// TestReserveWithRoomAllocatesNothing: a reservation that evicts nothing,
+// the usual one under a budget with room left, allocates nothing, in a
+// cache of its own and in a pool: the engine reserves with its lock held.
+func TestReserveWithRoomAllocatesNothing(t *testing.T) {
+	tt := newTorrent(t, 60, 16<<10, testFile{name: "a", length: 1024 * 16 << 10})
+	pl, err := NewPool(1 << 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, opts := range map[string]Options{
+		"own":  {Dir: filepath.Join(dir, "own"), Budget: 15 << 20},
+		"pool": {Dir: filepath.Join(dir, "pool"), Pool: pl},
+	} {
+		c := open(t, tt, opts)
+		p := 0
+		n := testing.AllocsPerRun(100, func() {
+			if err := c.Reserve(p); err != nil {
+				t.Fatal(err)
+			}
+			p++
+		})
+		if ev := c.Stats().Evictions; ev != 0 {
+			t.Fatalf("%s: %d evictions; the test wants room", name, ev)
+		}
+		if n != 0 {
+			t.Errorf("%s: %v allocations per Reserve with room", name, n)
+		}
+	}
+}

@@ -6,25 +6,38 @@ import (
 	"sync/atomic"
 )
 
-// headroomPieces is how many of the biggest pieces' worth a reservation
-// evicts ahead of need, when pieces nobody wants allow, so that the punch
-// worker frees the room before the next reservations need it.
-const headroomPieces = 4
+// headroomBytes is how much a reservation evicts ahead of need, when
+// pieces nobody wants allow, so that the punch worker frees the room
+// before the next reservations need it, in few large punches (see
+// punchQueue.batch); headroomPieces is the least it evicts ahead, in
+// pieces, when they are bigger.
+const (
+	headroomBytes  = 8 << 20
+	headroomPieces = 4
+)
+
+// maxPunchBatch bounds the holes the punch worker lets pile up: a punch holds
+// the file's lock for as long as it takes, and beyond a few MiB a larger
+// one saves little per byte.
+const maxPunchBatch = 4 << 20
 
 // headroom is what a reservation evicts ahead of need under budget:
-// headroomPieces pieces of biggest bytes, but no more than a sixteenth
-// of the budget, so a small budget keeps its pieces (and then waits for
-// the punches of its own evictions).
+// headroomBytes, or headroomPieces pieces of biggest bytes if that is
+// more, but no more than an eighth of the budget, so a small budget keeps
+// most of its pieces (one of fewer than eight pieces waits for the
+// punches of its own evictions).
 func headroom(budget, biggest int64) int64 {
-	if budget/16 < biggest {
+	if budget/8 < biggest {
 		return 0
 	}
-	return min(headroomPieces*biggest, budget/16/biggest*biggest)
+	n := max(headroomBytes/biggest, headroomPieces)
+	return min(n*biggest, budget/8/biggest*biggest)
 }
 
 // punchQueue holds the holes evictions and drops left to the punch
 // worker, so that a Reserve does not wait for fallocate calls (half a
-// millisecond to several on ext4, which writes back the range first).
+// millisecond to several on ext4, which writes back the range first and,
+// mounted with discard and without a journal, discards it at once).
 // Before its first byte is written, a reserved piece waits for the queued
 // holes over its blocks and for enough of the queue that the bytes
 // charged plus the holes still queued fit the budget (Cache.reserve,
@@ -37,16 +50,27 @@ type punchQueue struct {
 	holes []queuedHole
 	taken int
 	bytes int64 // bytes of holes listed
-	// max is the headroom a reservation evicts ahead (headroomPieces).
-	max    int64
+	// max is the headroom a reservation evicts ahead (headroom).
+	max int64
+	// batch is what the worker lets pile up before it punches, half of
+	// max but at most maxPunchBatch, unless a caller waits for it or the
+	// queue closes: each punch holds the file's lock, which the writes
+	// of new pieces to the same file wait for, and much of its cost is
+	// per call (on ext4 without a journal, mounted with discard, it also
+	// waits for the disk to discard the range), so a few large punches
+	// keep the writers waiting less than many small ones.
+	batch  int64
 	last   uint64        // sequence number of the last hole queued
 	done   atomic.Uint64 // every hole numbered up to done is punched
 	closed bool
 	exited chan struct{}
-	// waiters counts the callers waiting in wait, and stall, if
-	// set, is called by the worker before each batch: both for tests.
+	// waiters counts the callers waiting in wait, for whom the worker
+	// punches without waiting for a batch; stall, if set, is called by
+	// the worker before each batch, for tests.
 	waiters int
 	stall   func()
+	// calls counts the fallocate calls of the worker, for benchmarks.
+	calls atomic.Int64
 }
 
 type queuedHole struct {
@@ -57,6 +81,7 @@ type queuedHole struct {
 func (q *punchQueue) init(max int64) {
 	q.cond = sync.NewCond(&q.mu)
 	q.max = max
+	q.batch = min(max/2, maxPunchBatch)
 	q.exited = make(chan struct{})
 }
 
@@ -82,10 +107,19 @@ func (q *punchQueue) wait(seq uint64) {
 	q.mu.Lock()
 	for q.done.Load() < seq && !(q.closed && len(q.holes) == 0) {
 		q.waiters++
+		q.cond.Broadcast() // the worker punches at once for a waiter
 		q.cond.Wait()
 		q.waiters--
 	}
 	q.mu.Unlock()
+}
+
+// drain returns once every hole queued so far is punched.
+func (q *punchQueue) drain() {
+	q.mu.Lock()
+	last := q.last
+	q.mu.Unlock()
+	q.wait(last)
 }
 
 // seqFreeingLocked returns the sequence number of the queued hole whose
@@ -172,15 +206,16 @@ func (c *Cache) awaitHolesLocked(p int, room int64, extra []hole) {
 }
 
 // puncher is the punch worker: it punches the queued holes in order,
-// those of one file that touch merged into one call, until the queue is
-// closed and empty.
+// those of one file that touch merged into one call, once they add up
+// to q.batch or somebody waits for them, until the queue is closed and
+// empty.
 func (c *Cache) puncher() {
 	q := &c.punchQ
 	defer close(q.exited)
 	var batch []hole
 	q.mu.Lock()
 	for {
-		for len(q.holes) == 0 && !q.closed {
+		for (len(q.holes) == 0 || (q.bytes < q.batch && q.waiters == 0)) && !q.closed {
 			q.cond.Wait()
 		}
 		if len(q.holes) == 0 {
@@ -199,7 +234,9 @@ func (c *Cache) puncher() {
 			stall()
 		}
 
-		c.punch(mergeHoles(batch))
+		merged := mergeHoles(batch)
+		c.punch(merged)
+		q.calls.Add(int64(len(merged)))
 
 		q.mu.Lock()
 		for _, h := range q.holes[:q.taken] {

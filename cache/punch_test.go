@@ -98,8 +98,8 @@ func TestQueuedHoleSparesRereservedNeighbour(t *testing.T) {
 // pass the budget, so the disk never holds more than the budget; once
 // the worker runs, the download goes on.
 func TestPunchQueueKeepsDiskWithinBudget(t *testing.T) {
-	// 8 pieces evict no more than they need; 32 evict 2 ahead.
-	for _, pieces := range []int64{8, 32} {
+	// 7 pieces evict no more than they need; 32 evict 4 ahead.
+	for _, pieces := range []int64{7, 32} {
 		t.Run(fmt.Sprintf("budget%d", pieces), func(t *testing.T) { testPunchQueueBudget(t, pieces) })
 	}
 }
@@ -110,7 +110,7 @@ func testPunchQueueBudget(t *testing.T, pieces int64) {
 	dir := t.TempDir()
 	budget := pieces * pieceLen
 	c := open(t, tt, Options{Dir: dir, Budget: budget})
-	if want := min(pieces/16, 4) * pieceLen; c.punchQ.max != want {
+	if want := min(pieces/8, max(headroomBytes/pieceLen, headroomPieces)) * pieceLen; c.punchQ.max != want {
 		t.Fatalf("headroom %d, want %d", c.punchQ.max, want)
 	}
 	release := stallPuncher(t, c)
@@ -172,9 +172,13 @@ func TestReserveLeavesPunchWaitToTheWrite(t *testing.T) {
 	const pieceLen = 64 << 10
 	tt := newTorrent(t, 43, pieceLen, testFile{name: "a", length: 32 * pieceLen})
 	dir := t.TempDir()
-	budget := int64(8 * pieceLen)
+	// Under 8 pieces nothing is evicted ahead: the budget is full.
+	budget := int64(7 * pieceLen)
 	c := open(t, tt, Options{Dir: dir, Budget: budget})
-	for p := range 8 {
+	if c.punchQ.max != 0 {
+		t.Fatalf("headroom %d, want 0", c.punchQ.max)
+	}
+	for p := range 7 {
 		download(t, c, tt, p)
 	}
 	release := stallPuncher(t, c)
@@ -184,12 +188,12 @@ func TestReserveLeavesPunchWaitToTheWrite(t *testing.T) {
 		return c.punchQ.waiters > 0
 	}
 	reserved := make(chan error, 1)
-	go func() { reserved <- c.Reserve(8) }()
+	go func() { reserved <- c.Reserve(7) }()
 	for done := false; !done; {
 		select {
 		case err := <-reserved:
 			if err != nil {
-				t.Fatalf("Reserve(8) = %v", err)
+				t.Fatalf("Reserve(7) = %v", err)
 			}
 			done = true
 		default:
@@ -200,14 +204,14 @@ func TestReserveLeavesPunchWaitToTheWrite(t *testing.T) {
 		}
 	}
 	if c.queuedHoles() == 0 {
-		t.Fatal("Reserve(8) on a full budget queued no hole")
+		t.Fatal("Reserve(7) on a full budget queued no hole")
 	}
 	written := make(chan error, 1)
-	go func() { written <- writePiece(c, 8, tt.piece(8), 16<<10) }()
+	go func() { written <- writePiece(c, 7, tt.piece(7), 16<<10) }()
 	for !waiting() {
 		select {
 		case err := <-written:
-			t.Fatalf("piece 8 was written (%v) over a full disk while its room was still to punch", err)
+			t.Fatalf("piece 7 was written (%v) over a full disk while its room was still to punch", err)
 		default:
 			runtime.Gosched()
 		}
@@ -219,12 +223,59 @@ func TestReserveLeavesPunchWaitToTheWrite(t *testing.T) {
 	if err := <-written; err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := c.Verify(8); !ok || err != nil {
-		t.Fatalf("Verify(8) = %v, %v", ok, err)
+	if ok, err := c.Verify(7); !ok || err != nil {
+		t.Fatalf("Verify(7) = %v, %v", ok, err)
 	}
 	c.drainPunches()
 	if du := diskUsage(t, dir); du > budget {
 		t.Fatalf("on disk %d once punched, over the budget %d", du, budget)
 	}
-	checkRead(t, c, tt, tt.info.PieceOffset(8), tt.info.PieceSize(8))
+	checkRead(t, c, tt, tt.info.PieceOffset(7), tt.info.PieceSize(7))
+}
+
+// TestPunchesInBatches: reading through a torrent larger than the
+// budget, the punch worker waits for half the headroom's worth of holes
+// and punches each batch of consecutive evicted pieces in one fallocate,
+// instead of one per eviction; a caller waiting for the queue still gets
+// the holes punched at once.
+func TestPunchesInBatches(t *testing.T) {
+	tt := newTorrent(t, 43, 16<<10, testFile{name: "a", length: 2 << 20})
+	dir := t.TempDir()
+	const budget = 512 << 10
+	c := open(t, tt, Options{Dir: dir, Budget: budget})
+	if c.blockSize > 16<<10 {
+		t.Skipf("block size %d: pieces do not fill whole blocks", c.blockSize)
+	}
+	// An eighth of the budget is evicted ahead: 4 pieces, punched 2 at a
+	// time.
+	if c.punchQ.max != 64<<10 || c.punchQ.batch != 32<<10 {
+		t.Fatalf("headroom %d, batch %d; want 64 KiB and 32 KiB", c.punchQ.max, c.punchQ.batch)
+	}
+	for p := range tt.info.NumPieces() {
+		download(t, c, tt, p)
+	}
+	c.drainPunches()
+	evictions := c.Stats().Evictions
+	if evictions < 64 {
+		t.Fatalf("%d evictions; want at least 64", evictions)
+	}
+	if calls := c.punchQ.calls.Load(); calls > evictions/2+1 {
+		t.Errorf("%d fallocate calls for %d evictions; want at most one per batch of 2", calls, evictions)
+	}
+	if du := diskUsage(t, dir); du > budget || du > c.Stats().Used {
+		t.Fatalf("on disk %d, accounted %d, budget %d once punched", du, c.Stats().Used, budget)
+	}
+	// A piece dropped alone queues less than a batch: a waiter has it
+	// punched all the same.
+	if err := c.Reserve(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Discard(0)
+	if c.queuedHoles() == 0 {
+		t.Fatal("the dropped piece queued no hole")
+	}
+	c.drainPunches()
+	if q := c.queuedHoles(); q != 0 {
+		t.Fatalf("%d bytes of holes still queued after drainPunches", q)
+	}
 }
