@@ -33,6 +33,7 @@ func main() {
 	piece := flag.Int64("piece", 0, "piece length (0 = 256 KiB)")
 	runs := flag.Int("runs", 1, "runs of each measurement (the median is reported)")
 	cpuprofile := flag.String("cpuprofile", "", "write CPU profiles of torfs get to this file name + .1 and .3 (seeders)")
+	seedprofile := flag.String("seedprofile", "", "write CPU profiles of torfs seed to this file name + .utp and .tcp (first run of the uTP case) and .reverse")
 	seeders := flag.String("seeders", "1,3", "comma-separated numbers of libtorrent seeders to download from")
 	reverse := flag.Bool("reverse", true, "also measure a libtorrent leecher downloading from torfs seed")
 	encrypted := flag.Bool("encrypted", true, "also measure the download from 1 seeder with every peer forced to RC4 (MSE/PE)")
@@ -50,13 +51,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, counts, *reverse, *encrypted, *utpCase); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, *seedprofile, counts, *reverse, *encrypted, *utpCase); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile string, counts []int, reverse, encrypted, utpCase bool) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile, seedprofile string, counts []int, reverse, encrypted, utpCase bool) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
@@ -118,7 +119,7 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 		fmt.Printf("  runs: torfs %s; libtorrent %s; torfs to exit %s; complete to exit (s) %s\n", list(tf), list(lt), list(tfWhole), listSeconds(tail))
 	}
 	if reverse {
-		if err := runReverse(ctx, bin, torrent, save, size, runs); err != nil {
+		if err := runReverse(ctx, bin, torrent, save, size, runs, seedprofile); err != nil {
 			return err
 		}
 	}
@@ -128,34 +129,44 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 		}
 	}
 	if utpCase {
-		return runUTP(ctx, bin, torrent, save, size, runs)
+		return runUTP(ctx, bin, torrent, save, size, runs, seedprofile)
 	}
 	return nil
 }
 
 // runUTP measures torfs get from torfs seed on loopback with both over
 // uTP alone (--no-tcp), against both over TCP alone (--no-utp), the
-// runs alternating, and prints the rates and torfs get's CPU per MB.
-func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int) error {
+// runs alternating, and prints the rates and the CPU per MB of torfs get
+// and of torfs seed (while it serves, not while it checks its data).
+func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int, seedprofile string) error {
 	type side struct {
-		flag      string
-		rate, cpu []float64
+		flag, name         string
+		rate, cpu, seedCPU []float64
 	}
-	sides := []*side{{flag: "--no-tcp"}, {flag: "--no-utp"}}
+	sides := []*side{{flag: "--no-tcp", name: "utp"}, {flag: "--no-utp", name: "tcp"}}
 	for r := range runs {
 		for k := range sides {
 			s := sides[(k+r)%2]
-			addr, stop, err := startTorfsSeed(ctx, bin, torrent, save, s.flag)
+			prof := ""
+			if seedprofile != "" && r == 0 {
+				prof = seedprofile + "." + s.name
+			}
+			addr, seed, stop, err := startTorfsSeed(ctx, bin, torrent, save, prof, s.flag)
 			if err != nil {
 				return err
 			}
+			before, okBefore := procCPU(seed.Process.Pid)
 			g, err := measureGet(ctx, bin, torrent, []string{addr}, size, "", s.flag)
+			after, okAfter := procCPU(seed.Process.Pid)
 			stop()
 			if err != nil {
 				return fmt.Errorf("torfs get %s from torfs seed %s: %w", s.flag, s.flag, err)
 			}
 			s.rate = append(s.rate, float64(size)/1e6/g.complete.Seconds())
 			s.cpu = append(s.cpu, g.cpuPerMB)
+			if okBefore && okAfter {
+				s.seedCPU = append(s.seedCPU, (after-before).Seconds()/(float64(size)/1e6))
+			}
 		}
 	}
 	u, tcp := sides[0], sides[1]
@@ -163,19 +174,27 @@ func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int
 		median(u.rate), median(tcp.rate), median(u.rate)/median(tcp.rate))
 	fmt.Printf("  torfs get CPU (user+system) per MB: uTP %.2f ms, TCP %.2f ms, ratio %.2f\n",
 		median(u.cpu)*1e3, median(tcp.cpu)*1e3, median(u.cpu)/median(tcp.cpu))
+	if len(u.seedCPU) == runs && len(tcp.seedCPU) == runs {
+		fmt.Printf("  torfs seed CPU (user+system) per MB: uTP %.2f ms, TCP %.2f ms, ratio %.2f\n",
+			median(u.seedCPU)*1e3, median(tcp.seedCPU)*1e3, median(u.seedCPU)/median(tcp.seedCPU))
+	}
 	fmt.Printf("  runs: uTP %s; TCP %s\n", list(u.rate), list(tcp.rate))
 	return nil
 }
 
 // runReverse measures a libtorrent leecher downloading from torfs seed
 // against one downloading from a libtorrent seeder.
-func runReverse(ctx context.Context, bin, torrent, save string, size int64, runs int) error {
+func runReverse(ctx context.Context, bin, torrent, save string, size int64, runs int, seedprofile string) error {
 	seeds, err := harness.LaunchSeeders(ctx, torrent, save, 1)
 	if err != nil {
 		return err
 	}
 	defer seeds[0].Close()
-	seedAddr, stopSeed, err := startTorfsSeed(ctx, bin, torrent, save)
+	prof := ""
+	if seedprofile != "" {
+		prof = seedprofile + ".reverse"
+	}
+	seedAddr, _, stopSeed, err := startTorfsSeed(ctx, bin, torrent, save, prof)
 	if err != nil {
 		return err
 	}
@@ -304,10 +323,39 @@ func measureGet(ctx context.Context, bin, torrent string, peers []string, size i
 }
 
 // startTorfsSeed starts torfs seed on the data, with extra flags, and
-// waits until it serves.
-func startTorfsSeed(ctx context.Context, bin, torrent, save string, extra ...string) (string, func(), error) {
+// waits until it serves; with cpuprofile set, it writes a CPU profile
+// there.
+func startTorfsSeed(ctx context.Context, bin, torrent, save, cpuprofile string, extra ...string) (string, *exec.Cmd, func(), error) {
 	args := append([]string{"seed", "--no-dht", "--data", save, "--listen", "127.0.0.1:0"}, extra...)
-	return harness.StartSeedCommand(exec.CommandContext(ctx, bin, append(args, torrent)...))
+	cmd := exec.CommandContext(ctx, bin, append(args, torrent)...)
+	if cpuprofile != "" {
+		cmd.Env = append(os.Environ(), "TORFS_CPUPROFILE="+cpuprofile)
+	}
+	addr, stop, err := harness.StartSeedCommand(cmd)
+	return addr, cmd, stop, err
+}
+
+// procCPU returns the CPU time (user and system) process pid used so far,
+// from /proc; false where that cannot be read.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after it. utime and stime are fields 14 and 15, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * (time.Second / 100), true
 }
 
 func median(v []float64) float64 {

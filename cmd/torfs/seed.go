@@ -136,6 +136,14 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if good == 0 {
 		return fmt.Errorf("no piece of %s matches the data in %s: check --data", mi.Info.Name, dir)
 	}
+	if path := os.Getenv("TORFS_CPUPROFILE"); path != "" {
+		// For bench/swarm: profile the upload path without a debug flag.
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	s, err := startSwarm(ctx, cfg, mi, st, sf.options(mi))
 	if err != nil {
 		return err
