@@ -39,6 +39,7 @@ func main() {
 	encrypted := flag.Bool("encrypted", true, "also measure the download from 1 seeder with every peer forced to RC4 (MSE/PE)")
 	torfs := flag.String("torfs", "", "torfs binary to measure (default: build one from this module)")
 	utpCase := flag.Bool("utp", true, "also measure torfs get from torfs seed over uTP alone against TCP alone")
+	utpFlags := flag.String("utp-flags", "", "more flags, space-separated, for torfs get and torfs seed in the uTP case (e.g. \"--encryption off\")")
 	flag.Parse()
 	var counts []int
 	for _, f := range strings.Split(*seeders, ",") {
@@ -51,13 +52,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, *seedprofile, counts, *reverse, *encrypted, *utpCase); err != nil {
+	if err := run(ctx, *torfs, *size, *piece, *runs, *cpuprofile, *seedprofile, counts, *reverse, *encrypted, *utpCase, strings.Fields(*utpFlags)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-swarm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile, seedprofile string, counts []int, reverse, encrypted, utpCase bool) error {
+func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofile, seedprofile string, counts []int, reverse, encrypted, utpCase bool, utpFlags []string) error {
 	dir, err := os.MkdirTemp("", "torfs-bench-swarm-")
 	if err != nil {
 		return err
@@ -129,7 +130,7 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 		}
 	}
 	if utpCase {
-		return runUTP(ctx, bin, torrent, save, size, runs, seedprofile)
+		return runUTP(ctx, bin, torrent, save, size, runs, seedprofile, utpFlags)
 	}
 	return nil
 }
@@ -138,7 +139,8 @@ func run(ctx context.Context, bin string, size, piece int64, runs int, cpuprofil
 // uTP alone (--no-tcp), against both over TCP alone (--no-utp), the
 // runs alternating, and prints the rates and the CPU per MB of torfs get
 // and of torfs seed (while it serves, not while it checks its data).
-func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int, seedprofile string) error {
+// Both get the flags extra as well.
+func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int, seedprofile string, extra []string) error {
 	type side struct {
 		flag, name         string
 		rate, cpu, seedCPU []float64
@@ -151,12 +153,13 @@ func runUTP(ctx context.Context, bin, torrent, save string, size int64, runs int
 			if seedprofile != "" && r == 0 {
 				prof = seedprofile + "." + s.name
 			}
-			addr, seed, stop, err := startTorfsSeed(ctx, bin, torrent, save, prof, s.flag)
+			flags := append([]string{s.flag}, extra...)
+			addr, seed, stop, err := startTorfsSeed(ctx, bin, torrent, save, prof, flags...)
 			if err != nil {
 				return err
 			}
 			before, okBefore := procCPU(seed.Process.Pid)
-			g, err := measureGet(ctx, bin, torrent, []string{addr}, size, "", s.flag)
+			g, err := measureGet(ctx, bin, torrent, []string{addr}, size, "", flags...)
 			after, okAfter := procCPU(seed.Process.Pid)
 			stop()
 			if err != nil {
