@@ -449,8 +449,15 @@ func diskUse(dir string) int64 {
 	return n
 }
 
-// dataBytes sums the data ranges of file p, rounded out to 4 KiB blocks
-// as the file system allocates them.
+// dataBytes is the piece data file p holds on disk: the sum of its data
+// ranges (SEEK_DATA/SEEK_HOLE), rounded out to 4 KiB blocks as the file
+// system allocates them, or the blocks it has allocated (st_blocks,
+// the larger of a reading before and one after the walk) if fewer. The walk over the ranges is not atomic: in a file that a mount
+// is filling, it can count a piece before its hole is punched and the
+// piece written in its place after that, more than the file ever held at
+// once; st_blocks, one reading, cannot, but it also counts the file
+// system's extent blocks, which the walk does not. A file over its
+// budget is over it by both.
 func dataBytes(p string) int64 {
 	f, err := os.Open(p)
 	if err != nil {
@@ -458,20 +465,29 @@ func dataBytes(p string) int64 {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0
+	}
+	blocks := st.Blocks
 	var n, off int64
 	for {
 		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
 		if err != nil { // ENXIO: no data after off
-			return n
+			break
 		}
 		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
 		if err != nil {
-			return n
+			break
 		}
 		const blk = 4096
 		n += (end+blk-1)/blk*blk - start/blk*blk
 		off = end
 	}
+	if err := unix.Fstat(fd, &st); err == nil {
+		blocks = max(blocks, st.Blocks)
+	}
+	return min(n, blocks*512)
 }
 
 func TestMountDirectoryOfTorrents(t *testing.T) {
