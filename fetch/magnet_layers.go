@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -138,6 +139,14 @@ func (r *resolver) onHashes(mc *metaConn, h wire.HashRange, data []byte) {
 	}
 	part.unask()
 	hashes, err := metainfo.VerifyLayerPart(part.run, r.layers.mi.Info.PieceLength, part.fileLen, data)
+	if err != nil && !errors.Is(err, metainfo.ErrBadHashes) {
+		// Our request was at fault, not the peer: ask nobody for it again
+		// through this peer, and let the error say so if time runs out.
+		r.c.log.Error("a piece hash request torfs made is invalid", "peer", mc.addr, "err", err)
+		part.refusers[mc] = true
+		r.lastErr = "asking for piece hashes: " + err.Error()
+		return
+	}
 	if err != nil {
 		// The same words as a session's ban of a peer whose data fails
 		// its hash: the proof up to the pieces root cannot fail by chance.
