@@ -39,7 +39,13 @@ func (n *Node) resolve(ctx context.Context, hostports []string) []netip.AddrPort
 			n.resolveLog.failed(n.log, "ignoring DHT bootstrap node: bad port", hp, err)
 			continue
 		}
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		lookup := n.cfg.lookupIP
+		if lookup == nil {
+			lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+				return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			}
+		}
+		ips, err := lookup(ctx, host)
 		if err != nil {
 			n.resolveLog.failed(n.log, "cannot resolve DHT bootstrap node", hp, err)
 			continue
@@ -150,22 +156,47 @@ const seedsTTL = time.Minute
 // empty, so a lookup before Bootstrap still has somewhere to start. The
 // names are resolved at most once per seedsTTL: a node that stays empty
 // (offline, or the IPv6 node of a host without IPv6 routes) would have
-// every lookup of every torrent ask DNS again.
+// every lookup of every torrent ask DNS again. One caller resolves, out
+// of the lock, under its own context; the others wait for it under
+// theirs, so a slow DNS holds up no caller past its own deadline (nor a
+// torrent's Close, which cancels its lookups).
 func (n *Node) seedsIfEmpty(ctx context.Context) []netip.AddrPort {
 	if len(n.Nodes()) > 0 {
 		return nil
 	}
 	n.seedsMu.Lock()
-	defer n.seedsMu.Unlock()
-	now := time.Now()
-	if n.seedsAt.IsZero() || now.Sub(n.seedsAt) >= seedsTTL {
-		seeds := n.resolve(ctx, n.cfg.Bootstrap)
-		if ctx.Err() != nil {
-			return seeds // cut short: not what the names resolve to
+	for {
+		if !n.seedsAt.IsZero() && time.Since(n.seedsAt) < seedsTTL {
+			seeds := n.seeds
+			n.seedsMu.Unlock()
+			return seeds
 		}
+		busy := n.seedsBusy
+		if busy == nil {
+			break
+		}
+		n.seedsMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil
+		}
+		n.seedsMu.Lock()
+	}
+	busy := make(chan struct{})
+	n.seedsBusy = busy
+	n.seedsMu.Unlock()
+
+	now := time.Now()
+	seeds := n.resolve(ctx, n.cfg.Bootstrap)
+	n.seedsMu.Lock()
+	defer n.seedsMu.Unlock()
+	n.seedsBusy = nil
+	close(busy)
+	if ctx.Err() == nil { // else cut short: not what the names resolve to
 		n.seeds, n.seedsAt = seeds, now
 	}
-	return n.seeds
+	return seeds
 }
 
 // AddNodes pings "host:port" nodes (e.g. a torrent's "nodes" list) and

@@ -62,6 +62,10 @@ type Config struct {
 	QueryBurst int
 	// Logger receives the node's events; nil discards them.
 	Logger *slog.Logger
+
+	// lookupIP resolves a bootstrap node's host name; nil = the
+	// system's resolver. Tests set it.
+	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // Node is a DHT node: a KRPC server that answers the network's queries,
@@ -82,9 +86,12 @@ type Node struct {
 
 	// seeds are the bootstrap nodes as last resolved (at seedsAt) for a
 	// lookup on an empty table.
-	seedsMu sync.Mutex
-	seeds   []netip.AddrPort
-	seedsAt time.Time
+	// seedsBusy is closed when the resolution under way ends; nil when
+	// none is: the others wait for it, each under its own context.
+	seedsMu   sync.Mutex
+	seeds     []netip.AddrPort
+	seedsAt   time.Time
+	seedsBusy chan struct{}
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc

@@ -26,10 +26,40 @@ const (
 // startAnnounces starts the announce loops of ih to tiers, one per
 // address family we announce in (announceFamilies).
 func (t *Torrent) startAnnounces(tiers *tracker.Tiers, ih metainfo.Hash, report bool) {
-	for _, fam := range t.c.announceFamilies() {
+	fams := t.c.announceFamilies()
+	reach := newFamilyReach(len(fams))
+	for _, fam := range fams {
 		t.wg.Add(1)
-		go t.announceLoop(tiers, ih, report, fam)
+		go t.announceLoop(tiers, ih, report, fam, reach)
 	}
+}
+
+// familyReach tells the announce loops of one torrent, one per family,
+// when none of them reaches its trackers: a family that cannot reach
+// them is no failure while another can, but when every family fails so
+// (an offline host; an IPv4-only host whose trackers have only IPv6
+// addresses) the trackers are unreachable, to report as any failure.
+type familyReach struct {
+	mu          sync.Mutex
+	families    int
+	unreachable map[tracker.Family]bool
+}
+
+func newFamilyReach(families int) *familyReach {
+	return &familyReach{families: families, unreachable: map[tracker.Family]bool{}}
+}
+
+// note records whether fam's last announce found no tracker reachable
+// over fam, and reports whether every family's last announce did.
+func (f *familyReach) note(fam tracker.Family, unreachable bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if unreachable {
+		f.unreachable[fam] = true
+	} else {
+		delete(f.unreachable, fam)
+	}
+	return len(f.unreachable) == f.families
 }
 
 // announceFamilies are the address families the Client announces in.
@@ -71,8 +101,9 @@ func (c *Client) trackerClient(log *slog.Logger) *tracker.Client {
 // whose failures are shown; a hybrid's second loop, for its truncated v2
 // info-hash (BEP 52, as libtorrent announces it), only logs them with -v.
 // A family that reaches no tracker (no address of it, no route) is no
-// failure: it is tried again at the default interval, quietly.
-func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bool, fam tracker.Family) {
+// failure while another family does (reach): it is tried again at the
+// default interval, quietly.
+func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bool, fam tracker.Family, reach *familyReach) {
 	defer t.wg.Done()
 	cl := t.c.trackerClient(t.log)
 	key := rand.Uint32()
@@ -97,10 +128,13 @@ func (t *Torrent) announceLoop(tiers *tracker.Tiers, ih metainfo.Hash, report bo
 		req := t.announceRequest(ih, event, key, fam)
 		resp, url, err := cl.AnnounceTiers(t.ctx, tiers, req)
 		wait := defaultInterval
-		switch {
-		case t.ctx.Err() != nil:
+		if t.ctx.Err() != nil {
 			return
-		case errors.Is(err, tracker.ErrFamilyUnreachable):
+		}
+		famErr := errors.Is(err, tracker.ErrFamilyUnreachable)
+		none := reach.note(fam, famErr)
+		switch {
+		case famErr && !none:
 			fails = 0
 			t.log.Debug("no tracker reachable over this family", "family", fam, "infohash", ih, "err", err, "retry in", wait)
 			if report {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/torfs/torfs/dht"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/tracker"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -249,13 +250,32 @@ func (c *Client) DHTAddr() (net.Addr, bool) {
 // torrents (BEP 27), whose peers come from their tracker only.
 func (t *Torrent) usesDHT() bool { return !t.info.Private && t.c.dht.Load() != nil }
 
-// dhtPort is the UDP port to send peers in a PORT message, and false when
-// the torrent does not use the DHT.
-func (t *Torrent) dhtPort() (uint16, bool) {
+// dhtPort is the UDP port to send the peer at addr in a PORT message:
+// that of our DHT node of the peer's family, which is the node the peer
+// can reach. It is false when the torrent does not use the DHT.
+func (t *Torrent) dhtPort(addr string) (uint16, bool) {
 	if !t.usesDHT() {
 		return 0, false
 	}
-	return t.c.dht.Load().Addr().Port(), true
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		a = ap.Addr()
+	}
+	node := t.c.dhtFor(a)
+	if node == nil {
+		return 0, false
+	}
+	return node.Addr().Port(), true
+}
+
+// dhtAnnouncePort is the peer port node announces: the router's external
+// port (port mapping is IPv4) for the IPv4 node, the listening port for
+// the IPv6 one, as for trackers.
+func (c *Client) dhtAnnouncePort(node *dht.Node) uint16 {
+	if node == c.dht6.Load() {
+		return c.announcePortFor(tracker.IPv6)
+	}
+	return c.announcePortFor(tracker.IPv4)
 }
 
 // startDHT finds peers for the torrent in the DHT and announces it there,
@@ -302,7 +322,7 @@ func (t *Torrent) dhtLoop(node *dht.Node) {
 		switch {
 		case !now.Before(nextAnnounce):
 			for _, name := range names {
-				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.announcePort()), foundUnder(name)))
+				err = errors.Join(err, node.AnnounceFunc(t.ctx, name, int(t.c.dhtAnnouncePort(node)), foundUnder(name)))
 			}
 			nextAnnounce, nextLookup = now.Add(dhtAnnounceEvery), now.Add(dhtLookupEvery)
 			if err != nil {

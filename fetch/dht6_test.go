@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -126,4 +127,47 @@ func twoFamilyDHTs(t *testing.T) (boot4, boot6 *dht.Node, mi4 *metainfo.MetaInfo
 	findInDHT(t, boot6, mi6.InfoHash, seed6.Addr().String())
 
 	return boot4, boot6, mi4, data4, mi6, data6
+}
+
+// TestDHTPortPerFamily: with the IPv4 port forwarded by the router as
+// another port, the IPv4 DHT node announces that port and the IPv6 node
+// the listening port (the mapping is IPv4's); a peer gets in its PORT
+// message the port of our DHT node of its own family.
+func TestDHTPortPerFamily(t *testing.T) {
+	boot6, err := dht.New(dht.Config{Addr: "[::1]:0", Bootstrap: []string{}, QueryRate: -1})
+	if err != nil {
+		t.Skipf("this machine has no ::1 (%v)", err)
+	}
+	t.Cleanup(func() { boot6.Close() })
+	boot4, _ := loopbackDHT(t)
+	conn4, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn6, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		conn4.Close()
+		t.Fatal(err)
+	}
+	fake := &fakeMapping{}
+	fake.ext.Store(40000)
+	c := newTestClient(t, Config{
+		MapPort: func(uint16, func()) PortMapping { return fake },
+		DHT: &DHTConfig{Conn: conn4, Conn6: conn6,
+			Bootstrap: []string{boot4.Addr().String(), boot6.Addr().String()}},
+	})
+	mi, data := magnetTorrent(t, 70)
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	findInDHT(t, boot4, mi.InfoHash, "127.0.0.1:40000")
+	findInDHT(t, boot6, mi.InfoHash, netip.AddrPortFrom(netip.IPv6Loopback(), c.listenPort()).String())
+
+	for _, tc := range []struct {
+		peer string
+		conn net.PacketConn
+	}{{"127.0.0.1:6881", conn4}, {"[::1]:6881", conn6}} {
+		want := uint16(tc.conn.LocalAddr().(*net.UDPAddr).Port)
+		if got, ok := tor.dhtPort(tc.peer); !ok || got != want {
+			t.Errorf("PORT for a peer at %s: %d (%v), want %d", tc.peer, got, ok, want)
+		}
+	}
 }

@@ -5,12 +5,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/torfs/torfs/internal/testutil"
+	"github.com/torfs/torfs/metainfo"
 	"github.com/torfs/torfs/tracker"
 	"github.com/torfs/torfs/tracker/server"
 )
@@ -138,5 +142,45 @@ func TestAnnounceFailingOverOneFamilyIsSaidSo(t *testing.T) {
 	})
 	if out := logs.String(); !strings.Contains(out, "tracker dual.test:"+port+" over IPv6 unreachable") || strings.Contains(out, "over IPv4") {
 		t.Errorf("the log does not say IPv6 alone fails:\n%s", out)
+	}
+}
+
+// TestNoFamilyReachesTracker: on a dual-stack client whose every family
+// finds no route to the tracker (an offline host), the announces fail
+// as any unreachable tracker does: the warning, the torrent's last error
+// and a magnet resolve's last error say so.
+func TestNoFamilyReachesTracker(t *testing.T) {
+	lookup := func(context.Context, string) ([]netip.Addr, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
+	}
+	var logs testutil.Buffer
+	c := newTestClient(t, Config{ListenAddr: ":0", trackerLookup: lookup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if fams := c.announceFamilies(); len(fams) != 2 {
+		t.Skipf("the client announces over %v, not over each family (no IPv6?)", fams)
+	}
+	c.trackerLog.delay = 0
+	trackers := [][]string{{"http://offline.test:6969/announce"}}
+	mi, _ := testTorrent(t, 256<<10, 64<<10)
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, nil), TorrentOptions{Trackers: trackers})
+	testutil.Eventually(t, "the warning", func() bool { return strings.Contains(logs.String(), "unreachable for 1 torrent") })
+	tor.mu.Lock()
+	last := tor.lastError
+	tor.mu.Unlock()
+	if !strings.Contains(last, "network is unreachable") {
+		t.Errorf("the torrent's last error %q does not say the network is unreachable", last)
+	}
+
+	other, _ := testTorrent(t, 128<<10, 64<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var said atomic.Bool
+	_, _, err := c.Resolve(ctx, &metainfo.Magnet{InfoHash: other.InfoHash}, TorrentOptions{Trackers: trackers}, func(s ResolveStatus) {
+		if strings.Contains(s.LastError, "network is unreachable") {
+			said.Store(true)
+			cancel()
+		}
+	})
+	if !said.Load() {
+		t.Errorf("the resolve never said the network is unreachable: %v", err)
 	}
 }

@@ -45,8 +45,19 @@ func (s *v2MemStorage) Prove(p int) (bool, error) { return s.Verify(p) }
 func v2Torrent(t *testing.T) (*metainfo.MetaInfo, []byte) {
 	t.Helper()
 	const pl = 16 << 10
+	mi, data := v2TorrentOf(t, map[string]int{"a": 5*pl + 100, "b": 1000, "c": pl, "d": 601*pl - 7})
+	if len(mi.PieceLayers) != 2 {
+		t.Fatalf("test torrent: %d layers", len(mi.PieceLayers))
+	}
+	return mi, data
+}
+
+// v2TorrentOf makes a v2-only torrent in pieces of 16 KiB of files of
+// the sizes given, and returns it with its bytes as v2Torrent does.
+func v2TorrentOf(t *testing.T, sizes map[string]int) (*metainfo.MetaInfo, []byte) {
+	t.Helper()
+	const pl = 16 << 10
 	dir := filepath.Join(t.TempDir(), "v2")
-	sizes := map[string]int{"a": 5*pl + 100, "b": 1000, "c": pl, "d": 601*pl - 7}
 	rng := rand.NewChaCha8([32]byte{52})
 	for name, n := range sizes {
 		b := make([]byte, n)
@@ -73,8 +84,8 @@ func v2Torrent(t *testing.T) (*metainfo.MetaInfo, []byte) {
 		}
 		copy(data[f.Offset:], b)
 	}
-	if !mi.HasAllHashesV2() || mi.HasV1() || len(mi.PieceLayers) != 2 {
-		t.Fatalf("test torrent: v1 %v, all v2 hashes %v, %d layers", mi.HasV1(), mi.HasAllHashesV2(), len(mi.PieceLayers))
+	if !mi.HasAllHashesV2() || mi.HasV1() {
+		t.Fatalf("test torrent: v1 %v, all v2 hashes %v", mi.HasV1(), mi.HasAllHashesV2())
 	}
 	return mi, data
 }
@@ -123,6 +134,37 @@ func TestV2MagnetDownload(t *testing.T) {
 	}
 }
 
+// TestV2LayersOnePieceOver: a file of 513 pieces ends in a part of one
+// piece, which a torfs leecher asks a torfs seeder for as a run of 2
+// (the piece and the padding beside it) that the seeder serves and the
+// leecher verifies; the download then completes.
+func TestV2LayersOnePieceOver(t *testing.T) {
+	const pl = 16 << 10
+	mi, data := v2TorrentOf(t, map[string]int{"a": 513*pl - 3, "b": 100})
+	seed := v2Seeder(t, mi, data)
+	bare, err := metainfo.FromInfo(mi.InfoBytes, mi.Magnet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var last ResolveStatus
+	peers, err := c.ResolveLayers(ctx, bare, TorrentOptions{Peers: []string{seed}}, func(s ResolveStatus) { last = s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.HashParts != 2 || last.HashPartsTotal != 2 {
+		t.Fatalf("last status %+v, want 2 of 2 hash parts", last)
+	}
+	st := &v2MemStorage{newMemStorage(&bare.Info, nil), bare}
+	tor := addTorrent(t, c, bare, st, TorrentOptions{DownloadAll: true, Peers: peers})
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
+	}
+}
+
 // lyingHashPeer answers every hash request with hashes of the right
 // count and the wrong value; done is closed when the first connection
 // that asked it ends (torfs dropped it).
@@ -130,6 +172,11 @@ type lyingHashPeer struct {
 	addr string
 	done chan struct{}
 	once sync.Once
+	// v1 makes the peer's handshake lack the v2 bit; greeted is closed
+	// when it first receives a message.
+	v1      bool
+	greeted chan struct{}
+	greet   sync.Once
 	// asked counts hash requests.
 	asked int
 	mu    sync.Mutex
@@ -137,11 +184,17 @@ type lyingHashPeer struct {
 
 func startLyingHashPeer(t *testing.T, name metainfo.Hash) *lyingHashPeer {
 	t.Helper()
+	return startHashPeer(t, name, false)
+}
+
+// startHashPeer starts a lyingHashPeer, one without the v2 bit if v1.
+func startHashPeer(t *testing.T, name metainfo.Hash, v1 bool) *lyingHashPeer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lyingHashPeer{addr: ln.Addr().String(), done: make(chan struct{})}
+	l := &lyingHashPeer{addr: ln.Addr().String(), done: make(chan struct{}), v1: v1, greeted: make(chan struct{})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -176,7 +229,7 @@ func (l *lyingHashPeer) serve(conn net.Conn, name metainfo.Hash) {
 	}
 	h := wire.Handshake{InfoHash: name}
 	h.Reserved.SetExtended(true)
-	h.Reserved.SetV2(true)
+	h.Reserved.SetV2(!l.v1)
 	copy(h.PeerID[:], "-XX0001-liar12345678")
 	if wire.WriteHandshake(conn, h) != nil {
 		return
@@ -193,6 +246,7 @@ func (l *lyingHashPeer) serve(conn net.Conn, name metainfo.Hash) {
 		if err := dec.Decode(&m); err != nil {
 			return
 		}
+		l.greet.Do(func() { close(l.greeted) })
 		if m.ID != wire.HashRequest {
 			continue
 		}
@@ -292,6 +346,33 @@ func TestV2LayersFromLiarAndHonestPeer(t *testing.T) {
 	waitComplete(t, tor, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("downloaded data differs")
+	}
+}
+
+// TestV2LayersAskOnlyV2Peers: ResolveLayers asks no peer whose
+// handshake lacks the v2 bit for hashes (a v1 client may not know the
+// message), even when it is the only peer connected for a while; the
+// hashes come from a v2 peer that becomes reachable once the v1 peer
+// took our greeting.
+func TestV2LayersAskOnlyV2Peers(t *testing.T) {
+	mi, data := v2Torrent(t)
+	bare, err := metainfo.FromInfo(mi.InfoBytes, mi.Magnet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := startHashPeer(t, mi.InfoHash, true)
+	honest := gatedProxy(t, v2Seeder(t, mi, data), v1.greeted)
+	c := newTestClient(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if _, err := c.ResolveLayers(ctx, bare, TorrentOptions{Peers: []string{v1.addr, honest}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v1.mu.Lock()
+	asked := v1.asked
+	v1.mu.Unlock()
+	if asked != 0 {
+		t.Fatalf("a peer without the v2 bit was sent %d hash requests", asked)
 	}
 }
 

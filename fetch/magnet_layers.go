@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -85,8 +86,9 @@ func (r *resolver) startLayers(mi *metainfo.MetaInfo) {
 	r.finishLayers()
 }
 
-// requestLayers hands parts nobody is asked for to peers that have not
-// refused them.
+// requestLayers hands parts nobody is asked for to v2 peers that have
+// not refused them: a peer without the v2 bit in its handshake does not
+// know hash requests (message 21), and may drop the connection for one.
 func (r *resolver) requestLayers() {
 	lf := r.layers
 	if lf == nil || r.result != nil {
@@ -98,7 +100,7 @@ func (r *resolver) requestLayers() {
 			continue
 		}
 		for mc := range r.conns {
-			if mc.closing || mc.hashReqs >= maxHashReqs || part.refusers[mc] {
+			if mc.closing || !mc.v2 || mc.hashReqs >= maxHashReqs || part.refusers[mc] {
 				continue
 			}
 			part.asked, part.sentAt = mc, now
@@ -138,6 +140,14 @@ func (r *resolver) onHashes(mc *metaConn, h wire.HashRange, data []byte) {
 	}
 	part.unask()
 	hashes, err := metainfo.VerifyLayerPart(part.run, r.layers.mi.Info.PieceLength, part.fileLen, data)
+	if err != nil && !errors.Is(err, metainfo.ErrBadHashes) {
+		// Our request was at fault, not the peer: ask nobody for it again
+		// through this peer, and let the error say so if time runs out.
+		r.c.log.Error("a piece hash request torfs made is invalid", "peer", mc.addr, "err", err)
+		part.refusers[mc] = true
+		r.lastErr = "asking for piece hashes: " + err.Error()
+		return
+	}
 	if err != nil {
 		// The same words as a session's ban of a peer whose data fails
 		// its hash: the proof up to the pieces root cannot fail by chance.

@@ -27,9 +27,11 @@ func (r *resolver) startSources(opts TorrentOptions) {
 	if len(tiers) > 0 {
 		r.sources = append(r.sources, strconv.Itoa(len(tiers))+" tracker tiers")
 		r.tiers = tracker.NewTiers(tiers)
-		for _, fam := range r.c.announceFamilies() {
+		fams := r.c.announceFamilies()
+		reach := newFamilyReach(len(fams))
+		for _, fam := range fams {
 			r.wg.Add(1)
-			go r.trackerLoop(r.tiers, fam)
+			go r.trackerLoop(r.tiers, fam, reach)
 		}
 	}
 	for i, node := range r.c.dhtNodes() {
@@ -43,8 +45,9 @@ func (r *resolver) startSources(opts TorrentOptions) {
 
 // trackerLoop announces over fam until Resolve ends: at the tracker's
 // interval, but at least once a minute, since a resolve is short and a
-// seed may join meanwhile.
-func (r *resolver) trackerLoop(tiers *tracker.Tiers, fam tracker.Family) {
+// seed may join meanwhile. A family that reaches no tracker is no
+// failure while another does (reach).
+func (r *resolver) trackerLoop(tiers *tracker.Tiers, fam tracker.Family, reach *familyReach) {
 	defer r.wg.Done()
 	cl := r.c.trackerClient(r.c.log)
 	req := tracker.AnnounceRequest{
@@ -58,7 +61,8 @@ func (r *resolver) trackerLoop(tiers *tracker.Tiers, fam tracker.Family) {
 		if r.ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, tracker.ErrFamilyUnreachable) {
+		famErr := errors.Is(err, tracker.ErrFamilyUnreachable)
+		if none := reach.note(fam, famErr); famErr && !none {
 			// The other family's announces are the ones to report.
 			r.c.log.Debug("no tracker reachable over this family", "family", fam, "err", err)
 		} else if err != nil {

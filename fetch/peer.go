@@ -193,7 +193,7 @@ func (p *peer) sendGreeting() {
 		}
 		p.out = wire.AppendBitfield(p.out, bits)
 	}
-	if port, ok := t.dhtPort(); ok && p.dht {
+	if port, ok := t.dhtPort(p.addr); ok && p.dht {
 		p.out = wire.AppendPort(p.out, port)
 	}
 	p.signal()

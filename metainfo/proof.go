@@ -21,6 +21,11 @@ const MaxHashRun = 8192
 // (as libtorrent does: 16 KiB of hashes).
 const LayerPartLen = 512
 
+// ErrBadHashes is the error VerifyLayerPart wraps when the fault is the
+// peer's: hashes of the wrong size for the run asked, or that do not
+// hash up to the pieces root. Any other error is the run's own.
+var ErrBadHashes = errors.New("a peer's hashes are wrong")
+
 // HashRun names nodes of a file's merkle tree and the proof asked for
 // them, as the BEP 52 hash messages do.
 type HashRun struct {
@@ -158,7 +163,12 @@ func LayerParts(root Hash256, pieceLength, fileLength int64) []HashRun {
 	shape := newFileTree(pieceLength, fileLength)
 	var out []HashRun
 	for i := 0; i < shape.pieces; i += LayerPartLen {
-		n := int(min(LayerPartLen, pow2(int64(shape.pieces-i))))
+		// A last part of one piece (513, 1025, ... pieces) asks for 2:
+		// peers refuse runs of 1 (libtorrent is inconsistent about
+		// them), and the padding node beside the piece lies inside the
+		// layer (the file has more than 512 pieces, so a power of two
+		// above 512 of them) and is proven by the root like the rest.
+		n := int(min(LayerPartLen, max(2, pow2(int64(shape.pieces-i)))))
 		out = append(out, HashRun{Root: root, Base: shape.pieceLayer, Index: i, Length: n, ProofLayers: shape.height - shape.pieceLayer - 1})
 	}
 	return out
@@ -168,7 +178,9 @@ func LayerParts(root Hash256, pieceLength, fileLength int64) []HashRun {
 // for the file), against the file's pieces root: the run's nodes must
 // hash, with the uncles that follow them, up to the root. It returns the
 // run's piece hashes that belong to the file (the padding past its last
-// piece left out), 32 bytes each, aliasing hashes.
+// piece left out), 32 bytes each, aliasing hashes. An error wrapping
+// ErrBadHashes blames the peer; any other says r itself is not a part to
+// ask for.
 func VerifyLayerPart(r HashRun, pieceLength, fileLength int64, hashes []byte) ([]byte, error) {
 	if fileLength <= pieceLength {
 		return nil, errors.New("a file of one piece has no piece layer")
@@ -182,7 +194,7 @@ func VerifyLayerPart(r HashRun, pieceLength, fileLength int64, hashes []byte) ([
 	}
 	uncles := r.Uncles()
 	if len(hashes) != (r.Length+uncles)*Hash256Size {
-		return nil, fmt.Errorf("%d bytes of hashes, want %d nodes and %d uncles", len(hashes), r.Length, uncles)
+		return nil, fmt.Errorf("%w: %d bytes of hashes, want %d nodes and %d uncles", ErrBadHashes, len(hashes), r.Length, uncles)
 	}
 	nodes := make([]Hash256, r.Length)
 	for i := range nodes {
@@ -201,7 +213,7 @@ func VerifyLayerPart(r HashRun, pieceLength, fileLength int64, hashes []byte) ([
 		pos >>= 1
 	}
 	if h != r.Root {
-		return nil, fmt.Errorf("the hashes of pieces %d+%d do not hash up to the file's pieces root", r.Index, r.Length)
+		return nil, fmt.Errorf("%w: the hashes of pieces %d+%d do not hash up to the file's pieces root", ErrBadHashes, r.Index, r.Length)
 	}
 	real := max(0, min(r.Length, shape.pieces-r.Index))
 	return hashes[:real*Hash256Size], nil

@@ -2,6 +2,7 @@ package metainfo
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -31,6 +32,8 @@ func TestLayerPartsServedAndVerified(t *testing.T) {
 		{2<<20 + 5, 64 << 10},              // 33 pieces
 		{1100*BlockSize + 1, BlockSize},    // 1101 pieces: 3 parts, with uncles
 		{512*BlockSize + 3, BlockSize * 2}, // 257 pieces, padded to 512
+		{513 * BlockSize, BlockSize},       // 513 pieces: a last part of 1 piece and its padding
+		{1024*BlockSize + 7, BlockSize},    // 1025 pieces: the same two layers further up
 	} {
 		root, layer := hashedFile(t, c.n, c.pl)
 		tree, err := NewHashTree(root, layer, c.pl, c.n)
@@ -40,6 +43,9 @@ func TestLayerPartsServedAndVerified(t *testing.T) {
 		parts := LayerParts(root, c.pl, c.n)
 		var got []byte
 		for _, r := range parts {
+			if r.Length < 2 {
+				t.Fatalf("%d/%d: part %+v asks for fewer than the 2 hashes peers serve", c.n, c.pl, r)
+			}
 			ans, err := tree.Hashes(nil, r)
 			if err != nil {
 				t.Fatalf("%d/%d: serving %+v: %v", c.n, c.pl, r, err)
@@ -52,12 +58,17 @@ func TestLayerPartsServedAndVerified(t *testing.T) {
 			for _, at := range []int{0, len(ans) - 1} {
 				bad := bytes.Clone(ans)
 				bad[at] ^= 1
-				if _, err := VerifyLayerPart(r, c.pl, c.n, bad); err == nil {
-					t.Fatalf("%d/%d: %+v verified with byte %d changed", c.n, c.pl, r, at)
+				if _, err := VerifyLayerPart(r, c.pl, c.n, bad); !errors.Is(err, ErrBadHashes) {
+					t.Fatalf("%d/%d: %+v with byte %d changed: %v, want ErrBadHashes", c.n, c.pl, r, at, err)
 				}
 			}
-			if _, err := VerifyLayerPart(r, c.pl, c.n, ans[:len(ans)-Hash256Size]); err == nil {
-				t.Fatalf("%d/%d: %+v verified one hash short", c.n, c.pl, r)
+			if _, err := VerifyLayerPart(r, c.pl, c.n, ans[:len(ans)-Hash256Size]); !errors.Is(err, ErrBadHashes) {
+				t.Fatalf("%d/%d: %+v one hash short: %v, want ErrBadHashes", c.n, c.pl, r, err)
+			}
+			odd := r
+			odd.Length = 1
+			if _, err := VerifyLayerPart(odd, c.pl, c.n, ans); err == nil || errors.Is(err, ErrBadHashes) {
+				t.Fatalf("%d/%d: a run of 1 verified or blamed the peer: %v", c.n, c.pl, err)
 			}
 		}
 		if !bytes.Equal(got, layer) {

@@ -97,6 +97,14 @@ func (r *resolution) succeed() {
 
 // describe is the content of the placeholder file: one line saying what
 // is going on (also the user.torfs.state attribute), then detail.
+// what names what r resolves, for the log.
+func (r *resolution) what() string {
+	if r.known != nil {
+		return "the piece hashes of a torrent file"
+	}
+	return "a magnet link"
+}
+
 func (r *resolution) describe() string {
 	rs := r.status()
 	var b strings.Builder
@@ -200,7 +208,7 @@ func (s *Session) resolve(ctx context.Context, r *resolution) (*metainfo.MetaInf
 			return nil, nil, s.gaveUp(ctx, r, err)
 		}
 		r.attemptFailed(err)
-		s.log.Warn("resolving a magnet link failed; trying again", "name", r.name, "infohash", r.magnet.InfoHash, "err", err, "in", s.retryDelay)
+		s.log.Warn("resolving "+r.what()+" failed; trying again", "name", r.name, "infohash", r.magnet.InfoHash, "err", err, "in", s.retryDelay)
 		t := time.NewTimer(s.retryDelay)
 		select {
 		case <-ctx.Done():

@@ -121,7 +121,7 @@ func (s *Session) resolveAndShow(ctx context.Context, r *resolution, p *fs.Pendi
 	}
 	mi, peers, err := s.resolve(ctx, r)
 	if err != nil {
-		s.log.Info("stopped resolving a magnet link", "name", r.name, "err", err)
+		s.log.Info("stopped resolving "+r.what(), "name", r.name, "err", err)
 		return false
 	}
 	if path, err := s.save(mi, r.magnet); err != nil {

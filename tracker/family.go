@@ -61,10 +61,34 @@ func familyError(fam Family, err error) error {
 	if fam == AnyFamily || err == nil || errors.Is(err, ErrFamilyUnreachable) {
 		return err
 	}
-	if errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT) {
+	if onlyFamilyErrnos(err) {
 		return permanent(fmt.Errorf("%w over %s: %w", ErrFamilyUnreachable, fam, err))
 	}
 	return err
+}
+
+// onlyFamilyErrnos reports whether err says that the address family has
+// no route (ENETUNREACH, EADDRNOTAVAIL, EAFNOSUPPORT) and nothing else:
+// of the dials to each of a host's addresses (errors joined), every one
+// must have failed so. errors.Is would match a join where one address
+// lacks a route and another refused the connection or timed out, which
+// are the tracker's failures to report.
+func onlyFamilyErrnos(err error) bool {
+	switch e := err.(type) {
+	case syscall.Errno:
+		return e == syscall.ENETUNREACH || e == syscall.EADDRNOTAVAIL || e == syscall.EAFNOSUPPORT
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, err := range errs {
+			if !onlyFamilyErrnos(err) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return onlyFamilyErrnos(e.Unwrap())
+	}
+	return false
 }
 
 // lookup resolves host, a name or an address literal, to its addresses.

@@ -64,6 +64,7 @@ func resolveWithProgress(ctx context.Context, c *fetch.Client, m *metainfo.Magne
 // showing the progress on stderr.
 func resolveLayersWithProgress(ctx context.Context, c *fetch.Client, mi *metainfo.MetaInfo, opts fetch.TorrentOptions, stderr io.Writer) ([]string, error) {
 	p := newResolveProgress(stderr, mi.Magnet())
+	p.layers = true
 	start := time.Now()
 	peers, err := c.ResolveLayers(ctx, mi, opts, p.update)
 	p.finish()
@@ -113,6 +114,9 @@ type resolveProgress struct {
 	line  string
 	drawn bool
 	named bool // a line naming the link was written
+	// layers: the metadata is known and only piece hashes are fetched
+	// (ResolveLayers).
+	layers bool
 }
 
 func newResolveProgress(w io.Writer, m *metainfo.Magnet) *resolveProgress {
@@ -131,10 +135,13 @@ func (p *resolveProgress) update(s fetch.ResolveStatus) {
 	if s.Total > 0 {
 		pieces = fmt.Sprintf("%d/%d pieces", s.Have, s.Total)
 	}
-	line := fmt.Sprintf("fetching metadata of %s: %s known, %d connected, metadata %s",
-		p.hash, plural.Count(s.Peers, "peer", "peers"), s.Connected, pieces)
+	peers := fmt.Sprintf("%s known, %d connected", plural.Count(s.Peers, "peer", "peers"), s.Connected)
+	line := fmt.Sprintf("fetching metadata of %s: %s, metadata %s", p.hash, peers, pieces)
 	if s.HashPartsTotal > 0 {
 		line += fmt.Sprintf(", piece hashes %d/%d parts", s.HashParts, s.HashPartsTotal)
+	}
+	if p.layers {
+		line = fmt.Sprintf("fetching piece hashes of %s: %s, %d/%d parts", p.hash, peers, s.HashParts, s.HashPartsTotal)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

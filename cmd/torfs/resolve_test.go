@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/metainfo"
 )
 
@@ -116,5 +117,23 @@ func TestGetNeedsAPeerSource(t *testing.T) {
 	}
 	if code, _, errs := runTorfs(t, "get", "--dht-bootstrap", "127.0.0.1:1", "-o", dir, private); code != 2 || !strings.Contains(errs, "is private") {
 		t.Fatalf("private: exit %d, %s", code, errs)
+	}
+}
+
+// TestResolveProgressWording: the progress of a magnet link's resolve
+// speaks of its metadata; that of a .torrent's missing piece hashes
+// (ResolveLayers), whose metadata is known, of the piece hashes only.
+func TestResolveProgressWording(t *testing.T) {
+	m := &metainfo.Magnet{DisplayName: "x"}
+	var magnet, layers bytes.Buffer
+	newResolveProgress(&magnet, m).update(fetch.ResolveStatus{Peers: 2, Connected: 1})
+	p := newResolveProgress(&layers, m)
+	p.layers = true
+	p.update(fetch.ResolveStatus{Peers: 2, Connected: 1, HashParts: 1, HashPartsTotal: 3})
+	if got, want := magnet.String(), "fetching metadata of x: 2 peers known, 1 connected, metadata size unknown\n"; got != want {
+		t.Errorf("magnet progress %q, want %q", got, want)
+	}
+	if got, want := layers.String(), "fetching piece hashes of x: 2 peers known, 1 connected, 1/3 parts\n"; got != want {
+		t.Errorf("piece hash progress %q, want %q", got, want)
 	}
 }
