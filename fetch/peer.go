@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/torfs/torfs/tracker"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -156,11 +157,16 @@ func (p *peer) sendGreeting() {
 		h := wire.ExtendedHandshake{
 			M:    map[string]int{},
 			V:    "torfs 0.1",
-			P:    int(t.c.announcePort()),
+			P:    int(t.c.announcePortFor(tracker.IPv4)),
 			Reqq: maxUploadQueue,
 		}
 		if a, ok := addrPort(p.conn.RemoteAddr()); ok {
 			h.YourIP = string(a.Addr().AsSlice()) // 4 bytes for IPv4 (unmapped)
+			if !a.Addr().Unmap().Is4() {
+				// Port mapping is IPv4: an IPv6 peer reaches the
+				// port we listen on.
+				h.P = int(t.c.announcePortFor(tracker.IPv6))
+			}
 		}
 		if t.seeding() {
 			h.UploadOnly = 1

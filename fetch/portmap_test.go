@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/torfs/torfs/internal/testutil"
+	"github.com/torfs/torfs/wire"
 )
 
 // fakeMapping is a PortMapping whose external port the test sets.
@@ -70,5 +72,63 @@ func TestPortMappingAnnouncesExternalPort(t *testing.T) {
 	c.Close()
 	if !fake.closed.Load() {
 		t.Error("Close left the port mapping in place")
+	}
+}
+
+// TestExtendedHandshakePortPerFamily: the extended handshake's "p" is
+// the router's external port for an IPv4 peer, and the port we listen
+// on for an IPv6 peer (port mapping is IPv4 only).
+func TestExtendedHandshakePortPerFamily(t *testing.T) {
+	fake := &fakeMapping{}
+	fake.ext.Store(40000)
+	c := newTestClient(t, Config{ListenAddr: "[::]:0", MapPort: func(uint16, func()) PortMapping { return fake }})
+	mi, data := testTorrent(t, 1<<20, 64<<10)
+	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	port := c.listenPort()
+	for _, tc := range []struct {
+		host string
+		want int
+	}{{"127.0.0.1", 40000}, {"::1", int(port)}} {
+		addr := net.JoinHostPort(tc.host, strconv.Itoa(int(port)))
+		if tc.host == "::1" {
+			ln, err := net.Listen("tcp6", "[::1]:0")
+			if err != nil {
+				t.Skipf("this machine has no ::1 (%v)", err)
+			}
+			ln.Close()
+		}
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		h := wire.Handshake{InfoHash: mi.InfoHash}
+		h.Reserved.SetExtended(true)
+		copy(h.PeerID[:], "-XX0001-port-"+tc.host) // a peer of its own per family
+		if err := wire.WriteHandshake(conn, h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.ReadHandshake(conn); err != nil {
+			t.Fatalf("handshake over %s: %v", tc.host, err)
+		}
+		dec := wire.NewDecoder(conn, 64<<10)
+		for {
+			var m wire.Message
+			if err := dec.Decode(&m); err != nil {
+				t.Fatalf("reading from torfs over %s: %v", tc.host, err)
+			}
+			if m.ID != wire.Extended || m.ExtID != 0 {
+				continue
+			}
+			h, err := wire.ParseExtendedHandshake(m.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.P != tc.want {
+				t.Errorf("extended handshake to a peer at %s says p=%d, want %d", tc.host, h.P, tc.want)
+			}
+			break
+		}
 	}
 }
