@@ -172,11 +172,6 @@ type lyingHashPeer struct {
 	addr string
 	done chan struct{}
 	once sync.Once
-	// v1 makes the peer's handshake lack the v2 bit; greeted is closed
-	// when it first receives a message.
-	v1      bool
-	greeted chan struct{}
-	greet   sync.Once
 	// asked counts hash requests.
 	asked int
 	mu    sync.Mutex
@@ -184,17 +179,11 @@ type lyingHashPeer struct {
 
 func startLyingHashPeer(t *testing.T, name metainfo.Hash) *lyingHashPeer {
 	t.Helper()
-	return startHashPeer(t, name, false)
-}
-
-// startHashPeer starts a lyingHashPeer, one without the v2 bit if v1.
-func startHashPeer(t *testing.T, name metainfo.Hash, v1 bool) *lyingHashPeer {
-	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lyingHashPeer{addr: ln.Addr().String(), done: make(chan struct{}), v1: v1, greeted: make(chan struct{})}
+	l := &lyingHashPeer{addr: ln.Addr().String(), done: make(chan struct{})}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -229,7 +218,7 @@ func (l *lyingHashPeer) serve(conn net.Conn, name metainfo.Hash) {
 	}
 	h := wire.Handshake{InfoHash: name}
 	h.Reserved.SetExtended(true)
-	h.Reserved.SetV2(!l.v1)
+	h.Reserved.SetV2(true)
 	copy(h.PeerID[:], "-XX0001-liar12345678")
 	if wire.WriteHandshake(conn, h) != nil {
 		return
@@ -246,7 +235,6 @@ func (l *lyingHashPeer) serve(conn net.Conn, name metainfo.Hash) {
 		if err := dec.Decode(&m); err != nil {
 			return
 		}
-		l.greet.Do(func() { close(l.greeted) })
 		if m.ID != wire.HashRequest {
 			continue
 		}
@@ -346,33 +334,6 @@ func TestV2LayersFromLiarAndHonestPeer(t *testing.T) {
 	waitComplete(t, tor, 30*time.Second)
 	if !bytes.Equal(st.bytes(), data) {
 		t.Fatal("downloaded data differs")
-	}
-}
-
-// TestV2LayersAskOnlyV2Peers: ResolveLayers asks no peer whose
-// handshake lacks the v2 bit for hashes (a v1 client may not know the
-// message), even when it is the only peer connected for a while; the
-// hashes come from a v2 peer that becomes reachable once the v1 peer
-// took our greeting.
-func TestV2LayersAskOnlyV2Peers(t *testing.T) {
-	mi, data := v2Torrent(t)
-	bare, err := metainfo.FromInfo(mi.InfoBytes, mi.Magnet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := startHashPeer(t, mi.InfoHash, true)
-	honest := gatedProxy(t, v2Seeder(t, mi, data), v1.greeted)
-	c := newTestClient(t, Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	if _, err := c.ResolveLayers(ctx, bare, TorrentOptions{Peers: []string{v1.addr, honest}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	v1.mu.Lock()
-	asked := v1.asked
-	v1.mu.Unlock()
-	if asked != 0 {
-		t.Fatalf("a peer without the v2 bit was sent %d hash requests", asked)
 	}
 }
 

@@ -28,8 +28,7 @@ type metaConn struct {
 	metaID   int // the peer's ut_metadata message ID; 0 = not offered
 	size     int // the metadata size the peer claims
 	reqs     map[int]time.Time
-	hashReqs int  // hash requests outstanding
-	v2       bool // the peer's handshake has the v2 bit: it takes hash requests
+	hashReqs int // hash requests outstanding
 	closing  bool
 }
 
@@ -68,7 +67,7 @@ func (r *resolver) dialMore() {
 // dial connects to addr, then becomes the connection's read loop.
 func (r *resolver) dial(addr netip.AddrPort) {
 	defer r.wg.Done()
-	conn, hs, _, err := r.c.connect(r.ctx, &r.wg, addr, 0, r.handshake(), r.greet)
+	conn, _, _, err := r.c.connect(r.ctx, &r.wg, addr, 0, r.handshake(), r.greet)
 	<-r.c.halfOpen
 	if err != nil {
 		r.post(func() {
@@ -77,7 +76,7 @@ func (r *resolver) dial(addr netip.AddrPort) {
 		})
 		return
 	}
-	mc := r.newMetaConn(conn, addr, hs)
+	mc := r.newMetaConn(conn, addr)
 	if !r.post(func() { r.dialing--; r.attach(mc) }) {
 		conn.Close()
 		return
@@ -136,7 +135,7 @@ func (r *resolver) acceptIncoming(conn net.Conn, hs wire.Handshake) {
 	}
 	conn.SetDeadline(time.Time{})
 	addr, _ := addrPort(conn.RemoteAddr())
-	mc := r.newMetaConn(conn, addr, hs)
+	mc := r.newMetaConn(conn, addr)
 	accepted := r.post(func() {
 		if len(r.conns) >= maxResolveConns {
 			conn.Close()
@@ -156,8 +155,8 @@ func (r *resolver) acceptIncoming(conn net.Conn, hs wire.Handshake) {
 	}
 }
 
-func (r *resolver) newMetaConn(conn net.Conn, addr netip.AddrPort, hs wire.Handshake) *metaConn {
-	return &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}, v2: hs.Reserved.V2()}
+func (r *resolver) newMetaConn(conn net.Conn, addr netip.AddrPort) *metaConn {
+	return &metaConn{r: r, addr: addr, conn: conn, out: make(chan []byte, 2*metaPipeline+2), done: make(chan struct{}), reqs: map[int]time.Time{}}
 }
 
 // close ends the connection; the read loop then reports it lost.

@@ -86,9 +86,8 @@ func (r *resolver) startLayers(mi *metainfo.MetaInfo) {
 	r.finishLayers()
 }
 
-// requestLayers hands parts nobody is asked for to v2 peers that have
-// not refused them: a peer without the v2 bit in its handshake does not
-// know hash requests (message 21), and may drop the connection for one.
+// requestLayers hands parts nobody is asked for to peers that have not
+// refused them.
 func (r *resolver) requestLayers() {
 	lf := r.layers
 	if lf == nil || r.result != nil {
@@ -100,7 +99,7 @@ func (r *resolver) requestLayers() {
 			continue
 		}
 		for mc := range r.conns {
-			if mc.closing || !mc.v2 || mc.hashReqs >= maxHashReqs || part.refusers[mc] {
+			if mc.closing || mc.hashReqs >= maxHashReqs || part.refusers[mc] {
 				continue
 			}
 			part.asked, part.sentAt = mc, now
