@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/torfs/torfs/internal/testutil"
 )
 
 var loopback = netip.MustParseAddrPort("127.0.0.1:0")
@@ -277,7 +279,7 @@ func TestLostResendSentAgainFromSelectiveAcks(t *testing.T) {
 
 func TestClosedConnectionLogsItsStats(t *testing.T) {
 	a, b := listenT(t), listenT(t)
-	var buf syncBuffer
+	var buf testutil.Buffer
 	a.SetLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	d, acc := connPair(t, a, b)
 	if _, err := d.Write(make([]byte, 100_000)); err != nil {
@@ -295,24 +297,6 @@ func TestClosedConnectionLogsItsStats(t *testing.T) {
 	if sent < 3 {
 		t.Fatalf("Stats counted %d packets sent for 100 kB", sent)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestLossOfATailRecoveredByTimeout(t *testing.T) {

@@ -7,12 +7,12 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/internal/netemu"
+	"github.com/torfs/torfs/internal/testutil"
 )
 
 // runTorfsSeed measures torfs get in B from torfs seed in A, both over uTP
@@ -40,7 +40,7 @@ func runTorfsSeed(ctx context.Context, w *netemu.WAN, bin, torrent, save string,
 			s := sides[(k+r)%len(sides)]
 			// -v: the seed logs each uTP connection's counters as it
 			// ends (utp.Stats), the sender's side of the transfer.
-			var log syncBuffer
+			var log testutil.Buffer
 			addr, stop, err := startTorfsSeed(ctx, w.A, bin, torrent, save, &log, append([]string{"-v"}, s.t.torfsArgs...)...)
 			if err != nil {
 				return err
@@ -110,23 +110,4 @@ func utpStats(log string) []string {
 		out = append(out, strings.Join(kv, " "))
 	}
 	return out
-}
-
-// syncBuffer is a strings.Builder that the seed's stderr copier and the
-// benchmark may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
