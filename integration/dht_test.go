@@ -149,23 +149,7 @@ func TestGetMagnetThroughDHT(t *testing.T) {
 	}
 	// Wait for libtorrent's announce to land, so torfs get's own lookup
 	// is what the test measures.
-	want := netip.MustParseAddrPort(seed.Addr())
-	for {
-		if err := seed.DHTAnnounce(); err != nil {
-			t.Fatal(err)
-		}
-		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		found, _ := nodes[3].GetPeers(attempt, dht.ID(mi.InfoHash))
-		cancel()
-		if slices.Contains(found, want) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("libtorrent (%s) never announced into the loopback DHT", want)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	awaitDHTAnnounce(ctx, t, seed, nodes[3], mi.InfoHash, netip.MustParseAddrPort(seed.Addr()))
 
 	bin := harness.BuildTorfs(t)
 	out := t.TempDir()
@@ -174,4 +158,26 @@ func TestGetMagnetThroughDHT(t *testing.T) {
 		"--dht-bootstrap", nodes[2].Addr().String(), "--dht-state", "", magnet)
 	harness.AssertSameFile(t, filepath.Join(src, "lecture.mp4"), filepath.Join(out, "lecture.mp4"))
 	t.Logf("torfs get through the DHT:\n%s", r.Stderr)
+}
+
+// awaitDHTAnnounce has libtorrent announce ih into the DHT until node's
+// get_peers finds it at want, failing the test when ctx ends first.
+func awaitDHTAnnounce(ctx context.Context, t *testing.T, seed *harness.Libtorrent, node *dht.Node, ih metainfo.Hash, want netip.AddrPort) {
+	t.Helper()
+	for {
+		if err := seed.DHTAnnounce(); err != nil {
+			t.Fatal(err)
+		}
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		found, _ := node.GetPeers(attempt, dht.ID(ih))
+		cancel()
+		if slices.Contains(found, want) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("libtorrent (%s) never announced into the loopback DHT", want)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -143,23 +142,7 @@ func TestGetMagnetThroughIPv6DHT(t *testing.T) {
 	if err := seed.WaitFinished(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := netip.MustParseAddrPort(seed.Addr6())
-	for {
-		if err := seed.DHTAnnounce(); err != nil {
-			t.Fatal(err)
-		}
-		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		found, _ := nodes[3].GetPeers(attempt, dht.ID(mi.InfoHash))
-		cancel()
-		if slices.Contains(found, want) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("libtorrent (%s) never announced into the IPv6 loopback DHT", want)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+	awaitDHTAnnounce(ctx, t, seed, nodes[3], mi.InfoHash, netip.MustParseAddrPort(seed.Addr6()))
 	bin := harness.BuildTorfs(t)
 	out := t.TempDir()
 	magnet := "magnet:?xt=urn:btih:" + mi.InfoHash.String()
