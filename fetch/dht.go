@@ -272,7 +272,7 @@ func (t *Torrent) dhtPort(addr string) (uint16, bool) {
 // port (port mapping is IPv4) for the IPv4 node, the listening port for
 // the IPv6 one, as for trackers.
 func (c *Client) dhtAnnouncePort(node *dht.Node) uint16 {
-	if node == c.dht6.Load() {
+	if node.IPv6() {
 		return c.announcePortFor(tracker.IPv6)
 	}
 	return c.announcePortFor(tracker.IPv4)

@@ -443,7 +443,12 @@ func TestHybridDialAcceptsV2Name(t *testing.T) {
 	}()
 	c := newTestClient(t, Config{Encryption: EncryptionOff})
 	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{Peers: []string{ln.Addr().String()}})
-	r := <-got
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("torfs never dialled the peer")
+	}
 	if r.err != nil {
 		t.Fatalf("the connection under the v2 name ended: %v", r.err)
 	}

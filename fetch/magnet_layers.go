@@ -47,7 +47,7 @@ type layerPart struct {
 // and so does progress. It returns the peer addresses found, for
 // AddTorrent. A torrent that lacks nothing returns at once.
 func (c *Client) ResolveLayers(ctx context.Context, mi *metainfo.MetaInfo, opts TorrentOptions, progress func(ResolveStatus)) ([]string, error) {
-	if mi.HasV1() || mi.HasAllHashesV2() {
+	if CheckSupported(mi) == nil {
 		return nil, nil
 	}
 	m := mi.Magnet()
@@ -58,7 +58,7 @@ func (c *Client) ResolveLayers(ctx context.Context, mi *metainfo.MetaInfo, opts 
 // startLayers begins the piece-layer phase for mi, or ends the resolve
 // when mi needs no hashes.
 func (r *resolver) startLayers(mi *metainfo.MetaInfo) {
-	if mi.HasV1() || mi.HasAllHashesV2() {
+	if CheckSupported(mi) == nil {
 		r.result = mi
 		return
 	}

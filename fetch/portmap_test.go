@@ -79,6 +79,11 @@ func TestPortMappingAnnouncesExternalPort(t *testing.T) {
 // the router's external port for an IPv4 peer, and the port we listen
 // on for an IPv6 peer (port mapping is IPv4 only).
 func TestExtendedHandshakePortPerFamily(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("this machine has no ::1 (%v)", err)
+	}
+	ln.Close()
 	fake := &fakeMapping{}
 	fake.ext.Store(40000)
 	c := newTestClient(t, Config{ListenAddr: "[::]:0", MapPort: func(uint16, func()) PortMapping { return fake }})
@@ -90,13 +95,6 @@ func TestExtendedHandshakePortPerFamily(t *testing.T) {
 		want int
 	}{{"127.0.0.1", 40000}, {"::1", int(port)}} {
 		addr := net.JoinHostPort(tc.host, strconv.Itoa(int(port)))
-		if tc.host == "::1" {
-			ln, err := net.Listen("tcp6", "[::1]:0")
-			if err != nil {
-				t.Skipf("this machine has no ::1 (%v)", err)
-			}
-			ln.Close()
-		}
 		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)

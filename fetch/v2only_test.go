@@ -186,7 +186,10 @@ func TestHybridDialsV2NameFound(t *testing.T) {
 				if err != nil {
 					return
 				}
-				named <- hs.InfoHash
+				select {
+				case named <- hs.InfoHash:
+				default: // the test reads the first names only
+				}
 				if hs.InfoHash != v2Name {
 					return
 				}

@@ -3,7 +3,6 @@ package metainfo
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 )
 
 // BEP 52 peers exchange runs of a file's merkle tree nodes (hash request,
@@ -201,7 +200,7 @@ func VerifyLayerPart(r HashRun, pieceLength, fileLength int64, hashes []byte) ([
 		copy(nodes[i][:], hashes[i*Hash256Size:])
 	}
 	h := subtreeRoot(nodes, Hash256{}, r.Length)
-	pos := r.Index >> bits.TrailingZeros(uint(r.Length))
+	pos := r.Index >> log2(int64(r.Length))
 	for k := range uncles {
 		var u Hash256
 		copy(u[:], hashes[(r.Length+k)*Hash256Size:])

@@ -95,8 +95,6 @@ func (r *resolution) succeed() {
 	r.done, r.stopped = true, time.Now()
 }
 
-// describe is the content of the placeholder file: one line saying what
-// is going on (also the user.torfs.state attribute), then detail.
 // what names what r resolves, for the log.
 func (r *resolution) what() string {
 	if r.known != nil {
@@ -105,6 +103,8 @@ func (r *resolution) what() string {
 	return "a magnet link"
 }
 
+// describe is the content of the placeholder file: one line saying what
+// is going on (also the user.torfs.state attribute), then detail.
 func (r *resolution) describe() string {
 	rs := r.status()
 	var b strings.Builder

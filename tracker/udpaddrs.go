@@ -43,10 +43,7 @@ func (c *Client) overUDP(ctx context.Context, u *url.URL, fam Family, exchange f
 		return err
 	}
 	// Each family remembers its own address that answered.
-	key := u.Host
-	if fam != AnyFamily {
-		key += " " + fam.String()
-	}
+	key := idKey(u.Host, fam)
 	var errs []error
 	for i, a := range addrs {
 		actx, cancel := ctx, context.CancelFunc(func() {})
@@ -97,11 +94,7 @@ func (c *Client) udpAddrs(ctx context.Context, u *url.URL, fam Family) ([]netip.
 	for _, ip := range ips {
 		addrs = append(addrs, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
 	}
-	key := u.Host
-	if fam != AnyFamily {
-		key += " " + fam.String()
-	}
-	return orderUDPAddrs(addrs, c.answered.get(key)), nil
+	return orderUDPAddrs(addrs, c.answered.get(idKey(u.Host, fam))), nil
 }
 
 // orderUDPAddrs puts good (when one of addrs) first, then alternates the
