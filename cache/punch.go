@@ -107,7 +107,12 @@ func (q *punchQueue) wait(seq uint64) {
 	q.mu.Lock()
 	for q.done.Load() < seq && !(q.closed && len(q.holes) == 0) {
 		q.waiters++
-		q.cond.Broadcast() // the worker punches at once for a waiter
+		if q.waiters == 1 {
+			// The worker punches at once for a waiter; with one
+			// waiting already it knows, and waking the other
+			// waiters would only have them wake each other.
+			q.cond.Broadcast()
+		}
 		q.cond.Wait()
 		q.waiters--
 	}

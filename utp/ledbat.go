@@ -232,7 +232,6 @@ func (l *ledbat) onLoss(n int, newEpisode bool) {
 		l.slowStart = false
 		l.slowStartExits++
 	}
-	l.clamp()
 }
 
 // lossSpan is how many bytes the loss rate averages over.
