@@ -204,12 +204,7 @@ func (c *Conn) Stats() Stats {
 func (c *Conn) snapshot(now time.Time) Stats {
 	st := c.stats
 	st.SlowStartExits = c.cc.slowStartExits
-	switch c.limitedBy {
-	case limitCwnd:
-		st.CwndLimited += now.Sub(c.limitedAt)
-	case limitPeer:
-		st.PeerWindowLimited += now.Sub(c.limitedAt)
-	}
+	c.addLimited(&st, now)
 	st.InFlight = c.inflight.len()
 	st.Unsent = int(c.sendStart + int64(c.sendQ.len()) - c.sent)
 	st.CWND = c.cc.window()
@@ -528,13 +523,18 @@ func (c *Conn) setLimited(now time.Time, by int) {
 	if by == c.limitedBy {
 		return
 	}
+	c.addLimited(&c.stats, now)
+	c.limitedBy, c.limitedAt = by, now
+}
+
+// addLimited adds to st the time since the current limit began.
+func (c *Conn) addLimited(st *Stats, now time.Time) {
 	switch c.limitedBy {
 	case limitCwnd:
-		c.stats.CwndLimited += now.Sub(c.limitedAt)
+		st.CwndLimited += now.Sub(c.limitedAt)
 	case limitPeer:
-		c.stats.PeerWindowLimited += now.Sub(c.limitedAt)
+		st.PeerWindowLimited += now.Sub(c.limitedAt)
 	}
-	c.limitedBy, c.limitedAt = by, now
 }
 
 // receive handles one packet for this connection.

@@ -16,14 +16,14 @@ type ServeFunc func(ctx context.Context, httpAddr, udpAddr string, ready func(ht
 // HTTP and UDP until the test ends and returns its announce URLs. It takes
 // the method rather than the server so that the server's own tests can use
 // it without an import cycle.
-func ServeTracker(tb testing.TB, serve func(ctx context.Context, httpAddr, udpAddr string, ready func(httpAddr, udpAddr net.Addr)) error) (httpURL, udpURL string) {
+func ServeTracker(tb testing.TB, serve ServeFunc) (httpURL, udpURL string) {
 	tb.Helper()
 	return ServeTrackerOn(tb, serve, "127.0.0.1:0", "127.0.0.1:0")
 }
 
 // ServeTrackerOn is ServeTracker on the given addresses ("[::1]:0" for
 // IPv6 loopback).
-func ServeTrackerOn(tb testing.TB, serve func(ctx context.Context, httpAddr, udpAddr string, ready func(httpAddr, udpAddr net.Addr)) error, httpAddr, udpAddr string) (httpURL, udpURL string) {
+func ServeTrackerOn(tb testing.TB, serve ServeFunc, httpAddr, udpAddr string) (httpURL, udpURL string) {
 	tb.Helper()
 	h, u, stop, err := startTracker(serve, httpAddr, udpAddr)
 	if err != nil {
