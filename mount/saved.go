@@ -3,9 +3,11 @@ package mount
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/atomicfile"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -67,4 +69,22 @@ func (s *Session) loadSavedLayers(mi *metainfo.MetaInfo) (*metainfo.MetaInfo, er
 		return nil, fmt.Errorf("%s lacks piece hashes too", s.savedPath(mi.InfoHash))
 	}
 	return saved, nil
+}
+
+// withLayers returns mi ready to serve: itself, or for a v2-only torrent
+// whose piece layers leave files out, the .torrent an earlier mount
+// saved with them all. It returns nil when the hashes are to be asked
+// of peers, while a placeholder shows; log says what it chose.
+func (s *Session) withLayers(mi *metainfo.MetaInfo, log *slog.Logger) *metainfo.MetaInfo {
+	if fetch.CheckSupported(mi) == nil {
+		return mi
+	}
+	full, err := s.loadSavedLayers(mi)
+	if err != nil {
+		log.Warn("ignoring the saved piece hashes of a torrent; asking peers again", "err", err)
+	}
+	if full != nil {
+		log.Info("using the piece hashes saved by an earlier mount", "saved", s.savedPath(mi.InfoHash))
+	}
+	return full
 }

@@ -52,21 +52,13 @@ func (s *Session) view(ctx context.Context, source, statusURL string) (view, err
 	if err != nil {
 		return view{}, err
 	}
-	if fetch.CheckSupported(mi) != nil {
-		// A v2-only torrent lacking piece hashes: from an earlier
-		// mount, or from peers while the mount shows a placeholder.
-		full, err := s.loadSavedLayers(mi)
-		if err != nil {
-			s.log.Warn("ignoring the saved piece hashes of the torrent; asking peers again", "err", err)
-		}
-		if full == nil {
-			r := newLayersResolution(mi.Info.Name, mi)
-			return s.pendingView(r, statusURL), nil
-		}
-		s.log.Info("using the piece hashes saved by an earlier mount", "file", s.savedPath(mi.InfoHash))
-		mi = full
+	// A v2-only torrent lacking piece hashes gets them from an earlier
+	// mount, or from peers while the mount shows a placeholder.
+	full := s.withLayers(mi, s.log)
+	if full == nil {
+		return s.pendingView(newLayersResolution(mi.Info.Name, mi), statusURL), nil
 	}
-	return s.torrentView(ctx, mi, fetch.TorrentOptions{}, statusURL)
+	return s.torrentView(ctx, full, fetch.TorrentOptions{}, statusURL)
 }
 
 // torrentView shows one torrent at the mountpoint.

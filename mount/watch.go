@@ -125,19 +125,13 @@ func (w *watcher) add(ctx context.Context, name, path string) bool {
 		w.log.Warn(fmt.Sprintf("skipping %s: the same torrent is already shown as %s", filepath.Base(path), other), "infohash", mi.InfoHash)
 		return false
 	}
-	if fetch.CheckSupported(mi) != nil {
-		// A v2-only torrent lacking piece hashes: shown as a magnet
-		// link is until they arrive, unless an earlier mount saved them.
-		full, err := w.s.loadSavedLayers(mi)
-		if err != nil {
-			w.log.Warn("ignoring the saved piece hashes of a torrent; asking peers again", "file", path, "err", err)
-		}
-		if full == nil {
-			return w.addPending(name, path, newLayersResolution(name, mi))
-		}
-		mi = full
+	// A v2-only torrent lacking piece hashes is shown as a magnet link
+	// is until they arrive, unless an earlier mount saved them.
+	full := w.s.withLayers(mi, w.log.With("file", path))
+	if full == nil {
+		return w.addPending(name, path, newLayersResolution(name, mi))
 	}
-	return w.show(ctx, name, path, mi, fetch.TorrentOptions{})
+	return w.show(ctx, name, path, full, fetch.TorrentOptions{})
 }
 
 // show starts mi as name and shows it.
