@@ -94,8 +94,8 @@ func (c *Cache) makeRoomLocked(need int64, d *demand, limit tier) ([]int, error)
 		return nil, fmt.Errorf("%w: the budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(pinned))
 	}
-	if c.used+need-budget <= 0 && (need == 0 || c.used+need+c.punchQ.max-budget <= 0) {
-		return nil, nil // room enough, and the headroom too
+	if roomLeft(c.used, need, c.punchQ.max, budget) {
+		return nil, nil
 	}
 	candidates := func(yield func(int) bool) {
 		for q := c.lru.Oldest(); q >= 0; q = c.lru.Newer(q) {
@@ -315,4 +315,14 @@ func (c *Cache) punch(holes []hole) {
 			return
 		}
 	}
+}
+
+// roomLeft reports whether used bytes leave room for need more within
+// budget, and for the headroom too when need is not 0, so a reservation
+// evicts nothing.
+func roomLeft(used, need, headroom, budget int64) bool {
+	if need == 0 {
+		return used <= budget
+	}
+	return used+need+headroom <= budget
 }

@@ -272,8 +272,8 @@ func (pl *Pool) makeRoomLocked(members []*Cache, need, headroom int64, limit tie
 		return nil, fmt.Errorf("%w: the shared budget of %s cannot hold %s more while %s is held by pieces being written, verified or read; raise the cache size",
 			ErrBudget, bytesize.Format(budget), bytesize.Format(need), bytesize.Format(pinned))
 	}
-	if used+need-budget <= 0 && (need == 0 || used+need+headroom-budget <= 0) {
-		return nil, nil // room enough, and the headroom too
+	if roomLeft(used, need, headroom, budget) {
+		return nil, nil
 	}
 	demands := make(map[*Cache]*demand, len(members))
 	for _, m := range members {
