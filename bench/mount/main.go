@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -267,20 +266,8 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 // processCPU returns the user and system CPU seconds process pid has
 // used, or 0 if /proc does not say.
 func processCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and
-	// may hold spaces: utime and stime are the 12th and 13th.
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return float64(utime+stime) / 100 // USER_HZ is 100 on Linux
+	d, _ := harness.ProcessCPU(pid)
+	return d.Seconds()
 }
 
 // torrentStatus asks the mount at mnt for its status and returns that of

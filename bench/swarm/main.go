@@ -338,29 +338,6 @@ func startTorfsSeed(ctx context.Context, bin, torrent, save, cpuprofile string, 
 	return addr, cmd, stop, err
 }
 
-// procCPU returns the CPU time (user and system) process pid used so far,
-// from /proc; false where that cannot be read.
-func procCPU(pid int) (time.Duration, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// The command name, in parentheses, may hold spaces: count fields
-	// after it. utime and stime are fields 14 and 15, in clock ticks
-	// (USER_HZ, 100 on Linux).
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, false
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(ut+st) * (time.Second / 100), true
-}
-
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -387,4 +364,10 @@ func list(v []float64) string {
 		fmt.Fprintf(&b, "%.0f", x)
 	}
 	return b.String()
+}
+
+// procCPU is harness.ProcessCPU, false when /proc does not say.
+func procCPU(pid int) (time.Duration, bool) {
+	d, err := harness.ProcessCPU(pid)
+	return d, err == nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/torfs/torfs/integration/harness"
 )
 
 // target is a tracker process under load.
@@ -134,21 +136,11 @@ type procSample struct {
 // /proc/PID/status.
 func readProc(pid int) (procSample, error) {
 	var s procSample
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	cpu, err := harness.ProcessCPU(pid)
 	if err != nil {
 		return s, err
 	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line, in clock ticks.
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return s, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // sysconf(_SC_CLK_TCK) on Linux
-	s.cpu = time.Duration(ut+st) * time.Second / ticks
+	s.cpu = cpu
 	fh, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return s, err

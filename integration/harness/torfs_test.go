@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"os"
 	"slices"
 	"testing"
 )
@@ -19,5 +20,34 @@ func TestLoopbackOnly(t *testing.T) {
 		if got := loopbackOnly(tc.in); !slices.Equal(got, tc.want) {
 			t.Errorf("loopbackOnly(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestProcessCPU: the CPU time of this process, read from /proc, grows
+// while it computes.
+func TestProcessCPU(t *testing.T) {
+	before, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for i := 0; ; i++ {
+		sum += i * i
+		if i%1_000_000 != 0 {
+			continue
+		}
+		after, err := ProcessCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			break
+		}
+		if i > 1e11 {
+			t.Fatalf("CPU time stayed at %v while computing (sum %d)", after, sum)
+		}
+	}
+	if _, err := ProcessCPU(-1); err == nil {
+		t.Error("no error for a process that cannot exist")
 	}
 }
