@@ -300,11 +300,15 @@ func (c *Cache) punch(holes []hole) {
 			}
 			return
 		}
-		// ext4 writes a range's dirty pages back before punching it,
-		// holding the file's lock, which every write to the file then
-		// waits for. Written back first, without the lock, the punch
-		// finds nothing dirty. A failure here only makes the punch slower.
-		_ = unix.SyncFileRange(int(fh.f.Fd()), h.off, h.n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		// The punch waits for pages of the range on their way to the
+		// disk, holding the file's lock, which every write to the file
+		// then waits for: wait for them first, without the lock. Dirty
+		// pages are left alone: a piece evicted before it was recorded
+		// (recordAfter) is dropped from memory without ever being
+		// written where the punch does not write a range back first
+		// (ext4 on Linux 6.18, measured: no sector written, none
+		// discarded). A failure here only makes the punch slower.
+		_ = unix.SyncFileRange(int(fh.f.Fd()), h.off, h.n, unix.SYNC_FILE_RANGE_WAIT_BEFORE)
 		err = unix.Fallocate(int(fh.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h.off, h.n)
 		c.files.release(fh)
 		if err != nil {

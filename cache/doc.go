@@ -41,7 +41,7 @@
 // that punches the queued holes in order (those that touch in one
 // fallocate), so that a Reserve never waits for the punches of its
 // evictions: a downloader reserves while it picks pieces, with its own
-// lock held, and an ext4 punch also writes back the range first. Instead
+// lock held, and an ext4 punch can wait for the disk. Instead
 // a reserved piece's first write waits until the bytes charged plus the
 // holes still queued fit the budget, so the blocks of piece data on disk
 // (st_blocks) never exceed the budget either. To keep writes from
@@ -133,8 +133,9 @@
 // goroutines, not the connections' receive loops, call WriteBlock, since
 // hashing on the receive loop slowed torfs get).
 //
-// Every writebackChunk (8 MiB) written, a goroutine of its own starts the
-// kernel's writeback of the backing files written since
+// In a cache that keeps everything, every writebackChunk (8 MiB)
+// written, a goroutine of its own starts the kernel's writeback of the
+// backing files written since
 // (sync_file_range with SYNC_FILE_RANGE_WRITE, which queues the dirty
 // pages for the disk without waiting for them). Left alone, the kernel
 // would start only once a tenth of the memory is dirty, and the fsync of
@@ -142,7 +143,11 @@
 // disk to write everything at once. The writers never make that call,
 // which can block while the disk's queue is full; it promises nothing
 // about durability either, which stays with the fsyncs of the journal and
-// of the saves (see Resume).
+// of the saves (see Resume). A cache that evicts does the opposite: it
+// leaves a verified piece in memory for half a second (recordAfter)
+// before the journal writes it to disk, so that the pieces a small
+// cache streams through are evicted first and dropped from memory by
+// their punch, never written to the disk nor discarded from it.
 //
 // Every write of a piece and its effect on the running hash happen under
 // a lock of that piece alone, so the hash always describes the bytes the
@@ -161,8 +166,9 @@
 // that is replaced atomically (temp file, fsync, rename) every
 // SaveInterval when something changed and on Close. Between two saves a
 // journal next to it (see journal.go) records each piece as it verifies,
-// in batches at most a quarter of a second later and only once the
-// piece's bytes have been flushed to disk, and each piece leaving the disk
+// in batches at most a quarter of a second later (three quarters in a
+// cache that evicts) and only once the piece's bytes have been flushed
+// to disk, and each piece leaving the disk
 // before its hole is punched; a torn tail is detected by checksums and
 // ignored. A save flushes the backing files, folds the journal in and
 // starts a new one.

@@ -73,7 +73,11 @@ func (c *Cache) fileIO(k int, b []byte, off int64, write bool) error {
 		}
 		var n int
 		n, err = h.f.WriteAt(b, off)
-		c.writeback.wrote(k, n)
+		if c.keepAll {
+			// A cache that evicts leaves its data in memory until
+			// the journal records it (recordAfter).
+			c.writeback.wrote(k, n)
+		}
 	} else {
 		_, err = h.f.ReadAt(b, off)
 	}

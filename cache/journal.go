@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,8 +36,14 @@ import (
 //
 // Two orders keep a record from vouching for what is not on disk:
 //   - a verified record is written only after the piece's data has been
-//     flushed (fdatasync of its backing files), in batches at most
-//     journalDelay after the piece verified;
+//     flushed, in batches at most journalDelay after the piece verified
+//     (recordAfter later in a cache that evicts). A cache that keeps
+//     everything flushes with fdatasync of its backing files; one that
+//     evicts with sync_file_range over the pieces' ranges alone,
+//     written and waited for, then the fdatasync of the journal, which
+//     flushes the disk's cache too. After a power cut the backing
+//     file's block map may lack the range; it then reads as a hole, and
+//     Open's hole check refuses the piece;
 //   - an eviction record is written (not flushed) before the piece's hole
 //     is punched, which is enough when the process dies; for a power cut,
 //     Open checks that a piece the journal vouches for has no hole, and a
@@ -59,6 +66,17 @@ const (
 // per batch instead of per piece.
 const journalDelay = 250 * time.Millisecond
 
+// recordAfter is how long a cache that evicts holds a verified piece
+// before it writes the piece's data to disk and records it. A piece
+// streamed through a small cache is usually evicted before that: its
+// pages are dropped from memory by the punch while still dirty, never
+// written to the disk and then discarded from it (most of the cost of
+// a small cache on ext4 mounted with discard, and wear on an SSD for
+// nothing). A process killed loses nothing by it, since the pages
+// outlive the process, only the record; a piece held longer is
+// recorded at most recordAfter plus journalDelay after it verified.
+const recordAfter = 500 * time.Millisecond
+
 // journal is the open journal of a cache. Its methods are safe for
 // concurrent use; verified and evicted are called with the cache's mu
 // held, so their records are in the order the pieces changed state.
@@ -68,17 +86,24 @@ type journal struct {
 	name string
 	// prev is the journal a save in progress replaces.
 	prev *os.File
-	// pending are pieces verified whose records wait for a flush;
-	// inflight those a flush is syncing the data of. An eviction takes
-	// the piece out of both, so its verified record is never written
-	// after its eviction record.
-	pending  []int
+	// pending are pieces verified whose records wait for a flush, in
+	// the order they verified; inflight those a flush is syncing the
+	// data of. An eviction takes the piece out of both, so its verified
+	// record is never written after its eviction record.
+	pending  []pendingRecord
 	inflight map[int]bool
 	// unsynced are pieces whose eviction record is written but not yet
 	// flushed to disk.
 	unsynced map[int]bool
 	wake     chan struct{}
 	log      func(msg string, err error)
+}
+
+// pendingRecord is a piece verified at a time whose record is not
+// written yet.
+type pendingRecord struct {
+	piece int
+	at    time.Time
 }
 
 func newJournal(log func(string, error)) *journal {
@@ -198,7 +223,7 @@ func (j *journal) verified(p int) {
 		return
 	}
 	j.mu.Lock()
-	j.pending = append(j.pending, p)
+	j.pending = append(j.pending, pendingRecord{p, time.Now()})
 	j.mu.Unlock()
 	select {
 	case j.wake <- struct{}{}:
@@ -323,33 +348,42 @@ func appendTo(f *os.File, b []byte) error {
 	return err
 }
 
-func deleteAll(s []int, p int) []int {
-	out := s[:0]
-	for _, q := range s {
-		if q != p {
-			out = append(out, q)
-		}
-	}
-	return out
+func deleteAll(s []pendingRecord, p int) []pendingRecord {
+	return slices.DeleteFunc(s, func(r pendingRecord) bool { return r.piece == p })
 }
 
-// flushJournal writes the pending verified records: first the data of
-// their pieces is flushed, then the records, then the journal.
-func (c *Cache) flushJournal() error {
+// flushJournal writes every pending verified record (see flushAged).
+func (c *Cache) flushJournal() error { return c.flushAged(0) }
+
+// flushAged writes the pending verified records of the pieces verified
+// at least age ago: first the data of their pieces is flushed, then the
+// records, then the journal.
+func (c *Cache) flushAged(age time.Duration) error {
 	j := c.journal
 	c.saveMu.Lock() // not while a save swaps the journal
 	defer c.saveMu.Unlock()
 	j.mu.Lock()
-	batch := j.pending
-	j.pending = nil
-	for _, p := range batch {
-		j.inflight[p] = true
+	cut := time.Now().Add(-age)
+	n := 0
+	for n < len(j.pending) && !j.pending[n].at.After(cut) {
+		n++
 	}
+	batch := make([]int, n)
+	for i, r := range j.pending[:n] {
+		batch[i] = r.piece
+		j.inflight[r.piece] = true
+	}
+	j.pending = slices.Delete(j.pending, 0, n)
 	j.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
 	}
-	dataErr := c.syncPieces(batch)
+	var dataErr error
+	if c.keepAll {
+		dataErr = c.syncPieces(batch)
+	} else {
+		dataErr = c.syncRanges(batch)
+	}
 
 	j.mu.Lock()
 	var recs []uint32
@@ -419,23 +453,65 @@ func (c *Cache) syncPieces(pieces []int) error {
 	return nil
 }
 
-// journaler flushes the journal journalDelay after a piece verified,
-// until ctx is cancelled.
+// syncRanges writes the data of pieces to disk and waits for it: the
+// ranges they cover, not the whole files, so that the pages of pieces
+// verified since stay in memory (see recordAfter).
+func (c *Cache) syncRanges(pieces []int) error {
+	var ranges []hole
+	for _, p := range pieces {
+		for _, s := range c.info.PieceSpans(p) {
+			if stored(c.info, s.File) {
+				ranges = append(ranges, hole{file: s.File, off: s.Offset, n: s.Length})
+			}
+		}
+	}
+	for _, r := range mergeHoles(ranges) {
+		h, err := c.files.acquire(r.file)
+		if err != nil {
+			return err
+		}
+		err = unix.SyncFileRange(int(h.f.Fd()), r.off, r.n,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		c.files.release(h)
+		if err != nil {
+			return &os.PathError{Op: "sync_file_range", Path: c.files.paths[r.file], Err: err}
+		}
+	}
+	return nil
+}
+
+// journaler flushes the journal journalDelay after a piece verified, or
+// once pieces have been held recordAfter in a cache that evicts, until
+// ctx is cancelled.
 func (c *Cache) journaler(ctx context.Context) {
 	defer close(c.journalerDone)
+	age := time.Duration(0)
+	if !c.keepAll {
+		age = recordAfter
+	}
+	j := c.journal
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.journal.wake:
+		case <-j.wake:
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(journalDelay):
 		}
-		if err := c.flushJournal(); err != nil {
+		if err := c.flushAged(age); err != nil {
 			c.log.Warn("cache: cannot record verified pieces; the next start after a crash will fetch them again", "err", err)
+		}
+		j.mu.Lock()
+		left := len(j.pending) > 0
+		j.mu.Unlock()
+		if left {
+			select {
+			case j.wake <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

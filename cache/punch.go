@@ -36,8 +36,8 @@ func headroom(budget, biggest int64) int64 {
 
 // punchQueue holds the holes evictions and drops left to the punch
 // worker, so that a Reserve does not wait for fallocate calls (half a
-// millisecond to several on ext4, which writes back the range first and,
-// mounted with discard and without a journal, discards it at once).
+// millisecond to several on ext4 for a range on disk, which, mounted
+// with discard and without a journal, it discards at once).
 // Before its first byte is written, a reserved piece waits for the queued
 // holes over its blocks and for enough of the queue that the bytes
 // charged plus the holes still queued fit the budget (Cache.reserve,

@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +68,87 @@ func TestWritebackBehindWriter(t *testing.T) {
 		t.Errorf("%d of %d bytes written still dirty after the writeback caught up; want at most %d", got, size, 3*chunk)
 	}
 	checkRead(t, c, tt, 0, size)
+}
+
+// procIO returns this process's write_bytes and cancelled_write_bytes
+// from /proc/self/io: bytes it dirtied for the disk, and those of them
+// dropped before they were written.
+func procIO(t *testing.T) (written, cancelled int64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("cannot read this process's I/O counters: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch {
+		case !ok:
+		case name == "write_bytes":
+			written = n
+		case name == "cancelled_write_bytes":
+			cancelled = n
+		}
+	}
+	return written, cancelled
+}
+
+// TestSmallCacheStreamsWithoutDiskWrites: pieces streamed through a
+// cache much smaller than the torrent, each evicted before the journal
+// records it (recordAfter), are dropped from memory by their punch
+// without ever being written to the disk: their dirty pages are
+// cancelled, not written back first. The pieces still held are written
+// and recorded by the next flush of the journal.
+func TestSmallCacheStreamsWithoutDiskWrites(t *testing.T) {
+	const pl, n, budget = 64 << 10, 64, 1 << 20
+	tt := newTorrent(t, 91, pl, testFile{name: "x", length: pl * n})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	c := open(t, tt, Options{Dir: filepath.Join(dir, "data"), StateFile: state, Budget: budget})
+	// No flush of the journal nor save runs unless the test asks.
+	stopBackground(c)
+	c.writeback.chunk = pl
+	written0, cancelled0 := procIO(t)
+	for p := range n {
+		download(t, c, tt, p)
+	}
+	c.drainPunches()
+	written, cancelled := procIO(t)
+	written, cancelled = written-written0, cancelled-cancelled0
+	if written < pl*n {
+		t.Skipf("this filesystem accounted %d of the %d bytes written for the disk", written, pl*n)
+	}
+	if kicks := c.writeback.kicks.Load(); kicks != 0 {
+		t.Errorf("a cache that evicts asked for the writeback of its files %d times", kicks)
+	}
+	var held []int
+	for p := range n {
+		if c.Have(p) {
+			held = append(held, p)
+		}
+	}
+	evicted := int64(n-len(held)) * pl
+	if evicted < pl*n/2 {
+		t.Fatalf("only %d of %d bytes were evicted", evicted, pl*n)
+	}
+	if cancelled < evicted {
+		t.Errorf("%d bytes of dirty pages dropped by the punches; want at least the %d evicted", cancelled, evicted)
+	}
+
+	if err := c.flushAged(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Recorded(state); err != nil || len(got) != 0 {
+		t.Fatalf("records of pieces held less than an hour, flushing those older: %v, %v", got, err)
+	}
+	if err := c.flushJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Recorded(state); err != nil || !slices.Equal(got, held) {
+		t.Fatalf("recorded %v, %v; want the pieces held, %v", got, err, held)
+	}
+	if d := dirtyBytes(t, c.files.paths[0]); d != 0 {
+		t.Errorf("%d bytes still dirty after the journal recorded every piece held", d)
+	}
+	checkRead(t, c, tt, int64(held[0])*pl, int64(len(held))*pl)
 }
