@@ -209,7 +209,7 @@ func run(ctx context.Context, size, piece int64, seeks, runs int) error {
 // cold read through a mount without a budget, and prints the ratio of
 // their rates and how many times the file the small cache downloaded.
 func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size int64, runs int) error {
-	var smalls, unlimited, amps, pairs, smallCPU, unlimitedCPU []float64
+	var smalls, unlimited, amps, pairs, smallCPU, unlimitedCPU, smallDisk, unlimitedDisk []float64
 	var evictions []int64
 	for run := range runs {
 		for k := range 2 {
@@ -235,6 +235,7 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 				st, err = torrentStatus(m.dir)
 			}
 			cpu := processCPU(m.cmd.Process.Pid)
+			disk, _ := harness.ProcessDiskWrites(m.cmd.Process.Pid)
 			m.stop()
 			if err != nil {
 				return err
@@ -242,10 +243,12 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 			if budget == "unlimited" {
 				unlimited = append(unlimited, rate)
 				unlimitedCPU = append(unlimitedCPU, cpu)
+				unlimitedDisk = append(unlimitedDisk, float64(disk)/(1<<20))
 				continue
 			}
 			smalls = append(smalls, rate)
 			smallCPU = append(smallCPU, cpu)
+			smallDisk = append(smallDisk, float64(disk)/(1<<20))
 			amps = append(amps, float64(st.Downloaded)/float64(size))
 			evictions = append(evictions, st.Evictions)
 		}
@@ -260,6 +263,7 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 		median(amps), listPrec(amps, 3), evictions)
 	fmt.Printf("  runs: small cache %s; without a budget %s; ratio of each pair %s\n", list(smalls), list(unlimited), listPrec(pairs, 2))
 	fmt.Printf("  torfs mount CPU seconds (user+system, whole mount): small cache %s; without a budget %s\n", listPrec(smallCPU, 1), listPrec(unlimitedCPU, 1))
+	fmt.Printf("  MiB the mount wrote to disk while reading (write_bytes - cancelled_write_bytes): small cache %s; without a budget %s\n", list(smallDisk), list(unlimitedDisk))
 	return nil
 }
 

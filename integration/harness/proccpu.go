@@ -30,3 +30,28 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ut+st) * (time.Second / 100), nil
 }
+
+// ProcessDiskWrites returns the bytes process pid has sent or will send
+// to the disk: /proc/PID/io's write_bytes (pages it dirtied) less its
+// cancelled_write_bytes (dirty pages dropped before they were written,
+// by a truncate or a punched hole).
+func ProcessDiskWrites(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	var written, cancelled int64
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, _ := strings.Cut(line, ": ")
+		switch name {
+		case "write_bytes":
+			written, err = strconv.ParseInt(v, 10, 64)
+		case "cancelled_write_bytes":
+			cancelled, err = strconv.ParseInt(v, 10, 64)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/io: %w", pid, err)
+		}
+	}
+	return written - cancelled, nil
+}
