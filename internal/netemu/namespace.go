@@ -52,21 +52,33 @@ func NewNamespace(ctx context.Context, name string) (*Namespace, error) {
 }
 
 // serve runs on a thread locked into the namespace and runs Do's
-// functions there. It returns without unlocking the thread, so Go ends
-// the thread instead of handing it, still inside the namespace, to other
-// goroutines. The thread lives until Close because a process started on
-// it with Pdeathsig set (the harness sets it) is killed when it ends.
+// functions there. At Close it moves the thread back to the namespace it
+// came from and unlocks it, so that the thread lives on: Go ends a thread
+// whose goroutine returns locked, and a process started with Pdeathsig
+// (the harness sets it) is killed when the thread that started it ends,
+// even when that thread only ran a test's goroutine before serve locked
+// it. Processes started by Do's functions are left to their starters to
+// stop. If the thread cannot go back, it returns locked and Go ends it
+// rather than hand it, still inside the namespace, to other goroutines.
 func (ns *Namespace) serve(started chan<- error) {
 	defer close(ns.done)
 	runtime.LockOSThread()
+	home, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		started <- fmt.Errorf("open this thread's network namespace: %w", err)
+		return
+	}
+	defer home.Close()
 	f, err := os.Open("/run/netns/" + ns.Name)
 	if err != nil {
+		runtime.UnlockOSThread()
 		started <- fmt.Errorf("open network namespace %s: %w", ns.Name, err)
 		return
 	}
 	err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
 	f.Close()
 	if err != nil {
+		runtime.UnlockOSThread()
 		started <- fmt.Errorf("enter network namespace %s: %w", ns.Name, err)
 		return
 	}
@@ -76,6 +88,9 @@ func (ns *Namespace) serve(started chan<- error) {
 		case c := <-ns.calls:
 			c.reply <- c.fn()
 		case <-ns.quit:
+			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
 			return
 		}
 	}
@@ -106,8 +121,8 @@ func (ns *Namespace) IP(ctx context.Context, args ...string) error {
 	return ipCmd(ctx, append([]string{"-n", ns.Name}, args...)...)
 }
 
-// Close ends the namespace's thread (and the processes started on it with
-// Pdeathsig) and deletes the namespace. It may be called more than once.
+// Close takes the namespace's thread out of it and deletes the
+// namespace. It may be called more than once.
 func (ns *Namespace) Close() error {
 	ns.closeOnce.Do(func() {
 		close(ns.quit)

@@ -252,3 +252,42 @@ func selfCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestNamespaceCloseKeepsItsThread: closing a namespace hands its thread
+// back to Go instead of ending it. A process started with Pdeathsig is
+// killed when the thread that started it ends, and the namespace's
+// thread may have run a test's goroutine, and started a process there,
+// before it was locked into the namespace: that process must not die
+// when another test closes its WAN. Shown here with a process started on
+// the namespace's thread itself, the one a Close could kill.
+func TestNamespaceCloseKeepsItsThread(t *testing.T) {
+	w := netemutest.New(t, netemu.Config{})
+	var p *exec.Cmd
+	err := w.A.Do(func() error {
+		p = exec.Command("sleep", "60")
+		p.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		return p.Start()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = p.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		p.Process.Kill()
+		<-exited
+	})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close returns just before the thread would end, and the kill
+	// follows within microseconds; a second is plenty. (Waiting for
+	// something that must not happen can only pass wrongly, never fail
+	// wrongly.)
+	select {
+	case <-exited:
+		t.Fatalf("a process started on the namespace's thread ended when the namespace closed: %v", waitErr)
+	case <-time.After(time.Second):
+	}
+}
