@@ -240,7 +240,7 @@ func (t *Torrent) dialMore() {
 		if room <= 0 {
 			return
 		}
-		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(addr.String()) {
+		if c.connected || c.dialing || c.self || now.Before(c.next) || t.bans.banned(dialBanKey(addr)) {
 			continue
 		}
 		if seeding && c.pexFlags&wire.PEXSeed != 0 {

@@ -173,15 +173,35 @@ func (banError) Error() string { return "banned for sending corrupt data" }
 
 var errBanned error = banError{}
 
-// banKey is what a ban applies to: the peer's IP address. On loopback,
-// where every local peer shares one address, the ban applies to the
-// dialled address or, for an incoming connection, to the peer id.
+// banKey is what a ban applies to: the peer's host (hostKey). On
+// loopback, where every local peer shares one address, the ban applies
+// to the dialled address or, for an incoming connection, to the peer id.
 func banKey(addr net.Addr, dialed netip.AddrPort, id [20]byte) string {
 	if a, ok := addrPort(addr); ok && !a.Addr().IsLoopback() {
-		return a.Addr().String()
+		return hostKey(a.Addr())
 	}
 	if dialed.IsValid() {
 		return dialed.String()
 	}
 	return "id:" + hex.EncodeToString(id[:])
+}
+
+// dialBanKey is the banKey of the peer at addr, were it dialled.
+func dialBanKey(addr netip.AddrPort) string {
+	if addr.Addr().IsLoopback() {
+		return addr.String()
+	}
+	return hostKey(addr.Addr())
+}
+
+// hostKey names the host at address a: an IPv4 address, or the /64 an
+// IPv6 address is in, since one host is usually given a whole /64 and
+// could otherwise come back from the next address after a ban.
+func hostKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
