@@ -121,8 +121,12 @@ type Client struct {
 	// resolving are the Resolve calls in progress, which take incoming
 	// peers for their info-hash.
 	resolving map[metainfo.Hash]*resolver
-	conns     int // established connections over all torrents
-	closed    bool
+	// skeys maps mse.SKeyHash of every name in torrents, v2Names and
+	// resolving to that name, so that an encrypted handshake costs one
+	// lookup, not a SHA-1 per torrent served (servedSKey).
+	skeys  map[[20]byte]metainfo.Hash
+	conns  int // established connections over all torrents
+	closed bool
 
 	// trackerIDs are the tracker ids a finished Resolve learned, kept for
 	// the AddTorrent of the same info-hash (magnet_sources.go).
@@ -197,6 +201,7 @@ func NewClient(cfg Config) (*Client, error) {
 		torrents:   map[metainfo.Hash]*Torrent{},
 		v2Names:    map[metainfo.Hash]*Torrent{},
 		resolving:  map[metainfo.Hash]*resolver{},
+		skeys:      map[[20]byte]metainfo.Hash{},
 		portChange: make(chan struct{}),
 		ctx:        ctx, cancel: cancel,
 	}

@@ -98,22 +98,23 @@ func (c *Client) encryptIn(conn net.Conn) (net.Conn, metainfo.Hash, error) {
 func (c *Client) servedSKey(h [20]byte) ([20]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for ih := range c.torrents {
-		if mse.SKeyHash(ih) == h {
-			return [20]byte(ih), true
-		}
+	name, ok := c.skeys[h]
+	return [20]byte(name), ok
+}
+
+// serveSKeyLocked makes name, just put in torrents, v2Names or
+// resolving, found by servedSKey. Called with c.mu held.
+func (c *Client) serveSKeyLocked(name metainfo.Hash) {
+	c.skeys[mse.SKeyHash(name)] = name
+}
+
+// unserveSKeyLocked stops servedSKey finding name, just taken out of
+// torrents, v2Names or resolving, unless another of them still holds
+// it. Called with c.mu held.
+func (c *Client) unserveSKeyLocked(name metainfo.Hash) {
+	if c.torrents[name] == nil && c.v2Names[name] == nil && c.resolving[name] == nil {
+		delete(c.skeys, mse.SKeyHash(name))
 	}
-	for ih := range c.v2Names {
-		if mse.SKeyHash(ih) == h {
-			return [20]byte(ih), true
-		}
-	}
-	for ih := range c.resolving {
-		if mse.SKeyHash(ih) == h {
-			return [20]byte(ih), true
-		}
-	}
-	return [20]byte{}, false
 }
 
 // Set parses s as ParseEncryption does, so that an Encryption is a

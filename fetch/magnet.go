@@ -62,12 +62,14 @@ func (c *Client) resolve(ctx context.Context, m *metainfo.Magnet, opts TorrentOp
 	c.mu.Lock()
 	if c.resolving[m.InfoHash] == nil {
 		c.resolving[m.InfoHash] = r
+		c.serveSKeyLocked(m.InfoHash)
 	}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		if c.resolving[m.InfoHash] == r {
 			delete(c.resolving, m.InfoHash)
+			c.unserveSKeyLocked(m.InfoHash)
 		}
 		c.mu.Unlock()
 		cancel()

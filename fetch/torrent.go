@@ -226,8 +226,10 @@ func (c *Client) AddTorrent(ctx context.Context, mi *metainfo.MetaInfo, st Stora
 		return nil, fmt.Errorf("torrent %s is already added", mi.InfoHash)
 	}
 	c.torrents[mi.InfoHash] = t
+	c.serveSKeyLocked(mi.InfoHash)
 	if mi.Version() == metainfo.Hybrid {
 		c.v2Names[mi.InfoHashV2.Truncated()] = t
+		c.serveSKeyLocked(mi.InfoHashV2.Truncated())
 	}
 	c.mu.Unlock()
 
@@ -299,8 +301,10 @@ func (t *Torrent) Close(ctx context.Context) error {
 	t.mu.Unlock()
 	t.c.mu.Lock()
 	delete(t.c.torrents, t.mi.InfoHash)
+	t.c.unserveSKeyLocked(t.mi.InfoHash)
 	if t.c.v2Names[t.mi.InfoHashV2.Truncated()] == t {
 		delete(t.c.v2Names, t.mi.InfoHashV2.Truncated())
+		t.c.unserveSKeyLocked(t.mi.InfoHashV2.Truncated())
 	}
 	t.c.mu.Unlock()
 	t.cancel()

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torfs/torfs/internal/testutil"
 	"github.com/torfs/torfs/metainfo"
+	"github.com/torfs/torfs/mse"
 	"github.com/torfs/torfs/wire"
 )
 
@@ -212,4 +214,56 @@ func TestHybridDialsV2NameFound(t *testing.T) {
 		t.Fatal("the peer the tracker gave under the v2 name was never dialled")
 	}
 	waitPeers(t, tor, 1, 20*time.Second)
+}
+
+// TestSKeyLookupFollowsServedNames: an encrypted handshake names its
+// torrent by HASH('req2', info-hash) (BEP 8 MSE). The client finds every
+// name it serves that way in one lookup: a torrent's info-hash, a
+// hybrid's truncated v2 info-hash, and a magnet link being resolved,
+// and none of them once the torrent is closed or the resolve ends.
+func TestSKeyLookupFollowsServedNames(t *testing.T) {
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("skey"), 40000)
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 64 << 10, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{})
+	served := func(name metainfo.Hash) bool {
+		got, ok := c.servedSKey(mse.SKeyHash(name))
+		if ok && got != name {
+			t.Fatalf("SKEY of %s found %s", name, metainfo.Hash(got))
+		}
+		return ok
+	}
+	v1, v2 := mi.InfoHash, mi.InfoHashV2.Truncated()
+	if served(v1) || served(v2) {
+		t.Fatal("a torrent not added yet is served")
+	}
+	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
+	if !served(v1) || !served(v2) {
+		t.Fatalf("an added hybrid: v1 name served %v, v2 name %v", served(v1), served(v2))
+	}
+
+	magnet := metainfo.Hash{0x4d, 0x41, 0x47}
+	ctx, cancel := context.WithCancel(context.Background())
+	resolved := make(chan error, 1)
+	go func() {
+		_, _, err := c.Resolve(ctx, &metainfo.Magnet{InfoHash: magnet}, TorrentOptions{}, nil)
+		resolved <- err
+	}()
+	testutil.Eventually(t, "the magnet link served while it resolves", func() bool { return served(magnet) })
+	cancel()
+	<-resolved
+	if served(magnet) {
+		t.Error("a magnet link whose resolve ended is still served")
+	}
+
+	tor.Close(context.Background())
+	if served(v1) || served(v2) {
+		t.Errorf("a closed hybrid: v1 name served %v, v2 name %v", served(v1), served(v2))
+	}
 }
