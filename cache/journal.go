@@ -87,11 +87,14 @@ type journal struct {
 	// prev is the journal a save in progress replaces.
 	prev *os.File
 	// pending are pieces verified whose records wait for a flush, in
-	// the order they verified; inflight those a flush is syncing the
-	// data of. An eviction takes the piece out of both, so its verified
-	// record is never written after its eviction record.
-	pending  []pendingRecord
-	inflight map[int]bool
+	// the order they verified, and pendingAt when each verified; an
+	// entry of pending whose time is not its piece's in pendingAt is
+	// stale. inflight are the pieces a flush is syncing the data of.
+	// An eviction takes the piece out of pendingAt and inflight, so
+	// its verified record is never written after its eviction record.
+	pending   []pendingRecord
+	pendingAt map[int]time.Time
+	inflight  map[int]bool
 	// unsynced are pieces whose eviction record is written but not yet
 	// flushed to disk.
 	unsynced map[int]bool
@@ -108,10 +111,11 @@ type pendingRecord struct {
 
 func newJournal(log func(string, error)) *journal {
 	return &journal{
-		inflight: make(map[int]bool),
-		unsynced: make(map[int]bool),
-		wake:     make(chan struct{}, 1),
-		log:      log,
+		pendingAt: make(map[int]time.Time),
+		inflight:  make(map[int]bool),
+		unsynced:  make(map[int]bool),
+		wake:      make(chan struct{}, 1),
+		log:       log,
 	}
 }
 
@@ -222,8 +226,10 @@ func (j *journal) verified(p int) {
 	if j == nil {
 		return
 	}
+	now := time.Now()
 	j.mu.Lock()
-	j.pending = append(j.pending, pendingRecord{p, time.Now()})
+	j.pending = append(j.pending, pendingRecord{p, now})
+	j.pendingAt[p] = now
 	j.mu.Unlock()
 	select {
 	case j.wake <- struct{}{}:
@@ -240,7 +246,7 @@ func (j *journal) evicted(p int) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.pending = deleteAll(j.pending, p)
+	delete(j.pendingAt, p)
 	delete(j.inflight, p)
 	rec := appendBatch(nil, []uint32{uint32(p) | evictBit})
 	for _, f := range []*os.File{j.prev, j.f} {
@@ -293,6 +299,7 @@ func (j *journal) begin(f *os.File, name string) {
 	j.prev = j.f
 	j.f, j.name = f, name
 	j.pending = nil
+	clear(j.pendingAt)
 }
 
 // end finishes a save begun with begin: the new journal stays if ok,
@@ -348,10 +355,6 @@ func appendTo(f *os.File, b []byte) error {
 	return err
 }
 
-func deleteAll(s []pendingRecord, p int) []pendingRecord {
-	return slices.DeleteFunc(s, func(r pendingRecord) bool { return r.piece == p })
-}
-
 // flushJournal writes every pending verified record (see flushAged).
 func (c *Cache) flushJournal() error { return c.flushAged(0) }
 
@@ -365,13 +368,14 @@ func (c *Cache) flushAged(age time.Duration) error {
 	j.mu.Lock()
 	cut := time.Now().Add(-age)
 	n := 0
-	for n < len(j.pending) && !j.pending[n].at.After(cut) {
-		n++
-	}
-	batch := make([]int, n)
-	for i, r := range j.pending[:n] {
-		batch[i] = r.piece
-		j.inflight[r.piece] = true
+	var batch []int
+	for ; n < len(j.pending) && !j.pending[n].at.After(cut); n++ {
+		r := j.pending[n]
+		if at, ok := j.pendingAt[r.piece]; ok && at.Equal(r.at) {
+			batch = append(batch, r.piece)
+			delete(j.pendingAt, r.piece)
+			j.inflight[r.piece] = true
+		}
 	}
 	j.pending = slices.Delete(j.pending, 0, n)
 	j.mu.Unlock()
@@ -505,7 +509,7 @@ func (c *Cache) journaler(ctx context.Context) {
 			c.log.Warn("cache: cannot record verified pieces; the next start after a crash will fetch them again", "err", err)
 		}
 		j.mu.Lock()
-		left := len(j.pending) > 0
+		left := len(j.pendingAt) > 0
 		j.mu.Unlock()
 		if left {
 			select {
