@@ -119,6 +119,9 @@ type Cache struct {
 	// keepAll is set when the budget holds the whole torrent: nothing is
 	// ever evicted or punched, so existing data is never destroyed.
 	keepAll bool
+	// holdDirty is set for a cache that evicts whose pieces can wait in
+	// memory (recordAfter, see holdsDirty).
+	holdDirty bool
 	// capacity is what Capacity returns.
 	capacity atomic.Int64
 	// footprint[p] is what piece p is charged: its byte ranges in the
@@ -242,6 +245,7 @@ func Open(info *metainfo.Info, opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: creating data directory: %w", err)
 	}
 	c.blockSize = blockSize(opts.Dir)
+	c.holdDirty = !c.keepAll && holdsDirty(opts.Dir, opts.StateFile)
 	c.footprint = footprints(info, c.blockSize)
 	if !c.keepAll {
 		if biggest := slices.Max(c.footprint); budget < biggest {

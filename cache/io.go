@@ -73,9 +73,9 @@ func (c *Cache) fileIO(k int, b []byte, off int64, write bool) error {
 		}
 		var n int
 		n, err = h.f.WriteAt(b, off)
-		if c.keepAll {
-			// A cache that evicts leaves its data in memory until
-			// the journal records it (recordAfter).
+		if !c.holdDirty {
+			// Otherwise the data waits in memory until the journal
+			// records it (recordAfter).
 			c.writeback.wrote(k, n)
 		}
 	} else {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,9 @@ import (
 // The journal continues the resume state between two saves: it records
 // each piece as it is verified and each verified or unproven piece as it
 // leaves the disk, so that a process killed at any moment comes back
-// with what it had verified up to about journalDelay before.
+// with what it had verified up to about journalDelay before
+// (recordAfter plus journalDelay in a cache that holds pieces in
+// memory, holdDirty).
 //
 // A state saved while running names its journal (state.Journal); the
 // journal file is StateFile + ".journal-" + that name and starts with a
@@ -37,11 +40,12 @@ import (
 // Two orders keep a record from vouching for what is not on disk:
 //   - a verified record is written only after the piece's data has been
 //     flushed, in batches at most journalDelay after the piece verified
-//     (recordAfter later in a cache that evicts). A cache that keeps
-//     everything flushes with fdatasync of its backing files; one that
-//     evicts with sync_file_range over the pieces' ranges alone,
-//     written and waited for, then the fdatasync of the journal, which
-//     flushes the disk's cache too. After a power cut the backing
+//     (recordAfter later with holdDirty). A cache flushes with
+//     fdatasync of its backing files, or with holdDirty (ext4, the
+//     journal on the same file system) with sync_file_range over the
+//     pieces' ranges alone, written and waited for, then the fdatasync
+//     of the journal, which flushes the disk's cache and ext4's journal
+//     too. After a power cut without ext4's journal, the backing
 //     file's block map may lack the range; it then reads as a hole, and
 //     Open's hole check refuses the piece;
 //   - an eviction record is written (not flushed) before the piece's hole
@@ -66,15 +70,16 @@ const (
 // per batch instead of per piece.
 const journalDelay = 250 * time.Millisecond
 
-// recordAfter is how long a cache that evicts holds a verified piece
-// before it writes the piece's data to disk and records it. A piece
+// recordAfter is how long a cache with holdDirty holds a verified piece
+// in memory before it writes the piece's data to disk and records it. A piece
 // streamed through a small cache is usually evicted before that: its
 // pages are dropped from memory by the punch while still dirty, never
 // written to the disk and then discarded from it (most of the cost of
 // a small cache on ext4 mounted with discard, and wear on an SSD for
-// nothing). A process killed loses nothing by it, since the pages
-// outlive the process, only the record; a piece held longer is
-// recorded at most recordAfter plus journalDelay after it verified.
+// nothing). The price: a process killed comes back without the pieces
+// verified in the last recordAfter plus journalDelay, which the next
+// start fetches again; a piece held longer is recorded by then. Only a
+// cache with holdDirty set waits so.
 const recordAfter = 500 * time.Millisecond
 
 // journal is the open journal of a cache. Its methods are safe for
@@ -96,10 +101,12 @@ type journal struct {
 	pendingAt map[int]time.Time
 	inflight  map[int]bool
 	// unsynced are pieces whose eviction record is written but not yet
-	// flushed to disk.
-	unsynced map[int]bool
-	wake     chan struct{}
-	log      func(msg string, err error)
+	// flushed to disk, with the number of that record; evictions
+	// numbers the eviction records written.
+	unsynced  map[int]uint64
+	evictions uint64
+	wake      chan struct{}
+	log       func(msg string, err error)
 }
 
 // pendingRecord is a piece verified at a time whose record is not
@@ -113,7 +120,7 @@ func newJournal(log func(string, error)) *journal {
 	return &journal{
 		pendingAt: make(map[int]time.Time),
 		inflight:  make(map[int]bool),
-		unsynced:  make(map[int]bool),
+		unsynced:  make(map[int]uint64),
 		wake:      make(chan struct{}, 1),
 		log:       log,
 	}
@@ -249,6 +256,7 @@ func (j *journal) evicted(p int) {
 	delete(j.pendingAt, p)
 	delete(j.inflight, p)
 	rec := appendBatch(nil, []uint32{uint32(p) | evictBit})
+	j.evictions++
 	for _, f := range []*os.File{j.prev, j.f} {
 		if f == nil {
 			continue
@@ -257,7 +265,7 @@ func (j *journal) evicted(p int) {
 			j.log("cache: cannot record an evicted piece; the next start after a crash will check it again", err)
 			return
 		}
-		j.unsynced[p] = true
+		j.unsynced[p] = j.evictions
 	}
 }
 
@@ -270,7 +278,7 @@ func (j *journal) barrier(p int) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if !j.unsynced[p] {
+	if _, ok := j.unsynced[p]; !ok {
 		return
 	}
 	for _, f := range []*os.File{j.prev, j.f} {
@@ -383,10 +391,10 @@ func (c *Cache) flushAged(age time.Duration) error {
 		return nil
 	}
 	var dataErr error
-	if c.keepAll {
-		dataErr = c.syncPieces(batch)
-	} else {
+	if c.holdDirty {
 		dataErr = c.syncRanges(batch)
+	} else {
+		dataErr = c.syncPieces(batch)
 	}
 
 	j.mu.Lock()
@@ -410,8 +418,9 @@ func (c *Cache) flushAged(age time.Duration) error {
 			err = appendTo(f, buf)
 		}
 	}
-	synced := j.unsynced
-	j.unsynced = make(map[int]bool)
+	// The eviction records written so far are flushed below; until
+	// then barrier flushes them itself.
+	flushed := j.evictions
 	j.mu.Unlock()
 	if dataErr != nil {
 		return fmt.Errorf("cache: flushing verified pieces to disk: %w", dataErr)
@@ -423,13 +432,11 @@ func (c *Cache) flushAged(age time.Duration) error {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
 	if err != nil {
-		j.mu.Lock()
-		for p := range synced {
-			j.unsynced[p] = true
-		}
-		j.mu.Unlock()
 		return fmt.Errorf("cache: writing the journal: %w", err)
 	}
+	j.mu.Lock()
+	maps.DeleteFunc(j.unsynced, func(_ int, n uint64) bool { return n <= flushed })
+	j.mu.Unlock()
 	return nil
 }
 
@@ -485,12 +492,12 @@ func (c *Cache) syncRanges(pieces []int) error {
 }
 
 // journaler flushes the journal journalDelay after a piece verified, or
-// once pieces have been held recordAfter in a cache that evicts, until
+// once pieces have been held recordAfter with holdDirty, until
 // ctx is cancelled.
 func (c *Cache) journaler(ctx context.Context) {
 	defer close(c.journalerDone)
 	age := time.Duration(0)
-	if !c.keepAll {
+	if c.holdDirty {
 		age = recordAfter
 	}
 	j := c.journal

@@ -265,7 +265,7 @@ func TestJournalRewriteAfterEviction(t *testing.T) {
 	}
 	download(t, c, tt, 2) // evicts 0
 	c.journal.mu.Lock()
-	unsynced := c.journal.unsynced[0]
+	_, unsynced := c.journal.unsynced[0]
 	c.journal.mu.Unlock()
 	if !unsynced {
 		t.Fatal("the eviction of piece 0 was not recorded")
@@ -274,7 +274,7 @@ func TestJournalRewriteAfterEviction(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.journal.mu.Lock()
-	unsynced = c.journal.unsynced[0]
+	_, unsynced = c.journal.unsynced[0]
 	c.journal.mu.Unlock()
 	if unsynced {
 		t.Fatal("piece 0 was written again before its eviction record was flushed")
@@ -567,5 +567,39 @@ func TestJournalNoRecordWithoutData(t *testing.T) {
 	}
 	if got, err := Recorded(state); err != nil || len(got) != 0 {
 		t.Fatalf("Recorded = %v, %v; want nothing while a piece's data is not on disk", got, err)
+	}
+}
+
+// TestJournalEvictionStaysUnsyncedAfterAFailedFlush: a flush of the
+// journal that fails on the data of its verified records does not count
+// the eviction records written before it as flushed, so a piece written
+// again after its eviction still has the eviction flushed first.
+func TestJournalEvictionStaysUnsyncedAfterAFailedFlush(t *testing.T) {
+	tt := newTorrent(t, 42, 16<<10, testFile{name: "a", length: 64 << 10}, testFile{name: "b", length: 64 << 10})
+	dir := t.TempDir()
+	c := open(t, tt, Options{Dir: dir, StateFile: filepath.Join(dir, "state"), MaxOpenFiles: 1, Budget: 3 << 14})
+	stopBackground(c)
+	for _, p := range []int{4, 5, 6} { // file b
+		download(t, c, tt, p)
+	}
+	if err := c.flushJournal(); err != nil {
+		t.Fatal(err)
+	}
+	download(t, c, tt, 0) // file a; evicts piece 4
+	if c.Have(4) {
+		t.Fatal("piece 4 was not evicted")
+	}
+	download(t, c, tt, 7) // file b: a's descriptor is closed; evicts 5
+	if err := os.Remove(c.files.paths[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flushJournal(); err == nil {
+		t.Fatal("flushJournal succeeded without flushing piece 0's file")
+	}
+	c.journal.mu.Lock()
+	_, unsynced := c.journal.unsynced[4]
+	c.journal.mu.Unlock()
+	if !unsynced {
+		t.Fatal("the eviction of piece 4 counts as flushed after a flush that failed before the journal's")
 	}
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -125,4 +126,26 @@ func (wb *writeback) caughtUp(ctx context.Context) error {
 		wb.passed.Wait()
 	}
 	return nil
+}
+
+// holdsDirty reports whether a cache that evicts, with its data in dir
+// and its state at stateFile, may leave a verified piece's pages dirty
+// for recordAfter and then make the piece durable for its journal
+// record with sync_file_range over its ranges alone (journal.go): dir
+// is on ext4, which overwrites in place (so a block shared with a
+// neighbour piece is written where the old one was) and whose punch
+// drops dirty pages unwritten on recent kernels, and the journal is on
+// the same file system, so that its fdatasync flushes the disk's cache
+// and ext4's journal for the data too. Elsewhere the cache flushes
+// whole files with fdatasync and starts their writeback as it goes.
+func holdsDirty(dir, stateFile string) bool {
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) != nil || fs.Type != unix.EXT4_SUPER_MAGIC {
+		return false
+	}
+	if stateFile == "" {
+		return true
+	}
+	var a, b unix.Stat_t
+	return unix.Stat(dir, &a) == nil && unix.Stat(filepath.Dir(stateFile), &b) == nil && a.Dev == b.Dev
 }
