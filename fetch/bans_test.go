@@ -30,6 +30,12 @@ func TestBanKeys(t *testing.T) {
 	other := [][2]string{
 		{"203.0.113.7:6881", "203.0.113.8:6881"},
 		{"[2001:db8:1:2::1]:6881", "[2001:db8:1:3::1]:6881"},
+		// A LAN's hosts share its /64; Teredo and NAT64 hosts their
+		// prefix.
+		{"[fe80::1%eth0]:6881", "[fe80::2%eth0]:6881"},
+		{"[fd00:1:2:3::1]:6881", "[fd00:1:2:3::2]:6881"},
+		{"[2001:0:4136:e378:8000:63bf:3fff:fdd2]:6881", "[2001:0:4136:e378:8000:63bf:3fff:fdd3]:6881"},
+		{"[64:ff9b::cb00:7107]:6881", "[64:ff9b::cb00:7108]:6881"},
 	}
 	for _, c := range other {
 		a, b := netip.MustParseAddrPort(c[0]), netip.MustParseAddrPort(c[1])

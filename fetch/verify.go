@@ -194,14 +194,23 @@ func dialBanKey(addr netip.AddrPort) string {
 	return hostKey(addr.Addr())
 }
 
-// hostKey names the host at address a: an IPv4 address, or the /64 an
-// IPv6 address is in, since one host is usually given a whole /64 and
-// could otherwise come back from the next address after a ban.
+// hostKey names the host at address a: its address, or for a global
+// IPv6 address the /64 it is in, since a host on the Internet is usually
+// given a whole /64 and could otherwise come back from the next address
+// after a ban. Link-local and unique local addresses (a LAN's hosts
+// share its /64) and the shared Teredo and NAT64 prefixes stay whole.
 func hostKey(a netip.Addr) string {
 	a = a.Unmap()
-	if a.Is6() {
+	if a.Is6() && a.IsGlobalUnicast() && !a.IsPrivate() && !teredo.Contains(a) && !nat64.Contains(a) {
 		p, _ := a.Prefix(64)
 		return p.String()
 	}
-	return a.String()
+	return a.WithZone("").String()
 }
+
+// The IPv6 prefixes whose /64s many unrelated hosts share (RFC 4380,
+// RFC 6052).
+var (
+	teredo = netip.MustParsePrefix("2001::/32")
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
+)
