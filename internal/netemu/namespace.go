@@ -24,6 +24,7 @@ type Namespace struct {
 	done      chan struct{} // closed when the thread has left
 	closeOnce sync.Once
 	closeErr  error
+	leaveErr  error // set by serve before done is closed
 }
 
 type nsCall struct {
@@ -65,6 +66,7 @@ func (ns *Namespace) serve(started chan<- error) {
 	runtime.LockOSThread()
 	home, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
+		runtime.UnlockOSThread()
 		started <- fmt.Errorf("open this thread's network namespace: %w", err)
 		return
 	}
@@ -88,7 +90,9 @@ func (ns *Namespace) serve(started chan<- error) {
 		case c := <-ns.calls:
 			c.reply <- c.fn()
 		case <-ns.quit:
-			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+				ns.leaveErr = fmt.Errorf("leave network namespace %s: %w", ns.Name, err)
+			} else {
 				runtime.UnlockOSThread()
 			}
 			return
@@ -127,7 +131,7 @@ func (ns *Namespace) Close() error {
 	ns.closeOnce.Do(func() {
 		close(ns.quit)
 		<-ns.done
-		ns.closeErr = ipCmd(context.Background(), "netns", "del", ns.Name)
+		ns.closeErr = errors.Join(ns.leaveErr, ipCmd(context.Background(), "netns", "del", ns.Name))
 	})
 	return ns.closeErr
 }
