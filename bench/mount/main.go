@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -235,7 +236,11 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 				st, err = torrentStatus(m.dir)
 			}
 			cpu := processCPU(m.cmd.Process.Pid)
-			disk, _ := harness.ProcessDiskWrites(m.cmd.Process.Pid)
+			disk, derr := harness.ProcessDiskWrites(m.cmd.Process.Pid)
+			diskMiB := float64(disk) / (1 << 20)
+			if derr != nil {
+				diskMiB = math.NaN() // /proc does not say
+			}
 			m.stop()
 			if err != nil {
 				return err
@@ -243,12 +248,12 @@ func smallCacheRuns(ctx context.Context, bin, dir, torrent, seed string, size in
 			if budget == "unlimited" {
 				unlimited = append(unlimited, rate)
 				unlimitedCPU = append(unlimitedCPU, cpu)
-				unlimitedDisk = append(unlimitedDisk, float64(disk)/(1<<20))
+				unlimitedDisk = append(unlimitedDisk, diskMiB)
 				continue
 			}
 			smalls = append(smalls, rate)
 			smallCPU = append(smallCPU, cpu)
-			smallDisk = append(smallDisk, float64(disk)/(1<<20))
+			smallDisk = append(smallDisk, diskMiB)
 			amps = append(amps, float64(st.Downloaded)/float64(size))
 			evictions = append(evictions, st.Evictions)
 		}
