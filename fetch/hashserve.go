@@ -16,6 +16,10 @@ import (
 type hashTrees struct {
 	mu    sync.Mutex
 	trees map[metainfo.Hash256]*metainfo.HashTree
+	// files maps each pieces root to its file, built on the first
+	// request, so that a peer naming roots no file has costs a lookup,
+	// not a walk over the torrent's files.
+	files map[metainfo.Hash256]*metainfo.File
 }
 
 // hashTree returns the tree of the file whose pieces root is root, or nil
@@ -28,13 +32,16 @@ func (t *Torrent) hashTree(root metainfo.Hash256) *metainfo.HashTree {
 	if tree, ok := ht.trees[root]; ok {
 		return tree
 	}
-	var file *metainfo.File
-	for i := range t.info.Files {
-		if f := &t.info.Files[i]; f.PiecesRoot == root && root != (metainfo.Hash256{}) {
-			file = f
-			break
+	if ht.files == nil {
+		ht.files = map[metainfo.Hash256]*metainfo.File{}
+		for i := range t.info.Files {
+			f := &t.info.Files[i]
+			if _, dup := ht.files[f.PiecesRoot]; !dup && f.PiecesRoot != (metainfo.Hash256{}) {
+				ht.files[f.PiecesRoot] = f
+			}
 		}
 	}
+	file := ht.files[root]
 	if file == nil {
 		return nil
 	}
