@@ -402,15 +402,8 @@ func TestServeHashRequests(t *testing.T) {
 // under the truncated v2 info-hash, and torfs keeps the connection,
 // greeting the peer with what it has.
 func TestHybridDialAcceptsV2Name(t *testing.T) {
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("hybrid"), 30000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 32 << 10, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 32<<10)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -55,15 +55,8 @@ func TestV2OnlyRefused(t *testing.T) {
 // truncated to 20 bytes (BEP 52); torfs answers under that name, and
 // forgets it with the torrent.
 func TestHybridV2Name(t *testing.T) {
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("hybrid"), 50000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 64 << 10, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 64<<10)
 	c := newTestClient(t, Config{})
 	tor := addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	name := mi.InfoHashV2.Truncated()
@@ -87,15 +80,8 @@ func TestHybridV2Name(t *testing.T) {
 // info-hash and under its truncated v2 one.
 func TestDHTHybridBothNames(t *testing.T) {
 	first, boot := loopbackDHT(t)
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("dht"), 30000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 32 << 10, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 32<<10)
 	seed := dhtClient(t, boot)
 	addTorrent(t, seed, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	findInDHT(t, first, mi.InfoHash, seed.Addr().String())
@@ -222,15 +208,8 @@ func TestHybridDialsV2NameFound(t *testing.T) {
 // hybrid's truncated v2 info-hash, and a magnet link being resolved,
 // and none of them once the torrent is closed or the resolve ends.
 func TestSKeyLookupFollowsServedNames(t *testing.T) {
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("skey"), 40000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{PieceLength: 64 << 10, Version: metainfo.Hybrid})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 64<<10)
 	c := newTestClient(t, Config{})
 	served := func(name metainfo.Hash) bool {
 		got, ok := c.servedSKey(mse.SKeyHash(name))
@@ -266,4 +245,19 @@ func TestSKeyLookupFollowsServedNames(t *testing.T) {
 	if served(v1) || served(v2) {
 		t.Errorf("a closed hybrid: v1 name served %v, v2 name %v", served(v1), served(v2))
 	}
+}
+
+// hybridTorrent makes a hybrid (v1 and v2) torrent of one file "f" with
+// content data.
+func hybridTorrent(t *testing.T, data []byte, pieceLen int64) *metainfo.MetaInfo {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Create(context.Background(), path, metainfo.CreateOptions{PieceLength: pieceLen, Version: metainfo.Hybrid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi
 }
