@@ -179,35 +179,8 @@ type lyingHashPeer struct {
 
 func startLyingHashPeer(t *testing.T, name metainfo.Hash) *lyingHashPeer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &lyingHashPeer{addr: ln.Addr().String(), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, conn)
-			mu.Unlock()
-			wg.Go(func() { l.serve(conn, name) })
-		}
-	})
+	l := &lyingHashPeer{done: make(chan struct{})}
+	l.addr = serveLoopback(t, func(conn net.Conn) { l.serve(conn, name) })
 	return l
 }
 

@@ -113,11 +113,21 @@ type fakePeer struct {
 
 func startFakePeer(t *testing.T, infoHash metainfo.Hash, size int, answer func(int) []byte) *fakePeer {
 	t.Helper()
+	f := &fakePeer{size: size, answer: answer}
+	f.addr = serveLoopback(t, func(conn net.Conn) { f.serve(conn, infoHash) })
+	return f
+}
+
+// serveLoopback listens on a loopback port and runs serve on each
+// connection accepted, on a goroutine of its own, until the test ends:
+// then it closes the listener and the connections and waits for the
+// goroutines. It returns the address listened on.
+func serveLoopback(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakePeer{addr: ln.Addr().String(), size: size, answer: answer}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var open []net.Conn
@@ -139,10 +149,10 @@ func startFakePeer(t *testing.T, infoHash metainfo.Hash, size int, answer func(i
 			mu.Lock()
 			open = append(open, conn)
 			mu.Unlock()
-			wg.Go(func() { f.serve(conn, infoHash) })
+			wg.Go(func() { serve(conn) })
 		}
 	})
-	return f
+	return ln.Addr().String()
 }
 
 func (f *fakePeer) serve(conn net.Conn, infoHash metainfo.Hash) {
