@@ -126,12 +126,7 @@ func TestV2MagnetDownload(t *testing.T) {
 	if last := log[len(log)-1]; last.HashParts != 3 || last.HashPartsTotal != 3 {
 		t.Fatalf("last status %+v, want 3 of 3 hash parts", last)
 	}
-	st := &v2MemStorage{newMemStorage(&got.Info, nil), got}
-	tor := addTorrent(t, c, got, st, TorrentOptions{DownloadAll: true, Peers: peers})
-	waitComplete(t, tor, 30*time.Second)
-	if !bytes.Equal(st.bytes(), data) {
-		t.Fatal("downloaded data differs")
-	}
+	downloadV2(t, c, got, peers, data)
 }
 
 // TestV2LayersOnePieceOver: a file of 513 pieces ends in a part of one
@@ -157,12 +152,7 @@ func TestV2LayersOnePieceOver(t *testing.T) {
 	if last.HashParts != 2 || last.HashPartsTotal != 2 {
 		t.Fatalf("last status %+v, want 2 of 2 hash parts", last)
 	}
-	st := &v2MemStorage{newMemStorage(&bare.Info, nil), bare}
-	tor := addTorrent(t, c, bare, st, TorrentOptions{DownloadAll: true, Peers: peers})
-	waitComplete(t, tor, 30*time.Second)
-	if !bytes.Equal(st.bytes(), data) {
-		t.Fatal("downloaded data differs")
-	}
+	downloadV2(t, c, bare, peers, data)
 }
 
 // lyingHashPeer answers every hash request with hashes of the right
@@ -302,12 +292,7 @@ func TestV2LayersFromLiarAndHonestPeer(t *testing.T) {
 	if err := CheckSupported(bare); err != nil {
 		t.Fatalf("after ResolveLayers: %v", err)
 	}
-	st := &v2MemStorage{newMemStorage(&bare.Info, nil), bare}
-	tor := addTorrent(t, c, bare, st, TorrentOptions{DownloadAll: true, Peers: peers})
-	waitComplete(t, tor, 30*time.Second)
-	if !bytes.Equal(st.bytes(), data) {
-		t.Fatal("downloaded data differs")
-	}
+	downloadV2(t, c, bare, peers, data)
 }
 
 // TestServeHashRequests: a torfs seeder answers a v2 peer's hash request
@@ -423,5 +408,17 @@ func TestHybridDialAcceptsV2Name(t *testing.T) {
 	}
 	if r.first.ID != wire.HaveAll {
 		t.Fatalf("first message %v, want have all", &r.first)
+	}
+}
+
+// downloadV2 downloads v2 torrent mi with c from peers into memory and
+// checks the bytes against data.
+func downloadV2(t *testing.T, c *Client, mi *metainfo.MetaInfo, peers []string, data []byte) {
+	t.Helper()
+	st := &v2MemStorage{newMemStorage(&mi.Info, nil), mi}
+	tor := addTorrent(t, c, mi, st, TorrentOptions{DownloadAll: true, Peers: peers})
+	waitComplete(t, tor, 30*time.Second)
+	if !bytes.Equal(st.bytes(), data) {
+		t.Fatal("downloaded data differs")
 	}
 }
