@@ -101,17 +101,8 @@ func TestTrackerHybridBothNames(t *testing.T) {
 		w.Write([]byte("d8:intervali1800e5:peers0:e"))
 	}))
 	defer srv.Close()
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("trk"), 30000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{
-		PieceLength: 32 << 10, Version: metainfo.Hybrid, Trackers: [][]string{{srv.URL + "/announce"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 32<<10, srv.URL+"/announce")
 	c := newTestClient(t, Config{})
 	addTorrent(t, c, mi, newMemStorage(&mi.Info, data), TorrentOptions{})
 	want := map[string]bool{mi.InfoHash.String() + " started": true, mi.InfoHashV2.Truncated().String() + " started": true}
@@ -147,17 +138,8 @@ func TestHybridDialsV2NameFound(t *testing.T) {
 		fmt.Fprintf(w, "d8:intervali1800e5:peers%d:%se", len(peers), peers)
 	}))
 	defer srv.Close()
-	dir := t.TempDir()
 	data := bytes.Repeat([]byte("two"), 30000)
-	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mi, err := metainfo.Create(context.Background(), filepath.Join(dir, "f"), metainfo.CreateOptions{
-		PieceLength: 32 << 10, Version: metainfo.Hybrid, Trackers: [][]string{{srv.URL + "/announce"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := hybridTorrent(t, data, 32<<10, srv.URL+"/announce")
 	v2Name = mi.InfoHashV2.Truncated()
 	// The v2-only peer: it answers a handshake naming the v2 info-hash,
 	// and hangs up on any other.
@@ -248,14 +230,18 @@ func TestSKeyLookupFollowsServedNames(t *testing.T) {
 }
 
 // hybridTorrent makes a hybrid (v1 and v2) torrent of one file "f" with
-// content data.
-func hybridTorrent(t *testing.T, data []byte, pieceLen int64) *metainfo.MetaInfo {
+// content data, announced to trackers, one per tier.
+func hybridTorrent(t *testing.T, data []byte, pieceLen int64, trackers ...string) *metainfo.MetaInfo {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mi, err := metainfo.Create(context.Background(), path, metainfo.CreateOptions{PieceLength: pieceLen, Version: metainfo.Hybrid})
+	var tiers [][]string
+	for _, tr := range trackers {
+		tiers = append(tiers, []string{tr})
+	}
+	mi, err := metainfo.Create(context.Background(), path, metainfo.CreateOptions{PieceLength: pieceLen, Version: metainfo.Hybrid, Trackers: tiers})
 	if err != nil {
 		t.Fatal(err)
 	}
