@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	torfsfs "github.com/torfs/torfs/fs"
 	"github.com/torfs/torfs/integration/harness"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -341,17 +340,7 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 			mnt2, cacheDir := t.TempDir(), t.TempDir()
 			listen = fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 			p := mountTorfs(t, bin, link, mnt2, "--no-dht", "--listen", listen, "--cache-dir", cacheDir)
-			ctx := harness.Context(t, time.Minute)
-			for getxattr(t, mnt2, torfsfs.XattrState) != torfsfs.StateReady {
-				select {
-				case <-ctx.Done():
-					text, _ := os.ReadFile(filepath.Join(mnt2, torfsfs.ResolvingName))
-					t.Fatalf("the v2 link was never resolved: %s", text)
-				case <-p.Done():
-					t.Fatalf("torfs mount exited while resolving:\n%s", p.Output())
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
+			waitReady(harness.Context(t, time.Minute), t, p, mnt2, "the v2 link was never resolved", "resolving")
 			for _, f := range files {
 				harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt2, f.Path))
 			}
@@ -400,17 +389,7 @@ func TestMountV2WithoutLayersFromLibtorrent(t *testing.T) {
 	mnt := t.TempDir()
 	listen := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
 	p := mountTorfs(t, bin, partial, mnt, "--no-dht", "--peer", seed.Addr(), "--listen", listen, "--cache-dir", t.TempDir())
-	ctx := harness.Context(t, time.Minute)
-	for getxattr(t, mnt, torfsfs.XattrState) != torfsfs.StateReady {
-		select {
-		case <-ctx.Done():
-			text, _ := os.ReadFile(filepath.Join(mnt, torfsfs.ResolvingName))
-			t.Fatalf("the piece hashes never arrived: %s", text)
-		case <-p.Done():
-			t.Fatalf("torfs mount exited while fetching the piece hashes:\n%s", p.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitReady(harness.Context(t, time.Minute), t, p, mnt, "the piece hashes never arrived", "fetching the piece hashes")
 	for _, f := range files {
 		harness.AssertSameFile(t, filepath.Join(dir, f.Path), filepath.Join(mnt, f.Path))
 	}

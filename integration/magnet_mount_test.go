@@ -84,17 +84,7 @@ func TestMountMagnetFromLibtorrent(t *testing.T) {
 	seedStart := time.Now()
 	seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src, Listen: seedAddr})
 	t.Logf("seeder start to listening: %v", time.Since(seedStart))
-	ctx = harness.Context(t, 90*time.Second)
-	for getxattr(t, mnt, torfsfs.XattrState) != torfsfs.StateReady {
-		select {
-		case <-ctx.Done():
-			text, _ := os.ReadFile(placeholder)
-			t.Fatalf("no tree after %v; placeholder: %q", time.Since(seedStart), text)
-		case <-p.Done():
-			t.Fatalf("torfs mount exited while resolving:\n%s", p.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitReady(harness.Context(t, 90*time.Second), t, p, mnt, "no tree after the seeder started", "resolving")
 	t.Logf("seeder start to tree: %v", time.Since(seedStart))
 
 	// The tree is there without a remount, and every byte reads back.

@@ -72,6 +72,24 @@ func getxattr(t *testing.T, path, attr string) string {
 	return string(buf[:n])
 }
 
+// waitReady waits until the mount at mnt, run by p, shows its torrent's
+// tree (the placeholder gone), failing the test with never and the
+// placeholder's text if ctx ends first, or with the mount's output if
+// it exits while doing what it does.
+func waitReady(ctx context.Context, t *testing.T, p *harness.Process, mnt, never, doing string) {
+	t.Helper()
+	for getxattr(t, mnt, torfsfs.XattrState) != torfsfs.StateReady {
+		select {
+		case <-ctx.Done():
+			text, _ := os.ReadFile(filepath.Join(mnt, torfsfs.ResolvingName))
+			t.Fatalf("%s; placeholder: %q", never, text)
+		case <-p.Done():
+			t.Fatalf("torfs mount exited while %s:\n%s", doing, p.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // seedWith writes spec under src/name, makes its torrent and has
 // libtorrent seed it.
 func seedWith(t *testing.T, src, name string, spec []harness.FileSpec, pieceLength int64) (torrent string, seed *harness.Libtorrent) {
