@@ -31,6 +31,19 @@ h = lt.torrent_info(other).info_hashes()
 print("v1=%s v2=%s" % (h.v1 if h.has_v1() else "none", h.v2 if h.has_v2() else "none"))
 `
 
+// ltTorrent makes a torrent of dir with libtorrent (ltCreate; kind "v2"
+// or "hybrid") at piece length pl, into a temporary file called name,
+// and returns its path.
+func ltTorrent(t *testing.T, dir, kind string, pl int64, name string) string {
+	t.Helper()
+	torrent := filepath.Join(t.TempDir(), name)
+	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, kind, fmt.Sprint(pl), torrent, torrent}})
+	if res.Code != 0 {
+		t.Fatalf("libtorrent: %s", res)
+	}
+	return torrent
+}
+
 // TestCreateV2MatchesLibtorrent creates v2-only and hybrid torrents of the
 // same data with torfs create and libtorrent 2.0's create_torrent, at
 // three piece lengths, for a directory and a single file, and requires
@@ -130,11 +143,7 @@ func TestGetHybridFromLibtorrent(t *testing.T) {
 		{Path: "z", Size: 70000},
 	}
 	harness.RandomTree(t, dir, files, 11)
-	torrent := filepath.Join(t.TempDir(), "hy.torrent")
-	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "hybrid", fmt.Sprint(64 << 10), torrent, torrent}})
-	if res.Code != 0 {
-		t.Fatalf("libtorrent: %s", res)
-	}
+	torrent := ltTorrent(t, dir, "hybrid", 64 << 10, "hy.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.Hybrid {
 		t.Fatalf("libtorrent's hybrid torrent: %v", err)
@@ -184,11 +193,7 @@ func TestV2OnlyWithLibtorrent(t *testing.T) {
 		{Path: "z", Size: 70000},
 	}
 	harness.RandomTree(t, dir, files, 12)
-	torrent := filepath.Join(t.TempDir(), "v2.torrent")
-	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "v2", fmt.Sprint(64 << 10), torrent, torrent}})
-	if res.Code != 0 {
-		t.Fatalf("libtorrent: %s", res)
-	}
+	torrent := ltTorrent(t, dir, "v2", 64 << 10, "v2.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
 		t.Fatalf("libtorrent's v2 torrent: %v", err)
@@ -232,11 +237,7 @@ func TestGetV2MagnetFromLibtorrent(t *testing.T) {
 			dir := filepath.Join(src, "m")
 			files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "b", Size: 40000}}
 			harness.RandomTree(t, dir, files, 13)
-			torrent := filepath.Join(t.TempDir(), "m.torrent")
-			res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, kind, fmt.Sprint(64 << 10), torrent, torrent}})
-			if res.Code != 0 {
-				t.Fatalf("libtorrent: %s", res)
-			}
+			torrent := ltTorrent(t, dir, kind, 64 << 10, "m.torrent")
 			mi, err := metainfo.Load(torrent)
 			if err != nil {
 				t.Fatal(err)
@@ -247,7 +248,7 @@ func TestGetV2MagnetFromLibtorrent(t *testing.T) {
 			}
 			link := "magnet:?xt=urn:btmh:1220" + mi.InfoHashV2.String() + "&dn=m&x.pe=" + seed.Addr()
 			out := t.TempDir()
-			res = harness.RunTorfsStatus(t, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", link)
+			res := harness.RunTorfsStatus(t, bin, "get", "--no-dht", "-o", out, "--listen", "127.0.0.1:0", link)
 			if res.Code != 0 || !strings.Contains(res.Stderr, "metadata of m") {
 				t.Fatalf("get: %s", res)
 			}
@@ -271,11 +272,7 @@ func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 	dir := filepath.Join(src, "m")
 	files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "b", Size: 40000}, {Path: "c", Size: 64 << 10}}
 	harness.RandomTree(t, dir, files, 15)
-	torrent := filepath.Join(t.TempDir(), "m.torrent")
-	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "v2", fmt.Sprint(64 << 10), torrent, torrent}})
-	if res.Code != 0 {
-		t.Fatalf("libtorrent: %s", res)
-	}
+	torrent := ltTorrent(t, dir, "v2", 64 << 10, "m.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
 		t.Fatalf("libtorrent's v2 torrent: %v", err)
@@ -313,11 +310,7 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 			dir := filepath.Join(src, "m")
 			files := []harness.FileSpec{{Path: "a.bin", Size: 3<<20 + 5}, {Path: "d/b", Size: 40000}, {Path: "e", Size: 0}, {Path: "z", Size: 200_001}}
 			harness.RandomTree(t, dir, files, 14)
-			torrent := filepath.Join(t.TempDir(), "m.torrent")
-			res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, kind, fmt.Sprint(32 << 10), torrent, torrent}})
-			if res.Code != 0 {
-				t.Fatalf("libtorrent: %s", res)
-			}
+			torrent := ltTorrent(t, dir, kind, 32 << 10, "m.torrent")
 			seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
 			if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
 				t.Fatal(err)
@@ -363,11 +356,7 @@ func TestMountV2WithoutLayersFromLibtorrent(t *testing.T) {
 	dir := filepath.Join(src, "m")
 	files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "d/b", Size: 40000}, {Path: "z", Size: 200_001}}
 	harness.RandomTree(t, dir, files, 16)
-	torrent := filepath.Join(t.TempDir(), "m.torrent")
-	res := harness.Run(t, harness.Command{Path: harness.Python, Args: []string{"-c", ltCreate, dir, "v2", fmt.Sprint(32 << 10), torrent, torrent}})
-	if res.Code != 0 {
-		t.Fatalf("libtorrent: %s", res)
-	}
+	torrent := ltTorrent(t, dir, "v2", 32 << 10, "m.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || len(mi.PieceLayers) == 0 {
 		t.Fatalf("libtorrent's v2 torrent: %v, %d piece layers", err, len(mi.PieceLayers))
