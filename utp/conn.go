@@ -89,12 +89,11 @@ type Conn struct {
 	state connState
 	err   error // why the connection ended, for Read and Write
 
-	// Sending. sendQ holds the stream from offset sendStart = acked (the
-	// bytes acknowledged); up to sent they are in packets.
+	// Sending. sendQ holds the stream from offset sendStart (the bytes
+	// acknowledged); up to sent they are in packets.
 	seqNr     uint16
 	sendQ     byteRing
 	sendStart int64
-	acked     int64
 	sent      int64
 	inflight  ring
 	flightLen int // bytes in packets neither acked, sacked nor due a resend
@@ -598,6 +597,7 @@ func (c *Conn) usePeerDatagram(h *header) {
 func (c *Conn) processAck(h *header, now time.Time) {
 	ackedBytes := 0
 	progressed := false
+	acked := c.sendStart
 	for c.inflight.len() > 0 {
 		p := c.inflight.at(0)
 		if seqLess(h.ack, p.seq) {
@@ -618,12 +618,12 @@ func (c *Conn) processAck(h *header, now time.Time) {
 		if p.typ == stFin {
 			c.finAcked = true
 		}
-		c.acked = p.off + int64(p.n)
+		acked = p.off + int64(p.n)
 		c.inflight.pop()
 	}
-	if c.acked > c.sendStart {
-		c.sendQ.discard(int(c.acked - c.sendStart))
-		c.sendStart = c.acked
+	if acked > c.sendStart {
+		c.sendQ.discard(int(acked - c.sendStart))
+		c.sendStart = acked
 	}
 	if h.nSACK > 0 && c.inflight.len() > 0 {
 		ackedBytes += c.applySACK(h, now)
