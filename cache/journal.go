@@ -363,9 +363,6 @@ func appendTo(f *os.File, b []byte) error {
 	return err
 }
 
-// flushJournal writes every pending verified record (see flushAged).
-func (c *Cache) flushJournal() error { return c.flushAged(0) }
-
 // flushAged writes the pending verified records of the pieces verified
 // at least age ago: first the data of their pieces is flushed, then the
 // records, then the journal.
@@ -390,12 +387,7 @@ func (c *Cache) flushAged(age time.Duration) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	var dataErr error
-	if c.holdDirty {
-		dataErr = c.syncRanges(batch)
-	} else {
-		dataErr = c.syncPieces(batch)
-	}
+	dataErr := c.syncData(batch)
 
 	j.mu.Lock()
 	var recs []uint32
@@ -440,34 +432,11 @@ func (c *Cache) flushAged(age time.Duration) error {
 	return nil
 }
 
-// syncPieces flushes to disk the backing files that hold pieces.
-func (c *Cache) syncPieces(pieces []int) error {
-	files := make(map[int]bool)
-	for _, p := range pieces {
-		for _, s := range c.info.PieceSpans(p) {
-			if stored(c.info, s.File) {
-				files[s.File] = true
-			}
-		}
-	}
-	for k := range files {
-		h, err := c.files.acquire(k)
-		if err != nil {
-			return err
-		}
-		err = unix.Fdatasync(int(h.f.Fd()))
-		c.files.release(h)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// syncRanges writes the data of pieces to disk and waits for it: the
-// ranges they cover, not the whole files, so that the pages of pieces
-// verified since stay in memory (see recordAfter).
-func (c *Cache) syncRanges(pieces []int) error {
+// syncData writes the data of pieces to disk and waits for it: with
+// holdDirty the ranges they cover alone, so that the pages of pieces
+// verified since stay in memory (see recordAfter); otherwise with
+// fdatasync of the backing files that hold them.
+func (c *Cache) syncData(pieces []int) error {
 	var ranges []hole
 	for _, p := range pieces {
 		for _, s := range c.info.PieceSpans(p) {
@@ -476,16 +445,26 @@ func (c *Cache) syncRanges(pieces []int) error {
 			}
 		}
 	}
+	synced := -1 // the file fdatasync flushed last; ranges come by file
 	for _, r := range mergeHoles(ranges) {
+		if !c.holdDirty && r.file == synced {
+			continue
+		}
 		h, err := c.files.acquire(r.file)
 		if err != nil {
 			return err
 		}
-		err = unix.SyncFileRange(int(h.f.Fd()), r.off, r.n,
-			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		op := "sync_file_range"
+		if c.holdDirty {
+			err = unix.SyncFileRange(int(h.f.Fd()), r.off, r.n,
+				unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+		} else {
+			op, synced = "fdatasync", r.file
+			err = unix.Fdatasync(int(h.f.Fd()))
+		}
 		c.files.release(h)
 		if err != nil {
-			return &os.PathError{Op: "sync_file_range", Path: c.files.paths[r.file], Err: err}
+			return &os.PathError{Op: op, Path: c.files.paths[r.file], Err: err}
 		}
 	}
 	return nil
