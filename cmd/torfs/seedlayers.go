@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/torfs/torfs/fetch"
 	"github.com/torfs/torfs/internal/plural"
 	"github.com/torfs/torfs/metainfo"
 )
@@ -18,7 +19,7 @@ import (
 // them, when some files are missing or differ, since a v2-only torrent
 // cannot be served without every piece's hash.
 func fillLayers(ctx context.Context, mi *metainfo.MetaInfo, dir string, stderr io.Writer) error {
-	if mi.HasV1() || mi.HasAllHashesV2() {
+	if fetch.CheckSupported(mi) == nil {
 		return nil
 	}
 	if mi.PieceLayers == nil {
@@ -64,6 +65,9 @@ func fileLayer(ctx context.Context, path string, pieceLength, want int64, root m
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() != want {
+		return nil, fmt.Errorf("%d bytes, the torrent says %d", fi.Size(), want)
+	}
 	h := metainfo.NewFileHasher(pieceLength)
 	buf := make([]byte, 1<<20)
 	var n int64
@@ -81,7 +85,7 @@ func fileLayer(ctx context.Context, path string, pieceLength, want int64, root m
 			return nil, err
 		}
 	}
-	if n != want {
+	if n != want { // it changed while read
 		return nil, fmt.Errorf("%d bytes, the torrent says %d", n, want)
 	}
 	got, layer, ok := h.Sum()
