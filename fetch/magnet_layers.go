@@ -66,18 +66,9 @@ func (r *resolver) startLayers(mi *metainfo.MetaInfo) {
 	if mi.PieceLayers == nil {
 		mi.PieceLayers = map[metainfo.Hash256][]byte{}
 	}
-	seen := map[metainfo.Hash256]bool{}
-	pl := mi.Info.PieceLength
-	for _, f := range mi.Info.Files {
-		root := f.PiecesRoot
-		if f.Pad || root == (metainfo.Hash256{}) || f.Length <= pl || seen[root] {
-			continue
-		}
-		seen[root] = true
-		if _, ok := mi.PieceLayers[root]; ok {
-			continue // checked against the root when parsed
-		}
-		for _, run := range metainfo.LayerParts(root, pl, f.Length) {
+	// The layers mi has were checked against their roots when parsed.
+	for _, f := range mi.FilesLackingLayers() {
+		for _, run := range metainfo.LayerParts(f.PiecesRoot, mi.Info.PieceLength, f.Length) {
 			lf.parts = append(lf.parts, &layerPart{run: run, fileLen: f.Length, refusers: map[*metaConn]bool{}})
 		}
 	}

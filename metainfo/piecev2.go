@@ -147,3 +147,23 @@ func (m *MetaInfo) HasAllHashesV2() bool {
 	}
 	return m.HasV2()
 }
+
+// FilesLackingLayers returns the files whose piece layer m lacks, one
+// per pieces root: those of more than one piece (a smaller file's root
+// is its piece's hash), pad files left out.
+func (m *MetaInfo) FilesLackingLayers() []*File {
+	var out []*File
+	seen := map[Hash256]bool{}
+	for i := range m.Info.Files {
+		f := &m.Info.Files[i]
+		root := f.PiecesRoot
+		if f.Pad || f.Length <= m.Info.PieceLength || root == (Hash256{}) || seen[root] {
+			continue
+		}
+		seen[root] = true
+		if _, ok := m.PieceLayers[root]; !ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}

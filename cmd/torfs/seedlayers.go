@@ -27,19 +27,9 @@ func fillLayers(ctx context.Context, mi *metainfo.MetaInfo, dir string, stderr i
 	}
 	info := &mi.Info
 	var bad []string
-	done := map[metainfo.Hash256]bool{}
-	for i := range info.Files {
-		f := &info.Files[i]
-		root := f.PiecesRoot
-		if f.Pad || f.Length <= info.PieceLength || root == (metainfo.Hash256{}) || done[root] {
-			continue
-		}
-		if _, ok := mi.PieceLayers[root]; ok {
-			continue
-		}
-		done[root] = true
+	for _, f := range mi.FilesLackingLayers() {
 		path := filePath(info, dir, f)
-		layer, err := fileLayer(ctx, path, info.PieceLength, f.Length, root)
+		layer, err := fileLayer(ctx, path, info.PieceLength, f.Length, f.PiecesRoot)
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted while hashing %s: %w", path, ctx.Err())
@@ -47,7 +37,7 @@ func fillLayers(ctx context.Context, mi *metainfo.MetaInfo, dir string, stderr i
 			bad = append(bad, fmt.Sprintf("%s: %v", path, err))
 			continue
 		}
-		mi.PieceLayers[root] = layer
+		mi.PieceLayers[f.PiecesRoot] = layer
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%s is a v2-only torrent whose 'piece layers' leave out files, and the piece hashes of %s cannot be computed from the data in %s:\n  %s\nseed from the complete data, or from a .torrent with all the piece layers (as torfs create and libtorrent write it)",
