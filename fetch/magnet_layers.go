@@ -26,7 +26,8 @@ const maxHashReqs = 2
 type layerFetch struct {
 	mi    *metainfo.MetaInfo
 	parts []*layerPart
-	have  int // parts verified
+	byRun map[metainfo.HashRun]*layerPart // the parts by what they ask for
+	have  int                             // parts verified
 }
 
 // layerPart is one run of a file's piece layer to fetch.
@@ -62,14 +63,16 @@ func (r *resolver) startLayers(mi *metainfo.MetaInfo) {
 		r.result = mi
 		return
 	}
-	lf := &layerFetch{mi: mi}
+	lf := &layerFetch{mi: mi, byRun: map[metainfo.HashRun]*layerPart{}}
 	if mi.PieceLayers == nil {
 		mi.PieceLayers = map[metainfo.Hash256][]byte{}
 	}
 	// The layers mi has were checked against their roots when parsed.
 	for _, f := range mi.FilesLackingLayers() {
 		for _, run := range metainfo.LayerParts(f.PiecesRoot, mi.Info.PieceLength, f.Length) {
-			lf.parts = append(lf.parts, &layerPart{run: run, fileLen: f.Length, refusers: map[*metaConn]bool{}})
+			part := &layerPart{run: run, fileLen: f.Length, refusers: map[*metaConn]bool{}}
+			lf.parts = append(lf.parts, part)
+			lf.byRun[run] = part
 		}
 	}
 	r.layers = lf
@@ -84,8 +87,17 @@ func (r *resolver) requestLayers() {
 	if lf == nil || r.result != nil {
 		return
 	}
+	free := 0
+	for mc := range r.conns {
+		if !mc.closing {
+			free += max(0, maxHashReqs-mc.hashReqs)
+		}
+	}
 	now := time.Now()
 	for _, part := range lf.parts {
+		if free == 0 {
+			return
+		}
 		if part.hashes != nil || part.asked != nil {
 			continue
 		}
@@ -95,6 +107,7 @@ func (r *resolver) requestLayers() {
 			}
 			part.asked, part.sentAt = mc, now
 			mc.hashReqs++
+			free--
 			mc.send(wire.AppendHashRequest(nil, wire.HashRequest, hashRange(part.run)))
 			break
 		}
@@ -106,11 +119,8 @@ func (r *resolver) findPart(mc *metaConn, h wire.HashRange) *layerPart {
 	if r.layers == nil {
 		return nil
 	}
-	run := hashRun(h)
-	for _, part := range r.layers.parts {
-		if part.asked == mc && part.run == run {
-			return part
-		}
+	if part := r.layers.byRun[hashRun(h)]; part != nil && part.asked == mc {
+		return part
 	}
 	return nil
 }
