@@ -82,10 +82,7 @@ func PieceLayerRoot(layer []byte, pieceLength int64) (Hash256, error) {
 	if pieceLength < BlockSize || pieceLength&(pieceLength-1) != 0 {
 		return Hash256{}, errors.New("the piece length is not a power of two of at least 16 KiB")
 	}
-	nodes := make([]Hash256, len(layer)/Hash256Size)
-	for i := range nodes {
-		copy(nodes[i][:], layer[i*Hash256Size:])
-	}
+	nodes := hashesOf(layer, len(layer)/Hash256Size)
 	return subtreeRoot(nodes, zeroSubtree(log2(pieceLength/BlockSize)), int(pow2(int64(len(nodes))))), nil
 }
 
@@ -180,4 +177,14 @@ func (h *FileHasher) Sum() (root Hash256, layer []byte, ok bool) {
 		}
 	}
 	return fileRoot(pieces, h.pieceLength, h.length), layer, true
+}
+
+// hashesOf splits the first n hashes of b, n*Hash256Size bytes at least,
+// into a slice.
+func hashesOf(b []byte, n int) []Hash256 {
+	nodes := make([]Hash256, n)
+	for i := range nodes {
+		copy(nodes[i][:], b[i*Hash256Size:])
+	}
+	return nodes
 }

@@ -97,10 +97,7 @@ func NewHashTree(root Hash256, layer []byte, pieceLength, fileLength int64) (*Ha
 		return nil, fmt.Errorf("a piece layer of %d bytes for a file of %d pieces", len(layer), shape.pieces)
 	}
 	t := &HashTree{shape: shape}
-	nodes := make([]Hash256, shape.pieces)
-	for i := range nodes {
-		copy(nodes[i][:], layer[i*Hash256Size:])
-	}
+	nodes := hashesOf(layer, shape.pieces)
 	pad := zeroSubtree(shape.pieceLayer)
 	for {
 		t.layers = append(t.layers, nodes)
@@ -195,10 +192,7 @@ func VerifyLayerPart(r HashRun, pieceLength, fileLength int64, hashes []byte) ([
 	if len(hashes) != (r.Length+uncles)*Hash256Size {
 		return nil, fmt.Errorf("%w: %d bytes of hashes, want %d nodes and %d uncles", ErrBadHashes, len(hashes), r.Length, uncles)
 	}
-	nodes := make([]Hash256, r.Length)
-	for i := range nodes {
-		copy(nodes[i][:], hashes[i*Hash256Size:])
-	}
+	nodes := hashesOf(hashes, r.Length)
 	h := subtreeRoot(nodes, Hash256{}, r.Length)
 	pos := r.Index >> log2(int64(r.Length))
 	for k := range uncles {

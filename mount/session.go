@@ -331,7 +331,7 @@ func (s *Session) shownAs(m *metainfo.Magnet) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, t := range s.torrents {
-		if sameTorrent(t.Meta.Magnet(), m) {
+		if sameTorrent(&metainfo.Magnet{InfoHash: t.Meta.InfoHash, InfoHashV2: t.Meta.InfoHashV2}, m) {
 			return name
 		}
 	}
