@@ -143,7 +143,7 @@ func TestGetHybridFromLibtorrent(t *testing.T) {
 		{Path: "z", Size: 70000},
 	}
 	harness.RandomTree(t, dir, files, 11)
-	torrent := ltTorrent(t, dir, "hybrid", 64 << 10, "hy.torrent")
+	torrent := ltTorrent(t, dir, "hybrid", 64<<10, "hy.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.Hybrid {
 		t.Fatalf("libtorrent's hybrid torrent: %v", err)
@@ -193,7 +193,7 @@ func TestV2OnlyWithLibtorrent(t *testing.T) {
 		{Path: "z", Size: 70000},
 	}
 	harness.RandomTree(t, dir, files, 12)
-	torrent := ltTorrent(t, dir, "v2", 64 << 10, "v2.torrent")
+	torrent := ltTorrent(t, dir, "v2", 64<<10, "v2.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
 		t.Fatalf("libtorrent's v2 torrent: %v", err)
@@ -237,7 +237,7 @@ func TestGetV2MagnetFromLibtorrent(t *testing.T) {
 			dir := filepath.Join(src, "m")
 			files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "b", Size: 40000}}
 			harness.RandomTree(t, dir, files, 13)
-			torrent := ltTorrent(t, dir, kind, 64 << 10, "m.torrent")
+			torrent := ltTorrent(t, dir, kind, 64<<10, "m.torrent")
 			mi, err := metainfo.Load(torrent)
 			if err != nil {
 				t.Fatal(err)
@@ -272,7 +272,7 @@ func TestSeedV2ToLibtorrentMagnet(t *testing.T) {
 	dir := filepath.Join(src, "m")
 	files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "b", Size: 40000}, {Path: "c", Size: 64 << 10}}
 	harness.RandomTree(t, dir, files, 15)
-	torrent := ltTorrent(t, dir, "v2", 64 << 10, "m.torrent")
+	torrent := ltTorrent(t, dir, "v2", 64<<10, "m.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || mi.Version() != metainfo.V2 || !mi.HasAllHashesV2() {
 		t.Fatalf("libtorrent's v2 torrent: %v", err)
@@ -310,7 +310,7 @@ func TestMountV2FromLibtorrent(t *testing.T) {
 			dir := filepath.Join(src, "m")
 			files := []harness.FileSpec{{Path: "a.bin", Size: 3<<20 + 5}, {Path: "d/b", Size: 40000}, {Path: "e", Size: 0}, {Path: "z", Size: 200_001}}
 			harness.RandomTree(t, dir, files, 14)
-			torrent := ltTorrent(t, dir, kind, 32 << 10, "m.torrent")
+			torrent := ltTorrent(t, dir, kind, 32<<10, "m.torrent")
 			seed := harness.StartLibtorrent(t, harness.LibtorrentOptions{Mode: harness.Seed, Torrent: torrent, Save: src})
 			if err := seed.WaitFinished(harness.Context(t, time.Minute)); err != nil {
 				t.Fatal(err)
@@ -356,7 +356,7 @@ func TestMountV2WithoutLayersFromLibtorrent(t *testing.T) {
 	dir := filepath.Join(src, "m")
 	files := []harness.FileSpec{{Path: "a.bin", Size: 2<<20 + 5}, {Path: "d/b", Size: 40000}, {Path: "z", Size: 200_001}}
 	harness.RandomTree(t, dir, files, 16)
-	torrent := ltTorrent(t, dir, "v2", 32 << 10, "m.torrent")
+	torrent := ltTorrent(t, dir, "v2", 32<<10, "m.torrent")
 	mi, err := metainfo.Load(torrent)
 	if err != nil || len(mi.PieceLayers) == 0 {
 		t.Fatalf("libtorrent's v2 torrent: %v, %d piece layers", err, len(mi.PieceLayers))
